@@ -1,0 +1,5 @@
+import sys
+
+from muskie.cli.main import main
+
+sys.exit(main())

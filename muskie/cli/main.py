@@ -1,0 +1,43 @@
+"""The ``muskie`` command: a thin shell over the library. Each sub-command lives in its own module that
+defines ``add_parser(subparsers)`` and ``run(args) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> module under muskie.cli
+COMMANDS = {
+    "synth": "synth",
+    "pretrain": "pretrain",
+    "reconstruct": "reconstruct",
+    "info": "info",
+}
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as ``muskie <cmd>: error: <message>``, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="muskie", description=__doc__.split("\n")[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        module = importlib.import_module(f"muskie.cli.{module_name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CommandError, FileNotFoundError, ValueError) as err:
+        print(f"muskie {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
