@@ -1,0 +1,104 @@
+"""``Scene`` and ``Frame``: the records every scene source produces and every dataset consumes.
+
+A scene is an ordered list of frames (the order is the capture order: view sampling takes windows of
+consecutive frames). A frame knows where its image lives, its size and, when known, its camera and depth.
+Cameras follow the package convention (see ``muskie.constants``): OpenCV axes, ``K`` in pixels with pixel
+centres at integer coordinates, poses camera-to-world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def _as_matrix(value, shape: tuple[int, int], name: str, where: str) -> np.ndarray | None:
+    """Copy ``value`` to a float64 array of ``shape``; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    array = np.array(value, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{where}: {name} must have shape {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{where}: {name} has non-finite entries")
+    return array
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One view of a scene.
+
+    Attributes:
+        image_path: the image file.
+        width, height: image size in pixels (positive ints).
+        intrinsics: ``(3, 3)`` float64 pinhole ``K`` in pixels (pixel centres at integer coordinates), or
+            ``None`` when the camera is unknown.
+        cam_to_world: ``(4, 4)`` float64 camera-to-world pose, OpenCV axes (x right, y down, z forward), in
+            the scene's world units, or ``None`` when unknown.
+        depth_path: a depth map file (z-depth along the optical axis), or ``None``.
+        depth_scale: world units per stored depth unit (0.001 for 16-bit PNGs in millimetres and metric
+            scenes); a stored 0 means "no depth".
+    """
+
+    image_path: Path
+    width: int
+    height: int
+    intrinsics: np.ndarray | None = None
+    cam_to_world: np.ndarray | None = None
+    depth_path: Path | None = None
+    depth_scale: float = 1.0
+
+    def __post_init__(self):
+        # frozen dataclass: normalise fields through object.__setattr__
+        where = f"frame {self.image_path}"
+        object.__setattr__(self, "image_path", Path(self.image_path))
+        if self.depth_path is not None:
+            object.__setattr__(self, "depth_path", Path(self.depth_path))
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value <= 0:
+                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        object.__setattr__(self, "intrinsics", _as_matrix(self.intrinsics, (3, 3), "intrinsics", where))
+        object.__setattr__(self, "cam_to_world", _as_matrix(self.cam_to_world, (4, 4), "cam_to_world", where))
+        if not (np.isfinite(self.depth_scale) and self.depth_scale > 0):
+            raise ValueError(f"{where}: depth_scale must be positive, got {self.depth_scale!r}")
+
+    @property
+    def has_camera(self) -> bool:
+        """True when both intrinsics and pose are known."""
+        return self.intrinsics is not None and self.cam_to_world is not None
+
+
+@dataclass
+class Scene:
+    """An ordered list of frames of one scene.
+
+    Attributes:
+        name: a short identifier (usually the scene folder's name).
+        root: the scene folder.
+        frames: the frames in capture order.
+    """
+
+    name: str
+    root: Path
+    frames: list[Frame] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.frames = list(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def has_cameras(self) -> bool:
+        """True when every frame has intrinsics and a pose (and there is at least one frame)."""
+        return bool(self.frames) and all(frame.has_camera for frame in self.frames)
+
+    @property
+    def has_depth(self) -> bool:
+        """True when every frame has a depth map (and there is at least one frame)."""
+        return bool(self.frames) and all(frame.depth_path is not None for frame in self.frames)

@@ -1,0 +1,241 @@
+"""Scenes in the nerfstudio / instant-ngp ``transforms.json`` convention.
+
+A scene folder holds ``transforms.json`` and the images it names. The json gives, globally or per frame
+(per-frame values win), pinhole intrinsics ``fl_x, fl_y, cx, cy`` in pixels (pixel centres at integer
+coordinates, as nerfstudio and our convention have it) and the image size ``w, h``; instant-ngp's
+``camera_angle_x`` (horizontal field of view, radians) stands in for a missing ``fl_x``. Each frame has
+``file_path`` and ``transform_matrix``: camera-to-world in OpenGL camera axes (x right, y up, z backwards),
+converted here to OpenCV axes by negating its 2nd and 3rd columns. Optional ``depth_file_path`` names a
+depth map whose stored values times ``depth_unit_scale_factor`` (default 0.001, nerfstudio's) are z-depths.
+Distortion coefficients (``k1``...) are ignored, with a warning when non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from muskie.data.imageio import image_size
+from muskie.data.scene import Frame, Scene
+
+TRANSFORMS_FILE = "transforms.json"
+# OpenGL <-> OpenCV camera axes: flip y and z. Its own inverse.
+GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+DEFAULT_DEPTH_UNIT_SCALE = 1e-3
+_DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+# Suffixes tried when ``file_path`` has none (instant-ngp's NeRF-synthetic files omit it).
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
+# 16-bit PNG depth in millimetres: largest storable depth in metres.
+_MAX_DEPTH_MM = 65535
+
+
+def _find_json(scene_dir: str | Path) -> Path:
+    path = Path(scene_dir)
+    if path.is_dir():
+        path = path / TRANSFORMS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected a scene folder holding {TRANSFORMS_FILE})")
+    return path
+
+
+def _resolve_image(root: Path, file_path: str) -> Path:
+    path = root / file_path
+    if path.suffix == "" and not path.exists():
+        for suffix in _IMAGE_SUFFIXES:
+            if path.with_suffix(suffix).exists():
+                return path.with_suffix(suffix)
+    return path
+
+
+def _number(entry: dict, key: str, where: str) -> float:
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: '{key}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def read_transforms_json(scene_dir: str | Path) -> Scene:
+    """Read a ``transforms.json`` scene.
+
+    Args:
+        scene_dir: the scene folder, or the json file itself.
+
+    Returns:
+        ``Scene`` named after the folder, frames in the json's order, every frame with intrinsics and an
+        OpenCV camera-to-world pose; image paths are not opened unless ``w``/``h`` are missing.
+
+    Raises:
+        FileNotFoundError: no json at ``scene_dir``.
+        ValueError: the json is malformed or lacks a required entry (the message names file and frame).
+    """
+    json_path = _find_json(scene_dir)
+    root = json_path.parent
+    try:
+        meta = json.loads(json_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{json_path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{json_path}: not a text file ({err})") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
+        raise ValueError(f"{json_path}: expected an object with a 'frames' list")
+    if not meta["frames"]:
+        raise ValueError(f"{json_path}: 'frames' is empty")
+    depth_scale = DEFAULT_DEPTH_UNIT_SCALE
+    if "depth_unit_scale_factor" in meta:
+        depth_scale = _number(meta, "depth_unit_scale_factor", str(json_path))
+
+    frames = []
+    distorted = False
+    for index, entry in enumerate(meta["frames"]):
+        where = f"{json_path}: frame {index}"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: expected an object, got {type(entry).__name__}")
+        merged = {**meta, **entry}
+        if not isinstance(merged.get("file_path"), str):
+            raise ValueError(f"{where}: missing 'file_path'")
+        image_path = _resolve_image(root, merged["file_path"])
+        where = f"{json_path}: frame {index} ({merged['file_path']})"
+
+        if "w" in merged and "h" in merged:
+            width, height = _number(merged, "w", where), _number(merged, "h", where)
+        else:
+            width, height = image_size(image_path)
+        if "fl_x" not in merged and "camera_angle_x" in merged:
+            merged["fl_x"] = 0.5 * width / math.tan(0.5 * _number(merged, "camera_angle_x", where))
+        if "fl_y" not in merged and "fl_x" in merged:
+            merged["fl_y"] = merged["fl_x"]
+        # instant-ngp defaults the principal point to the image centre
+        merged.setdefault("cx", (width - 1) / 2.0)
+        merged.setdefault("cy", (height - 1) / 2.0)
+        for key in ("fl_x", "fl_y", "transform_matrix"):
+            if key not in merged:
+                raise ValueError(f"{where}: missing '{key}'")
+        intrinsics = np.array(
+            [
+                [_number(merged, "fl_x", where), 0.0, _number(merged, "cx", where)],
+                [0.0, _number(merged, "fl_y", where), _number(merged, "cy", where)],
+                [0.0, 0.0, 1.0],
+            ]
+        )
+        distorted |= any(merged.get(key, 0) not in (0, 0.0) for key in _DISTORTION_KEYS)
+
+        try:
+            matrix = np.array(merged["transform_matrix"], dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: 'transform_matrix' is not a numeric matrix") from err
+        if matrix.shape == (3, 4):
+            matrix = np.vstack([matrix, [0.0, 0.0, 0.0, 1.0]])
+        if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+            raise ValueError(f"{where}: 'transform_matrix' must be a finite 4x4 or 3x4 matrix")
+
+        depth_path = None
+        if isinstance(merged.get("depth_file_path"), str):
+            depth_path = root / merged["depth_file_path"]
+        try:
+            frames.append(
+                Frame(
+                    image_path=image_path,
+                    width=width,
+                    height=height,
+                    intrinsics=intrinsics,
+                    cam_to_world=matrix @ GL_TO_CV,
+                    depth_path=depth_path,
+                    depth_scale=depth_scale,
+                )
+            )
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
+    if distorted:
+        warnings.warn(f"{json_path}: lens distortion coefficients are ignored (pinhole model used)", stacklevel=2)
+    return Scene(name=root.name, root=root, frames=frames)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def write_transforms_json(
+    scene_dir: str | Path,
+    images,
+    intrinsics,
+    cam_to_world,
+    depth=None,
+    image_names: list[str] | None = None,
+) -> Path:
+    """Write a scene folder in the ``transforms.json`` convention (readable by ``read_transforms_json``).
+
+    Args:
+        scene_dir: the folder to write (created if missing; existing files of the same names are replaced).
+        images: ``(V, 3, H, W)`` float tensor or array, RGB in [0, 1] (clipped), saved as 8-bit PNGs
+            ``images/NNN.png``.
+        intrinsics: ``(V, 3, 3)`` pinhole ``K`` in pixels, pixel centres at integer coordinates, no skew.
+        cam_to_world: ``(V, 4, 4)`` camera-to-world poses, OpenCV axes.
+        depth: optional ``(V, H, W)`` z-depth in metres (0 or non-finite = unknown), saved as 16-bit PNGs in
+            millimetres ``depth/NNN.png`` with ``depth_unit_scale_factor`` 0.001; at most 65.535 m.
+        image_names: optional file stems, one per view (default ``000``, ``001``, ...).
+
+    Returns:
+        The path of the written json. Cameras are written with full float64 precision, so reading them back
+        gives the same matrices.
+    """
+    scene_dir = Path(scene_dir)
+    images = _to_numpy(images)
+    intrinsics = _to_numpy(intrinsics)
+    cam_to_world = _to_numpy(cam_to_world)
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (V, 3, H, W), got {images.shape}")
+    num_views, _, height, width = images.shape
+    if intrinsics.shape != (num_views, 3, 3):
+        raise ValueError(f"intrinsics must have shape ({num_views}, 3, 3), got {intrinsics.shape}")
+    if cam_to_world.shape != (num_views, 4, 4):
+        raise ValueError(f"cam_to_world must have shape ({num_views}, 4, 4), got {cam_to_world.shape}")
+    if np.any(intrinsics[:, 0, 1] != 0) or np.any(intrinsics[:, 1, 0] != 0):
+        raise ValueError("intrinsics with skew cannot be written to transforms.json")
+    if depth is not None:
+        depth = _to_numpy(depth)
+        if depth.shape != (num_views, height, width):
+            raise ValueError(f"depth must have shape ({num_views}, {height}, {width}), got {depth.shape}")
+    names = image_names if image_names is not None else [f"{i:03d}" for i in range(num_views)]
+    if len(names) != num_views or len(set(names)) != num_views:
+        raise ValueError(f"image_names must be {num_views} distinct names, got {len(names)}")
+
+    (scene_dir / "images").mkdir(parents=True, exist_ok=True)
+    if depth is not None:
+        (scene_dir / "depth").mkdir(parents=True, exist_ok=True)
+    frames = []
+    for view, name in enumerate(names):
+        pixels = np.clip(images[view].transpose(1, 2, 0), 0.0, 1.0)
+        Image.fromarray(np.round(pixels * 255.0).astype(np.uint8), mode="RGB").save(scene_dir / "images" / f"{name}.png")
+        k = intrinsics[view]
+        frame = {
+            "file_path": f"images/{name}.png",
+            "w": int(width),
+            "h": int(height),
+            "fl_x": float(k[0, 0]),
+            "fl_y": float(k[1, 1]),
+            "cx": float(k[0, 2]),
+            "cy": float(k[1, 2]),
+            "transform_matrix": (cam_to_world[view] @ GL_TO_CV).tolist(),
+        }
+        if depth is not None:
+            millimetres = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] * 1000.0, 0.0)
+            if millimetres.max() > _MAX_DEPTH_MM:
+                raise ValueError(f"view {view}: depth {millimetres.max() / 1000:.3f} m exceeds 65.535 m (16-bit mm)")
+            Image.fromarray(np.round(millimetres).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
+            frame["depth_file_path"] = f"depth/{name}.png"
+        frames.append(frame)
+
+    meta = {"camera_model": "PINHOLE", "frames": frames}
+    if depth is not None:
+        meta["depth_unit_scale_factor"] = 1e-3
+    json_path = scene_dir / TRANSFORMS_FILE
+    json_path.write_text(json.dumps(meta, indent=1))
+    return json_path
