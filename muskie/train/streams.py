@@ -1,0 +1,70 @@
+"""Endless, resumable streams of multi-view batches for the training loop.
+
+A stream is addressed by a *global batch index*: batch ``b`` is batch ``b % n`` of epoch ``b // n`` of a
+:class:`~muskie.data.views.MultiViewBatchSampler` with ``n`` batches per epoch. Rank ``r`` of ``W`` processes
+takes global batches ``r, r + W, r + 2W, ...``, so ranks see disjoint data, and a run resumed at any step
+reads exactly the batches an uninterrupted run would have read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from muskie.data.views import MultiViewBatchSampler, ViewRequest, collate_views, seed_worker
+
+
+class _GlobalBatchSampler:
+    """Yields the request lists of global batches ``start, start + stride, ...`` forever."""
+
+    def __init__(self, sampler: MultiViewBatchSampler, start: int, stride: int):
+        self.sampler = sampler
+        self.start = start
+        self.stride = stride
+
+    def __iter__(self) -> Iterator[list[ViewRequest]]:
+        per_epoch = len(self.sampler)
+        if per_epoch == 0:
+            raise ValueError("the batch sampler is empty: fewer scenes than one batch")
+        index = self.start
+        while True:
+            epoch, offset = divmod(index, per_epoch)
+            self.sampler.set_epoch(epoch)
+            for position, batch in enumerate(itertools.islice(iter(self.sampler), offset, None), start=offset):
+                if (epoch * per_epoch + position - self.start) % self.stride == 0:
+                    yield batch
+            index = (epoch + 1) * per_epoch
+            # advance to the first index of the next epoch that belongs to this stride
+            index += (self.start - index) % self.stride
+
+
+def batch_stream(
+    dataset: Dataset,
+    sampler: MultiViewBatchSampler,
+    start: int,
+    rank: int = 0,
+    world_size: int = 1,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[dict]:
+    """Iterate collated batches from global batch ``start * world_size + rank`` on, this rank's share only.
+
+    ``start`` counts this rank's batches (the same on every rank). Batches are dicts of
+    ``collate_views``: ``images (B, V, 3, H, W)`` in [-1, 1] and the other sample fields stacked.
+    """
+    batches = _GlobalBatchSampler(sampler, start * world_size + rank, world_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=collate_views,
+        worker_init_fn=seed_worker,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(0),
+    )
+    return iter(loader)
