@@ -1,0 +1,153 @@
+"""A dataset root of many scenes, indexed once into a JSON manifest.
+
+Training reads the manifest instead of listing folders and parsing camera files for every sample. The
+manifest holds, per scene, its name (the folder's path relative to the root) and frames (image path, size,
+cameras when known, depth when known), paths relative to the dataset root. The root is stored relative to
+the manifest file when it lies below the manifest's folder (so the pair can move together), else absolute.
+
+Format (``"format": "muskie-manifest", "version": 1``)::
+
+    {"root": "...", "scenes": [{"name": "a/b", "path": "a/b", "frames": [
+        {"image": "a/b/images/000.png", "width": 640, "height": 480,
+         "intrinsics": [[...]] | null, "cam_to_world": [[...]] | null, "depth": "..." | null,
+         "depth_scale": 1.0}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+from muskie.data.scene import Frame, Scene
+from muskie.data.sources.detect import load_scene, scene_format
+
+MANIFEST_FORMAT = "muskie-manifest"
+MANIFEST_VERSION = 1
+
+
+def find_scene_dirs(root: str | Path) -> list[Path]:
+    """Scene folders under ``root`` (``root`` itself if it is one), in sorted order.
+
+    A folder that holds a scene (see ``scene_format``) is not searched further; hidden folders are skipped.
+    """
+    root = Path(root)
+    if scene_format(root) is not None:
+        return [root]
+    found = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found.extend(find_scene_dirs(child))
+    return found
+
+
+def _relative(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), root.resolve())).as_posix()
+
+
+def _frame_record(frame: Frame, root: Path) -> dict:
+    return {
+        "image": _relative(frame.image_path, root),
+        "width": frame.width,
+        "height": frame.height,
+        "intrinsics": None if frame.intrinsics is None else frame.intrinsics.tolist(),
+        "cam_to_world": None if frame.cam_to_world is None else frame.cam_to_world.tolist(),
+        "depth": None if frame.depth_path is None else _relative(frame.depth_path, root),
+        "depth_scale": frame.depth_scale,
+    }
+
+
+def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False) -> list[Scene]:
+    """Index every scene under ``root`` into the JSON manifest ``out_path``.
+
+    Args:
+        root: dataset folder; each scene folder below it (any depth) is read with ``load_scene``.
+        out_path: the manifest file to write (its folder is created).
+        skip_bad: warn about and leave out scenes that fail to load, instead of raising.
+
+    Returns:
+        The indexed scenes (scene names are their folders' paths relative to ``root``).
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: no scene under ``root``, or a scene fails to load and ``skip_bad`` is false.
+    """
+    root = Path(root)
+    out_path = Path(out_path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    scenes, records = [], []
+    for scene_dir in find_scene_dirs(root):
+        try:
+            scene = load_scene(scene_dir)
+        except (ValueError, FileNotFoundError) as err:
+            if not skip_bad:
+                raise
+            warnings.warn(f"manifest: skipping scene {scene_dir}: {err}", stacklevel=2)
+            continue
+        scene.name = _relative(scene_dir, root) if scene_dir != root else scene.name
+        scenes.append(scene)
+        records.append({"name": scene.name, "path": _relative(scene_dir, root),
+                        "frames": [_frame_record(frame, root) for frame in scene.frames]})
+    if not scenes:
+        raise ValueError(f"{root}: no scenes found")
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_dir = out_path.parent.resolve()
+    stored_root = str(root.resolve())
+    if root.resolve().is_relative_to(manifest_dir):
+        stored_root = _relative(root, manifest_dir)
+    manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "root": stored_root, "scenes": records}
+    out_path.write_text(json.dumps(manifest))
+    return scenes
+
+
+def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scene]:
+    """Read a manifest written by ``build_manifest``.
+
+    Args:
+        path: the manifest file.
+        root: the dataset root, overriding the one stored (for a dataset that moved).
+
+    Returns:
+        The scenes, in the manifest's order; nothing on disk but the manifest is read.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a manifest, or a malformed entry (the message names the file, scene and frame).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path}: not a muskie manifest (no \"format\": \"{MANIFEST_FORMAT}\")")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, expected {MANIFEST_VERSION}")
+    root = Path(root) if root is not None else path.parent / manifest["root"]
+
+    scenes = []
+    for scene_index, record in enumerate(manifest.get("scenes", [])):
+        where = f"{path}: scene {scene_index}"
+        try:
+            frames = []
+            for frame_index, entry in enumerate(record["frames"]):
+                where = f"{path}: scene {scene_index} ({record['name']}), frame {frame_index}"
+                frames.append(Frame(
+                    image_path=root / entry["image"],
+                    width=entry["width"],
+                    height=entry["height"],
+                    intrinsics=entry["intrinsics"],
+                    cam_to_world=entry["cam_to_world"],
+                    depth_path=None if entry["depth"] is None else root / entry["depth"],
+                    depth_scale=entry["depth_scale"],
+                ))
+            scenes.append(Scene(name=record["name"], root=root / record["path"], frames=frames))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{where}: malformed entry ({type(err).__name__}: {err})") from err
+    return scenes
