@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 class ConfigError(ValueError):
@@ -124,6 +127,9 @@ def _coerce(annotation, value, where: str):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
     if annotation is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; it is a number to anyone writing a config
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
