@@ -56,10 +56,14 @@ class RunFolderBusyError(RuntimeError):
 
 @dataclass
 class PretrainResult:
+    """Where a run ended: its folder, the optimiser step reached, the latest checkpoint, the losses of the
+    steps this call ran, and the trained model (unwrapped from DDP)."""
+
     out_dir: Path
     step: int
     checkpoint: Path
     losses: list[float]
+    model: Muskie
 
 
 def resolve_device(name: str) -> torch.device:
@@ -316,7 +320,7 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
     if step >= config.steps and dist_info.is_main:
         model.save_pretrained(out_dir / FINAL_MODEL_DIR)
     barrier(dist_info)
-    return PretrainResult(out_dir=out_dir, step=step, checkpoint=checkpoint_path, losses=losses)
+    return PretrainResult(out_dir=out_dir, step=step, checkpoint=checkpoint_path, losses=losses, model=model)
 
 
 def _save(model, optimizer, config, step, path, dist_info, loss):

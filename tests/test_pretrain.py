@@ -1,0 +1,118 @@
+"""The pre-training loop: exact resume, NaN stop, folder lock, and DDP replicas in sync (gloo, 2 CPU procs)."""
+
+import fcntl
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from muskie.config_io import merge
+from muskie.train import pretrain as pretrain_module
+from muskie.train.checkpoint import load_training_checkpoint
+from muskie.train.config import PretrainConfig
+from muskie.train.pretrain import NonFiniteLossError, RunFolderBusyError, pretrain
+
+TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
+
+
+def tiny_config(out_dir, **overrides) -> PretrainConfig:
+    base = {
+        "model": "tiny",
+        "model_overrides": TINY_MODEL,
+        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
+                 "synthetic_scenes": 64},
+        "optim": {"lr": 1e-3, "warmup_steps": 2},
+        "steps": 6,
+        "reuse": 2,
+        "precision": "fp32",
+        "device": "cpu",
+        "checkpoint_every": 2,
+        "out_dir": str(out_dir),
+    }
+    config = merge(PretrainConfig(), base)
+    return merge(config, overrides) if overrides else config
+
+
+def read_losses(out_dir):
+    lines = (out_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
+
+
+def test_resume_repeats_an_uninterrupted_run(tmp_path):
+    overrides = {"accum_steps": 2, "data": {"resolutions": [[[32, 32]], [[32, 48], [48, 32]]]}}
+    straight = pretrain(tiny_config(tmp_path / "a", **overrides), progress=False)
+    first = pretrain(tiny_config(tmp_path / "b", **overrides), stop_at_step=3, progress=False)
+    assert first.step == 3 and load_training_checkpoint(first.checkpoint)["step"] == 3
+    resumed = pretrain(tiny_config(tmp_path / "b", **overrides), progress=False)
+    assert resumed.step == 6
+    assert read_losses(tmp_path / "b") == read_losses(tmp_path / "a")
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert (tmp_path / "b" / "model" / "config.json").is_file(), "a finished run exports its weights"
+    assert (tmp_path / "b" / "config.yaml").is_file()
+
+
+def test_losses_fall_and_are_finite(tmp_path):
+    result = pretrain(tiny_config(tmp_path, steps=12, reuse=1), progress=False)
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert sum(result.losses[-3:]) < sum(result.losses[:3])
+
+
+def test_resume_refuses_another_config(tmp_path):
+    pretrain(tiny_config(tmp_path), stop_at_step=2, progress=False)
+    with pytest.raises(ValueError, match=r"cannot resume.*optim"):
+        pretrain(tiny_config(tmp_path, optim={"lr": 5e-3}), progress=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss = pretrain_module.confidence_weighted_loss
+    calls = {"n": 0}
+
+    def loss_that_breaks(*args, **kwargs):
+        out = real_loss(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 4:
+            out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(pretrain_module, "confidence_weighted_loss", loss_that_breaks)
+    with pytest.raises(NonFiniteLossError, match=r"step 4: the loss is nan.*checkpoint-last.pt"):
+        pretrain(tiny_config(tmp_path, reuse=1, checkpoint_every=2), progress=False)
+    assert load_training_checkpoint(tmp_path / "checkpoint-last.pt")["step"] == 4
+
+
+def test_second_run_on_same_folder_is_refused(tmp_path):
+    with open(tmp_path / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RunFolderBusyError, match="another muskie run"):
+            pretrain(tiny_config(tmp_path), progress=False)
+
+
+def _ddp_worker(rank, world_size, port, out_dir, result_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result = pretrain(tiny_config(out_dir, steps=3), progress=False)
+    torch.save(result.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ddp_replicas_stay_identical(tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    single = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+        assert torch.equal(rank0[key], single[key]), key
+    torch.manual_seed(0)  # the run's seed, so this is the run's initial model
+    initial = pretrain_module.build_model(tiny_config(tmp_path / "x"))
+    assert any(not torch.equal(initial.state_dict()[k], rank0[k]) for k in rank0), "training changed weights"
