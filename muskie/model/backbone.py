@@ -1,0 +1,160 @@
+"""The Muskie backbone: patch embedding, register tokens, mask token and alternating-attention blocks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from muskie.model.config import MuskieConfig
+from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tables, token_positions
+from muskie.model.weights import load_into, read_checkpoint, save_pretrained
+
+
+@dataclass
+class BackboneOutput:
+    """What :class:`MuskieBackbone` returns.
+
+    Attributes:
+        features: one ``(B, V, L, E)`` tensor per AA block (in block order): the patch tokens after that
+            block, registers removed, ``L = (H/p) * (W/p)`` patches in row-major order.
+        attention: block index -> ``(B, V, L, V, L)`` head-averaged attention probabilities of that block's
+            global layer between patch tokens (query view, query patch, key view, key patch), for the
+            blocks asked for. Each query row sums to at most 1: the rest went to register tokens.
+    """
+
+    features: list[torch.Tensor]
+    attention: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+class MuskieBackbone(nn.Module):
+    """A native multi-view encoder: all views of a scene go through every block together.
+
+    Parameter names are those of the released checkpoints (brief section 2). Initialisation follows the
+    ViTs the release builds on: linear layers truncated-normal (std 0.02) with zero bias, the patch
+    convolution Xavier-uniform on its flattened kernel (MAE), registers truncated-normal (std 0.02),
+    LayerNorms at identity, and the mask token zero.
+    """
+
+    def __init__(self, config: MuskieConfig):
+        super().__init__()
+        self.config = config
+        e = config.embed_dim
+        self.patch_embed = PatchEmbed(config.patch_size, e)
+        self.register_tokens = nn.Parameter(torch.empty(1, 1, config.num_registers, e))
+        self.mask_placeholder = nn.Parameter(torch.empty(1, 1, 1, e))
+        self.blocks = nn.ModuleList(
+            AlternatingAttentionBlock(e, config.num_heads, config.mlp_hidden_dim) for _ in range(config.depth)
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        self.patch_embed.reset_parameters()
+        nn.init.trunc_normal_(self.register_tokens, std=0.02)
+        nn.init.zeros_(self.mask_placeholder)
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        self.config = self.config.replace(grad_checkpointing=enabled)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
+        """Build a model from weights in our directory format or a released ``.pth`` file, loaded strictly.
+
+        ``overrides`` change config fields (e.g. ``cross_view``, ``grad_checkpointing``). A bare backbone
+        ignores the checkpoint's pixel head. ``allow_pickle``: see :func:`muskie.model.weights.read_checkpoint`.
+        """
+        config, state_dict = read_checkpoint(path, allow_pickle=allow_pickle)
+        model = cls(config.replace(**overrides))
+        load_into(model, state_dict, source=str(path))
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``directory/model.safetensors`` and ``directory/config.json``; returns the directory."""
+        return save_pretrained(self, directory)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        patch_mask: torch.Tensor | None = None,
+        attention_blocks: Iterable[int] = (),
+    ) -> BackboneOutput:
+        """Encode a batch of scenes.
+
+        Args:
+            images: ``(B, V, 3, H, W)`` float in [-1, 1] (see ``muskie.constants``); ``H`` and ``W``
+                multiples of the patch size ``p``; any number of views ``V``.
+            patch_mask: ``(B, V, H/p, W/p)`` bool, True where a patch is masked: its token is replaced by
+                the learnable mask token. None masks nothing.
+            attention_blocks: indices of the blocks whose global-layer attention maps to return; these
+                blocks use an explicit softmax, the others the fused attention kernel.
+
+        Returns:
+            :class:`BackboneOutput` with the features of every block and the requested attention maps.
+        """
+        b, v, grid_h, grid_w = self._check_inputs(images, patch_mask)
+        wanted = self._check_blocks(attention_blocks)
+        c = self.config
+
+        tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
+        if patch_mask is not None:
+            tokens = torch.where(patch_mask.flatten(2)[..., None], self.mask_placeholder.to(tokens.dtype), tokens)
+        registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
+        x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L
+
+        positions = token_positions(grid_h, grid_w, c.num_registers, device=images.device)
+        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)
+
+        r = c.num_registers
+        output = BackboneOutput(features=[])
+        checkpointing = c.grad_checkpointing and self.training and torch.is_grad_enabled()
+        for index, block in enumerate(self.blocks):
+            want = index in wanted
+            if checkpointing:
+                x, attention = checkpoint(block, x, cos, sin, c.cross_view, want, use_reentrant=False)
+            else:
+                x, attention = block(x, cos, sin, c.cross_view, want)
+            output.features.append(x[:, :, r:])
+            if want:
+                output.attention[index] = attention[:, :, r:, :, r:]
+        return output
+
+    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None) -> tuple[int, int, int, int]:
+        p = self.config.patch_size
+        if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 3:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"images must be a (B, V, 3, H, W) tensor, got {shape}")
+        if not images.is_floating_point():
+            raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
+        b, v, _, h, w = images.shape
+        if b == 0 or v == 0 or h == 0 or w == 0 or h % p or w % p:
+            raise ValueError(
+                f"images of shape {tuple(images.shape)}: B and V must be positive and H, W positive multiples "
+                f"of the patch size {p}"
+            )
+        if patch_mask is not None:
+            expected = (b, v, h // p, w // p)
+            if not isinstance(patch_mask, torch.Tensor) or patch_mask.dtype != torch.bool:
+                raise ValueError(f"patch_mask must be a bool tensor of shape {expected}")
+            if tuple(patch_mask.shape) != expected:
+                raise ValueError(f"patch_mask has shape {tuple(patch_mask.shape)}, expected (B, V, H/p, W/p) = {expected}")
+        return b, v, h // p, w // p
+
+    def _check_blocks(self, attention_blocks: Iterable[int]) -> set[int]:
+        wanted = set(attention_blocks)
+        depth = self.config.depth
+        bad = sorted(str(i) for i in wanted if not isinstance(i, int) or not 0 <= i < depth)
+        if bad:
+            raise ValueError(f"attention_blocks must be block indices in 0..{depth - 1}, got {', '.join(bad)}")
+        return wanted

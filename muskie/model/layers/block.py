@@ -1,0 +1,69 @@
+"""The alternating-attention (AA) block: a frame layer, then a global layer (VGGT-style)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from muskie.model.layers.attention import Attention
+from muskie.model.layers.mlp import Mlp
+
+
+class AlternatingAttentionBlock(nn.Module):
+    """Two pre-norm transformer layers over the tokens of a scene's views.
+
+    The frame layer (``norm1 -> frame_attn``, ``norm2 -> frame_mlp``) attends within each view; the global
+    layer (``norm3 -> global_atten``, ``norm4 -> global_mlp``) attends over all views' tokens together, or
+    within each view when ``cross_view`` is False. Module names are the released checkpoints' (including
+    ``global_atten``). No dropout, drop-path or LayerScale.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_hidden_dim: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.frame_attn = Attention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.frame_mlp = Mlp(dim, mlp_hidden_dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.global_atten = Attention(dim, num_heads)
+        self.norm4 = nn.LayerNorm(dim)
+        self.global_mlp = Mlp(dim, mlp_hidden_dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cross_view: bool = True,
+        return_attention: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Update tokens ``x (B, V, T, E)`` (registers and patches of each view).
+
+        ``cos, sin (T, head_dim)`` are one view's RoPE tables; every view shares them. Returns the new
+        tokens ``(B, V, T, E)`` and, if ``return_attention``, the global layer's head-averaged attention
+        probabilities ``(B, V, T, V, T)`` (query view/token, key view/token); without ``cross_view`` the
+        blocks between different views are zero.
+        """
+        b, v, t, e = x.shape
+        frames = x.reshape(b * v, t, e)
+        frames = frames + self.frame_attn(self.norm1(frames), cos, sin)[0]
+        frames = frames + self.frame_mlp(self.norm2(frames))
+
+        if cross_view:
+            scene = frames.reshape(b, v * t, e)
+            update, attention = self.global_atten(
+                self.norm3(scene), cos.repeat(v, 1), sin.repeat(v, 1), return_attention
+            )
+            scene = scene + update
+            if attention is not None:
+                attention = attention.view(b, v, t, v, t)
+        else:
+            scene = frames
+            update, per_view = self.global_atten(self.norm3(scene), cos, sin, return_attention)
+            scene = scene + update
+            attention = None
+            if per_view is not None:
+                attention = per_view.new_zeros(b, v, t, v, t)
+                attention.diagonal(dim1=1, dim2=3).copy_(per_view.view(b, v, t, t).permute(0, 2, 3, 1))
+        scene = scene + self.global_mlp(self.norm4(scene))
+        return scene.reshape(b, v, t, e), attention

@@ -1,0 +1,98 @@
+"""``Muskie``: the backbone plus the pre-training pixel head, and the ``create_model`` registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from muskie.model.backbone import MuskieBackbone
+from muskie.model.config import MuskieConfig, preset_config
+from muskie.model.weights import HEAD_PREFIXES, load_into, read_checkpoint
+
+
+@dataclass
+class MuskieOutput:
+    """What :class:`Muskie` returns (``p`` = patch size, ``L = (H/p) * (W/p)``).
+
+    Attributes:
+        pred: ``(B, V, L, 3*p*p)`` predicted pixels of every patch in normalised units (the [-1, 1] scale
+            of the input), ordered as :func:`muskie.model.patches.patchify` orders a patch.
+        confidence: ``(B, V, L, 3*p*p)`` per-pixel, per-channel confidence in (0, 1).
+        confidence_logits: ``(B, V, L, 3*p*p)`` the logits whose sigmoid is ``confidence``; losses take
+            ``-log(confidence) = softplus(-logits)`` from them without underflow.
+        features: the backbone's per-block patch features, ``(B, V, L, E)`` each.
+        attention: block index -> ``(B, V, L, V, L)`` cross-view attention maps, for the blocks asked for.
+    """
+
+    pred: torch.Tensor
+    confidence: torch.Tensor
+    confidence_logits: torch.Tensor
+    features: list[torch.Tensor]
+    attention: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+class Muskie(MuskieBackbone):
+    """Muskie backbone with its pre-training head (LayerNorm, then Linear ``E -> 2 * 3*p*p``).
+
+    The head reads the last block's patch tokens; the first ``3*p*p`` outputs are pixels, the last
+    ``3*p*p`` confidence logits. The backbone's modules sit directly on this module, so the state_dict
+    carries exactly the released checkpoints' names.
+    """
+
+    def __init__(self, config: MuskieConfig):
+        super().__init__(config)
+        self.decoder_norm = nn.LayerNorm(config.embed_dim)
+        self.decoder_pred = nn.Linear(config.embed_dim, 2 * config.pixel_dim)
+        nn.init.trunc_normal_(self.decoder_pred.weight, std=0.02)
+        nn.init.zeros_(self.decoder_pred.bias)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        patch_mask: torch.Tensor | None = None,
+        attention_blocks: Iterable[int] = (),
+    ) -> MuskieOutput:
+        """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
+
+        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks`` as in
+        :meth:`MuskieBackbone.forward`.
+        """
+        encoded = super().forward(images, patch_mask, attention_blocks)
+        head = self.decoder_pred(self.decoder_norm(encoded.features[-1]))
+        pred, logits = head.split(self.config.pixel_dim, dim=-1)
+        return MuskieOutput(
+            pred=pred,
+            confidence=torch.sigmoid(logits),
+            confidence_logits=logits,
+            features=encoded.features,
+            attention=encoded.attention,
+        )
+
+
+def parameter_counts(config: MuskieConfig) -> tuple[int, int]:
+    """``(backbone, total)`` parameter counts of a :class:`Muskie` with ``config``, total including the
+    pixel head. The model is built on the meta device, so even ``huge`` costs no memory."""
+    with torch.device("meta"):
+        model = Muskie(config)
+    total = sum(p.numel() for p in model.parameters())
+    head = sum(p.numel() for name, p in model.named_parameters() if name.startswith(HEAD_PREFIXES))
+    return total - head, total
+
+
+def create_model(
+    preset_name: str, pretrained: str | os.PathLike | None = None, *, allow_pickle: bool = False, **overrides
+) -> Muskie:
+    """A :class:`Muskie` of the named preset (``tiny``, ``small``, ``base``, ``large``, ``huge``).
+
+    ``overrides`` change config fields. ``pretrained``: weights to load strictly (our directory or a
+    released ``.pth``); they must fit the preset, else a ValueError names the file and the mismatch.
+    """
+    model = Muskie(preset_config(preset_name, **overrides))
+    if pretrained is not None:
+        _, state_dict = read_checkpoint(pretrained, allow_pickle=allow_pickle)
+        load_into(model, state_dict, source=str(pretrained))
+    return model
