@@ -1,0 +1,27 @@
+"""Data: scene records and sources on disk, image reading, view transforms, multi-view sampling.
+
+The synthetic renderer lives in ``muskie.data.synthetic``.
+"""
+
+from muskie.data.imageio import ImageReadError, read_depth, read_image
+from muskie.data.scene import Frame, Scene
+from muskie.data.sources import build_manifest, load_manifest, load_scene, load_scenes, write_transforms_json
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, collate_views, seed_worker
+
+__all__ = [
+    "Frame",
+    "ImageReadError",
+    "MultiViewBatchSampler",
+    "MultiViewDataset",
+    "Scene",
+    "ViewRequest",
+    "build_manifest",
+    "collate_views",
+    "load_manifest",
+    "load_scene",
+    "load_scenes",
+    "read_depth",
+    "read_image",
+    "seed_worker",
+    "write_transforms_json",
+]

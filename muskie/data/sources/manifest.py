@@ -151,3 +151,30 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{where}: malformed entry ({type(err).__name__}: {err})") from err
     return scenes
+
+
+def load_scenes(source: str | Path) -> list[Scene]:
+    """The scenes of ``source``: a manifest ``.json`` (``load_manifest``), a ``transforms.json``, one scene
+    folder, or a dataset root whose scene folders are found by ``find_scene_dirs`` and read one by one.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist.
+        ValueError: no scene found, or a scene's files are malformed (the message names the file).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or directory")
+    if source.is_file() and source.suffix == ".json" and source.name != "transforms.json":
+        return load_manifest(source)
+    if source.is_file():
+        return [load_scene(source)]
+    scene_dirs = find_scene_dirs(source)
+    if not scene_dirs:
+        raise ValueError(f"{source}: no scenes found")
+    scenes = []
+    for scene_dir in scene_dirs:
+        scene = load_scene(scene_dir)
+        if scene_dir != source:
+            scene.name = _relative(scene_dir, source)
+        scenes.append(scene)
+    return scenes
