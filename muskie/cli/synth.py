@@ -1,0 +1,47 @@
+"""``muskie synth``: render synthetic scenes to disk as ``transforms.json`` scene folders."""
+
+from __future__ import annotations
+
+import argparse
+
+from muskie.data.synthetic.camera_paths import PATH_KINDS
+from muskie.data.synthetic.config import SPLIT_RANGES, SyntheticConfig
+from muskie.data.synthetic.writer import DEPTH_FORMATS, write_synthetic_scenes
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "synth",
+        help="write synthetic scenes (images, depth, cameras) as transforms.json folders",
+        description="Render procedural scenes of a split into OUT/synthetic-<split>-NNNNNN/ folders: "
+        "transforms.json (nerfstudio convention), images/NNN.png, depth/NNN.png (16-bit millimetres) or "
+        "depth/NNN.npy (float32 metres).",
+    )
+    defaults = SyntheticConfig()
+    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--scenes", type=int, required=True, help="number of scenes")
+    parser.add_argument("--split", choices=list(SPLIT_RANGES), default="train", help="seed range (default: train)")
+    parser.add_argument("--first", type=int, default=0, help="index of the first scene in the split (default: 0)")
+    parser.add_argument("--height", type=int, default=256, help="image height in pixels (default: 256)")
+    parser.add_argument("--width", type=int, default=256, help="image width in pixels (default: 256)")
+    parser.add_argument("--frames", type=int, default=defaults.num_frames, help=f"frames per scene (default: {defaults.num_frames})")
+    parser.add_argument("--path", choices=PATH_KINDS, default=defaults.path, help=f"camera path (default: {defaults.path})")
+    parser.add_argument("--overlap", type=float, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})")
+    parser.add_argument("--depth-format", choices=DEPTH_FORMATS, default="png", help="depth maps as 16-bit mm PNG or float32 metre .npy (default: png)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = SyntheticConfig(path=args.path, num_frames=args.frames, overlap=args.overlap)
+    folders = write_synthetic_scenes(
+        args.out,
+        args.scenes,
+        split=args.split,
+        config=config,
+        height=args.height,
+        width=args.width,
+        first_scene=args.first,
+        depth_format=args.depth_format,
+    )
+    print(f"wrote {len(folders)} scenes of {args.frames} frames ({args.height}x{args.width}, {args.path} path) to {args.out}")
+    return 0
