@@ -1,3 +1,7 @@
 """muskie: multi-view masked image modeling for 3D vision pre-training."""
 
+from muskie.model import Muskie, MuskieConfig, create_model
+
 __version__ = "0.1.0"
+
+__all__ = ["Muskie", "MuskieConfig", "create_model"]

@@ -11,7 +11,7 @@ from torch import nn
 
 from muskie.model.backbone import MuskieBackbone
 from muskie.model.config import MuskieConfig, preset_config
-from muskie.model.weights import HEAD_PREFIXES, load_into, read_checkpoint
+from muskie.model.weights import HEAD_PREFIXES, describe, load_into, read_checkpoint
 
 
 @dataclass
@@ -91,8 +91,16 @@ def create_model(
     ``overrides`` change config fields. ``pretrained``: weights to load strictly (our directory or a
     released ``.pth``); they must fit the preset, else a ValueError names the file and the mismatch.
     """
-    model = Muskie(preset_config(preset_name, **overrides))
-    if pretrained is not None:
-        _, state_dict = read_checkpoint(pretrained, allow_pickle=allow_pickle)
-        load_into(model, state_dict, source=str(pretrained))
+    config = preset_config(preset_name, **overrides)
+    if pretrained is None:
+        return Muskie(config)
+    file_config, state_dict = read_checkpoint(pretrained, allow_pickle=allow_pickle)
+    shape_fields = ("embed_dim", "depth", "patch_size", "mlp_ratio", "num_registers")
+    if any(getattr(file_config, f) != getattr(config, f) for f in shape_fields):
+        raise ValueError(
+            f"{pretrained}: checkpoint has {describe(file_config)}, but preset {preset_name!r} "
+            f"(with overrides) has {describe(config)}"
+        )
+    model = Muskie(config)
+    load_into(model, state_dict, source=str(pretrained))
     return model

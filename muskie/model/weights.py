@@ -94,22 +94,29 @@ def load_into(model: nn.Module, state_dict: dict, source: str) -> None:
     expected = model.state_dict()
     if not any(key.startswith(HEAD_PREFIXES) for key in expected):
         state_dict = {k: t for k, t in state_dict.items() if not k.startswith(HEAD_PREFIXES)}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = sorted(
-        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(state_dict)
-        if state_dict[k].shape != expected[k].shape
-    )
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
+        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(t.shape)}"
+        for k, t in expected.items()
+        if k in state_dict and state_dict[k].shape != t.shape
+    ]
     problems = [
         f"{label} ({len(keys)}): {', '.join(keys[:_LISTED_KEYS])}{', ...' if len(keys) > _LISTED_KEYS else ''}"
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
         if keys
     ]
     if problems:
-        config = getattr(model, "config", None)
-        raise ValueError(f"{source}: checkpoint does not fit the model {config}: " + "; ".join(problems))
+        raise ValueError(f"{source}: checkpoint does not fit the model ({describe(model.config)}): " + "; ".join(problems))
     model.load_state_dict(state_dict, strict=True)
+
+
+def describe(config: MuskieConfig) -> str:
+    """A short human description of a config's shape, for messages."""
+    return (
+        f"width {config.embed_dim}, {config.depth} AA blocks, {config.num_heads} heads, "
+        f"patch {config.patch_size}, MLP ratio {config.mlp_ratio:g}, {config.num_registers} registers"
+    )
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike) -> Path:

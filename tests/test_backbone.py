@@ -1,0 +1,162 @@
+"""MuskieBackbone behaviour: views, sizes, masking, attention maps, checkpointing, input errors."""
+
+import pytest
+import torch
+
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+
+CONFIG = MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4)
+
+
+def make_backbone(**overrides):
+    torch.manual_seed(0)
+    model = MuskieBackbone(CONFIG.replace(**overrides)).eval()
+    with torch.no_grad():  # a non-zero mask token, so that masking is visible
+        model.mask_placeholder.normal_()
+    return model
+
+
+def images(b=2, v=3, h=8, w=12, seed=1):
+    return torch.rand(b, v, 3, h, w, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_features_of_every_block_without_registers():
+    out = make_backbone()(images())
+    assert len(out.features) == 2
+    assert all(f.shape == (2, 3, 6, 32) for f in out.features)
+    assert out.attention == {}
+
+
+def test_permutation_equivariance_over_views():
+    model = make_backbone()
+    x = images(v=4)
+    mask = torch.rand(2, 4, 2, 3, generator=torch.Generator().manual_seed(2)) < 0.5
+    perm = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        out = model(x, mask, attention_blocks=[1])
+        permuted = model(x[:, perm], mask[:, perm], attention_blocks=[1])
+    for a, b in zip(out.features, permuted.features):
+        torch.testing.assert_close(a[:, perm], b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.attention[1][:, perm][:, :, :, perm], permuted.attention[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cross_view", [True, False])
+def test_cross_view_false_keeps_views_independent(cross_view):
+    model = make_backbone(cross_view=cross_view)
+    x = images()
+    changed = x.clone()
+    changed[:, 1:] = images(seed=9)[:, 1:]
+    with torch.no_grad():
+        view0 = model(x).features[-1][:, 0]
+        view0_changed = model(changed).features[-1][:, 0]
+        view0_alone = model(x[:, :1]).features[-1][:, 0]
+    if cross_view:
+        assert not torch.allclose(view0, view0_changed, atol=1e-4)
+    else:
+        torch.testing.assert_close(view0, view0_changed)
+        torch.testing.assert_close(view0, view0_alone, rtol=1e-5, atol=1e-5)
+
+
+def test_frame_wise_attention_maps_are_block_diagonal():
+    model = make_backbone(cross_view=False)
+    attention = model(images(), attention_blocks=[0]).attention[0]
+    off_diagonal = attention.clone()
+    for v in range(3):
+        off_diagonal[:, v, :, v] = 0
+    assert torch.count_nonzero(off_diagonal) == 0
+    assert (attention[:, 1, :, 1].sum(-1) > 0).all()
+
+
+@pytest.mark.parametrize("v, h, w", [(1, 4, 4), (1, 12, 20), (5, 20, 8)])
+def test_any_view_count_and_odd_grids(v, h, w):
+    out = make_backbone()(images(b=1, v=v, h=h, w=w), attention_blocks=[0])
+    length = (h // 4) * (w // 4)
+    assert out.features[-1].shape == (1, v, length, 32)
+    assert out.attention[0].shape == (1, v, length, v, length)
+    assert torch.isfinite(out.features[-1]).all()
+
+
+def test_masked_patches_enter_as_the_mask_token():
+    model = make_backbone()
+    x = images()
+    mask = torch.zeros(2, 3, 2, 3, dtype=torch.bool)
+    mask[0, 1, 0, 2] = mask[1, 2, 1, 0] = mask[1, 0, 0, 0] = True
+    seen = {}
+    handle = model.blocks[0].register_forward_pre_hook(lambda module, args: seen.update(tokens=args[0]))
+    with torch.no_grad():
+        out = model(x, mask)
+    handle.remove()
+    patch_tokens = seen["tokens"][:, :, model.config.num_registers :]  # (B, V, L, E)
+    flat = mask.flatten(2)
+    torch.testing.assert_close(patch_tokens[flat], model.mask_placeholder[0, 0].expand(3, -1))
+    torch.testing.assert_close(patch_tokens[~flat], model.patch_embed(x.flatten(0, 1)).view(2, 3, 6, 32)[~flat])
+    # the pixels under a masked patch cannot reach the output
+    scrambled = x.clone()
+    scrambled[0, 1, :, 0:4, 8:12] = 5.0
+    with torch.no_grad():
+        torch.testing.assert_close(model(scrambled, mask).features[-1], out.features[-1])
+
+
+def test_attention_maps_are_probabilities_and_do_not_change_features():
+    model = make_backbone()
+    x = images()
+    with torch.no_grad():
+        plain = model(x)
+        out = model(x, attention_blocks=[0, 1])
+    for a, b in zip(plain.features, out.features):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for attention in out.attention.values():
+        rows = attention.sum(dim=(-2, -1))  # (B, V, L): mass on patch tokens of all views
+        assert (attention >= 0).all()
+        assert (rows <= 1 + 1e-6).all() and (rows < 1 - 1e-4).any()  # registers take the rest
+
+
+def test_gradient_checkpointing_gives_identical_gradients():
+    x = images()
+    mask = torch.rand(2, 3, 2, 3, generator=torch.Generator().manual_seed(4)) < 0.5
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = Muskie(CONFIG.replace(grad_checkpointing=checkpointing)).train()
+        out = model(x, mask, attention_blocks=[1])
+        (out.pred.square().mean() + out.attention[1].sum()).backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_set_grad_checkpointing_toggles_the_config():
+    model = make_backbone()
+    model.set_grad_checkpointing(True)
+    assert model.config.grad_checkpointing
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [((2, 3, 3, 8, 10), "multiples of the patch size 4"), ((2, 3, 8, 12), r"\(B, V, 3, H, W\)"), ((2, 3, 1, 8, 12), r"\(B, V, 3, H, W\)")],
+)
+def test_bad_images_raise_clear_errors(shape, message):
+    with pytest.raises(ValueError, match=message):
+        make_backbone()(torch.zeros(shape))
+
+
+def test_bad_masks_and_block_indices_raise_clear_errors():
+    model = make_backbone()
+    x = images()
+    with pytest.raises(ValueError, match=r"expected \(B, V, H/p, W/p\) = \(2, 3, 2, 3\)"):
+        model(x, torch.zeros(2, 3, 3, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="bool tensor"):
+        model(x, torch.zeros(2, 3, 2, 3))
+    with pytest.raises(ValueError, match=r"block indices in 0\.\.1, got 2"):
+        model(x, attention_blocks=[2])
+    with pytest.raises(ValueError, match="floating point"):
+        model(torch.zeros(2, 3, 3, 8, 12, dtype=torch.uint8))
+
+
+def test_bf16_autocast_runs():
+    model = make_backbone()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(images(), attention_blocks=[0])
+    assert torch.isfinite(out.features[-1].float()).all()
+    assert out.attention[0].shape == (2, 3, 6, 3, 6)

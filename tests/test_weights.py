@@ -1,0 +1,174 @@
+"""Weights: our safetensors format, released .pth files, strict loading, and refusing pickles."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig, create_model
+from muskie.model.weights import infer_config, load_into
+
+# width 128 = the tiny preset's, so released-style files resolve to 4 heads
+CONFIG = MuskieConfig(embed_dim=128, depth=2, num_heads=4, patch_size=4)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = Muskie(CONFIG).eval()
+    with torch.no_grad():
+        m.mask_placeholder.normal_()
+    return m
+
+
+def images():
+    return torch.rand(1, 2, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def assert_same_model(a, b):
+    assert a.state_dict().keys() == b.state_dict().keys()
+    for key, tensor in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], tensor, rtol=0, atol=0)
+
+
+def test_save_and_load_round_trip(tmp_path, model):
+    directory = model.save_pretrained(tmp_path / "run" / "final")
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors"]
+    assert json.loads((directory / "config.json").read_text())["embed_dim"] == 128
+    loaded = Muskie.from_pretrained(directory).eval()
+    assert loaded.config == model.config
+    assert_same_model(model, loaded)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images()).pred, model(images()).pred, rtol=0, atol=0)
+    frame_wise = Muskie.from_pretrained(directory, cross_view=False)
+    assert not frame_wise.config.cross_view
+
+
+def test_backbone_loads_a_full_checkpoint_but_not_the_reverse(tmp_path, model):
+    directory = model.save_pretrained(tmp_path / "full")
+    backbone = MuskieBackbone.from_pretrained(directory)
+    assert type(backbone) is MuskieBackbone and not hasattr(backbone, "decoder_pred")
+    torch.testing.assert_close(backbone.blocks[1].global_atten.qkv.weight, model.blocks[1].global_atten.qkv.weight)
+    backbone.save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match=r"missing keys \(4\): decoder_norm.weight, decoder_norm.bias"):
+        Muskie.from_pretrained(tmp_path / "bare")
+
+
+@pytest.mark.parametrize("wrapped", [True, False])
+def test_released_pth_loads_and_infers_its_config(tmp_path, model, wrapped):
+    path = tmp_path / "muskie-release.pth"
+    sd = model.state_dict()
+    torch.save({"model": sd, "epoch": 3, "optimizer": {"state": {}}} if wrapped else sd, path)
+    loaded = Muskie.from_pretrained(path)
+    assert loaded.config == CONFIG
+    assert_same_model(model, loaded)
+    assert create_model("tiny", pretrained=path, depth=2, patch_size=4).config == CONFIG
+
+
+def test_infer_config_reads_the_shapes(model):
+    config = infer_config(model.state_dict())
+    assert (config.embed_dim, config.depth, config.num_heads, config.patch_size) == (128, 2, 4, 4)
+    assert config.mlp_ratio == 4.0 and config.num_registers == 4
+
+
+def test_checkpoint_of_another_preset_is_refused_naming_file_and_shapes(tmp_path, model):
+    path = tmp_path / "tiny-like.pth"
+    torch.save(model.state_dict(), path)
+    with pytest.raises(ValueError) as err:
+        create_model("small", pretrained=path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "width 128, 2 AA blocks" in message and "preset 'small'" in message and "width 384, 6 AA blocks" in message
+    # the same file loaded into a model directly: the keys and shapes are named
+    with pytest.raises(ValueError) as err:
+        load_into(Muskie(MuskieConfig(embed_dim=384, depth=3, num_heads=6)), torch.load(path), str(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}: checkpoint does not fit the model (width 384, 3 AA blocks")
+    assert "shape mismatches (" in message and "patch_embed.proj.weight (128, 3, 4, 4) vs model (384, 3, 16, 16)" in message
+    assert "missing keys (" in message and "blocks.2.norm1.weight" in message
+
+
+def test_missing_and_extra_keys_are_named(tmp_path, model):
+    sd = dict(model.state_dict())
+    del sd["blocks.1.norm3.weight"]
+    sd["blocks.1.layer_scale.gamma"] = torch.ones(128)
+    path = tmp_path / "edited.pth"
+    torch.save({"model": sd}, path)
+    with pytest.raises(ValueError, match=r"missing keys \(1\): blocks.1.norm3.weight; unexpected keys \(1\): blocks.1.layer_scale.gamma"):
+        Muskie.from_pretrained(path)
+
+
+def test_unknown_width_cannot_be_inferred(tmp_path):
+    path = tmp_path / "odd.pth"
+    torch.save(Muskie(MuskieConfig(embed_dim=32, depth=1, num_heads=2)).state_dict(), path)
+    with pytest.raises(ValueError, match="width 32 matches no preset"):
+        Muskie.from_pretrained(path)
+
+
+def test_not_a_muskie_state_dict(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(ValueError, match="not a Muskie state_dict"):
+        Muskie.from_pretrained(path)
+    torch.save({"model": {"a": 1}}, path)
+    with pytest.raises(ValueError, match="not tensors: a"):
+        Muskie.from_pretrained(path)
+
+
+def test_truncated_files_are_refused_with_their_path(tmp_path, model):
+    pth = tmp_path / "cut.pth"
+    torch.save(model.state_dict(), pth)
+    pth.write_bytes(pth.read_bytes()[: pth.stat().st_size // 2])
+    with pytest.raises(ValueError, match=f"{pth}: cannot read the checkpoint"):
+        Muskie.from_pretrained(pth)
+    directory = model.save_pretrained(tmp_path / "cut")
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{weights}: cannot read safetensors"):
+        Muskie.from_pretrained(directory)
+
+
+def test_missing_paths_and_bad_config_files(tmp_path, model):
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        Muskie.from_pretrained(tmp_path / "nowhere.pth")
+    directory = model.save_pretrained(tmp_path / "d")
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps({**CONFIG.to_dict(), "width": 3}))
+    with pytest.raises(ValueError, match=f"{config_path}: invalid config: unknown MuskieConfig fields: width"):
+        Muskie.from_pretrained(directory)
+    config_path.write_text("{not json")
+    with pytest.raises(ValueError, match="invalid config"):
+        Muskie.from_pretrained(directory)
+    config_path.unlink()
+    with pytest.raises(FileNotFoundError, match="config.json: missing"):
+        Muskie.from_pretrained(directory)
+
+
+class _WritesAFile:
+    """Unpickling this runs ``open(target, "w")``: code execution, which loading must not allow."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (str(self.target), "w"))
+
+
+def test_pickled_code_does_not_run_by_default(tmp_path, model):
+    target = tmp_path / "pwned.txt"
+    path = tmp_path / "malicious.pth"
+    torch.save({"model": model.state_dict(), "payload": _WritesAFile(target)}, path)
+    with pytest.raises(ValueError, match="allow_pickle=True"):
+        Muskie.from_pretrained(path)
+    assert not target.exists()
+
+
+def test_training_checkpoint_with_argparse_args_needs_allow_pickle(tmp_path, model):
+    path = tmp_path / "checkpoint-399.pth"
+    torch.save({"model": model.state_dict(), "args": argparse.Namespace(lr=2e-4), "epoch": 399}, path)
+    with pytest.raises(ValueError, match=r"--allow-pickle"):
+        Muskie.from_pretrained(path)
+    with pytest.warns(UserWarning, match="weights_only=False"):
+        loaded = Muskie.from_pretrained(path, allow_pickle=True)
+    assert_same_model(model, loaded)
