@@ -111,6 +111,11 @@ def test_not_a_muskie_state_dict(tmp_path):
     torch.save({"fc.weight": torch.zeros(2, 2)}, path)
     with pytest.raises(ValueError, match="not a Muskie state_dict"):
         Muskie.from_pretrained(path)
+    sd = Muskie(CONFIG).state_dict()
+    sd["patch_embed.proj.weight"] = sd["patch_embed.proj.weight"].flatten(1)
+    torch.save(sd, path)
+    with pytest.raises(ValueError, match="unexpected shapes"):
+        Muskie.from_pretrained(path)
     torch.save({"model": {"a": 1}}, path)
     with pytest.raises(ValueError, match="not tensors: a"):
         Muskie.from_pretrained(path)

@@ -66,7 +66,10 @@ def infer_config(state_dict: dict, source: str = "state_dict") -> MuskieConfig:
     missing = [key for key in required if key not in state_dict]
     if missing:
         raise ValueError(f"{source}: not a Muskie state_dict (no {', '.join(missing)})")
-    embed_dim, _, patch_size, _ = state_dict["patch_embed.proj.weight"].shape
+    shapes = {key: tuple(state_dict[key].shape) for key in required}
+    if len(shapes["patch_embed.proj.weight"]) != 4 or len(shapes["register_tokens"]) != 4:
+        raise ValueError(f"{source}: not a Muskie state_dict (unexpected shapes {shapes})")
+    embed_dim, _, patch_size, _ = shapes["patch_embed.proj.weight"]
     heads = {c.embed_dim: c.num_heads for c in PRESETS.values()}
     if embed_dim not in heads:
         raise ValueError(
