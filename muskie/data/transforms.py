@@ -136,7 +136,7 @@ def resize(
     depth: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Resize a whole view to ``out_size`` (the aspect ratio may change); see ``crop_and_resize``."""
-    box = CropBox(0, 0, image.shape[1], image.shape[2])
+    box = CropBox(0, 0, image.shape[-2], image.shape[-1])
     return crop_and_resize(image, box, out_size, intrinsics, depth)
 
 
@@ -152,5 +152,5 @@ def random_resized_crop(
 
     Shapes as in ``crop_and_resize``. Deterministic given the ``generator``'s state.
     """
-    box = sample_crop(tuple(image.shape[1:]), out_size, scale, generator)
+    box = sample_crop(tuple(image.shape[-2:]), out_size, scale, generator)
     return crop_and_resize(image, box, out_size, intrinsics, depth)

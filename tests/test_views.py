@@ -1,0 +1,218 @@
+import logging
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from muskie.data.imageio import ImageReadError
+from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, collate_views, seed_worker
+
+HEIGHT, WIDTH = 20, 24
+
+
+def make_scene(path, num_frames, with_depth=True):
+    """A transforms.json scene whose frame i is a flat image of grey level i / 20 and depth i + 1 m."""
+    images = torch.arange(num_frames, dtype=torch.float64).view(-1, 1, 1, 1).expand(-1, 3, HEIGHT, WIDTH) / 20
+    intrinsics = np.tile(np.array([[30.0, 0, 11.5], [0, 30.0, 9.5], [0, 0, 1]]), (num_frames, 1, 1))
+    poses = np.tile(np.eye(4), (num_frames, 1, 1))
+    poses[:, 0, 3] = np.arange(num_frames)
+    depth = torch.arange(1, num_frames + 1, dtype=torch.float64).view(-1, 1, 1).expand(-1, HEIGHT, WIDTH)
+    write_transforms_json(path, images, intrinsics, poses, depth if with_depth else None)
+    return read_transforms_json(path)
+
+
+def frame_indices(sample):
+    """Which frames a sample shows, read back from the grey levels."""
+    grey = (sample["images"][:, 0].mean(dim=(1, 2)) * 0.5 + 0.5) * 20
+    return torch.round(grey).long().tolist()
+
+
+def test_sample_contract(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "s", 6)], window=32)
+    sample = dataset[ViewRequest(0, 3, 16, 8, seed=5)]
+    assert sample["images"].shape == (3, 3, 16, 8) and sample["images"].dtype == torch.float32
+    assert -1 <= sample["images"].min() and sample["images"].max() <= 1
+    assert sample["intrinsics"].shape == (3, 3, 3) and sample["intrinsics"].dtype == torch.float32
+    assert sample["cam_to_world"].shape == (3, 4, 4) and sample["cam_to_world"].dtype == torch.float32
+    assert sample["depth"].shape == (3, 16, 8) and sample["valid"].dtype == torch.bool and sample["valid"].all()
+    assert sample["scene"] == "s"
+    picks = frame_indices(sample)
+    # poses and depths belong to the frames shown
+    np.testing.assert_array_equal(sample["cam_to_world"][:, 0, 3].numpy(), picks)
+    np.testing.assert_allclose(sample["depth"][:, 0, 0].numpy(), np.array(picks) + 1.0, atol=1e-6)
+    # a 10x20 to 9x18 crop (area 0.8-1 of the largest 1:2 crop) resized to 8x16 scales the focal length by 0.8-0.89
+    focal = sample["intrinsics"][:, [0, 1], [0, 1]]
+    assert torch.all((30 * 0.8 - 1e-4 <= focal) & (focal <= 30 * 16 / 18 + 1e-4))
+
+
+def test_views_drawn_without_replacement_from_one_window(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "s", 12)], window=4)
+    starts = set()
+    for seed in range(20):
+        picks = frame_indices(dataset[ViewRequest(0, 3, 8, 8, seed)])
+        assert picks == sorted(set(picks)) and len(picks) == 3
+        assert picks[-1] - picks[0] < 4
+        starts.add(picks[0])
+    assert len(starts) > 3
+
+
+def test_deterministic_given_request(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "s", 8)], crop_scale=(0.5, 1.0))
+    first, second = dataset[ViewRequest(0, 4, 8, 8, 11)], dataset[ViewRequest(0, 4, 8, 8, 11)]
+    for key in ("images", "intrinsics", "depth"):
+        assert torch.equal(first[key], second[key])
+    other = dataset[ViewRequest(0, 4, 8, 8, 12)]
+    assert not torch.equal(first["intrinsics"], other["intrinsics"])
+
+
+def test_too_few_frames_raises_naming_the_scene(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "small", 2)], skip_bad=False)
+    with pytest.raises(ValueError, match="scene small .* 2 frames, fewer than the 3 views"):
+        dataset[ViewRequest(0, 3, 8, 8, 0)]
+
+
+def test_too_few_frames_skipped_with_count_and_deterministic_replacement(tmp_path, caplog):
+    scenes = [make_scene(tmp_path / "small", 2), make_scene(tmp_path / "big", 5)]
+    dataset = MultiViewDataset(scenes)
+    with caplog.at_level(logging.WARNING, logger="muskie.data.views"):
+        sample = dataset[ViewRequest(0, 3, 8, 8, 0)]
+        again = dataset[ViewRequest(0, 3, 8, 8, 0)]
+    assert sample["scene"] == "big" and torch.equal(sample["images"], again["images"])
+    assert dataset.num_skipped == 2
+    assert "2 skipped so far" in caplog.records[-1].getMessage()
+
+
+def test_corrupt_image_skipped_or_raised(tmp_path):
+    scene = make_scene(tmp_path / "bad", 2)
+    scene.frames[1].image_path.write_bytes(scene.frames[1].image_path.read_bytes()[:40])
+    good = make_scene(tmp_path / "good", 3)
+    with pytest.raises(ImageReadError, match="001.png"):
+        MultiViewDataset([scene], skip_bad=False)[ViewRequest(0, 2, 8, 8, 0)]
+    dataset = MultiViewDataset([scene, good])
+    assert dataset[ViewRequest(0, 2, 8, 8, 0)]["scene"] == "good" and dataset.num_skipped == 1
+    with pytest.raises(RuntimeError, match="no loadable sample"):
+        MultiViewDataset([scene], max_replacements=3)[ViewRequest(0, 2, 8, 8, 0)]
+
+
+def test_missing_image_skipped(tmp_path):
+    scene = make_scene(tmp_path / "gone", 2)
+    scene.frames[0].image_path.unlink()
+    dataset = MultiViewDataset([scene, make_scene(tmp_path / "good", 2)])
+    assert dataset[ViewRequest(0, 2, 8, 8, 0)]["scene"] == "good"
+
+
+def test_image_only_scene_and_mixed_collation(tmp_path):
+    make_scene(tmp_path / "cams", 3, with_depth=False)
+    plain = read_image_folder(tmp_path / "cams" / "images")
+    dataset = MultiViewDataset([read_transforms_json(tmp_path / "cams"), plain])
+    sample = dataset[ViewRequest(1, 2, 8, 8, 0)]
+    assert set(sample) == {"images", "scene"}
+    batch = collate_views([dataset[ViewRequest(0, 2, 8, 8, 0)], sample])
+    assert set(batch) == {"images", "scene"} and batch["images"].shape == (2, 2, 3, 8, 8)
+    assert batch["scene"] == ["cams", "images"]
+
+
+def test_collate_stacks_and_rejects_mixed_shapes(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "s", 4)])
+    batch = collate_views([dataset[ViewRequest(0, 2, 8, 16, s)] for s in range(3)])
+    assert batch["images"].shape == (3, 2, 3, 8, 16) and batch["depth"].shape == (3, 2, 8, 16)
+    assert batch["intrinsics"].shape == (3, 2, 3, 3)
+    with pytest.raises(ValueError, match="share"):
+        collate_views([dataset[ViewRequest(0, 2, 8, 16, 0)], dataset[ViewRequest(0, 3, 8, 16, 0)]])
+
+
+def test_bad_requests(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / "s", 2)])
+    with pytest.raises(IndexError):
+        dataset[ViewRequest(1, 2, 8, 8, 0)]
+    with pytest.raises(TypeError, match="ViewRequest"):
+        dataset[0]
+    with pytest.raises(ValueError, match="at least one scene"):
+        MultiViewDataset([])
+
+
+def test_sampler_groups_batches_by_shape():
+    sampler = MultiViewBatchSampler(50, 4, num_views=(2, 5), sizes=[(16, 16), (16, 24)], seed=3, drop_last=False)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 13
+    assert sorted(r.index for batch in batches for r in batch) == list(range(50))
+    shapes = set()
+    for batch in batches:
+        assert len({(r.num_views, r.height, r.width) for r in batch}) == 1
+        shapes.add((batch[0].num_views, batch[0].height, batch[0].width))
+        assert 2 <= batch[0].num_views <= 5
+    assert len(shapes) > 3
+    assert len({r.seed for batch in batches for r in batch}) == 50
+    assert len(MultiViewBatchSampler(50, 4)) == 12
+
+
+def test_sampler_views_forms():
+    fixed = MultiViewBatchSampler(10, 2, num_views=3)
+    assert {b[0].num_views for b in fixed} == {3}
+    choices = MultiViewBatchSampler(100, 2, num_views=[2, 8])
+    assert {b[0].num_views for b in choices} == {2, 8}
+    with pytest.raises(ValueError, match="num_views"):
+        MultiViewBatchSampler(10, 2, num_views=[0, 2])
+    with pytest.raises(ValueError, match="sizes"):
+        MultiViewBatchSampler(10, 2, sizes=[])
+
+
+def test_sampler_deterministic_per_seed_and_epoch():
+    def epoch(seed, number):
+        sampler = MultiViewBatchSampler(30, 3, seed=seed)
+        sampler.set_epoch(number)
+        return list(sampler)
+
+    assert epoch(0, 1) == epoch(0, 1)
+    assert epoch(0, 1) != epoch(0, 2)
+    assert epoch(0, 1) != epoch(1, 1)
+    unshuffled = MultiViewBatchSampler(6, 2, shuffle=False)
+    assert [r.index for batch in unshuffled for r in batch] == list(range(6))
+
+
+def test_sampler_resumes_mid_epoch():
+    sampler = MultiViewBatchSampler(40, 4, num_views=(2, 8), seed=9)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    iterator = iter(sampler)
+    consumed = [next(iterator) for _ in range(3)]
+    state = sampler.state_dict()
+    assert consumed == full[:3] and state == {"seed": 9, "epoch": 2, "batches_done": 3}
+
+    resumed = MultiViewBatchSampler(40, 4, num_views=(2, 8), seed=9)
+    resumed.load_state_dict(state)
+    assert list(resumed) == full[3:]
+    # the skip applies once: the next iteration is the whole epoch again
+    assert list(resumed) == full
+    resumed.skip_batches(7)
+    assert list(resumed) == full[7:]
+    with pytest.raises(ValueError, match="seed"):
+        MultiViewBatchSampler(40, 4, seed=1).load_state_dict(state)
+    with pytest.raises(ValueError, match="skip"):
+        resumed.skip_batches(11)
+
+
+def test_dataloader_end_to_end(tmp_path):
+    dataset = MultiViewDataset([make_scene(tmp_path / f"s{i}", 4) for i in range(4)])
+    sampler = MultiViewBatchSampler(len(dataset), 2, num_views=(2, 3), sizes=[(8, 8), (8, 16)], seed=0)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_views, worker_init_fn=seed_worker)
+    batches = list(loader)
+    assert len(batches) == 2
+    for batch, requests in zip(batches, sampler.epoch_batches(0)):
+        request = requests[0]
+        assert batch["images"].shape == (2, request.num_views, 3, request.height, request.width)
+
+
+def test_seed_worker_derives_python_and_numpy_seeds_from_torch():
+    draws = []
+    for _ in range(2):
+        torch.manual_seed(1234)
+        seed_worker(0)
+        draws.append((random.random(), np.random.rand()))
+    assert draws[0] == draws[1]
+    torch.manual_seed(99)
+    seed_worker(0)
+    assert (random.random(), np.random.rand()) != draws[0]
