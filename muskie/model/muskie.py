@@ -95,7 +95,7 @@ def create_model(
     if pretrained is None:
         return Muskie(config)
     file_config, state_dict = read_checkpoint(pretrained, allow_pickle=allow_pickle)
-    shape_fields = ("embed_dim", "depth", "patch_size", "mlp_ratio", "num_registers")
+    shape_fields = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "num_registers")
     if any(getattr(file_config, f) != getattr(config, f) for f in shape_fields):
         raise ValueError(
             f"{pretrained}: checkpoint has {describe(file_config)}, but preset {preset_name!r} "
