@@ -92,20 +92,20 @@ def read_image(path: str | Path, background: float | None = None) -> torch.Tenso
 
     alpha = None
     if image.mode in _INTEGER_GRAY_MODES:
-        gray = np.asarray(image, dtype=np.float64) / 65535.0
+        gray = np.asarray(image, dtype=np.float32) / 65535.0
         rgb = np.repeat(gray[..., None], 3, axis=-1)
     elif image.mode == "F":
-        gray = np.asarray(image, dtype=np.float64)
+        gray = np.asarray(image, dtype=np.float32)
         rgb = np.repeat(gray[..., None], 3, axis=-1)
     else:
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = np.asarray(image.convert("RGBA"), dtype=np.float64) / 255.0
+            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
             rgb, alpha = rgba[..., :3], rgba[..., 3:]
         else:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+            rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     if alpha is not None and background is not None:
-        rgb = rgb * alpha + float(background) * (1.0 - alpha)
-    rgb = np.clip(rgb, 0.0, 1.0).astype(np.float32)
+        rgb = rgb * alpha + np.float32(background) * (1.0 - alpha)
+    rgb = np.clip(rgb, 0.0, 1.0, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 

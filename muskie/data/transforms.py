@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 class CropBox(NamedTuple):
-    """An integer pixel rectangle of an image: rows ``top .. top + height - 1``, columns ``left .. left + width - 1``."""
+    """An integer pixel rectangle: rows ``top .. top + height - 1``, columns ``left .. left + width - 1``."""
 
     top: int
     left: int

@@ -56,10 +56,10 @@ class MultiViewDataset(Dataset):
     """Groups of views of scenes on disk, one group per ``ViewRequest``.
 
     A sample of request ``(index, V, H, W, seed)``: scene ``index``; a window of ``window`` consecutive frames
-    at a random start (the whole scene if shorter, ``V`` frames if ``window < V``); ``V`` frames of it drawn without replacement, returned in
-    frame order; each view read, randomly cropped to the output's aspect ratio (area fraction drawn from
-    ``crop_scale``, intrinsics updated) and resized to ``(H, W)``. Every random choice comes from
-    ``seed``.
+    at a random start (the whole scene if shorter, ``V`` frames if ``window < V``); ``V`` frames of it drawn
+    without replacement, returned in frame order; each view read, randomly cropped to the output's aspect
+    ratio (area fraction drawn from ``crop_scale``, intrinsics updated) and resized to ``(H, W)``. Every
+    random choice comes from ``seed``.
 
     The sample is a dict (``docs/layout.md``): ``images (V, 3, H, W)`` float32 in [-1, 1]; when the scene has
     cameras ``intrinsics (V, 3, 3)`` float32 (pixels, OpenCV) and ``cam_to_world (V, 4, 4)`` float32 (OpenCV

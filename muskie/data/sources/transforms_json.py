@@ -153,7 +153,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
             raise ValueError(f"{where}: {err}") from err
     if distorted:
         warnings.warn(f"{json_path}: lens distortion coefficients are ignored (pinhole model used)", stacklevel=2)
-    return Scene(name=root.name, root=root, frames=frames)
+    return Scene(name=root.resolve().name, root=root, frames=frames)
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -213,7 +213,7 @@ def write_transforms_json(
     frames = []
     for view, name in enumerate(names):
         pixels = np.clip(images[view].transpose(1, 2, 0), 0.0, 1.0)
-        Image.fromarray(np.round(pixels * 255.0).astype(np.uint8), mode="RGB").save(scene_dir / "images" / f"{name}.png")
+        Image.fromarray(np.round(pixels * 255.0).astype(np.uint8)).save(scene_dir / "images" / f"{name}.png")
         k = intrinsics[view]
         frame = {
             "file_path": f"images/{name}.png",
