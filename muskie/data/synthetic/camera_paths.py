@@ -4,7 +4,11 @@ World frame of every synthetic scene: metres, z up, the floor at z = 0. A path i
 camera-to-world poses (OpenCV axes) sharing one field of view; the dataset draws its views from them, so
 ``num_frames`` is the sampling window (32 frames, as the paper's window on real video).
 
-Paths and what their ``overlap`` knob moves (``overlap`` in (0, 1), default 0.7, larger = views closer):
+Paths and what their ``overlap`` knob moves (``overlap`` in (0, 1), default 0.7, larger = views closer).
+The knob is a setting, not a measurement: measured covisible fractions (``geometry.covisible``, 5 cm, at
+32x32) at 0.7 are rig 0.76 for random pairs; orbit 0.80 / walk 0.77 for consecutive frames and about 0.48
+for random pairs of the 32-frame window; forward is lower (slanted far surfaces fail the 5 cm test at low
+resolution).
 - ``rig``: the pre-training default (brief section 8): cameras spread within +-``rig_spread(overlap)`` metres
   (0.5 m at 0.7) around a centre, all looking at one point 1.8-5.5 m away; about 70% of a view is seen by
   another.
@@ -167,11 +171,12 @@ def walk_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: fl
 def forward_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: float, fov: float) -> CameraPath:
     """Driving along the street (the room's x axis) from 5 m after its start, ``forward_step(overlap)``
     metres per frame, in a lane up to 1.5 m off the centre line, camera 1.4-1.8 m high, looking ahead with
-    slight yaw jitter."""
+    a slow sway of the heading (+-3 degrees)."""
     lane = (room.lo[1] + room.hi[1]) / 2 + rng.uniform(-1.5, 1.5)
     xs = room.lo[0] + 5.0 + forward_step(overlap) * np.arange(num_frames)
     eyes = np.stack([xs, lane + 0.1 * np.sin(np.arange(num_frames) * 0.2), np.full(num_frames, rng.uniform(1.4, 1.8))], -1)
-    yaw = np.radians(rng.uniform(-3.0, 3.0, num_frames))
+    # a slow steering sway, not per-frame jitter: a car's heading changes smoothly
+    yaw = np.radians(3.0) * np.sin(rng.uniform(0, 2 * math.pi) + np.arange(num_frames) * rng.uniform(0.05, 0.2))
     pitch = -math.radians(rng.uniform(0.0, 4.0))
     look = np.stack([np.cos(yaw) * math.cos(pitch), np.sin(yaw) * math.cos(pitch), np.full(num_frames, math.sin(pitch))], -1)
     return CameraPath(_poses(eyes, eyes + look), fov, None)
