@@ -131,8 +131,9 @@ def test_every_path_keeps_cameras_inside_the_room_and_out_of_objects(path):
         centres = scene.path.centres
         assert centres.shape == (32, 3)
         assert np.all(centres > scene.room.lo) and np.all(centres < scene.room.hi)
+        objects = scene.objects
         for kind, centre, rotation, half in zip(
-            scene.objects.kinds.tolist(), scene.objects.centres.numpy(), scene.objects.rotations.numpy(), scene.objects.half_sizes.numpy()
+            objects.kinds.tolist(), objects.centres.numpy(), objects.rotations.numpy(), objects.half_sizes.numpy()
         ):
             local = np.abs((centres - centre) @ rotation) / np.where(kind == PLANE, [half[0], half[1], 1e-3], half)
             inside = np.all(local <= 1, axis=-1) if kind in (BOX, PLANE) else np.linalg.norm(local, axis=-1) <= 1

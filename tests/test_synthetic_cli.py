@@ -11,7 +11,8 @@ from muskie.data.synthetic import SyntheticConfig, make_scene, render_sample, sp
 
 
 def test_muskie_synth_writes_scenes_that_read_back(tmp_path, capsys):
-    code = main(["synth", "--out", str(tmp_path), "--scenes", "2", "--split", "test", "--frames", "3", "--height", "16", "--width", "24", "--path", "orbit"])
+    args = ["--scenes", "2", "--split", "test", "--frames", "3", "--height", "16", "--width", "24", "--path", "orbit"]
+    code = main(["synth", "--out", str(tmp_path), *args])
     assert code == 0 and "wrote 2 scenes" in capsys.readouterr().out
     config = SyntheticConfig(path="orbit", num_frames=3)
     for index in range(2):

@@ -24,10 +24,19 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--first", type=int, default=0, help="index of the first scene in the split (default: 0)")
     parser.add_argument("--height", type=int, default=256, help="image height in pixels (default: 256)")
     parser.add_argument("--width", type=int, default=256, help="image width in pixels (default: 256)")
-    parser.add_argument("--frames", type=int, default=defaults.num_frames, help=f"frames per scene (default: {defaults.num_frames})")
+    parser.add_argument(
+        "--frames", type=int, default=defaults.num_frames, help=f"frames per scene (default: {defaults.num_frames})"
+    )
     parser.add_argument("--path", choices=PATH_KINDS, default=defaults.path, help=f"camera path (default: {defaults.path})")
-    parser.add_argument("--overlap", type=float, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})")
-    parser.add_argument("--depth-format", choices=DEPTH_FORMATS, default="png", help="depth maps as 16-bit mm PNG or float32 metre .npy (default: png)")
+    parser.add_argument(
+        "--overlap", type=float, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})"
+    )
+    parser.add_argument(
+        "--depth-format",
+        choices=DEPTH_FORMATS,
+        default="png",
+        help="depth maps as 16-bit millimetre PNG or float32 metre .npy (default: png)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -139,7 +139,8 @@ def orbit_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: f
     step = math.radians(orbit_step_degrees(overlap)) * rng.choice([-1.0, 1.0])
     angles = rng.uniform(0, 2 * math.pi) + step * np.arange(num_frames)
     radii = radius * (1.0 + rng.uniform(-0.03, 0.03, num_frames))
-    eyes = np.stack([focus[0] + radii * np.cos(angles), focus[1] + radii * np.sin(angles), height + rng.uniform(-0.05, 0.05, num_frames)], -1)
+    heights = height + rng.uniform(-0.05, 0.05, num_frames)
+    eyes = np.stack([focus[0] + radii * np.cos(angles), focus[1] + radii * np.sin(angles), heights], -1)
     targets = focus + rng.uniform(-0.1, 0.1, (num_frames, 3))
     return CameraPath(_poses(eyes, targets), fov, focus)
 
@@ -153,9 +154,8 @@ def walk_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: fl
     mean_radius = float(np.sqrt((axes**2).mean()))
     direction = rng.choice([-1.0, 1.0])
     angles = rng.uniform(0, 2 * math.pi) + direction * walk_step(overlap) / mean_radius * np.arange(num_frames)
-    eyes = np.stack(
-        [centre[0] + axes[0] * np.cos(angles), centre[1] + axes[1] * np.sin(angles), np.full(num_frames, rng.uniform(1.3, 1.7))], -1
-    )
+    heights = np.full(num_frames, rng.uniform(1.3, 1.7))
+    eyes = np.stack([centre[0] + axes[0] * np.cos(angles), centre[1] + axes[1] * np.sin(angles), heights], -1)
     eyes[:, 2] += 0.02 * np.sin(np.arange(num_frames) * 1.7)  # gait bob
     tangent = np.stack([-axes[0] * np.sin(angles), axes[1] * np.cos(angles)], -1) * direction
     heading = np.arctan2(tangent[:, 1], tangent[:, 0])

@@ -69,30 +69,39 @@ class _DeviceScene:
         self.atlas: TextureAtlas = scene.atlas.to(device)
 
 
-def _box_hits(origin: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Entry ``t`` into the unit cube; origin ``(..., 3)``, direction ``(..., 3)`` -> ``(...)``, inf if none."""
-    inverse = 1.0 / direction
-    t0 = (-1.0 - origin) * inverse
-    t1 = (1.0 - origin) * inverse
-    near = torch.minimum(t0, t1).amax(-1)
-    far = torch.maximum(t0, t1).amin(-1)
+# The hit functions take the ray in a block of primitives' unit frames as components: origin
+# ``(ox, oy, oz)`` each ``(V, 1, P)`` and direction ``(dx, dy, dz)`` each ``(V, N, P)``; they return the entry
+# ``t (V, N, P)``, inf where the ray misses. Components rather than ``(..., 3)`` tensors: reductions over a
+# size-3 axis are slow on CPU. Cameras are outside every object, so entry points are the first hits.
+
+
+def _box_hits(origin, direction) -> torch.Tensor:
+    """Entry into the unit cube (slab method)."""
+    near = far = None
+    for o, d in zip(origin, direction):
+        inverse = 1.0 / d
+        t0 = (-1.0 - o) * inverse
+        t1 = (1.0 - o) * inverse
+        low, high = torch.minimum(t0, t1), torch.maximum(t0, t1)
+        near = low if near is None else torch.maximum(near, low)
+        far = high if far is None else torch.minimum(far, high)
     return torch.where((near <= far) & (near > _NEAR), near, math.inf)
 
 
-def _sphere_hits(origin: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Entry ``t`` into the unit sphere (cameras are outside every object)."""
-    a = (direction * direction).sum(-1)
-    b = (origin * direction).sum(-1)
-    c = (origin * origin).sum(-1) - 1.0
+def _sphere_hits(origin, direction) -> torch.Tensor:
+    """Entry into the unit sphere."""
+    (ox, oy, oz), (dx, dy, dz) = origin, direction
+    a = dx * dx + dy * dy + dz * dz
+    b = ox * dx + oy * dy + oz * dz
+    c = ox * ox + oy * oy + oz * oz - 1.0
     disc = b * b - a * c
     t = (-b - disc.clamp_min(0).sqrt()) / a
     return torch.where((disc >= 0) & (t > _NEAR), t, math.inf)
 
 
-def _cylinder_hits(origin: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Entry ``t`` into the unit cylinder: the side, or the cap facing the ray."""
-    ox, oy, oz = origin.unbind(-1)
-    dx, dy, dz = direction.unbind(-1)
+def _cylinder_hits(origin, direction) -> torch.Tensor:
+    """Entry into the unit cylinder: the side, or the cap facing the ray."""
+    (ox, oy, oz), (dx, dy, dz) = origin, direction
     a = dx * dx + dy * dy
     b = ox * dx + oy * dy
     c = ox * ox + oy * oy - 1.0
@@ -107,50 +116,79 @@ def _cylinder_hits(origin: torch.Tensor, direction: torch.Tensor) -> torch.Tenso
     return torch.minimum(side, cap)
 
 
-def _plane_hits(origin: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Hit ``t`` with the two-sided unit square ``|x|, |y| <= 1`` at ``z = 0``."""
-    t = -origin[..., 2] / direction[..., 2]
-    x = origin[..., 0] + t * direction[..., 0]
-    y = origin[..., 1] + t * direction[..., 1]
+def _plane_hits(origin, direction) -> torch.Tensor:
+    """Hit with the two-sided unit square ``|x|, |y| <= 1`` at ``z = 0``."""
+    (ox, oy, oz), (dx, dy, dz) = origin, direction
+    t = -oz / dz
+    x = ox + t * dx
+    y = oy + t * dy
     return torch.where((x.abs() <= 1.0) & (y.abs() <= 1.0) & (t > _NEAR), t, math.inf)
 
 
 _HIT_FUNCTIONS = {BOX: _box_hits, SPHERE: _sphere_hits, CYLINDER: _cylinder_hits, PLANE: _plane_hits}
 
 
-def _unit_face(kind: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Face, texture coordinates and unit-frame normal of hit points ``q (N, 3)`` on primitives of
-    ``kind (N,)``: returns face ``(N,)`` int64 (within the object), u, v ``(N,)`` in [0, 1], normal ``(N, 3)``."""
+def _box_face(q: torch.Tensor):
+    """Unit cube: the face is the axis where the point reaches the surface (|coordinate| = 1)."""
     x, y, z = q.unbind(-1)
-    # box: the face is the axis where the point reaches the cube's surface
-    axis = q.abs().argmax(-1)
+    magnitude = q.abs()
+    axis = magnitude.argmax(-1)
     positive = q.gather(-1, axis[:, None])[:, 0] > 0
-    box_face = 2 * axis + positive.long()
     # the face's two other axes, in increasing order
-    first = torch.where(axis == 0, y, x)
-    second = torch.where(axis == 2, y, z)
-    box_normal = torch.nn.functional.one_hot(axis, 3).to(q.dtype) * torch.where(positive, 1.0, -1.0)[:, None]
-    # sphere and cylinder side: longitude around z
-    longitude = torch.atan2(y, x) / (2 * math.pi) + 0.5
-    radial = torch.sqrt(x * x + y * y)
-    latitude = torch.acos((z / q.norm(dim=-1).clamp_min(1e-12)).clamp(-1.0, 1.0)) / math.pi
-    # cylinder: a cap when the point is nearer the cap plane than the side
-    on_cap = (1.0 - z.abs()) < (1.0 - radial)
-    cylinder_face = torch.where(on_cap, torch.where(z > 0, 2, 1), 0)
-    cap_normal = torch.stack([torch.zeros_like(z), torch.zeros_like(z), torch.sign(z)], -1)
-    side_normal = torch.stack([x, y, torch.zeros_like(z)], -1)
-    plane_normal = torch.stack([torch.zeros_like(z), torch.zeros_like(z), torch.ones_like(z)], -1)
+    u = (torch.where(axis == 0, y, x) + 1) / 2
+    v = (1 - torch.where(axis == 2, y, z)) / 2
+    normal = torch.where(magnitude >= magnitude.amax(-1, keepdim=True), torch.sign(q), 0.0)
+    return 2 * axis + positive.long(), u, v, normal
 
-    is_box, is_sphere, is_cylinder = (kind == BOX), (kind == SPHERE), (kind == CYLINDER)
-    face = torch.where(is_box, box_face, torch.where(is_cylinder, cylinder_face, 0))
-    u = torch.where(is_box, (first + 1) / 2, torch.where(is_sphere, longitude, torch.where(is_cylinder & ~on_cap, longitude, (x + 1) / 2)))
-    v = torch.where(is_box, (1 - second) / 2, torch.where(is_sphere, latitude, torch.where(is_cylinder & ~on_cap, (1 - z) / 2, (1 - y) / 2)))
-    normal = torch.where(
-        is_box[:, None],
-        box_normal,
-        torch.where(is_sphere[:, None], q, torch.where(is_cylinder[:, None], torch.where(on_cap[:, None], cap_normal, side_normal), plane_normal)),
-    )
+
+def _longitude(q: torch.Tensor) -> torch.Tensor:
+    return torch.atan2(q[:, 1], q[:, 0]) / (2 * math.pi) + 0.5
+
+
+def _sphere_face(q: torch.Tensor):
+    """Unit sphere, equirectangular: u the longitude, v the colatitude."""
+    v = torch.acos((q[:, 2] / q.norm(dim=-1).clamp_min(1e-12)).clamp(-1.0, 1.0)) / math.pi
+    return torch.zeros_like(v, dtype=torch.int64), _longitude(q), v, q
+
+
+def _cylinder_face(q: torch.Tensor):
+    """Unit cylinder: side (face 0, u around, v down), bottom cap (1), top cap (2)."""
+    x, y, z = q.unbind(-1)
+    radial = torch.sqrt(x * x + y * y)
+    # a cap when the point is nearer the cap plane than the side
+    on_cap = (1.0 - z.abs()) < (1.0 - radial)
+    face = torch.where(on_cap, torch.where(z > 0, 2, 1), 0)
+    u = torch.where(on_cap, (x + 1) / 2, _longitude(q))
+    v = torch.where(on_cap, (1 - y) / 2, (1 - z) / 2)
+    zero = torch.zeros_like(z)
+    cap_normal = torch.stack([zero, zero, torch.sign(z)], -1)
+    normal = torch.where(on_cap[:, None], cap_normal, torch.stack([x, y, zero], -1))
     return face, u, v, normal
+
+
+def _plane_face(q: torch.Tensor):
+    """Unit square: u along x, v down y; normal +z (flipped to the viewer later)."""
+    normal = torch.zeros_like(q)
+    normal[:, 2] = 1.0
+    return torch.zeros_like(q[:, 0], dtype=torch.int64), (q[:, 0] + 1) / 2, (1 - q[:, 1]) / 2, normal
+
+
+_FACE_FUNCTIONS = {BOX: _box_face, SPHERE: _sphere_face, CYLINDER: _cylinder_face, PLANE: _plane_face}
+
+
+def _unit_face(scene: _DeviceScene, kind: torch.Tensor, q: torch.Tensor):
+    """Face (within the object) ``(N,)`` int64, texture coordinates u, v ``(N,)`` in [0, 1] and unit-frame
+    normal ``(N, 3)`` of hit points ``q (N, 3)`` on primitives of ``kind (N,)``; only kinds the scene has
+    are evaluated."""
+    result = None
+    for block_kind, _, _ in scene.blocks:
+        values = _FACE_FUNCTIONS[block_kind](q)
+        if result is None:
+            result = values
+        else:
+            mask = kind == block_kind
+            result = tuple(torch.where(mask[:, None] if new.ndim == 2 else mask, new, old) for new, old in zip(values, result))
+    return result
 
 
 def _room_hits(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor):
@@ -172,7 +210,8 @@ def _room_hits(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tenso
     second = torch.where(axis == 2, unit[:, 1], unit[:, 2])
     # walls show their texture upright: texture rows run down from the ceiling
     v = torch.where(axis == 2, second, 1 - second)
-    normal = -torch.nn.functional.one_hot(axis, 3).to(direction.dtype) * torch.where(positive, 1.0, -1.0)[:, None]
+    # inward: against the direction the ray leaves through
+    normal = torch.where(t_axes == t[:, None], -torch.sign(direction), 0.0)
     return t, face, first, v, normal
 
 
@@ -189,12 +228,16 @@ def _cast(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor, fo
     face, u, v, normal = face_room, u_room, v_room, normal_room
     if scene.blocks:
         num_objects = scene.to_unit.shape[0]
-        # rays in every object's unit frame: (V, N, P, 3) from one matrix product
-        unit_direction = (direction @ scene.to_unit.reshape(-1, 3).T).view(num_views, num_rays, num_objects, 3)
-        unit_origin = (torch.einsum("pjk,vk->vpj", scene.to_unit, origin) + scene.to_unit_offset)[:, None]
+        # rays in every object's unit frame from one matrix product, as (V, N, 3, P): components
+        # contiguous per primitive
+        weights = scene.to_unit.permute(2, 1, 0).reshape(3, 3 * num_objects)
+        unit_direction = (direction @ weights).view(num_views, num_rays, 3, num_objects)
+        unit_origin = torch.einsum("pjk,vk->vjp", scene.to_unit, origin) + scene.to_unit_offset.T  # (V, 3, P)
         t_objects = torch.cat(
             [
-                _HIT_FUNCTIONS[kind](unit_origin[:, :, start:end], unit_direction[:, :, start:end])
+                _HIT_FUNCTIONS[kind](
+                    unit_origin[:, None, :, start:end].unbind(2), unit_direction[..., start:end].unbind(2)
+                )
                 for kind, start, end in scene.blocks
             ],
             dim=-1,
@@ -202,13 +245,12 @@ def _cast(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor, fo
         t_object, index = t_objects.min(-1)  # (V, N)
         index = index.reshape(-1)
         t_object = t_object.reshape(-1)
-        rays = torch.arange(num_views * num_rays, device=index.device)
         views = torch.arange(num_views, device=index.device).repeat_interleave(num_rays)
-        hit_dir = unit_direction.reshape(-1, num_objects, 3)[rays, index]
-        hit_origin = unit_origin[:, 0][views, index]
+        hit_dir = unit_direction.view(-1, 3, num_objects).gather(2, index[:, None, None].expand(-1, 3, 1))[..., 0]
+        hit_origin = unit_origin.transpose(1, 2)[views, index]
         q = hit_origin + t_object.clamp_max(1e6)[:, None] * hit_dir
         kind = scene.kinds[index]
-        object_face, object_u, object_v, unit_normal = _unit_face(kind, q)
+        object_face, object_u, object_v, unit_normal = _unit_face(scene, kind, q)
         # normals map with the inverse transpose of the unit->world map: A^T n
         object_normal = (unit_normal[:, None, :] @ scene.to_unit[index])[:, 0]
         wins = t_object < t_room
@@ -286,8 +328,8 @@ def render_views(
     num_objects = max(1, len(scene.objects))
     views_per_chunk = max(1, _CHUNK_ELEMENTS // (height * width * num_objects))
     outputs = [
-        _cast(device_scene, origins[start : start + views_per_chunk], directions[start : start + views_per_chunk], focal[start : start + views_per_chunk])
-        for start in range(0, len(intrinsics), views_per_chunk)
+        _cast(device_scene, origins[chunk], directions[chunk], focal[chunk])
+        for chunk in (slice(start, start + views_per_chunk) for start in range(0, len(intrinsics), views_per_chunk))
     ]
     rgb, depth, valid = (torch.cat(parts) for parts in zip(*outputs))
     return RenderedViews(

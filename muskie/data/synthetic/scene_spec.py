@@ -116,7 +116,9 @@ def _bounding_radius(kind: int, half: np.ndarray) -> float:
     return float(np.linalg.norm(half)) if kind == BOX else float(half[0])
 
 
-def _random_pose(rng: np.random.Generator, kind: int, half: np.ndarray, room: Room, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _random_pose(
+    rng: np.random.Generator, kind: int, half: np.ndarray, room: Room, xy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Half the objects rest on the floor (upright, random yaw; planes stand on an edge), the others float
     at a random orientation."""
     if rng.random() < 0.5:
@@ -155,7 +157,9 @@ def _fits(kind: int, half: np.ndarray, centre: np.ndarray, room: Room, cameras: 
     return bool(inside and clear)
 
 
-def place_objects(rng: np.random.Generator, room: Room, path: CameraPath, config: SyntheticConfig) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+def place_objects(
+    rng: np.random.Generator, room: Room, path: CameraPath, config: SyntheticConfig
+) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """Random objects as ``(kind, half_size, rotation, centre)``, each fully inside the room and clear of
     every camera; an orbit path gets its orbited object first, resting at the orbit centre. An object that
     finds no free spot in a few tries is left out."""

@@ -39,13 +39,16 @@ PHOTO_NAMES = (
 # retina and hubble_deep_field): redrawn a few times.
 _MIN_CROP_STD = 0.06
 _CROP_TRIES = 6
+# Photos are stored downscaled to at most this side (pixels).
+_MAX_PHOTO_SIDE = 512
 # Number of mip levels kept per face (each halves the resolution; small faces repeat their last level).
 MIP_LEVELS = 6
 
 
 @functools.lru_cache(maxsize=None)
 def _photo(name: str) -> torch.Tensor:
-    """One skimage photo as ``(C, H, W)`` float32 in [0, 1], C = 1 or 3; loaded once per process."""
+    """One skimage photo as ``(C, H, W)`` float32 in [0, 1], C = 1 or 3, at most ``_MAX_PHOTO_SIDE`` pixels
+    a side; loaded once per process."""
     import skimage.data
 
     image = getattr(skimage.data, name)()
@@ -56,7 +59,12 @@ def _photo(name: str) -> torch.Tensor:
         image = image[None]
     else:
         image = image[..., :3].transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(image))
+    image = torch.from_numpy(np.ascontiguousarray(image))
+    scale = _MAX_PHOTO_SIDE / max(image.shape[1:])
+    if scale < 1:  # textures never need more: keeps cropping and resizing cheap
+        size = (round(image.shape[1] * scale), round(image.shape[2] * scale))
+        image = F.interpolate(image[None], size=size, mode="area")[0]
+    return image
 
 
 def load_photos() -> list[torch.Tensor]:
@@ -99,14 +107,13 @@ def photo_texture(rng: np.random.Generator, height: int, width: int) -> torch.Te
         top = int(rng.integers(photo_h - crop_h + 1))
         left = int(rng.integers(photo_w - crop_w + 1))
         crop = photo[:, top : top + crop_h, left : left + crop_w]
-        if float(crop.std()) >= _MIN_CROP_STD:
+        if float(crop[:, ::4, ::4].std()) >= _MIN_CROP_STD:  # a subsample tells flat from textured
             break
+    texture = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0]
     flips = [dim for dim, flip in zip((1, 2), rng.random(2) < 0.5) if flip]
     if flips:
-        crop = crop.flip(flips)
-    crop = _recolour(crop, rng)
-    resized = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return resized[0].clamp(0.0, 1.0)
+        texture = texture.flip(flips)
+    return _recolour(texture, rng)
 
 
 def noise_texture(rng: np.random.Generator, height: int, width: int) -> torch.Tensor:
