@@ -76,7 +76,7 @@ def view_cameras(scene, frames):
 
 @pytest.mark.parametrize("path", PATH_KINDS)
 def test_rendered_depth_matches_float64_reference(path):
-    scene = make_scene(11, SyntheticConfig(path=path))
+    scene = make_scene(11, SyntheticConfig(camera_path=path))
     K, pose = view_cameras(scene, [0, 5])
     views = render_views(scene, K, pose, HEIGHT, WIDTH)
     for view in range(2):
@@ -94,7 +94,7 @@ def test_rendered_depth_matches_float64_reference(path):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_lifted_pixels_land_on_the_same_surface_point_in_another_view(seed):
-    scene = make_scene(seed, SyntheticConfig(path="rig", num_objects=(8, 10)))
+    scene = make_scene(seed, SyntheticConfig(camera_path="rig", num_objects=(8, 10)))
     K, pose = view_cameras(scene, [1, 7])
     views = render_views(scene, K, pose, HEIGHT, WIDTH)
     points = unproject_depth(views.depth[0].double(), K[0].double(), pose[0].double()).reshape(-1, 3)
@@ -127,7 +127,7 @@ def test_lifted_pixels_land_on_the_same_surface_point_in_another_view(seed):
 @pytest.mark.parametrize("path", PATH_KINDS)
 def test_every_path_keeps_cameras_inside_the_room_and_out_of_objects(path):
     for seed in range(3):
-        scene = make_scene(seed, SyntheticConfig(path=path))
+        scene = make_scene(seed, SyntheticConfig(camera_path=path))
         centres = scene.path.centres
         assert centres.shape == (32, 3)
         assert np.all(centres > scene.room.lo) and np.all(centres < scene.room.hi)
@@ -160,7 +160,7 @@ def test_rig_views_overlap_about_seventy_percent_and_the_knob_moves_it():
 
 
 def test_forward_street_has_sky_and_render_is_deterministic_across_devices_default():
-    scene = make_scene(2, SyntheticConfig(path="forward"))
+    scene = make_scene(2, SyntheticConfig(camera_path="forward"))
     K, pose = view_cameras(scene, [0, 1])
     first = render_views(scene, K, pose, HEIGHT, WIDTH)
     second = render_views(scene, K, pose, HEIGHT, WIDTH, device="cpu")

@@ -14,7 +14,7 @@ def test_muskie_synth_writes_scenes_that_read_back(tmp_path, capsys):
     args = ["--scenes", "2", "--split", "test", "--frames", "3", "--height", "16", "--width", "24", "--path", "orbit"]
     code = main(["synth", "--out", str(tmp_path), *args])
     assert code == 0 and "wrote 2 scenes" in capsys.readouterr().out
-    config = SyntheticConfig(path="orbit", num_frames=3)
+    config = SyntheticConfig(camera_path="orbit", num_frames=3)
     for index in range(2):
         scene = read_transforms_json(tmp_path / f"synthetic-test-{index:06d}")
         assert len(scene) == 3 and scene.has_cameras and scene.has_depth
@@ -30,7 +30,7 @@ def test_muskie_synth_writes_scenes_that_read_back(tmp_path, capsys):
 
 
 def test_npy_depth_is_exact_and_far_png_depth_is_unknown(tmp_path):
-    config = SyntheticConfig(path="forward", num_frames=2)
+    config = SyntheticConfig(camera_path="forward", num_frames=2)
     [folder] = write_synthetic_scenes(tmp_path / "npy", 1, config=config, height=12, width=16, depth_format="npy")
     expected = render_sample(make_scene(split_seeds("train")[0], config), torch.arange(2), 12, 16, "x")["depth"]
     scene = read_transforms_json(folder)

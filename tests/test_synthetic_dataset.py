@@ -75,7 +75,7 @@ def test_splits_are_disjoint():
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="camera path"):
-        SyntheticConfig(path="fly")
+        SyntheticConfig(camera_path="fly")
     with pytest.raises(ValueError, match="overlap"):
         SyntheticConfig(overlap=1.0)
     with pytest.raises(ValueError, match="num_objects"):

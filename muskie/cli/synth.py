@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--frames", type=int, default=defaults.num_frames, help=f"frames per scene (default: {defaults.num_frames})"
     )
-    parser.add_argument("--path", choices=PATH_KINDS, default=defaults.path, help=f"camera path (default: {defaults.path})")
+    parser.add_argument("--path", choices=PATH_KINDS, default=defaults.camera_path, help=f"camera path (default: {defaults.camera_path})")
     parser.add_argument(
         "--overlap", type=float, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})"
     )
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = SyntheticConfig(path=args.path, num_frames=args.frames, overlap=args.overlap)
+    config = SyntheticConfig(camera_path=args.path, num_frames=args.frames, overlap=args.overlap)
     folders = write_synthetic_scenes(
         args.out,
         args.scenes,

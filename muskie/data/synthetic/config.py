@@ -26,7 +26,7 @@ class SyntheticConfig:
     """How synthetic scenes are generated. The defaults are the pre-training recipe of brief section 8.
 
     Attributes:
-        path: camera path kind, one of ``rig`` (default), ``orbit``, ``walk``, ``forward``.
+        camera_path: camera path kind, one of ``rig`` (default), ``orbit``, ``walk``, ``forward``.
         num_frames: poses per scene: the window views are drawn from.
         overlap: in (0, 1); larger puts neighbouring views closer (see ``camera_paths``).
         num_objects: inclusive range of objects per scene (``forward`` streets get twice as many).
@@ -36,7 +36,7 @@ class SyntheticConfig:
         noise_fraction: share of faces textured with procedural noise instead of a photo.
     """
 
-    path: str = "rig"
+    camera_path: str = "rig"
     num_frames: int = 32
     overlap: float = 0.7
     num_objects: tuple[int, int] = (4, 10)
@@ -46,8 +46,8 @@ class SyntheticConfig:
     noise_fraction: float = 0.2
 
     def __post_init__(self):
-        if self.path not in PATH_KINDS:
-            raise ValueError(f"unknown camera path {self.path!r}; expected one of {', '.join(PATH_KINDS)}")
+        if self.camera_path not in PATH_KINDS:
+            raise ValueError(f"unknown camera path {self.camera_path!r}; expected one of {', '.join(PATH_KINDS)}")
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be positive, got {self.num_frames}")
         if not 0.0 < self.overlap < 1.0:

@@ -13,7 +13,7 @@ from muskie.data.synthetic.config import SyntheticConfig, split_seeds
 from muskie.data.synthetic.raycast import render_views
 from muskie.data.synthetic.scene_spec import SyntheticScene, make_scene
 
-# A scene is built in ~50 ms and a 64x64 view renders in ~1 ms, so keep the last few scenes: a scene
+# A scene is built in ~35 ms and a 64x64 view renders in ~2 ms, so keep the last few scenes: a scene
 # asked for again (the recipe uses each sample twice) costs only its views.
 _SCENE_CACHE_SIZE = 4
 

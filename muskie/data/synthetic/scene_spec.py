@@ -164,11 +164,11 @@ def place_objects(
     every camera; an orbit path gets its orbited object first, resting at the orbit centre. An object that
     finds no free spot in a few tries is left out."""
     count = int(rng.integers(config.num_objects[0], config.num_objects[1] + 1))
-    if config.path == "forward":
+    if config.camera_path == "forward":
         count *= 2
     cameras = path.centres
     objects = []
-    if config.path == "orbit" and path.focus is not None:
+    if config.camera_path == "orbit" and path.focus is not None:
         kind = int(rng.choice([BOX, SPHERE, CYLINDER]))
         half = _random_shape(rng, kind)
         # the orbited object's middle sits at the point the cameras look at
@@ -184,7 +184,7 @@ def place_objects(
         kind = int(rng.choice(4, p=_KIND_PROBABILITIES))
         half = _random_shape(rng, kind)
         for _ in range(_PLACEMENT_TRIES):
-            rotation, centre = _random_pose(rng, kind, half, room, _random_xy(rng, room, path, config.path))
+            rotation, centre = _random_pose(rng, kind, half, room, _random_xy(rng, room, path, config.camera_path))
             if _fits(kind, half, centre, room, cameras):
                 objects.append((kind, half, rotation, centre))
                 break
@@ -230,9 +230,9 @@ def make_scene(seed: int, config: SyntheticConfig = SyntheticConfig()) -> Synthe
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     layout_rng, camera_rng, texture_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(3))
-    room = sample_room(layout_rng, config.path, config.num_frames, config.overlap)
+    room = sample_room(layout_rng, config.camera_path, config.num_frames, config.overlap)
     fov = float(camera_rng.uniform(*config.fov_degrees))
-    path = make_camera_path(config.path, camera_rng, room, config.num_frames, config.overlap, fov)
+    path = make_camera_path(config.camera_path, camera_rng, room, config.num_frames, config.overlap, fov)
     placed = place_objects(layout_rng, room, path, config)
     light = np.array([*layout_rng.uniform(-0.6, 0.6, 2), 1.0])
 
