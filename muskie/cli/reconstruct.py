@@ -72,12 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ratios = MaskConfig().ratios
     results = {}
     figures_written = []
     for mode in args.modes:
         keep = -(-args.figures // args.batch_size)
-        scores, passes = evaluate_reconstruction(model, batches(), args.refs, mode, ratios[mode], args.seed,
+        scores, passes = evaluate_reconstruction(model, batches(), args.refs, mode, MaskConfig(), args.seed,
                                                  args.device, keep_passes=keep)
         results[mode] = scores.mean()
         drawn = 0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from muskie.constants import denormalize_image
-from muskie.masking import make_patch_masks
+from muskie.masking import MaskConfig, sample_patch_masks
 from muskie.model.patches import patchify, unpatchify
 
 SETTINGS = ("with_refs", "without_refs", "other_scene_refs", "fill")
@@ -84,7 +84,7 @@ def evaluate_reconstruction(
     batches: Iterable[dict],
     num_ref: int,
     mask_mode: str,
-    mask_ratio: float,
+    mask_config: MaskConfig | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     keep_passes: int = 0,
@@ -94,12 +94,14 @@ def evaluate_reconstruction(
     Args:
         model: a :class:`muskie.model.Muskie` (eval mode is set here).
         num_ref: references per scene, ``0 <= num_ref < V``; the first ``num_ref`` views of each scene.
-        mask_mode, mask_ratio: how the other views are masked (see :mod:`muskie.masking`).
+        mask_mode: how the other views are masked, with the ratio and shape settings of ``mask_config``
+            (default :class:`muskie.masking.MaskConfig`).
         seed: seeds the masks, so two models are scored on identical masks.
         keep_passes: how many batches' inputs/outputs to return for figures.
     Returns:
         the scores and up to ``keep_passes`` :class:`ReconstructionPass` records (on the CPU).
     """
+    mask_config = MaskConfig() if mask_config is None else mask_config
     model.eval()
     patch = model.config.patch_size
     scores = ReconstructionScores()
@@ -110,8 +112,10 @@ def evaluate_reconstruction(
         b, v, _, h, w = images.shape
         if not 0 <= num_ref < v:
             raise ValueError(f"num_ref must be in [0, {v - 1}] for {v} views, got {num_ref}")
-        masked = make_patch_masks(b, v - num_ref, h // patch, w // patch, mask_mode, mask_ratio, generator)
-        masked = masked.to(device)
+        masked = sample_patch_masks(b * (v - num_ref), h // patch, w // patch, mask_mode,
+                                    mask_config.ratio(mask_mode), aspect_range=mask_config.aspect_range,
+                                    blob_sigma=mask_config.blob_sigma, generator=generator)
+        masked = masked.view(b, v - num_ref, h // patch, w // patch).to(device)
         mask = torch.cat([torch.zeros_like(masked[:, :num_ref]), masked], dim=1)
         target = images[:, num_ref:]
 
