@@ -45,5 +45,5 @@ def load_model(path: str | Path, allow_pickle: bool = False, map_location: str =
         except RuntimeError as err:
             raise CheckpointError(f"{path}: weights do not match the config it carries ({err})") from err
     else:
-        model = Muskie.from_pretrained(path, allow_pickle=allow_pickle, map_location=map_location)
+        model = Muskie.from_pretrained(path, allow_pickle=allow_pickle)
     return model.to(map_location).eval()
