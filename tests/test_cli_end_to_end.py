@@ -70,7 +70,8 @@ def test_synth_scene_survives_colmap_round_trip(tmp_path):
     for a, b in zip(scene.frames, again.frames):
         assert (a.width, a.height) == (b.width, b.height) == (40, 32)
         np.testing.assert_allclose(a.intrinsics, b.intrinsics, atol=1e-9)
-        np.testing.assert_allclose(a.cam_to_world, b.cam_to_world, atol=1e-9)
+        # synthetic poses are float32 rotations (orthonormal to ~1e-7); COLMAP stores unit quaternions
+        np.testing.assert_allclose(a.cam_to_world, b.cam_to_world, atol=1e-6)
 
 
 @pytest.mark.parametrize(
