@@ -92,3 +92,16 @@ def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reconstruct_a_real_scene(tmp_path, real_data):
+    from muskie import create_model
+
+    create_model("tiny", embed_dim=32, depth=1, num_heads=2).save_pretrained(tmp_path / "model")
+    rec = muskie("reconstruct", "--checkpoint", tmp_path / "model", "--scenes", real_data / "templeRing",
+                 "--out", tmp_path / "rec", "--samples", 3, "--batch-size", 3, "--views", 3, "--refs", 1,
+                 "--size", 48, 64, "--figures", 1, "--modes", "random")
+    metrics = json.loads((tmp_path / "rec" / "metrics.json").read_text())
+    assert metrics["samples"] == 3 and metrics["size"] == [48, 64]
+    assert metrics["masked_mse"]["random"]["other_scene_refs"] is None, "one scene: no other scene to borrow"
+    assert "| random |" in rec.stdout and "n/a" in rec.stdout

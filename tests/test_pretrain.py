@@ -116,3 +116,9 @@ def test_ddp_replicas_stay_identical(tmp_path):
     torch.manual_seed(0)  # the run's seed, so this is the run's initial model
     initial = pretrain_module.build_model(tiny_config(tmp_path / "x"))
     assert any(not torch.equal(initial.state_dict()[k], rank0[k]) for k in rank0), "training changed weights"
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    result = pretrain(tiny_config(tmp_path, precision="bf16", steps=3), progress=False)
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.model.patch_embed.proj.weight.dtype == torch.float32, "weights stay float32 under autocast"

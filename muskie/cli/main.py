@@ -21,7 +21,10 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="muskie", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="muskie",
+        description="Multi-view masked image modeling: pre-train, inspect and evaluate Muskie backbones.",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMANDS.values():
         module = importlib.import_module(f"muskie.cli.{module_name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -19,8 +20,8 @@ def add_parser(subparsers) -> None:
         help="reconstruct masked views with a checkpoint; figures and masked-patch error",
         description="Masks all but the first --refs views of each scene and reconstructs them. Prints the "
         "masked-pixel MSE (pixels in [0, 1]) with the reference views in the input, without them, with "
-        "another scene's references, and for the masked input alone (masked patches filled with the view's "
-        "mean visible colour); writes OUT/metrics.json and one PNG per figure sample.",
+        "another scene's references (n/a when all samples come from one scene), and for the masked input alone "
+        "(masked patches filled with the view's mean visible colour); writes OUT/metrics.json and one PNG per figure sample.",
     )
     parser.add_argument("--checkpoint", required=True,
                         help="training checkpoint (.pt), save_pretrained folder, or released .pth")
@@ -28,7 +29,8 @@ def add_parser(subparsers) -> None:
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--samples", type=int, default=32, help="scenes to score")
+    parser.add_argument("--samples", type=int, default=32,
+                        help="samples to score (cycling through the scenes when there are fewer)")
     parser.add_argument("--figures", type=int, default=4, help="scenes to draw (PNG each)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--views", type=int, default=4, help="views per scene")
@@ -63,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if height % patch or width % patch:
         raise CommandError(f"--size {height} {width} is not a multiple of the model's patch size {patch}")
     dataset = _dataset(args)
-    count = min(args.samples, len(dataset))
-    requests = [ViewRequest(i, args.views, height, width, args.seed + i) for i in range(count)]
+    count = args.samples
+    # more samples than scenes: draw further view sets from the same scenes
+    requests = [ViewRequest(i % len(dataset), args.views, height, width, args.seed + i) for i in range(count)]
 
     def batches():
         for start in range(0, count, args.batch_size):
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         keep = -(-args.figures // args.batch_size)
         scores, passes = evaluate_reconstruction(model, batches(), args.refs, mode, MaskConfig(), args.seed,
                                                  args.device, keep_passes=keep)
-        results[mode] = scores.mean()
+        results[mode] = {k: (None if math.isnan(v) else v) for k, v in scores.mean().items()}
         drawn = 0
         for record in passes:
             for i in range(record.images.shape[0]):
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     print("| mode | " + " | ".join(SETTINGS) + " |")
     print("|---|" + "---|" * len(SETTINGS))
     for mode, values in results.items():
-        print(f"| {mode} | " + " | ".join(f"{values[s]:.5f}" for s in SETTINGS) + " |")
+        print(f"| {mode} | " + " | ".join("n/a" if values[s] is None else f"{values[s]:.5f}" for s in SETTINGS)
+              + " |")
     print(f"wrote {out_dir / 'metrics.json'} and {len(figures_written)} figure(s)")
     return 0
 

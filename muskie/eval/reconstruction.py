@@ -6,7 +6,7 @@ with one mask mode. The masked pixels' mean squared error (pixels in [0, 1]) is 
 - ``with_refs``: the model sees the references and the masked views (the pre-training setting);
 - ``without_refs``: the same masked views, references removed from the input;
 - ``other_scene_refs``: the references of another scene of the batch (a control: copying from unrelated
-  views must not help);
+  views must not help); skipped for batches where the neighbouring sample is of the same scene;
 - ``fill``: no model; each masked patch is filled with the mean colour of its view's visible pixels (what
   the masked input alone says).
 
@@ -127,7 +127,9 @@ def evaluate_reconstruction(
         alone = model(target, patch_mask=masked)
         scores.add("without_refs", *_masked_squared_error(unpatchify(alone.pred, patch, h, w), target, masked, patch))
 
-        if num_ref > 0 and b > 1:
+        names = batch.get("scene")
+        rolled_is_other = b > 1 and (names is None or all(names[i] != names[i - 1] for i in range(b)))
+        if num_ref > 0 and rolled_is_other:
             swapped = torch.cat([images[:, :num_ref].roll(1, dims=0), target], dim=1)
             other = unpatchify(model(swapped, patch_mask=mask).pred, patch, h, w)
             scores.add("other_scene_refs", *_masked_squared_error(other[:, num_ref:], target, masked, patch))
