@@ -22,6 +22,7 @@ from pathlib import Path
 
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.detect import load_scene, scene_format
+from muskie.data.sources.json_file import read_json
 
 MANIFEST_FORMAT = "muskie-manifest"
 MANIFEST_VERSION = 1
@@ -119,12 +120,7 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text file ({err})") from err
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{path}: not a muskie manifest (no \"format\": \"{MANIFEST_FORMAT}\")")
     if manifest.get("version") != MANIFEST_VERSION:

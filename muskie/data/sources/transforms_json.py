@@ -23,6 +23,7 @@ from PIL import Image
 
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
+from muskie.data.sources.json_file import read_json
 
 TRANSFORMS_FILE = "transforms.json"
 # OpenGL <-> OpenCV camera axes: flip y and z. Its own inverse.
@@ -76,12 +77,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
     """
     json_path = _find_json(scene_dir)
     root = json_path.parent
-    try:
-        meta = json.loads(json_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{json_path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{json_path}: not a text file ({err})") from err
+    meta = read_json(json_path)
     if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list):
         raise ValueError(f"{json_path}: expected an object with a 'frames' list")
     if not meta["frames"]:

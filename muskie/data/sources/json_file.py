@@ -1,0 +1,16 @@
+"""Reading a JSON file with errors that name the file and the place of the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_json(path: Path):
+    """The parsed content of ``path``; a ValueError names the file and the line/column of malformed JSON."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file ({err})") from err
