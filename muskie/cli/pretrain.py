@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
                         help="stop (with a checkpoint) after this many steps; the schedule still spans --steps")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop (with a checkpoint) after this much wall-clock time")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the training process (torch.set_num_threads); default: torch's")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -53,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
         config = load_pretrain_config(args.recipe, overrides)
     except ConfigError as err:
         raise CommandError(str(err)) from None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CommandError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         result = pretrain(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
