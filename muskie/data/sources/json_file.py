@@ -14,3 +14,5 @@ def read_json(path: Path):
         raise ValueError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not a text file ({err})") from err
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to read") from None

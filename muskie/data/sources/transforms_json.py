@@ -56,7 +56,9 @@ def _resolve_image(root: Path, file_path: str) -> Path:
 
 def _number(entry: dict, key: str, where: str) -> float:
     value = entry[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # JSON integers are unbounded: one too large for a float64 is no finite number either
+    finite = isinstance(value, float) and math.isfinite(value) or isinstance(value, int) and abs(value) < 2**1023
+    if isinstance(value, bool) or not finite:
         raise ValueError(f"{where}: '{key}' must be a finite number, got {value!r}")
     return float(value)
 
@@ -103,7 +105,10 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
         else:
             width, height = image_size(image_path)
         if "fl_x" not in merged and "camera_angle_x" in merged:
-            merged["fl_x"] = 0.5 * width / math.tan(0.5 * _number(merged, "camera_angle_x", where))
+            angle = _number(merged, "camera_angle_x", where)
+            if not 0 < angle < math.pi:
+                raise ValueError(f"{where}: 'camera_angle_x' must be a field of view in (0, pi) radians, got {angle!r}")
+            merged["fl_x"] = 0.5 * width / math.tan(0.5 * angle)
         if "fl_y" not in merged and "fl_x" in merged:
             merged["fl_y"] = merged["fl_x"]
         # instant-ngp defaults the principal point to the image centre
@@ -123,7 +128,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
 
         try:
             matrix = np.array(merged["transform_matrix"], dtype=np.float64)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise ValueError(f"{where}: 'transform_matrix' is not a numeric matrix") from err
         if matrix.shape == (3, 4):
             matrix = np.vstack([matrix, [0.0, 0.0, 0.0, 1.0]])
