@@ -33,8 +33,8 @@ class Frame:
     Attributes:
         image_path: the image file.
         width, height: image size in pixels (positive ints).
-        intrinsics: ``(3, 3)`` float64 pinhole ``K`` in pixels (pixel centres at integer coordinates), or
-            ``None`` when the camera is unknown.
+        intrinsics: ``(3, 3)`` float64 pinhole ``K`` in pixels (pixel centres at integer coordinates,
+            positive focal lengths), or ``None`` when the camera is unknown.
         cam_to_world: ``(4, 4)`` float64 camera-to-world pose, OpenCV axes (x right, y down, z forward), in
             the scene's world units, or ``None`` when unknown.
         depth_path: a depth map file (z-depth along the optical axis), or ``None``.
@@ -62,6 +62,10 @@ class Frame:
                 raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
             object.__setattr__(self, name, int(value))
         object.__setattr__(self, "intrinsics", _as_matrix(self.intrinsics, (3, 3), "intrinsics", where))
+        # a zero or negative focal length projects nothing onto the image: a corrupt camera, not a camera
+        if self.intrinsics is not None and not (self.intrinsics[0, 0] > 0 and self.intrinsics[1, 1] > 0):
+            raise ValueError(f"{where}: intrinsics must have positive focal lengths, got fx "
+                             f"{self.intrinsics[0, 0]!r} and fy {self.intrinsics[1, 1]!r}")
         object.__setattr__(self, "cam_to_world", _as_matrix(self.cam_to_world, (4, 4), "cam_to_world", where))
         if not (np.isfinite(self.depth_scale) and self.depth_scale > 0):
             raise ValueError(f"{where}: depth_scale must be positive, got {self.depth_scale!r}")
