@@ -527,8 +527,13 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> 
             intrinsics = camera_to_intrinsics(camera)
         except ValueError as err:
             raise ValueError(f"{model_dir / ('cameras' + suffix)}: {err}") from err
-        frames.append(Frame(image_dir / image.name, camera.width, camera.height, intrinsics,
-                            image_to_cam_to_world(image)))
+        if not np.linalg.norm(image.qvec) > 0:  # also catches NaN
+            raise ValueError(f"{where}: quaternion {image.qvec.tolist()} is not a rotation")
+        try:
+            frames.append(Frame(image_dir / image.name, camera.width, camera.height, intrinsics,
+                                image_to_cam_to_world(image)))
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
     if not frames:
         raise ValueError(f"{model_dir}: the model has no registered images")
     return Scene(name=path.resolve().name, root=path, frames=frames)
