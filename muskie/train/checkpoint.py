@@ -49,6 +49,19 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writes of ``path`` killed mid-way (SIGKILL, power cut) left behind.
+
+    Only call this while no other process can be writing ``path`` (a training run holds its folder's lock).
+    Returns the files removed.
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def save_training_checkpoint(path, *, step: int, model_state: dict, optimizer_state: dict, config: dict,
                              metrics: dict | None = None) -> None:
     """Write a training checkpoint atomically (see the module docstring for its contents)."""

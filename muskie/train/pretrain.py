@@ -32,7 +32,8 @@ from muskie.model import Muskie, MuskieConfig
 from muskie.model.config import preset_config
 from muskie.model.patches import patchify
 from muskie.objective import confidence_weighted_loss
-from muskie.train.checkpoint import LATEST_NAME, load_training_checkpoint, save_training_checkpoint
+from muskie.train.checkpoint import (LATEST_NAME, load_training_checkpoint, remove_stale_temporaries,
+                                     save_training_checkpoint)
 from muskie.train.config import PretrainConfig
 from muskie.train.data import build_pretrain_dataset, build_batch_sampler
 from muskie.train.distributed import DistInfo, all_ranks_true, barrier, init_distributed, shutdown
@@ -69,7 +70,10 @@ class PretrainResult:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device {name!r} is not a device name (auto, cpu, cuda or cuda:N): {err}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available")
     return device
@@ -187,6 +191,8 @@ def pretrain(
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     out_dir = Path(config.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: out_dir exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = _RunLock(out_dir) if dist_info.is_main else contextlib.nullcontext()
     try:
@@ -201,6 +207,9 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
     model = build_model(config).to(device)
     optimizer = build_optimizer(model, config)
     checkpoint_path = out_dir / LATEST_NAME
+    if dist_info.is_main:  # under the folder's lock: no other process is writing a checkpoint here
+        for stale in remove_stale_temporaries(checkpoint_path):
+            log.info("removed %s, left by a checkpoint write that was interrupted", stale)
     start_step = 0
     losses: list[float] = []
     if resume and checkpoint_path.exists():
@@ -305,6 +314,9 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
             out_of_time = max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes
             out_of_time = all_ranks_true(out_of_time, dist_info, device) if dist_info.enabled else out_of_time
             if step % config.checkpoint_every == 0 or step == end_step or out_of_time:
+                if metrics_file is not None:
+                    # a checkpoint's steps must be in metrics.jsonl: a resumed run does not log them again
+                    metrics_file.flush()
                 _save(model, optimizer, config, step, checkpoint_path, dist_info, total_loss)
             if out_of_time:
                 log.info("time budget of %.1f min reached at step %d", max_minutes, step)
