@@ -11,6 +11,7 @@ from pathlib import Path
 
 from muskie.config_io import ConfigError, from_dict, load_yaml, merge
 from muskie.masking import MaskConfig
+from muskie.model.config import preset_config
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -92,13 +93,35 @@ class PretrainConfig:
                               f"{self.data.max_views}")
         if self.data.batch_size < 1 or self.data.workers < 0:
             raise ConfigError("data.batch_size must be >= 1 and data.workers >= 0")
+        if self.data.window < 1:
+            raise ConfigError(f"data.window must be >= 1, got {self.data.window}")
+        low, high = self.data.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"data.crop_scale must satisfy 0 < low <= high <= 1, got {list(self.data.crop_scale)}")
+        try:
+            patch_size = preset_config(self.model, **self.model_overrides).patch_size
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model / model_overrides: {err}") from None
         if not self.data.resolutions:
             raise ConfigError("data.resolutions must list at least one resolution group")
         for group in self.data.resolutions:
+            if not group:
+                raise ConfigError("data.resolutions: a resolution group lists no size")
             for size in group:
                 if len(size) != 2 or min(size) < 1:
                     raise ConfigError(f"data.resolutions: {size} is not an (H, W) pair of positive sizes")
-        if self.optim.warmup_steps < 0:
+                if size[0] % patch_size or size[1] % patch_size:
+                    raise ConfigError(f"data.resolutions: {size} is not a multiple of the model's patch size "
+                                      f"{patch_size}")
+        optim = self.optim
+        if not (optim.lr > 0 and 0 <= optim.min_lr <= optim.lr and optim.weight_decay >= 0):
+            raise ConfigError(f"need optim.lr > 0, 0 <= optim.min_lr <= optim.lr and optim.weight_decay >= 0; "
+                              f"got lr {optim.lr}, min_lr {optim.min_lr}, weight_decay {optim.weight_decay}")
+        if not all(0 <= beta < 1 for beta in optim.betas):
+            raise ConfigError(f"optim.betas must lie in [0, 1), got {list(optim.betas)}")
+        if optim.clip_grad is not None and not optim.clip_grad > 0:
+            raise ConfigError(f"optim.clip_grad must be positive or null, got {optim.clip_grad}")
+        if optim.warmup_steps < 0:
             raise ConfigError("optim.warmup_steps must be >= 0")
         return self
 
