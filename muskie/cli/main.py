@@ -13,6 +13,8 @@ COMMANDS = {
     "pretrain": "pretrain",
     "reconstruct": "reconstruct",
     "info": "info",
+    "eval": "eval",
+    "pca": "pca",
 }
 
 

