@@ -11,7 +11,11 @@ from muskie.train.config import PretrainConfig
 
 
 def build_pretrain_dataset(config: PretrainConfig) -> Dataset:
-    """Synthetic scenes rendered on the fly, or the scenes found at ``config.data.source``."""
+    """Synthetic scenes rendered on the fly, or the scenes found at ``config.data.source``.
+
+    Raises ``ValueError`` when no scene on disk has ``data.max_views`` frames. Shorter scenes are allowed:
+    a sample asking one for more views than it has is replaced (and logged) by ``MultiViewDataset``.
+    """
     data = config.data
     if data.source == "synthetic":
         return SyntheticViewDataset(
@@ -19,7 +23,13 @@ def build_pretrain_dataset(config: PretrainConfig) -> Dataset:
             config=SyntheticConfig(camera_path=data.synthetic_path, num_frames=data.window),
             num_scenes=data.synthetic_scenes,
         )
-    return MultiViewDataset(load_scenes(data.source), window=data.window, crop_scale=tuple(data.crop_scale))
+    scenes = load_scenes(data.source)
+    longest = max(len(scene) for scene in scenes)
+    if longest < data.max_views:
+        # every batch of max_views views would be skipped sample by sample until training gives up
+        raise ValueError(f"{data.source}: its longest scene has {longest} frame(s), fewer than "
+                         f"data.max_views = {data.max_views}; lower data.min_views and data.max_views")
+    return MultiViewDataset(scenes, window=data.window, crop_scale=tuple(data.crop_scale))
 
 
 def build_batch_sampler(config: PretrainConfig, num_samples: int, sizes: list[list[int]],
