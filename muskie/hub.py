@@ -30,12 +30,16 @@ def _is_training_checkpoint(path: Path) -> bool:
 def load_model(path: str | Path, allow_pickle: bool = False, map_location: str = "cpu") -> Muskie:
     """The Muskie model stored at ``path`` (any format above), in eval mode on ``map_location``.
 
+    ``map_location``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; an unknown or unavailable device is a ValueError.
     ``allow_pickle`` is passed to ``Muskie.from_pretrained`` for released training checkpoints, which pickle
     their arguments: set it only for files you trust.
     """
+    from muskie.train.pretrain import resolve_device
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint file or folder")
+    map_location = resolve_device(map_location)  # a bad device name fails here, before any loading
     if _is_training_checkpoint(path):
         state = load_training_checkpoint(path, map_location=map_location)
         config = state["config"]
