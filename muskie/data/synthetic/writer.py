@@ -62,6 +62,8 @@ def write_synthetic_scenes(
     if first_scene + num_scenes > len(seeds):
         raise ValueError(f"split {split!r} has {len(seeds)} scenes; asked for up to index {first_scene + num_scenes - 1}")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder")
     written = []
     for index in range(first_scene, first_scene + num_scenes):
         name = scene_name(split, index)
