@@ -1,0 +1,71 @@
+"""``muskie eval correspondence`` and ``muskie pca`` end to end on tiny models and tiny scenes."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from muskie.cli.main import main
+from muskie.model import create_model
+
+SMALL = ["--samples", "2", "--views", "3", "--size", "32", "32", "--queries", "20"]
+
+
+@pytest.fixture
+def twin(tmp_path):
+    """A tiny frame-wise twin saved as a user would have it."""
+    path = tmp_path / "twin"
+    create_model("tiny", cross_view=False).save_pretrained(path)
+    return path
+
+
+def test_correspondence_on_synthetic_scenes(tmp_path, twin, capsys):
+    out = tmp_path / "corr"
+    code = main(["eval", "correspondence", "--backbone", "rand=random:tiny", "--backbone", f"twin=muskie:{twin}",
+                 "--scenes", "synthetic", "--out", str(out), *SMALL])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| rand | attention |" in printed and "| twin | attention | n/a" in printed
+    report = json.loads((out / "results.json").read_text())
+    rand, twin_result = report["results"]
+    assert rand["protocol"] == "depth" and set(rand["readouts"]) == {"nn", "attention"}
+    assert 0 < rand["readouts"]["nn"]["pooled"]["pairs"] <= 2 * 20 * 2
+    assert set(rand["readouts"]["nn"]["per_view"]) <= {"1", "2"}
+    assert "attention" in twin_result["skipped"] and set(twin_result["readouts"]) == {"nn"}
+    assert (out / "results.md").read_text() in printed
+    for name in ("rand", "twin"):
+        assert Image.open(out / f"tracks_{name}.png").size[0] > 3 * 32
+
+
+def test_correspondence_readout_choice_and_errors(tmp_path, capsys):
+    out = tmp_path / "corr"
+    assert main(["eval", "correspondence", "--backbone", "random", "--readout", "nn", "--out", str(out), *SMALL]) == 0
+    assert "attention" not in json.loads((out / "results.json").read_text())["results"][0]["readouts"]
+    assert main(["eval", "correspondence", "--backbone", "nonsense:1", "--out", str(out), *SMALL]) == 2
+    assert "unknown kind 'nonsense'" in capsys.readouterr().err
+    assert main(["eval", "correspondence", "--backbone", "random", "--out", str(out), "--views", "1"]) == 2
+    assert main(["eval", "correspondence", "--backbone", "random", "--out", str(out), *SMALL[:4], "--size", "30",
+                 "30"]) == 2
+    assert "patch size" in capsys.readouterr().err
+
+
+def test_correspondence_on_a_real_scene(tmp_path, real_data, capsys):
+    out = tmp_path / "real"
+    code = main(["eval", "correspondence", "--backbone", "random", "--scenes", str(real_data / "templeRing"),
+                 "--out", str(out), *SMALL])
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())["results"][0]
+    assert result["protocol"] == "epipolar"
+    pooled = result["readouts"]["attention"]["pooled"]
+    assert pooled["pairs"] == 2 * 20 * 2 and pooled["epi_median_px"] >= 0
+    assert "epi median px" in capsys.readouterr().out
+
+
+def test_pca_figure_with_one_row_per_backbone(tmp_path, twin):
+    out = tmp_path / "figures" / "pca.png"
+    assert main(["pca", "--backbone", "random", "--backbone", f"muskie:{twin}", "--views", "3", "--size", "32", "32",
+                 "--out", str(out)]) == 0
+    one = tmp_path / "one.png"
+    assert main(["pca", "--backbone", "random", "--views", "3", "--size", "32", "32", "--out", str(one)]) == 0
+    assert Image.open(out).size[1] > Image.open(one).size[1]
+    assert main(["pca", "--backbone", "random", "--out", str(tmp_path / "pca.jpg")]) == 2

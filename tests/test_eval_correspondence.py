@@ -1,0 +1,271 @@
+"""The correspondence protocol and its metrics on constructed cases with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from muskie.eval.backbones import FeatureBackbone, FeatureOutput
+from muskie.eval.correspondence import (
+    CorrespondenceConfig,
+    CorrespondenceResult,
+    depth_metrics,
+    epipolar_metrics,
+    evaluate_correspondence,
+    ground_truth_tracks,
+    markdown_table,
+    sample_queries,
+    score_depth_matches,
+    score_epipolar_matches,
+    symmetric_epipolar_distance,
+    texture_mask,
+)
+
+SIZE = 16
+FOCAL = 16.0
+PLANE_DEPTH = 4.0
+BASELINE = 0.5  # view 1 sits this far along +x: a point moves FOCAL * BASELINE / PLANE_DEPTH = 2 px left
+
+
+def intrinsics(views):
+    K = torch.tensor([[FOCAL, 0, (SIZE - 1) / 2], [0, FOCAL, (SIZE - 1) / 2], [0, 0, 1.0]])
+    return K.expand(views, 3, 3).clone()
+
+
+def translated(x):
+    pose = torch.eye(4)
+    pose[0, 3] = x
+    return pose
+
+
+def plane_scene():
+    """Three views of a fronto-parallel plane at z = 4: view 0 at the origin, view 1 moved 0.5 along x,
+    view 2 at the origin but with a nearer occluder (depth 2) over its left half."""
+    depth = torch.full((3, SIZE, SIZE), PLANE_DEPTH)
+    depth[2, :, : SIZE // 2] = 2.0
+    valid = torch.ones(3, SIZE, SIZE, dtype=torch.bool)
+    cam_to_world = torch.stack([torch.eye(4), translated(BASELINE), torch.eye(4)])
+    return depth, valid, intrinsics(3), cam_to_world
+
+
+def all_pixels():
+    v, u = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    return torch.stack([u.flatten(), v.flatten()], dim=-1).float()
+
+
+def test_tracks_follow_the_geometry_and_the_occlusion_test_drops_hidden_points():
+    depth, valid, K, c2w = plane_scene()
+    queries = all_pixels()
+    tracks = ground_truth_tracks(queries, depth, valid, K, c2w)
+    shift = FOCAL * BASELINE / PLANE_DEPTH
+    torch.testing.assert_close(tracks.target_uv[1], queries - torch.tensor([shift, 0.0]))
+    torch.testing.assert_close(tracks.target_uv[2], queries)
+    assert not tracks.visible[0].any()  # view 0 is never scored
+    assert torch.equal(tracks.visible[1], queries[:, 0] - shift >= 0)  # the rest leaves the image
+    assert torch.equal(tracks.visible[2], queries[:, 0] >= SIZE // 2)  # behind the occluder: hidden
+
+
+def test_occlusion_tolerance_keeps_points_within_it():
+    depth, valid, K, c2w = plane_scene()
+    depth[2, :, : SIZE // 2] = PLANE_DEPTH - 0.04  # nearer, but within 5 cm
+    tracks = ground_truth_tracks(all_pixels(), depth, valid, K, c2w, tolerance=0.05)
+    assert tracks.visible[2].all()
+    tracks = ground_truth_tracks(all_pixels(), depth, valid, K, c2w, tolerance=0.03)
+    assert torch.equal(tracks.visible[2], all_pixels()[:, 0] >= SIZE // 2)
+
+
+def test_tracks_refuse_queries_without_depth():
+    depth, valid, K, c2w = plane_scene()
+    valid[0, 0, 0] = False
+    with pytest.raises(ValueError, match="valid depth"):
+        ground_truth_tracks(torch.tensor([[0.0, 0.0]]), depth, valid, K, c2w)
+
+
+def test_perfect_matcher_scores_100_percent_and_zero_error():
+    depth, valid, K, c2w = plane_scene()
+    tracks = ground_truth_tracks(all_pixels(), depth, valid, K, c2w)
+    metrics = depth_metrics(score_depth_matches(tracks.target_uv, tracks, depth, valid, K, c2w))
+    assert metrics["pairs"] == int(tracks.visible.sum())
+    assert metrics["epe_mean_px"] == 0 and metrics["err3d_mean"] == 0 and metrics["missing3d"] == 0
+    for key in ("acc_5px", "acc_10px", "acc_5pct_diag", "acc_10pct_diag", "acc3d_2pct", "acc3d_5pct"):
+        assert metrics[key] == 100.0
+
+
+def test_centre_matcher_scores_what_it_must():
+    depth, valid, K, c2w = plane_scene()
+    queries = all_pixels()
+    tracks = ground_truth_tracks(queries, depth, valid, K, c2w)
+    centre = (SIZE - 1) / 2
+    predicted = torch.full_like(tracks.target_uv, centre)
+    metrics = depth_metrics(score_depth_matches(predicted, tracks, depth, valid, K, c2w))
+
+    # independent float64 answer: true targets u - 2 in view 1 (where u >= 2), u in view 2 (where u >= 8)
+    u, v = queries[:, 0].double().numpy(), queries[:, 1].double().numpy()
+    shift = FOCAL * BASELINE / PLANE_DEPTH
+    true = np.concatenate([np.stack([u - shift, v], -1)[u >= shift], np.stack([u, v], -1)[u >= SIZE // 2]])
+    epe = np.hypot(true[:, 0] - centre, true[:, 1] - centre)
+    # on a fronto-parallel plane at depth Z both pixels lift to Z: the 3D error is epe * Z / f
+    err3d = epe * PLANE_DEPTH / FOCAL
+    diagonal = math.hypot(SIZE, SIZE)
+    assert metrics["pairs"] == len(epe)
+    assert metrics["epe_mean_px"] == pytest.approx(epe.mean(), rel=1e-9)
+    assert metrics["acc_5px"] == pytest.approx(100 * np.mean(epe <= 5))
+    assert metrics["acc_10px"] == pytest.approx(100 * np.mean(epe <= 10))
+    assert metrics["acc_5pct_diag"] == pytest.approx(100 * np.mean(epe <= 0.05 * diagonal))
+    assert metrics["acc_10pct_diag"] == pytest.approx(100 * np.mean(epe <= 0.10 * diagonal))
+    assert metrics["err3d_mean"] == pytest.approx(err3d.mean(), rel=1e-6)
+    assert metrics["err3d_rel_mean"] == pytest.approx(err3d.mean() / PLANE_DEPTH, rel=1e-6)
+    assert metrics["acc3d_2pct"] == pytest.approx(100 * np.mean(err3d <= 0.02 * PLANE_DEPTH))
+    assert metrics["acc3d_5pct"] == pytest.approx(100 * np.mean(err3d <= 0.05 * PLANE_DEPTH))
+    assert 0 < metrics["acc_5px"] < 100  # the case tells thresholds apart
+
+
+def test_prediction_without_depth_is_a_3d_miss():
+    depth, valid, K, c2w = plane_scene()
+    tracks = ground_truth_tracks(all_pixels(), depth, valid, K, c2w)
+    valid[1] = False  # view 1 has no depth anywhere: its predictions cannot be lifted
+    metrics = depth_metrics(score_depth_matches(tracks.target_uv, tracks, depth, valid, K, c2w))
+    in_view_1 = int(tracks.visible[1].sum())
+    assert metrics["missing3d"] == pytest.approx(100 * in_view_1 / metrics["pairs"])
+    assert metrics["acc3d_2pct"] == pytest.approx(100 - metrics["missing3d"])
+    assert metrics["err3d_mean"] == 0
+
+
+def random_camera(generator):
+    angles = torch.randn(3, generator=generator, dtype=torch.float64) * 0.2
+    rotation = torch.linalg.matrix_exp(torch.tensor([[0, -angles[2], angles[1]], [angles[2], 0, -angles[0]],
+                                                     [-angles[1], angles[0], 0]], dtype=torch.float64))
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = torch.randn(3, generator=generator, dtype=torch.float64) * 0.5
+    return pose
+
+
+def test_epipolar_distance_of_exact_correspondences_is_zero():
+    generator = torch.Generator().manual_seed(0)
+    K = intrinsics(1)[0].double()
+    src, dst = random_camera(generator), random_camera(generator)
+    points = torch.randn(50, 3, generator=generator, dtype=torch.float64) + torch.tensor([0, 0, 6.0], dtype=torch.float64)
+    from muskie.data.geometry import project_points
+
+    uv_src, _ = project_points(points, K, src)
+    uv_dst, _ = project_points(points, K, dst)
+    assert symmetric_epipolar_distance(uv_src, uv_dst, K, src, K, dst).max() < 1e-9
+
+
+def test_epipolar_distance_of_a_known_offset():
+    # rectified pair: epipolar lines are image rows in both views
+    K = intrinsics(1)[0].double()
+    src, dst = torch.eye(4, dtype=torch.float64), translated(BASELINE).double()
+    uv_src = torch.tensor([[3.0, 4.0], [10.0, 12.0]], dtype=torch.float64)
+    across = uv_src + torch.tensor([-2.0, 1.5], dtype=torch.float64)  # 1.5 px off the row, anywhere along it
+    along = uv_src + torch.tensor([-5.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(symmetric_epipolar_distance(uv_src, across, K, src, K, dst),
+                               torch.full((2,), 1.5, dtype=torch.float64))
+    torch.testing.assert_close(symmetric_epipolar_distance(uv_src, along, K, src, K, dst),
+                               torch.zeros(2, dtype=torch.float64))
+
+
+def test_epipolar_metrics_of_known_distances():
+    K, c2w = intrinsics(2), torch.stack([torch.eye(4), translated(BASELINE)])
+    queries = torch.tensor([[3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, 10.0]])
+    offsets = torch.tensor([0.0, 1.0, 3.0, 12.0])
+    predicted = torch.stack([queries, queries + torch.stack([torch.zeros(4), offsets], -1)])
+    metrics = epipolar_metrics(score_epipolar_matches(predicted, K, c2w))
+    assert metrics["pairs"] == 4
+    assert metrics["epi_mean_px"] == pytest.approx(4.0)
+    assert metrics["epi_median_px"] == pytest.approx(1.0)  # torch's median: the lower of the middle two
+    assert (metrics["acc_2px"], metrics["acc_5px"], metrics["acc_10px"]) == (50.0, 75.0, 75.0)
+
+
+def test_sample_queries_are_distinct_candidates_and_seeded():
+    candidates = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    candidates[4:9, 2:13] = True
+    queries = sample_queries(candidates, 20, torch.Generator().manual_seed(3))
+    assert queries.shape == (20, 2)
+    assert candidates[queries[:, 1].long(), queries[:, 0].long()].all()
+    assert len({tuple(q.tolist()) for q in queries}) == 20
+    torch.testing.assert_close(queries, sample_queries(candidates, 20, torch.Generator().manual_seed(3)))
+    assert sample_queries(candidates, 1000, torch.Generator().manual_seed(0)).shape == (55, 2)
+
+
+def test_texture_mask_excludes_flat_background():
+    image = -torch.ones(3, 32, 32)  # black
+    image[:, 8:24, 8:24] = torch.where((torch.arange(16)[:, None] + torch.arange(16)) % 2 == 0, 1.0, -1.0)
+    mask = texture_mask(image)
+    assert mask[8:24, 8:24].all()
+    assert not mask[:4].any() and not mask[:, :4].any()
+
+
+class OneHotPositions(FeatureBackbone):
+    """Features = a one-hot code of the pixel (one cell per pixel), the same in every view."""
+
+    name = "one-hot positions"
+
+    def forward(self, images, block=-1, with_attention=False):
+        b, v, _, h, w = images.shape
+        codes = torch.eye(h * w).reshape(h, w, h * w)
+        return FeatureOutput(features=codes.expand(b, v, h, w, h * w))
+
+
+def static_sample(views=3):
+    """Views from one camera (every pixel maps to itself) with view 0's left columns lacking depth."""
+    depth = torch.full((views, SIZE, SIZE), PLANE_DEPTH)
+    valid = torch.ones(views, SIZE, SIZE, dtype=torch.bool)
+    valid[0, :, :3] = False
+    return {"images": torch.zeros(views, 3, SIZE, SIZE), "depth": depth, "valid": valid,
+            "intrinsics": intrinsics(views), "cam_to_world": torch.eye(4).expand(views, 4, 4).clone(), "scene": "static"}
+
+
+def test_evaluation_end_to_end_with_a_perfect_backbone():
+    config = CorrespondenceConfig(num_queries=30, readouts=("nn", "attention"))
+    result = evaluate_correspondence(OneHotPositions(), [static_sample(), static_sample()], config)
+    assert result.protocol == "depth" and result.samples == 2
+    assert "attention" in result.skipped and set(result.errors) == {"nn"}
+    metrics = result.metrics("nn")
+    assert metrics["pairs"] == 2 * 30 * 2  # 2 samples x 30 queries x 2 scored views
+    assert metrics["epe_mean_px"] == 0 and metrics["acc_5px"] == 100
+    assert set(result.per_view("nn")) == {1, 2}
+    example = result.examples[0]
+    assert example.predicted["nn"].shape == (3, 30, 2)
+    assert (example.predicted["nn"][0][:, 0] >= 3).all()  # queries only where view 0 has depth
+    table = markdown_table([result])
+    assert "| one-hot positions | nn | 120 | 0 |" in table and "| one-hot positions | attention | n/a" in table
+    assert result.to_dict()["readouts"]["nn"]["pooled"]["acc_10px"] == 100
+
+
+def test_queries_seen_in_no_other_view_are_dropped():
+    sample = static_sample()
+    sample["valid"][1:, :, SIZE // 2:] = False  # right half of view 0 is seen nowhere else
+    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=1000, readouts=("nn",)))
+    kept = result.examples[0].predicted["nn"][0]
+    assert (kept[:, 0] < SIZE // 2).all()
+    assert result.metrics("nn")["pairs"] == 2 * (SIZE // 2 - 3) * SIZE
+
+
+def test_evaluation_without_depth_uses_the_epipolar_protocol():
+    sample = static_sample()
+    del sample["depth"], sample["valid"]
+    sample["images"] = torch.rand(3, 3, SIZE, SIZE) * 2 - 1
+    sample["cam_to_world"] = torch.stack([torch.eye(4), translated(BASELINE), translated(-BASELINE)])
+    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",)))
+    assert result.protocol == "epipolar"
+    assert result.metrics("nn")["epi_median_px"] == 0  # same pixel, rectified along x: on the epipolar line
+
+
+def test_bad_samples_are_refused_clearly():
+    sample = static_sample()
+    del sample["cam_to_world"]
+    with pytest.raises(ValueError, match="neither depth nor cameras"):
+        evaluate_correspondence(OneHotPositions(), [sample])
+    with pytest.raises(ValueError, match="no samples"):
+        evaluate_correspondence(OneHotPositions(), [])
+    with pytest.raises(ValueError, match="readouts"):
+        CorrespondenceConfig(readouts=("knn",))
+
+
+def test_results_of_both_protocols_share_one_report():
+    errors = {"view": torch.tensor([1.0]), "epipolar": torch.tensor([0.5], dtype=torch.float64)}
+    real = CorrespondenceResult(backbone="b", protocol="epipolar", samples=1, errors={"nn": errors})
+    assert "epi median px" in markdown_table([real]) and real.metrics("nn")["acc_2px"] == 100
