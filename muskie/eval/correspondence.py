@@ -215,7 +215,8 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
         errors_3d.append(torch.where(ok, error, torch.full_like(error, math.nan)))
         views.append(torch.full((int(seen.sum()),), float(t), dtype=torch.float64))
     if not views:
-        return {k: torch.zeros(0, dtype=torch.float64) for k in ("view", "error_2d", "error_3d", "depth_scale", "diagonal")}
+        keys = ("view", "error_2d", "error_3d", "depth_scale", "diagonal")
+        return {k: torch.zeros(0, dtype=torch.float64) for k in keys}
     view = torch.cat(views)
     return {"view": view, "error_2d": torch.cat(errors_2d), "error_3d": torch.cat(errors_3d),
             "depth_scale": torch.full_like(view, float(scale)),
