@@ -1,0 +1,139 @@
+"""Configuration of the reconstruction model, its loss and its fine-tuning runs: plain dataclasses.
+
+Named recipes live as ``muskie/configs/recon-*.yaml``; a run writes its resolved config as ``config.yaml``
+beside its checkpoints. The defaults fine-tune the tiny backbone on synthetic scenes on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from muskie.config_io import ConfigError, from_dict, load_yaml, merge
+from muskie.train.config import RECIPE_DIR, OptimConfig
+
+RECIPE_PREFIX = "recon-"
+
+
+@dataclass
+class ReconModelConfig:
+    """The reconstruction model (see ``muskie.recon.model``).
+
+    Attributes:
+        backbone: preset of a randomly initialised backbone (``tiny``, ``small``, ``base``, ...); ignored
+            when ``backbone_weights`` is given.
+        backbone_overrides: ``MuskieConfig`` fields changed in that preset (e.g. ``{depth: 2}``).
+        backbone_weights: a Muskie weights file or folder (anything ``muskie.hub.load_model`` reads); its
+            config replaces the preset. The backbone always runs with cross-view attention, whatever it was
+            pre-trained with, so every start has the same architecture.
+        allow_pickle: let ``backbone_weights`` be a released checkpoint that pickles Python objects.
+        freeze_backbone: keep the backbone's weights fixed (no gradients) instead of fine-tuning them.
+        new_blocks: alternating-attention blocks added after the backbone (the paper: 2).
+        head_layers: which blocks' features the DPT head reads, as indices into the backbone's blocks
+            followed by the new ones; empty: four evenly spaced, the last included.
+        dpt_dim: channel width of the DPT head.
+        camera_dim: width of the camera head's residual MLP.
+    """
+
+    backbone: str = "tiny"
+    backbone_overrides: dict = field(default_factory=dict)
+    backbone_weights: str | None = None
+    allow_pickle: bool = False
+    freeze_backbone: bool = False
+    new_blocks: int = 2
+    head_layers: list[int] = field(default_factory=list)
+    dpt_dim: int = 64
+    camera_dim: int = 128
+
+
+@dataclass
+class ReconLossConfig:
+    """Weights of the loss terms (``muskie.recon.loss``); the points term has weight 1.
+
+    ``camera_weight`` 0.1 is the paper's; ``normal_weight``, ``confidence_weight``, ``huber_delta`` (in units
+    of the scene's mean depth) and ``confidence_threshold`` (relative point error below which a pixel is a
+    confident one) are ours.
+    """
+
+    normal_weight: float = 1.0
+    confidence_weight: float = 0.05
+    camera_weight: float = 0.1
+    huber_delta: float = 0.1
+    confidence_threshold: float = 0.05
+
+
+@dataclass
+class ReconDataConfig:
+    """Training scenes: ``source`` is ``"synthetic"`` (train split rendered on the fly, camera path
+    ``synthetic_path``) or a scene folder / folder of scene folders / manifest whose scenes all have depth
+    and cameras. Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` = (H, W)."""
+
+    source: str = "synthetic"
+    synthetic_path: str = "rig"
+    synthetic_scenes: int = 100_000
+    window: int = 32
+    num_views: int = 8
+    size: tuple[int, int] = (64, 64)
+    batch_size: int = 4
+    workers: int = 0
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+
+
+@dataclass
+class ReconTrainConfig:
+    """A whole fine-tuning run; ``steps`` counts optimiser steps (the schedule spans them)."""
+
+    model: ReconModelConfig = field(default_factory=ReconModelConfig)
+    loss: ReconLossConfig = field(default_factory=ReconLossConfig)
+    data: ReconDataConfig = field(default_factory=ReconDataConfig)
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=0.05, warmup_steps=50, clip_grad=1.0)
+    )
+    steps: int = 1000
+    precision: str = "fp32"
+    device: str = "auto"
+    seed: int = 0
+    out_dir: str = "runs/recon"
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+    def validate(self) -> ReconTrainConfig:
+        """Check values types alone do not; returns self. Raises ConfigError."""
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        for name in ("steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.model.new_blocks < 0 or self.model.dpt_dim < 1 or self.model.camera_dim < 1:
+            raise ConfigError("model.new_blocks must be >= 0, model.dpt_dim and model.camera_dim >= 1")
+        data = self.data
+        if data.num_views < 1 or data.batch_size < 1 or data.workers < 0 or min(data.size) < 1:
+            raise ConfigError("data.num_views, data.batch_size and data.size must be positive, data.workers >= 0")
+        if self.optim.warmup_steps < 0:
+            raise ConfigError("optim.warmup_steps must be >= 0")
+        return self
+
+
+def recipe_names() -> list[str]:
+    """Named reconstruction recipes (``muskie/configs/recon-<name>.yaml``)."""
+    return sorted(p.stem[len(RECIPE_PREFIX):] for p in RECIPE_DIR.glob(f"{RECIPE_PREFIX}*.yaml"))
+
+
+def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> ReconTrainConfig:
+    """The defaults, then a named recipe (``tiny-cpu`` for ``recon-tiny-cpu.yaml``) or a YAML file, then each
+    override dict; validated. Raises ConfigError or FileNotFoundError."""
+    config = ReconTrainConfig()
+    if recipe is not None:
+        path = Path(recipe)
+        if not path.suffix:
+            path = RECIPE_DIR / f"{RECIPE_PREFIX}{recipe}.yaml"
+            if not path.is_file():
+                raise ConfigError(f"unknown recon recipe {recipe!r}; named recipes: {recipe_names()}")
+        config = merge(config, load_yaml(path), where=str(path))
+    for override in overrides:
+        config = merge(config, override)
+    return config.validate()
+
+
+def recon_config_from_dict(data: dict) -> ReconTrainConfig:
+    return from_dict(ReconTrainConfig, data).validate()

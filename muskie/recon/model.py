@@ -1,0 +1,144 @@
+"""The feed-forward reconstruction model (brief section 5): a Muskie backbone, new alternating-attention
+blocks, a DPT head for per-view local pointmaps with confidence, and a camera head.
+
+Nothing in it singles out a view: no reference view, no view index. Permuting the input views permutes
+every output the same way, and the cameras come out in a world frame of the model's choosing (pi3's
+reference-free design); compare them through relative poses (``muskie.recon.poses``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from muskie.model import MuskieBackbone, MuskieConfig
+from muskie.model.config import preset_config
+from muskie.model.layers import AlternatingAttentionBlock, rope_tables, token_positions
+from muskie.model.weights import HEAD_PREFIXES
+from muskie.recon.config import ReconModelConfig
+from muskie.recon.heads import CameraHead, DPTHead
+
+
+@dataclass
+class ReconOutput:
+    """What :class:`ReconModel` returns for ``B`` scenes of ``V`` views of ``H x W`` pixels.
+
+    Attributes:
+        local_points: ``(B, V, H, W, 3)`` float32, each pixel's 3D point in its own camera's frame (OpenCV
+            axes): ``(x * z, y * z, z)`` with ``z = exp(.)`` > 0 the depth, in the model's unit of length.
+        confidence: ``(B, V, H, W)`` in (0, 1); ``confidence_logits`` the logits it is the sigmoid of.
+        cam_to_world: ``(B, V, 4, 4)`` rigid camera-to-world poses in the model's world frame.
+        points: ``(B, V, H, W, 3)`` the local points moved into that world frame by their view's pose.
+    """
+
+    local_points: torch.Tensor
+    confidence: torch.Tensor
+    confidence_logits: torch.Tensor
+    cam_to_world: torch.Tensor
+    points: torch.Tensor
+
+
+def default_head_layers(num_layers: int) -> list[int]:
+    """Four evenly spaced block indices out of ``num_layers`` (>= 4), the last one included."""
+    if num_layers < 4:
+        raise ValueError(f"the DPT head reads 4 blocks' features; the model has only {num_layers} blocks")
+    return [(k + 1) * num_layers // 4 - 1 for k in range(4)]
+
+
+class ReconModel(nn.Module):
+    """Backbone -> ``new_blocks`` AA blocks -> DPT head (points + confidence) and camera head.
+
+    The new blocks carry their own register tokens and use the backbone's RoPE positions; they and the heads
+    are initialised as the backbone is (truncated normal, std 0.02, zero biases), except the camera head's
+    output layers, which start at the identity pose.
+    """
+
+    def __init__(self, backbone: MuskieBackbone, config: ReconModelConfig = ReconModelConfig()):
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        bc = backbone.config
+        self.num_layers = bc.depth + config.new_blocks
+        self.head_layers = list(config.head_layers) or default_head_layers(self.num_layers)
+        if len(self.head_layers) != 4 or not all(0 <= i < self.num_layers for i in self.head_layers):
+            raise ValueError(f"head_layers must be 4 block indices in 0..{self.num_layers - 1}, "
+                             f"got {self.head_layers}")
+        self.register_tokens = nn.Parameter(torch.empty(1, 1, bc.num_registers, bc.embed_dim))
+        self.blocks = nn.ModuleList(
+            AlternatingAttentionBlock(bc.embed_dim, bc.num_heads, bc.mlp_hidden_dim) for _ in range(config.new_blocks)
+        )
+        self.point_head = DPTHead(bc.embed_dim, bc.patch_size, out_channels=4, dim=config.dpt_dim)
+        self.camera_head = CameraHead(bc.embed_dim, config.camera_dim)
+        self._init_new_parameters()
+        if config.freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def _init_new_parameters(self) -> None:
+        nn.init.trunc_normal_(self.register_tokens, std=0.02)
+        for module in [*self.blocks.modules(), *self.point_head.modules()]:
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images: torch.Tensor) -> ReconOutput:
+        """Reconstruct ``images (B, V, 3, H, W)`` in [-1, 1], ``H`` and ``W`` multiples of the patch size."""
+        bc = self.backbone.config
+        frozen = self.config.freeze_backbone
+        # a frozen backbone needs no graph: saves the memory of its activations
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            features = list(self.backbone(images).features)  # (B, V, L, E) per block
+        b, v, _, height, width = images.shape
+        grid_h, grid_w = height // bc.patch_size, width // bc.patch_size
+
+        x = features[-1]
+        registers = self.register_tokens.to(x.dtype).expand(b, v, -1, -1)
+        x = torch.cat([registers, x], dim=2)
+        positions = token_positions(grid_h, grid_w, bc.num_registers, device=images.device)
+        cos, sin = rope_tables(positions, bc.head_dim, bc.rope_base, dtype=x.dtype)
+        for block in self.blocks:
+            x, _ = block(x, cos, sin)
+            features.append(x[:, :, bc.num_registers:])
+
+        dense = self.point_head([features[i] for i in self.head_layers], (height, width)).float()
+        dense = dense.permute(0, 1, 3, 4, 2)  # (B, V, H, W, 4)
+        xy, log_depth, logits = dense[..., :2], dense[..., 2:3], dense[..., 3]
+        depth = torch.exp(log_depth)
+        local_points = torch.cat([xy * depth, depth], dim=-1)
+        cam_to_world = self.camera_head(features[-1]).float()
+        rotation, translation = cam_to_world[:, :, None, None, :3, :3], cam_to_world[:, :, None, None, :3, 3]
+        points = (rotation @ local_points[..., None])[..., 0] + translation
+        return ReconOutput(local_points=local_points, confidence=torch.sigmoid(logits), confidence_logits=logits,
+                           cam_to_world=cam_to_world, points=points)
+
+
+def build_backbone(config: ReconModelConfig) -> MuskieBackbone:
+    """The backbone a config asks for: pre-trained weights (pixel head dropped, cross-view attention on)
+    or a random initialisation of ``config.backbone`` with ``config.backbone_overrides``."""
+    if config.backbone_weights is None:
+        return MuskieBackbone(preset_config(config.backbone, **config.backbone_overrides))
+    from muskie.hub import load_model  # hub imports the training code; keep it off the model's import path
+
+    pretrained = load_model(config.backbone_weights, allow_pickle=config.allow_pickle)
+    backbone = MuskieBackbone(pretrained.config.replace(cross_view=True, grad_checkpointing=False))
+    state = {k: t for k, t in pretrained.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
+    backbone.load_state_dict(state)
+    return backbone
+
+
+def build_recon_model(config: ReconModelConfig = ReconModelConfig()) -> ReconModel:
+    """A :class:`ReconModel` with the backbone ``config`` names (see :func:`build_backbone`)."""
+    return ReconModel(build_backbone(config), config)
+
+
+def recon_model_from_state(model_config: ReconModelConfig, backbone_config: dict, state_dict: dict) -> ReconModel:
+    """Rebuild a trained model from its config, its backbone's ``MuskieConfig.to_dict()`` and weights,
+    without the backbone's original weights file."""
+    model = ReconModel(MuskieBackbone(MuskieConfig.from_dict(backbone_config)), model_config)
+    model.load_state_dict(state_dict)
+    return model
