@@ -1,0 +1,100 @@
+"""Aligning point clouds: the Umeyama similarity from correspondences and a nearest-neighbour ICP.
+
+Everything here is float64 NumPy; a transform ``(scale, rotation (3, 3), translation (3,))`` maps a point
+``x`` to ``scale * rotation @ x + translation``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+
+class Similarity(NamedTuple):
+    """``x -> scale * rotation @ x + translation``; ``rotation`` is a proper rotation (det +1)."""
+
+    scale: float
+    rotation: np.ndarray
+    translation: np.ndarray
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Transform ``points (N, 3)``."""
+        return self.scale * np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
+
+
+def _check_points(name: str, points) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (N, 3), got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{name} has non-finite coordinates")
+    return points
+
+
+def umeyama(source, target, with_scale: bool = True) -> Similarity:
+    """The similarity (or rigid transform, without ``with_scale``) minimising
+    ``sum_k |scale * R @ source_k + t - target_k|^2`` for corresponding points ``source, target (N, 3)``
+    (Umeyama, PAMI 1991). Needs ``N >= 3`` points not all on a line."""
+    source = _check_points("source", source)
+    target = _check_points("target", target)
+    if source.shape != target.shape or len(source) < 3:
+        raise ValueError(f"umeyama needs two (N, 3) arrays of the same N >= 3, got {source.shape} and {target.shape}")
+    mean_source, mean_target = source.mean(0), target.mean(0)
+    centred_source, centred_target = source - mean_source, target - mean_target
+    covariance = centred_target.T @ centred_source / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2] = -1.0  # the best orthogonal map is a reflection: take the best rotation instead
+    rotation = (u * sign) @ vt
+    variance = (centred_source**2).sum() / len(source)
+    if variance <= 0:
+        raise ValueError("umeyama: the source points all coincide")
+    scale = float((singular * sign).sum() / variance) if with_scale else 1.0
+    translation = mean_target - scale * rotation @ mean_source
+    return Similarity(scale, rotation, translation)
+
+
+def icp(source, target, initial: Similarity, max_distance: float, iterations: int = 30,
+        tolerance: float = 1e-9) -> Similarity:
+    """Refine ``initial`` so that ``source (N, 3)`` lands on ``target (M, 3)``: point-to-point ICP.
+
+    Each iteration pairs every transformed source point with its nearest target point, keeps the pairs
+    closer than ``max_distance``, and re-solves the rigid part (the scale stays ``initial.scale``: it came
+    from correspondences, which ICP's nearest neighbours would only bias). Stops after ``iterations`` or
+    when the mean pair distance improves by less than ``tolerance``; returns ``initial`` if fewer than 3
+    pairs are ever close enough.
+    """
+    source = _check_points("source", source)
+    target = _check_points("target", target)
+    if max_distance <= 0:
+        raise ValueError(f"max_distance must be positive, got {max_distance}")
+    tree = cKDTree(target)
+    current = initial
+    previous = np.inf
+    for _ in range(iterations):
+        moved = current.apply(source)
+        distance, index = tree.query(moved, distance_upper_bound=max_distance)
+        close = np.isfinite(distance)
+        if close.sum() < 3:
+            break
+        mean = distance[close].mean()
+        if previous - mean < tolerance:
+            break
+        previous = mean
+        # solve for the rigid step on top of the current transform, then compose
+        step = umeyama(moved[close], target[index[close]], with_scale=False)
+        current = Similarity(current.scale, step.rotation @ current.rotation,
+                             step.rotation @ current.translation + step.translation)
+    return current
+
+
+def nearest_distances(query, reference) -> np.ndarray:
+    """Distance ``(N,)`` from each point of ``query (N, 3)`` to its nearest point of ``reference (M, 3)``."""
+    query = _check_points("query", query)
+    reference = _check_points("reference", reference)
+    if len(reference) == 0:
+        raise ValueError("reference point cloud is empty")
+    return cKDTree(reference).query(query)[0]
