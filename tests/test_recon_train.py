@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+
+from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
+from muskie.recon.config import ReconTrainConfig, load_recon_config
+from muskie.recon.train import load_recon_model, train_recon
+from muskie.train.checkpoint import CheckpointError
+
+# a tiny backbone: width 32, 2 blocks (+ 2 new ones = the 4 the DPT head reads)
+TINY = [{"model": {"backbone_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2}, "dpt_dim": 16,
+                   "camera_dim": 16}},
+        {"data": {"num_views": 3, "size": [16, 16], "batch_size": 2, "synthetic_scenes": 6}},
+        {"optim": {"warmup_steps": 1}}, {"device": "cpu", "checkpoint_every": 2}]
+
+
+def tiny_config(tmp_path, **top) -> ReconTrainConfig:
+    return load_recon_config(None, [*TINY, {"out_dir": str(tmp_path)}, top])
+
+
+def test_resumed_run_repeats_an_uninterrupted_one(tmp_path):
+    whole = train_recon(tiny_config(tmp_path / "whole", steps=4), progress=False)
+    train_recon(tiny_config(tmp_path / "split", steps=4), stop_at_step=2, progress=False)
+    resumed = train_recon(tiny_config(tmp_path / "split", steps=4), progress=False)
+    assert resumed.step == 4 and len(resumed.losses) == 2
+    assert resumed.losses == pytest.approx(whole.losses[2:], rel=1e-5)
+    for name, tensor in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], tensor, rtol=1e-5, atol=1e-6)
+    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+
+
+def test_checkpoint_loads_without_the_original_backbone_file(tmp_path):
+    result = train_recon(tiny_config(tmp_path, steps=1), progress=False)
+    model = load_recon_model(result.checkpoint)
+    images = torch.rand(1, 3, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(model(images).points, result.model(images).points)
+
+
+def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path):
+    from muskie.train.checkpoint import save_training_checkpoint
+
+    save_training_checkpoint(tmp_path / "pre.pt", step=1, model_state={}, optimizer_state={},
+                             config={"model": "tiny"})
+    with pytest.raises(CheckpointError, match="not a reconstruction checkpoint"):
+        load_recon_model(tmp_path / "pre.pt")
+
+
+def test_another_config_does_not_resume(tmp_path):
+    train_recon(tiny_config(tmp_path, steps=1), progress=False)
+    with pytest.raises(ValueError, match="cannot resume"):
+        train_recon(tiny_config(tmp_path, steps=1, seed=5), progress=False)
+
+
+def test_training_on_scene_folders_with_and_without_depth(tmp_path):
+    write_synthetic_scenes(tmp_path / "scenes", 2, split="val", config=SyntheticConfig(num_frames=4), height=16,
+                           width=16)
+    config = tiny_config(tmp_path / "run", steps=1)
+    config.data.source = str(tmp_path / "scenes")
+    assert train_recon(config, progress=False).step == 1
+    for depth in (tmp_path / "scenes").glob("*/depth"):
+        for file in depth.iterdir():
+            file.unlink()
+        depth.rmdir()
+    for meta in (tmp_path / "scenes").glob("*/transforms.json"):
+        data = json.loads(meta.read_text())
+        for frame in data["frames"]:
+            frame.pop("depth_file_path")
+        meta.write_text(json.dumps(data))
+    config.out_dir = str(tmp_path / "run2")
+    with pytest.raises(ValueError, match="needs depth and cameras"):
+        train_recon(config, progress=False)
