@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from muskie.data.geometry import intrinsics_from_fov, unproject_depth
+from muskie.data.sources import read_transforms_json
+from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
+from muskie.data.views import ViewRequest
+from muskie.model import MuskieBackbone
+from muskie.model.config import preset_config
+from muskie.recon.config import ReconModelConfig
+from muskie.recon.model import ReconModel
+from muskie.recon.ply import read_ply, write_ply
+from muskie.recon.predict import default_size, estimate_intrinsics, predict_folder
+from muskie.recon.render import render_point_cloud
+
+
+def test_ply_round_trip_and_header(tmp_path):
+    g = np.random.default_rng(0)
+    points = g.normal(size=(17, 3)).astype(np.float32)
+    colors = g.integers(0, 256, size=(17, 3)).astype(np.uint8)
+    path = write_ply(tmp_path / "cloud.ply", points, colors)
+    header = path.read_bytes().split(b"end_header\n")[0].decode()
+    assert header.startswith("ply\nformat binary_little_endian 1.0\n") and "element vertex 17\n" in header
+    back_points, back_colors = read_ply(path)
+    np.testing.assert_array_equal(back_points, points)
+    np.testing.assert_array_equal(back_colors, colors)
+    write_ply(tmp_path / "float.ply", points, np.full((17, 3), 0.5))
+    assert (read_ply(tmp_path / "float.ply")[1] == 128).all()
+    with pytest.raises(ValueError, match="non-finite"):
+        write_ply(tmp_path / "bad.ply", np.full((2, 3), np.nan), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="colors"):
+        write_ply(tmp_path / "bad.ply", points, colors[:3])
+
+
+def test_intrinsics_are_recovered_from_exact_local_points():
+    K = intrinsics_from_fov(torch.tensor([50.0, 70.0]), 12, 16, dtype=torch.float64)
+    depth = 1.0 + torch.rand(2, 12, 16, dtype=torch.float64)
+    local = unproject_depth(depth, K, torch.eye(4, dtype=torch.float64))
+    torch.testing.assert_close(estimate_intrinsics(local), K)
+    # a pointmap no pinhole camera explains (x against the image axis) falls back to a 53-degree view
+    flipped = local * torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64)
+    assert float(estimate_intrinsics(flipped)[0, 0, 0]) == 16.0
+
+
+def test_default_size_keeps_the_aspect_ratio_in_whole_patches():
+    assert default_size((480, 640), 8, 64) == (48, 64)
+    assert default_size((384, 384), 16, 224) == (224, 224)
+    assert default_size((10, 1000), 8, 64) == (8, 64)
+
+
+def test_render_draws_points_nearest_first_and_cameras():
+    ds = SyntheticViewDataset("test", SyntheticConfig(camera_path="orbit"), num_scenes=1)
+    sample = ds[ViewRequest(0, 3, 16, 16, 0)]
+    points = unproject_depth(sample["depth"], sample["intrinsics"], sample["cam_to_world"])[sample["valid"]]
+    colors = ((sample["images"] + 1) / 2).permute(0, 2, 3, 1)[sample["valid"]]
+    image = render_point_cloud(points.numpy(), colors.numpy(), sample["cam_to_world"].numpy(),
+                               sample["intrinsics"].numpy(), (16, 16), size=(60, 80))
+    pixels = np.asarray(image)
+    assert image.size == (80, 60)
+    assert (pixels != pixels[0, 0]).any(axis=-1).mean() > 0.2, "the cloud covers a good part of the picture"
+    assert ((pixels == [255, 51, 51]).all(-1)).any(), "view 0's frustum is drawn in red"
+
+
+def test_predict_folder_writes_cameras_cloud_and_picture(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    g = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(g.integers(0, 256, size=(30, 40, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    torch.manual_seed(0)
+    backbone = MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2))
+    model = ReconModel(backbone, ReconModelConfig(dpt_dim=16, camera_dim=16))
+    paths = predict_folder(model, folder, tmp_path / "out", long_side=32)
+    scene = read_transforms_json(paths["transforms"])
+    assert [f.image_path.stem for f in scene.frames] == ["img0", "img1", "img2"]
+    assert (scene.frames[0].width, scene.frames[0].height) == (32, 24)
+    np.testing.assert_allclose(scene.frames[0].cam_to_world, np.eye(4), atol=1e-6)
+    points, _ = read_ply(paths["ply"])
+    assert points.shape == (3 * 24 * 32, 3)
+    assert Image.open(paths["render"]).size == (640, 480)
+    with pytest.raises(ValueError, match="patch size"):
+        predict_folder(model, folder, tmp_path / "out2", size=(20, 32))
+    with pytest.raises(FileNotFoundError):
+        predict_folder(model, tmp_path / "missing", tmp_path / "out3")
