@@ -15,6 +15,7 @@ COMMANDS = {
     "info": "info",
     "eval": "eval",
     "pca": "pca",
+    "recon": "recon",
 }
 
 

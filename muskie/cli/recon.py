@@ -1,0 +1,172 @@
+"""``muskie recon train|eval|predict``: feed-forward 3D reconstruction on a Muskie backbone
+(see ``muskie.recon``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from muskie.cli.main import CommandError
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "recon", help="feed-forward 3D reconstruction: fine-tune, evaluate, predict",
+        description="A pi3-style reconstruction model on a Muskie backbone: per-view pointmaps and cameras.")
+    commands = parser.add_subparsers(dest="recon_command", required=True, metavar="ACTION")
+    _add_train(commands)
+    _add_eval(commands)
+    _add_predict(commands)
+
+
+def _add_train(commands) -> None:
+    from muskie.recon.config import recipe_names
+
+    parser = commands.add_parser(
+        "train", help="fine-tune the reconstruction model",
+        description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
+        "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
+        "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
+    parser.add_argument("--recipe", default=None, help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")
+    parser.add_argument("--backbone-weights", default=None,
+                        help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
+                        "released .pth); default: a random backbone of --preset")
+    parser.add_argument("--preset", default=None, help="backbone preset when starting from random weights")
+    parser.add_argument("--freeze-backbone", action="store_true", help="train only the new blocks and heads")
+    parser.add_argument("--data", default=None, help="'synthetic' or scene folder(s) with depth and cameras")
+    parser.add_argument("--out", default=None, help="output folder")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config key, e.g. --set data.num_views=4 --set optim.lr=1e-4")
+    parser.add_argument("--stop-at-step", type=int, default=None, help="stop early (with a checkpoint)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_train)
+
+
+def _add_eval(commands) -> None:
+    parser = commands.add_parser(
+        "eval", help="pose AUC and pointmap metrics of a fine-tuned model",
+        description="Scores a reconstruction checkpoint on held-out synthetic scenes and/or scene folders "
+        "with cameras (pose AUC@5/15/30 over all view pairs; accuracy, completeness, overall and L1 after "
+        "Umeyama + ICP alignment where depth is known). Writes OUT/recon_eval.md and OUT/recon_eval.json.")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
+    parser.add_argument("--scenes", nargs="+", default=["synthetic"],
+                        help="'synthetic' (held-out test split) and/or scene folders, dataset roots or manifests")
+    parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
+    parser.add_argument("--synthetic-scenes", type=int, default=16, help="held-out synthetic scenes to draw from")
+    parser.add_argument("--samples", type=int, default=16, help="samples per evaluation set")
+    parser.add_argument("--views", type=int, default=8, help="views per sample")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="input size (default: the size the model was trained at)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", required=True, help="output folder for the tables")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.set_defaults(run=run_eval)
+
+
+def _add_predict(commands) -> None:
+    parser = commands.add_parser(
+        "predict", help="a folder of images -> cameras (transforms.json), point cloud (PLY), rendering (PNG)",
+        description="Reconstructs all images of a folder (or its images/ subfolder) in one pass. Writes "
+        "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/points.ply and OUT/render.png. Poses "
+        "are in the first view's camera frame, in the model's unit of length.")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
+    parser.add_argument("--images", required=True, help="folder of images")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="input size, multiples of the patch size (default: the images' aspect ratio, "
+                        "long side as trained)")
+    parser.add_argument("--min-confidence", type=float, default=0.0, help="leave out less confident pixels")
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(run=run_predict)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise CommandError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from muskie.config_io import ConfigError, parse_override
+    from muskie.recon.config import load_recon_config
+    from muskie.recon.train import train_recon
+    from muskie.train.pretrain import NonFiniteLossError, RunFolderBusyError
+
+    model = {"backbone_weights": args.backbone_weights, "backbone": args.preset,
+             "freeze_backbone": True if args.freeze_backbone else None}
+    model = {key: value for key, value in model.items() if value is not None}
+    shorthand = {"model": model or None, "data": {"source": args.data} if args.data else None,
+                 "out_dir": args.out, "steps": args.steps, "device": args.device, "seed": args.seed}
+    overrides = [{key: value} for key, value in shorthand.items() if value is not None]
+    try:
+        overrides += [parse_override(text) for text in args.overrides]
+        config = load_recon_config(args.recipe, overrides)
+    except ConfigError as err:
+        raise CommandError(str(err)) from None
+    _set_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        result = train_recon(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
+                             max_minutes=args.max_minutes, progress=not args.no_progress)
+    except (NonFiniteLossError, RunFolderBusyError) as err:
+        raise CommandError(str(err)) from None
+    print(f"stopped at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _load(checkpoint: str, device: str):
+    from muskie.recon.train import load_recon_model
+    from muskie.train.checkpoint import CheckpointError
+
+    try:
+        return load_recon_model(checkpoint, map_location=device)
+    except CheckpointError as err:
+        raise CommandError(str(err)) from None
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from muskie.recon.evaluate import evaluate_recon, evaluation_dataset, markdown_table, write_tables
+    from muskie.train.checkpoint import load_training_checkpoint
+
+    _set_threads(args.threads)
+    model = _load(args.checkpoint, args.device)
+    size = tuple(args.size) if args.size else tuple(
+        load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"])
+    results = {}
+    for source in args.scenes:
+        name = f"synthetic-{args.synthetic_path}" if source == "synthetic" else source
+        dataset = evaluation_dataset(source, args.synthetic_path, args.synthetic_scenes)
+        results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, args.device,
+                                       args.batch_size)
+    meta = {"checkpoint": str(args.checkpoint), "seed": args.seed,
+            "pose": "AUC (%) of max(rotation, translation-direction) error over all view pairs, no alignment",
+            "points": "GT units, after Umeyama similarity + ICP; n/a without depth"}
+    markdown, json_path = write_tables(results, args.out, meta)
+    print(markdown_table(results), end="")
+    print(f"wrote {markdown} and {json_path}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from muskie.recon.predict import predict_folder
+    from muskie.train.checkpoint import load_training_checkpoint
+
+    model = _load(args.checkpoint, args.device)
+    trained = load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"]
+    paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
+                           args.min_confidence, long_side=max(trained))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
