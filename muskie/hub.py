@@ -43,6 +43,8 @@ def load_model(path: str | Path, allow_pickle: bool = False, map_location: str =
     if _is_training_checkpoint(path):
         state = load_training_checkpoint(path, map_location=map_location)
         config = state["config"]
+        if config.get("kind") == "recon":
+            raise CheckpointError(f"{path}: a reconstruction checkpoint; load it with muskie.recon.load_recon_model")
         model = Muskie(preset_config(config["model"], **config.get("model_overrides", {})))
         try:
             model.load_state_dict(state["model"])

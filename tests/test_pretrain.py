@@ -13,7 +13,8 @@ from muskie.config_io import merge
 from muskie.train import pretrain as pretrain_module
 from muskie.train.checkpoint import load_training_checkpoint
 from muskie.train.config import PretrainConfig
-from muskie.train.pretrain import NonFiniteLossError, RunFolderBusyError, pretrain
+from muskie.train.pretrain import NonFiniteLossError, pretrain
+from muskie.train.run_folder import RunFolderBusyError
 
 TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 

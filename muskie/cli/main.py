@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as err:
+    except (CommandError, OSError, ValueError) as err:
         print(f"muskie {args.command}: error: {err}", file=sys.stderr)
         return 2
 

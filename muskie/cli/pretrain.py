@@ -43,7 +43,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muskie.train.pretrain import NonFiniteLossError, RunFolderBusyError, pretrain
+    from muskie.train.pretrain import NonFiniteLossError, pretrain
+    from muskie.train.run_folder import RunFolderBusyError
 
     shorthand = {
         "model": args.preset, "data": {"source": args.data} if args.data else None, "out_dir": args.out,

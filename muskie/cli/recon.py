@@ -102,7 +102,8 @@ def run_train(args: argparse.Namespace) -> int:
     from muskie.config_io import ConfigError, parse_override
     from muskie.recon.config import load_recon_config
     from muskie.recon.train import train_recon
-    from muskie.train.pretrain import NonFiniteLossError, RunFolderBusyError
+    from muskie.train.pretrain import NonFiniteLossError
+    from muskie.train.run_folder import RunFolderBusyError
 
     model = {"backbone_weights": args.backbone_weights, "backbone": args.preset,
              "freeze_backbone": True if args.freeze_backbone else None}

@@ -37,11 +37,10 @@ from muskie.train.pretrain import (
     CONFIG_NAME,
     METRICS_NAME,
     NonFiniteLossError,
-    _RunLock,
-    _truncate_metrics,
     build_optimizer,
     resolve_device,
 )
+from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.schedule import learning_rate
 from muskie.train.streams import batch_stream
 
@@ -126,7 +125,7 @@ def train_recon(
     device = resolve_device(config.device)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _RunLock(out_dir):
+    with RunLock(out_dir):
         return _train(config, device, out_dir, resume, stop_at_step, max_minutes, progress)
 
 
@@ -145,7 +144,7 @@ def _train(config: ReconTrainConfig, device, out_dir: Path, resume, stop_at_step
         optimizer = build_optimizer(model, config)
         optimizer.load_state_dict(state["optimizer"])
         start_step = state["step"]
-        _truncate_metrics(out_dir / METRICS_NAME, start_step)
+        truncate_metrics(out_dir / METRICS_NAME, start_step)
         log.info("resumed from %s at step %d", checkpoint_path, start_step)
     else:
         model = build_recon_model(config.model).to(device)

@@ -127,7 +127,8 @@ class PretrainConfig:
 
 
 def recipe_names() -> list[str]:
-    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+    """Named pre-training recipes (``muskie/configs/*.yaml``; ``recon-*`` files are reconstruction recipes)."""
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml") if not p.stem.startswith("recon-"))
 
 
 def load_pretrain_config(recipe: str | None = None, overrides: list[dict] = ()) -> PretrainConfig:
@@ -137,7 +138,7 @@ def load_pretrain_config(recipe: str | None = None, overrides: list[dict] = ()) 
         path = Path(recipe)
         if not path.suffix:
             path = RECIPE_DIR / f"{recipe}.yaml"
-            if not path.is_file():
+            if recipe not in recipe_names():
                 raise ConfigError(f"unknown recipe {recipe!r}; named recipes: {recipe_names()}")
         config = merge(config, load_yaml(path), where=str(path))
     for override in overrides:

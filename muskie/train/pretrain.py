@@ -13,11 +13,9 @@ so a resumed run repeats an uninterrupted one exactly.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from muskie.train.checkpoint import (LATEST_NAME, load_training_checkpoint, remo
                                      save_training_checkpoint)
 from muskie.train.config import PretrainConfig
 from muskie.train.data import build_pretrain_dataset, build_batch_sampler
+from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.distributed import DistInfo, all_ranks_true, barrier, init_distributed, shutdown
 from muskie.train.schedule import learning_rate
 from muskie.train.streams import batch_stream
@@ -49,10 +48,6 @@ FINAL_MODEL_DIR = "model"
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run stopped without writing a checkpoint after it."""
-
-
-class RunFolderBusyError(RuntimeError):
-    """Another process is already training into the same output folder."""
 
 
 @dataclass
@@ -142,34 +137,6 @@ def model_patch_size(model) -> int:
     return module.config.patch_size
 
 
-class _RunLock:
-    """An exclusive lock on ``out_dir/.lock`` held for the whole run (released when the process dies)."""
-
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / ".lock"
-        self.handle = None
-
-    def __enter__(self):
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
-            raise RunFolderBusyError(
-                f"{self.path.parent}: another muskie run is writing to this folder; "
-                "wait for it to finish or choose another --out"
-            ) from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(f"{os.getpid()}\n")
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-
-
 def pretrain(
     config: PretrainConfig,
     resume: bool = True,
@@ -196,7 +163,7 @@ def pretrain(
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: out_dir exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = _RunLock(out_dir) if dist_info.is_main else contextlib.nullcontext()
+    lock = RunLock(out_dir) if dist_info.is_main else contextlib.nullcontext()
     try:
         with lock:
             return _train(config, device, dist_info, out_dir, resume, stop_at_step, max_minutes, progress)
@@ -221,7 +188,7 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
         optimizer.load_state_dict(state["optimizer"])
         start_step = state["step"]
         if dist_info.is_main:
-            _truncate_metrics(out_dir / METRICS_NAME, start_step)
+            truncate_metrics(out_dir / METRICS_NAME, start_step)
         log.info("resumed from %s at step %d", checkpoint_path, start_step)
     elif dist_info.is_main:
         (out_dir / METRICS_NAME).unlink(missing_ok=True)
@@ -244,7 +211,7 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else contextlib.nullcontext())
 
-    writer = _make_writer(out_dir) if dist_info.is_main else None
+    writer = _make_writer(out_dir, start_step) if dist_info.is_main else None
     metrics_file = open(out_dir / METRICS_NAME, "a") if dist_info.is_main else None
     end_step = min(config.steps, stop_at_step) if stop_at_step is not None else config.steps
     bar = _progress_bar(start_step, end_step, progress and dist_info.is_main)
@@ -357,26 +324,11 @@ def _check_resumable(saved: dict, config: PretrainConfig, path: Path) -> None:
         )
 
 
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop metric lines of steps after ``last_step``: a killed run may have logged steps it never saved."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= last_step:
-                kept.append(line)
-        except (ValueError, KeyError):  # a line cut short by the kill
-            continue
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
-
-
-def _make_writer(out_dir: Path):
+def _make_writer(out_dir: Path, start_step: int):
+    """TensorBoard writer; on resume, events a killed run logged after its checkpoint are purged."""
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(log_dir=str(out_dir / "tensorboard"))
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=start_step + 1 if start_step else None)
 
 
 def _progress_bar(start: int, end: int, enabled: bool):
