@@ -7,8 +7,8 @@
    views per scene) and its frame-wise twin (global layers restricted to each view, no reference views: each
    view reconstructs itself). Both run at once, one thread each, so they share the machine equally; an
    interrupted run resumes from its checkpoint, a finished one is not retrained.
-2. Evaluates every backbone on held-out synthetic scenes (test split, depth protocol, 8 views at 64x64) and on
-   the three real scenes of `../shared/data/real` (epipolar protocol), with both readouts where they apply.
+2. Evaluates every backbone on held-out synthetic scenes (test split, depth protocol, 8 views at 64x64; the
+   training paths `rig` and the wider-baseline `orbit` paths) and on the three real scenes of `../shared/data/real` (epipolar protocol), with both readouts where they apply.
 3. Writes `OUT/summary.md`: the machine, the commands, and every table (also `OUT/eval-*/results.json`).
 """
 
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training run")
     parser.add_argument("--samples", type=int, default=32, help="synthetic test samples")
     parser.add_argument("--real-samples", type=int, default=8, help="samples per real scene")
+    parser.add_argument("--synthetic-paths", nargs="+", default=["rig", "orbit"],
+                        help="camera paths of the synthetic test scenes (training used rig)")
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
     args = parser.parse_args()
 
@@ -71,10 +73,12 @@ def main() -> None:
     train_commands = pretrain_arms(out, args.threads)
     specs = backbones(out)
     sections = []
-    run_benchmark(specs, "synthetic", out / "eval-synthetic", num_samples=args.samples, num_views=8,
-                  size=(64, 64))
-    sections.append(("Held-out synthetic scenes (test split, rig paths), 8 views at 64x64, depth protocol",
-                     out / "eval-synthetic"))
+    for path in args.synthetic_paths:
+        folder = out / ("eval-synthetic" if path == "rig" else f"eval-synthetic-{path}")
+        run_benchmark(specs, "synthetic", folder, num_samples=args.samples, num_views=8, size=(64, 64),
+                      synthetic_path=path)
+        sections.append((f"Held-out synthetic scenes (test split, {path} camera paths), 8 views at 64x64, "
+                         "depth protocol", folder))
     for scene, size in REAL_SCENES.items():
         path = Path(args.real_data) / scene
         if not path.is_dir():
