@@ -70,7 +70,7 @@ def test_pickled_code_is_not_executed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
     with open(path, "wb") as handle:
-        pickle.dump({"format": "muskie-train", "payload": _Exploit()}, handle)
+        pickle.dump({"format": "muskie-train", "payload": _Exploit()}, handle, protocol=2)
     with pytest.raises(CheckpointError):
         load_training_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
