@@ -67,6 +67,16 @@ def merge(config: T, overrides: dict, where: str = "config") -> T:
     return from_dict(type(config), base, where)
 
 
+def layered_config(default: T, recipe_path: Path | None, overrides: list[dict] = ()) -> T:
+    """``default``, then the YAML file at ``recipe_path`` (if any), then each override dict on top."""
+    config = default
+    if recipe_path is not None:
+        config = merge(config, load_yaml(recipe_path), where=str(recipe_path))
+    for override in overrides:
+        config = merge(config, override)
+    return config
+
+
 def parse_override(text: str) -> dict:
     """``"optim.lr=1e-3"`` -> ``{"optim": {"lr": 0.001}}``; the value is parsed as YAML."""
     if "=" not in text:

@@ -19,7 +19,6 @@ from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.hub import load_model
 from muskie.model import Muskie, MuskieConfig
-from muskie.train.checkpoint import CheckpointError
 from muskie.train.config import load_pretrain_config
 from muskie.train.pretrain import pretrain
 

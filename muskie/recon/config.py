@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muskie.config_io import ConfigError, from_dict, load_yaml, merge
+from muskie.config_io import ConfigError, from_dict, layered_config
 from muskie.train.config import RECIPE_DIR, OptimConfig
 
 RECIPE_PREFIX = "recon-"
@@ -122,17 +122,14 @@ def recipe_names() -> list[str]:
 def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> ReconTrainConfig:
     """The defaults, then a named recipe (``tiny-cpu`` for ``recon-tiny-cpu.yaml``) or a YAML file, then each
     override dict; validated. Raises ConfigError or FileNotFoundError."""
-    config = ReconTrainConfig()
+    path = None
     if recipe is not None:
         path = Path(recipe)
         if not path.suffix:
             path = RECIPE_DIR / f"{RECIPE_PREFIX}{recipe}.yaml"
             if not path.is_file():
                 raise ConfigError(f"unknown recon recipe {recipe!r}; named recipes: {recipe_names()}")
-        config = merge(config, load_yaml(path), where=str(path))
-    for override in overrides:
-        config = merge(config, override)
-    return config.validate()
+    return layered_config(ReconTrainConfig(), path, overrides).validate()
 
 
 def recon_config_from_dict(data: dict) -> ReconTrainConfig:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muskie.config_io import ConfigError, from_dict, load_yaml, merge
+from muskie.config_io import ConfigError, from_dict, layered_config
 from muskie.masking import MaskConfig
 from muskie.model.config import preset_config
 
@@ -133,17 +133,14 @@ def recipe_names() -> list[str]:
 
 def load_pretrain_config(recipe: str | None = None, overrides: list[dict] = ()) -> PretrainConfig:
     """The default config, then a named recipe or YAML file, then each override dict, validated."""
-    config = PretrainConfig()
+    path = None
     if recipe is not None:
         path = Path(recipe)
         if not path.suffix:
-            path = RECIPE_DIR / f"{recipe}.yaml"
             if recipe not in recipe_names():
                 raise ConfigError(f"unknown recipe {recipe!r}; named recipes: {recipe_names()}")
-        config = merge(config, load_yaml(path), where=str(path))
-    for override in overrides:
-        config = merge(config, override)
-    return config.validate()
+            path = RECIPE_DIR / f"{recipe}.yaml"
+    return layered_config(PretrainConfig(), path, overrides).validate()
 
 
 def config_from_dict(data: dict) -> PretrainConfig:
