@@ -16,6 +16,29 @@ from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tabl
 from muskie.model.weights import load_into, read_checkpoint, save_pretrained
 
 
+def check_image_batch(images: torch.Tensor) -> tuple[int, int, int, int]:
+    """``(B, V, H, W)`` of a ``(B, V, 3, H, W)`` float image batch, or a ValueError saying what is wrong."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a (B, V, 3, H, W) tensor, got {shape}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
+    b, v, _, h, w = images.shape
+    return b, v, h, w
+
+
+def init_linear_and_norm(modules) -> None:
+    """ViT initialisation of the Linear (truncated normal, std 0.02, zero bias) and LayerNorm (1, 0) modules
+    among ``modules``."""
+    for module in modules:
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 @dataclass
 class BackboneOutput:
     """What :class:`MuskieBackbone` returns.
@@ -54,13 +77,7 @@ class MuskieBackbone(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_linear_and_norm(self.modules())
         self.patch_embed.reset_parameters()
         nn.init.trunc_normal_(self.register_tokens, std=0.02)
         nn.init.zeros_(self.mask_placeholder)
@@ -132,12 +149,7 @@ class MuskieBackbone(nn.Module):
 
     def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None) -> tuple[int, int, int, int]:
         p = self.config.patch_size
-        if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"images must be a (B, V, 3, H, W) tensor, got {shape}")
-        if not images.is_floating_point():
-            raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
-        b, v, _, h, w = images.shape
+        b, v, h, w = check_image_batch(images)
         if b == 0 or v == 0 or h == 0 or w == 0 or h % p or w % p:
             raise ValueError(
                 f"images of shape {tuple(images.shape)}: B and V must be positive and H, W positive multiples "

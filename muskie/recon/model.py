@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from muskie.model import MuskieBackbone, MuskieConfig
+from muskie.model.backbone import init_linear_and_norm
 from muskie.model.config import preset_config
 from muskie.model.layers import AlternatingAttentionBlock, rope_tables, token_positions
 from muskie.model.weights import HEAD_PREFIXES
@@ -78,13 +79,7 @@ class ReconModel(nn.Module):
 
     def _init_new_parameters(self) -> None:
         nn.init.trunc_normal_(self.register_tokens, std=0.02)
-        for module in [*self.blocks.modules(), *self.point_head.modules()]:
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_linear_and_norm([*self.blocks.modules(), *self.point_head.modules()])
 
     def forward(self, images: torch.Tensor) -> ReconOutput:
         """Reconstruct ``images (B, V, 3, H, W)`` in [-1, 1], ``H`` and ``W`` multiples of the patch size."""

@@ -67,17 +67,6 @@ class FeatureBackbone(nn.Module, ABC):
         return block % self.depth
 
 
-def check_images(images: torch.Tensor) -> tuple[int, int, int, int]:
-    """``(B, V, H, W)`` of a ``(B, V, 3, H, W)`` float image batch, or a ValueError saying what is wrong."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 3:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a (B, V, 3, H, W) tensor, got {shape}")
-    if not images.is_floating_point():
-        raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
-    b, v, _, h, w = images.shape
-    return b, v, h, w
-
-
 def cell_centres(grid_h: int, grid_w: int, height: int, width: int, dtype=torch.float32, device=None) -> torch.Tensor:
     """Pixel coordinates ``(h*w, 2)`` as ``(u, v)`` of the centres of an ``(h, w)`` grid tiling an ``H x W``
     image, cells row-major."""

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie.constants import denormalize_image
-from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput, check_images
+from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput
+from muskie.model.backbone import check_image_batch
 
 # DINOv2's input normalisation (ImageNet statistics, pixels in [0, 1]); used by this backbone only.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -237,7 +238,7 @@ class DinoV2Features(FeatureBackbone):
     @torch.no_grad()
     def forward(self, images: torch.Tensor, block: int = -1, with_attention: bool = False) -> FeatureOutput:
         """Features ``(B, V, h, w, 384)`` of ``images (B, V, 3, H, W)`` in [-1, 1]; frame-wise, no attention."""
-        b, v, height, width = check_images(images)
+        b, v, height, width = check_image_batch(images)
         if with_attention:
             raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")
         index = self.block_index(block)

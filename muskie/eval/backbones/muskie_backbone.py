@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput, check_images
+from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput
+from muskie.model.backbone import check_image_batch
 from muskie.model import Muskie
 
 
@@ -38,7 +39,7 @@ class MuskieFeatures(FeatureBackbone):
     def forward(self, images: torch.Tensor, block: int = -1, with_attention: bool = False) -> FeatureOutput:
         """Features ``(B, V, H/p, W/p, E)`` of block ``block``; with ``with_attention`` also that block's
         cross-view attention ``(B, V, L, V, L)``, ``L = H/p * W/p``."""
-        b, v, height, width = check_images(images)
+        b, v, height, width = check_image_batch(images)
         self._check_size(height, width)
         index = self.block_index(block)
         if with_attention and not self.multi_view:

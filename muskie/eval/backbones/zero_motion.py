@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput, cell_centres, check_images
+from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput, cell_centres
+from muskie.model.backbone import check_image_batch
 
 
 class ZeroMotion(FeatureBackbone):
@@ -34,7 +35,7 @@ class ZeroMotion(FeatureBackbone):
         if with_attention:
             raise ValueError(f"{self.name} has no cross-view attention")
         self.block_index(block)
-        b, v, height, width = check_images(images)
+        b, v, height, width = check_image_batch(images)
         grid_h, grid_w = self.grid_size(height, width)
         centres = cell_centres(grid_h, grid_w, height, width, dtype=images.dtype, device=images.device)
         features = centres.view(1, 1, grid_h, grid_w, 2).expand(b, v, grid_h, grid_w, 2)
