@@ -1,8 +1,6 @@
 """The ``muskie`` command as a user runs it: synth -> pretrain (on disk scenes and synthetic) -> reconstruct."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,18 +8,12 @@ from PIL import Image
 
 from muskie.data.sources import load_scene, read_colmap_scene, write_colmap_scene
 
+from cli_runner import muskie
+
 TINY = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
         "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.batch_size=2", "--set", "data.workers=0",
         "--set", "data.min_views=3", "--set", "data.max_views=3", "--set", "optim.warmup_steps=1",
         "--precision", "fp32", "--device", "cpu", "--no-progress"]
-
-
-def muskie(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "muskie", *map(str, args)], capture_output=True, text=True,
-                            timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"muskie {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.mark.slow

@@ -1,8 +1,6 @@
 """``muskie recon train | eval | predict`` end to end on tiny models and tiny synthetic scenes."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,18 +9,12 @@ from PIL import Image
 from muskie.data.sources import read_transforms_json
 from muskie.recon.ply import read_ply
 
+from cli_runner import muskie
+
 TINY = ["--set", "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}", "--set", "model.dpt_dim=16",
         "--set", "model.camera_dim=16", "--set", "data.num_views=3", "--set", "data.size=[16, 16]",
         "--set", "data.batch_size=2", "--set", "data.synthetic_scenes=4", "--set", "optim.warmup_steps=1",
         "--device", "cpu", "--no-progress", "--threads", "1"]
-
-
-def muskie(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "muskie", *map(str, args)], capture_output=True, text=True,
-                            timeout=300)
-    if check and result.returncode != 0:
-        raise AssertionError(f"muskie {args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")

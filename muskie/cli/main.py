@@ -23,6 +23,17 @@ class CommandError(Exception):
     """A user-facing error: printed as ``muskie <cmd>: error: <message>``, exit code 2."""
 
 
+def set_threads(threads: int | None) -> None:
+    """Apply a ``--threads`` option: ``torch.set_num_threads`` unless None (torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise CommandError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="muskie",

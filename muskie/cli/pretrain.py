@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from muskie.cli.main import CommandError
+from muskie.cli.main import CommandError, set_threads
 from muskie.config_io import ConfigError, parse_override
 from muskie.train.config import load_pretrain_config, recipe_names
 
@@ -56,12 +56,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_pretrain_config(args.recipe, overrides)
     except ConfigError as err:
         raise CommandError(str(err)) from None
-    if args.threads is not None:
-        if args.threads < 1:
-            raise CommandError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         result = pretrain(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,

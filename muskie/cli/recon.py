@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from muskie.cli.main import CommandError
+from muskie.cli.main import CommandError, set_threads
 
 
 def add_parser(subparsers) -> None:
@@ -88,16 +88,6 @@ def _add_predict(commands) -> None:
     parser.set_defaults(run=run_predict)
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1:
-        raise CommandError(f"--threads must be >= 1, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def run_train(args: argparse.Namespace) -> int:
     from muskie.config_io import ConfigError, parse_override
     from muskie.recon.config import load_recon_config
@@ -116,7 +106,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_recon_config(args.recipe, overrides)
     except ConfigError as err:
         raise CommandError(str(err)) from None
-    _set_threads(args.threads)
+    set_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         result = train_recon(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
@@ -141,7 +131,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from muskie.recon.evaluate import evaluate_recon, evaluation_dataset, markdown_table, write_tables
     from muskie.train.checkpoint import load_training_checkpoint
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     model = _load(args.checkpoint, args.device)
     size = tuple(args.size) if args.size else tuple(
         load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"])
