@@ -30,11 +30,20 @@ def checkpoint(tmp_path_factory):
 def test_eval_writes_markdown_and_json(checkpoint, tmp_path):
     out = muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path, "--samples", 2, "--views", 3,
                  "--synthetic-scenes", 2, "--threads", 1)
-    assert "| synthetic-rig | 2 | 3 | 16x16 |" in out.stdout
-    table = json.loads((tmp_path / "recon_eval.json").read_text())["results"]["synthetic-rig"]
+    assert "| synthetic-test-rig | 2 | 3 | 16x16 |" in out.stdout
+    table = json.loads((tmp_path / "recon_eval.json").read_text())["results"]["synthetic-test-rig"]
     assert table["pairs"] == 6 and 0 <= table["auc@30"] <= 100
     assert all(np.isfinite(table[k]) for k in ("accuracy", "completeness", "overall", "l1"))
     assert "auc@30" in (tmp_path / "recon_eval.md").read_text()
+
+
+def test_eval_on_the_validation_split_scores_other_scenes(checkpoint, tmp_path):
+    rows = {}
+    for split in ("val", "test"):
+        muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path / split, "--samples", 2, "--views", 3,
+               "--synthetic-scenes", 2, "--synthetic-split", split, "--threads", 1)
+        rows[split] = json.loads((tmp_path / split / "recon_eval.json").read_text())["results"][f"synthetic-{split}-rig"]
+    assert rows["val"]["l1"] != rows["test"]["l1"], "the two splits render different scenes"
 
 
 def test_predict_on_images_written_by_synth(checkpoint, tmp_path):

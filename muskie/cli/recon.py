@@ -56,9 +56,11 @@ def _add_eval(commands) -> None:
         "Umeyama + ICP alignment where depth is known). Writes OUT/recon_eval.md and OUT/recon_eval.json.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
     parser.add_argument("--scenes", nargs="+", default=["synthetic"],
-                        help="'synthetic' (held-out test split) and/or scene folders, dataset roots or manifests")
+                        help="'synthetic' (held-out split, see --synthetic-split) and/or scene folders, dataset roots or manifests")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--synthetic-scenes", type=int, default=16, help="held-out synthetic scenes to draw from")
+    parser.add_argument("--synthetic-split", choices=("val", "test"), default="test",
+                        help="held-out split of the synthetic scenes: 'val' to choose settings, 'test' to report")
     parser.add_argument("--samples", type=int, default=16, help="samples per evaluation set")
     parser.add_argument("--views", type=int, default=8, help="views per sample")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
@@ -137,8 +139,8 @@ def run_eval(args: argparse.Namespace) -> int:
         load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"])
     results = {}
     for source in args.scenes:
-        name = f"synthetic-{args.synthetic_path}" if source == "synthetic" else source
-        dataset = evaluation_dataset(source, args.synthetic_path, args.synthetic_scenes)
+        name = f"synthetic-{args.synthetic_split}-{args.synthetic_path}" if source == "synthetic" else source
+        dataset = evaluation_dataset(source, args.synthetic_path, args.synthetic_scenes, args.synthetic_split)
         results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, args.device,
                                        args.batch_size)
     meta = {"checkpoint": str(args.checkpoint), "seed": args.seed,

@@ -23,12 +23,14 @@ MARKDOWN_NAME = "recon_eval.md"
 JSON_NAME = "recon_eval.json"
 
 
-def evaluation_dataset(source: str, synthetic_path: str = "rig", synthetic_scenes: int = 16) -> Dataset:
-    """``"synthetic"``: the held-out test split (``synthetic_scenes`` scenes, camera path ``synthetic_path``);
+def evaluation_dataset(source: str, synthetic_path: str = "rig", synthetic_scenes: int = 16,
+                       synthetic_split: str = "test") -> Dataset:
+    """``"synthetic"``: the held-out ``synthetic_split`` (``"test"``, or ``"val"`` for choosing settings;
+    ``synthetic_scenes`` scenes, camera path ``synthetic_path``);
     otherwise the scenes at ``source`` (a folder, dataset root or manifest), which must have cameras. Views
     are the largest centred-aspect crop, no random scale."""
     if source == "synthetic":
-        return SyntheticViewDataset(split="test", config=SyntheticConfig(camera_path=synthetic_path),
+        return SyntheticViewDataset(split=synthetic_split, config=SyntheticConfig(camera_path=synthetic_path),
                                     num_scenes=synthetic_scenes)
     scenes = load_scenes(source)
     lacking = [s.name for s in scenes if not s.has_cameras]
