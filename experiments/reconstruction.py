@@ -1,12 +1,14 @@
 """The reconstruction experiment of issue 5: one model fine-tuned from three starts at equal budget.
 
-    .venv/bin/python experiments/reconstruction.py [--pretrained runs/corr] [--out runs/recon] [--steps 400]
+    .venv/bin/python experiments/reconstruction.py [--pretrained runs/corr] [--out runs/recon] [--steps 1200] \
+        [--camera-weight 1.0] [--lr 3e-4]
 
 Needs the two pre-trained backbones of `experiments/correspondence.py` (`PRETRAINED/muskie`,
 `PRETRAINED/framewise`). Fine-tunes the same reconstruction model (tiny backbone + 2 new alternating-attention
 blocks + DPT and camera heads, recipe `muskie/configs/recon-tiny-cpu.yaml`) from
 1. the Muskie pre-trained backbone, 2. the frame-wise pre-trained backbone, 3. a random backbone,
-for the same number of steps on the same scenes (all three at once, one thread each), then evaluates each on
+for the same number of steps on the same scenes with the same settings (all three at once, one thread each;
+``--camera-weight`` and ``--lr`` override the recipe's 0.1 and 1e-4 for every arm), then evaluates each on
 held-out synthetic scenes (pose AUC and pointmap metrics) and on the real scenes of `../shared/data/real`
 (pose AUC), and writes `OUT/summary.md`.
 """
@@ -48,7 +50,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pretrained", default="runs/corr")
     parser.add_argument("--out", default="runs/recon")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--camera-weight", type=float, default=1.0, help="loss.camera_weight of every arm")
+    parser.add_argument("--lr", type=float, default=3e-4, help="optim.lr of every arm")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
@@ -62,7 +66,8 @@ def main() -> None:
         if weights is not None and not Path(weights).is_file():
             raise SystemExit(f"{weights} not found: run experiments/correspondence.py first")
         command = muskie + ["train", "--recipe", "tiny-cpu", "--out", str(out / name), "--steps", str(args.steps),
-                            "--threads", str(args.threads), "--no-progress"]
+                            "--threads", str(args.threads), "--no-progress",
+                            "--set", f"loss.camera_weight={args.camera_weight}", "--set", f"optim.lr={args.lr}"]
         train[name] = command + (["--backbone-weights", weights] if weights else [])
     run_all(train, out, "train")
 

@@ -18,7 +18,10 @@ from muskie.recon.metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics,
 from muskie.recon.model import ReconModel
 
 POINT_METRICS = ("accuracy", "completeness", "overall", "l1")
-TABLE_COLUMNS = tuple(f"auc@{t}" for t in AUC_THRESHOLDS) + POINT_METRICS
+ANGLE_COLUMNS = ("median_rotation_error", "median_gt_rotation", "median_translation_error")
+TABLE_COLUMNS = tuple(f"auc@{t}" for t in AUC_THRESHOLDS) + ANGLE_COLUMNS + POINT_METRICS
+COLUMN_TITLES = {"median_rotation_error": "rot err (deg)", "median_gt_rotation": "same-pose rot err (deg)",
+                 "median_translation_error": "dir err (deg)"}
 MARKDOWN_NAME = "recon_eval.md"
 JSON_NAME = "recon_eval.json"
 
@@ -54,7 +57,9 @@ def evaluate_recon(
     ``k % len(dataset)``, seed ``seed + k``).
 
     Returns a dict: ``samples``, ``views``, ``size``; ``auc@5/15/30`` (percent, all samples' pairs pooled),
-    ``pairs``, ``median_rotation_error`` and ``median_translation_error`` (degrees); and when the samples
+    ``pairs``, ``median_rotation_error`` and ``median_translation_error`` (degrees), ``median_gt_rotation``
+    (degrees: the median relative rotation of the GT pairs, which is the rotation error of a model that gives
+    every view the same pose; its translation errors are 90, so its AUCs are 0); and when the samples
     have depth ``accuracy``, ``completeness``, ``overall``, ``l1`` (GT units, mean over samples), else None.
     """
     if num_samples < 1 or num_views < 2 or batch_size < 1:
@@ -65,7 +70,7 @@ def evaluate_recon(
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
     model.eval().to(device)
     requests = [ViewRequest(k % len(dataset), num_views, size[0], size[1], seed + k) for k in range(num_samples)]
-    rotation_errors, translation_errors, point_scores = [], [], []
+    rotation_errors, translation_errors, gt_rotations, point_scores = [], [], [], []
     for start in range(0, num_samples, batch_size):
         batch = collate_views([dataset[r] for r in requests[start:start + batch_size]])
         if "cam_to_world" not in batch:
@@ -75,10 +80,13 @@ def evaluate_recon(
             rotation, translation = relative_pose_errors(output.cam_to_world[i].cpu(), batch["cam_to_world"][i])
             rotation_errors.append(rotation.numpy())
             translation_errors.append(translation.numpy())
+            same_pose = torch.eye(4, dtype=torch.float64).expand(num_views, 4, 4)
+            gt_rotations.append(relative_pose_errors(same_pose, batch["cam_to_world"][i])[0].numpy())
             if "depth" in batch:
                 point_scores.append(_pointmap_scores(output.points[i].cpu(), batch, i))
     result = {"samples": num_samples, "views": num_views, "size": list(size)}
     result.update(pose_metrics(np.concatenate(rotation_errors), np.concatenate(translation_errors)))
+    result["median_gt_rotation"] = float(np.median(np.concatenate(gt_rotations)))
     for name in POINT_METRICS:
         result[name] = float(np.mean([s[name] for s in point_scores])) if point_scores else None
     return result
@@ -92,15 +100,16 @@ def _pointmap_scores(pred_points: torch.Tensor, batch: dict, index: int) -> dict
 
 
 def markdown_table(results: dict[str, dict]) -> str:
-    """A markdown table, one row per evaluation set: pose AUCs (percent) and pointmap metrics (GT units;
-    n/a without depth)."""
-    lines = ["| data | samples | views | size | " + " | ".join(TABLE_COLUMNS) + " |",
+    """A markdown table, one row per evaluation set: pose AUCs (percent), median pair errors (degrees) and
+    pointmap metrics (GT units; n/a without depth)."""
+    titles = [COLUMN_TITLES.get(column, column) for column in TABLE_COLUMNS]
+    lines = ["| data | samples | views | size | " + " | ".join(titles) + " |",
              "|---|---|---|---|" + "---|" * len(TABLE_COLUMNS)]
     for name, row in results.items():
         cells = []
         for column in TABLE_COLUMNS:
             value = row.get(column)
-            cells.append("n/a" if value is None else f"{value:.2f}" if column.startswith("auc") else f"{value:.4f}")
+            cells.append("n/a" if value is None else f"{value:.4f}" if column in POINT_METRICS else f"{value:.2f}")
         size = "x".join(str(s) for s in row["size"])
         lines.append(f"| {name} | {row['samples']} | {row['views']} | {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
