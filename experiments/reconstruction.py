@@ -1,15 +1,16 @@
 """The reconstruction experiment of issue 5: one model fine-tuned from three starts at equal budget.
 
     .venv/bin/python experiments/reconstruction.py [--pretrained runs/corr] [--out runs/recon] [--steps 1200] \
-        [--camera-weight 1.0] [--lr 3e-4]
+        [--camera-weight 1.0] [--lr 3e-4] [--path walk]
 
 Needs the two pre-trained backbones of `experiments/correspondence.py` (`PRETRAINED/muskie`,
 `PRETRAINED/framewise`). Fine-tunes the same reconstruction model (tiny backbone + 2 new alternating-attention
 blocks + DPT and camera heads, recipe `muskie/configs/recon-tiny-cpu.yaml`) from
 1. the Muskie pre-trained backbone, 2. the frame-wise pre-trained backbone, 3. a random backbone,
 for the same number of steps on the same scenes with the same settings (all three at once, one thread each;
-``--camera-weight`` and ``--lr`` override the recipe's 0.1 and 1e-4 for every arm), then evaluates each on
-held-out synthetic scenes (pose AUC and pointmap metrics) and on the real scenes of `../shared/data/real`
+``--camera-weight``, ``--lr`` and ``--path`` override the recipe's 0.1, 1e-4 and ``rig`` for every arm), then
+evaluates each on held-out synthetic scenes of the same camera path (pose AUC, median pair errors and
+pointmap metrics) and on the real scenes of `../shared/data/real`
 (pose AUC), and writes `OUT/summary.md`.
 """
 
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--camera-weight", type=float, default=1.0, help="loss.camera_weight of every arm")
     parser.add_argument("--lr", type=float, default=3e-4, help="optim.lr of every arm")
+    parser.add_argument("--path", default="walk", help="synthetic camera path to train and evaluate on")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
@@ -67,7 +69,8 @@ def main() -> None:
             raise SystemExit(f"{weights} not found: run experiments/correspondence.py first")
         command = muskie + ["train", "--recipe", "tiny-cpu", "--out", str(out / name), "--steps", str(args.steps),
                             "--threads", str(args.threads), "--no-progress",
-                            "--set", f"loss.camera_weight={args.camera_weight}", "--set", f"optim.lr={args.lr}"]
+                            "--set", f"loss.camera_weight={args.camera_weight}", "--set", f"optim.lr={args.lr}",
+                            "--set", f"data.synthetic_path={args.path}"]
         train[name] = command + (["--backbone-weights", weights] if weights else [])
     run_all(train, out, "train")
 
@@ -75,8 +78,8 @@ def main() -> None:
                               if (Path(args.real_data) / s).is_dir()]
     evaluate = {
         name: muskie + ["eval", "--checkpoint", str(out / name / "checkpoint-last.pt"), "--scenes", *scenes,
-                        "--samples", str(args.samples), "--views", "8", "--out", str(out / name / "eval"),
-                        "--threads", str(args.threads)]
+                        "--synthetic-path", args.path, "--samples", str(args.samples), "--views", "8",
+                        "--out", str(out / name / "eval"), "--threads", str(args.threads)]
         for name in train
     }
     run_all(evaluate, out, "eval")
