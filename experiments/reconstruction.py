@@ -1,7 +1,7 @@
 """The reconstruction experiment of issue 5: one model fine-tuned from three starts at equal budget.
 
     .venv/bin/python experiments/reconstruction.py [--pretrained runs/corr] [--out runs/recon] [--steps 1200] \
-        [--camera-weight 1.0] [--lr 3e-4] [--path walk]
+        [--camera-weight 1.0] [--lr 3e-4] [--path walk] [--seed 0]
 
 Needs the two pre-trained backbones of `experiments/correspondence.py` (`PRETRAINED/muskie`,
 `PRETRAINED/framewise`). Fine-tunes the same reconstruction model (tiny backbone + 2 new alternating-attention
@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--camera-weight", type=float, default=1.0, help="loss.camera_weight of every arm")
     parser.add_argument("--lr", type=float, default=3e-4, help="optim.lr of every arm")
     parser.add_argument("--path", default="walk", help="synthetic camera path to train and evaluate on")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of every arm (new layers' initialisation, scenes, crops); "
+                             "the evaluation samples do not change with it")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
@@ -70,7 +73,7 @@ def main() -> None:
         command = muskie + ["train", "--recipe", "tiny-cpu", "--out", str(out / name), "--steps", str(args.steps),
                             "--threads", str(args.threads), "--no-progress",
                             "--set", f"loss.camera_weight={args.camera_weight}", "--set", f"optim.lr={args.lr}",
-                            "--set", f"data.synthetic_path={args.path}"]
+                            "--set", f"data.synthetic_path={args.path}", "--seed", str(args.seed)]
         train[name] = command + (["--backbone-weights", weights] if weights else [])
     run_all(train, out, "train")
 
