@@ -42,7 +42,8 @@ def test_eval_on_the_validation_split_scores_other_scenes(checkpoint, tmp_path):
     for split in ("val", "test"):
         muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path / split, "--samples", 2, "--views", 3,
                "--synthetic-scenes", 2, "--synthetic-split", split, "--threads", 1)
-        rows[split] = json.loads((tmp_path / split / "recon_eval.json").read_text())["results"][f"synthetic-{split}-rig"]
+        results = json.loads((tmp_path / split / "recon_eval.json").read_text())["results"]
+        rows[split] = results[f"synthetic-{split}-rig"]
     assert rows["val"]["l1"] != rows["test"]["l1"], "the two splits render different scenes"
 
 

@@ -56,7 +56,8 @@ def _add_eval(commands) -> None:
         "Umeyama + ICP alignment where depth is known). Writes OUT/recon_eval.md and OUT/recon_eval.json.")
     parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
     parser.add_argument("--scenes", nargs="+", default=["synthetic"],
-                        help="'synthetic' (held-out split, see --synthetic-split) and/or scene folders, dataset roots or manifests")
+                        help="'synthetic' (a held-out split, see --synthetic-split) and/or scene folders, "
+                             "dataset roots or manifests")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--synthetic-scenes", type=int, default=16, help="held-out synthetic scenes to draw from")
     parser.add_argument("--synthetic-split", choices=("val", "test"), default="test",
