@@ -23,6 +23,20 @@ class CommandError(Exception):
     """A user-facing error: printed as ``muskie <cmd>: error: <message>``, exit code 2."""
 
 
+def layered_config_from_flags(load, recipe: str | None, shorthand: dict, override_texts: list[str]):
+    """``load(recipe, overrides)`` with the overrides of a training command: each shorthand flag that was
+    given (``{key: value}``, None for not given), then each ``--set KEY=VALUE`` text. A bad recipe, key or
+    value becomes a CommandError."""
+    from muskie.config_io import ConfigError, parse_override
+
+    overrides = [{key: value} for key, value in shorthand.items() if value is not None]
+    try:
+        overrides += [parse_override(text) for text in override_texts]
+        return load(recipe, overrides)
+    except ConfigError as err:
+        raise CommandError(str(err)) from None
+
+
 def set_threads(threads: int | None) -> None:
     """Apply a ``--threads`` option: ``torch.set_num_threads`` unless None (torch's default)."""
     if threads is None:

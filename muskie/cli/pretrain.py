@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from muskie.cli.main import CommandError, set_threads
-from muskie.config_io import ConfigError, parse_override
+from muskie.cli.main import CommandError, layered_config_from_flags, set_threads
 from muskie.train.config import load_pretrain_config, recipe_names
 
 
@@ -50,12 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.preset, "data": {"source": args.data} if args.data else None, "out_dir": args.out,
         "steps": args.steps, "device": args.device, "precision": args.precision, "seed": args.seed,
     }
-    overrides = [{key: value} for key, value in shorthand.items() if value is not None]
-    try:
-        overrides += [parse_override(text) for text in args.overrides]
-        config = load_pretrain_config(args.recipe, overrides)
-    except ConfigError as err:
-        raise CommandError(str(err)) from None
+    config = layered_config_from_flags(load_pretrain_config, args.recipe, shorthand, args.overrides)
     set_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:

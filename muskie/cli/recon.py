@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from muskie.cli.main import CommandError, set_threads
+from muskie.cli.main import CommandError, layered_config_from_flags, set_threads
 
 
 def add_parser(subparsers) -> None:
@@ -92,7 +92,6 @@ def _add_predict(commands) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from muskie.config_io import ConfigError, parse_override
     from muskie.recon.config import load_recon_config
     from muskie.recon.train import train_recon
     from muskie.train.pretrain import NonFiniteLossError
@@ -103,12 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
     model = {key: value for key, value in model.items() if value is not None}
     shorthand = {"model": model or None, "data": {"source": args.data} if args.data else None,
                  "out_dir": args.out, "steps": args.steps, "device": args.device, "seed": args.seed}
-    overrides = [{key: value} for key, value in shorthand.items() if value is not None]
-    try:
-        overrides += [parse_override(text) for text in args.overrides]
-        config = load_recon_config(args.recipe, overrides)
-    except ConfigError as err:
-        raise CommandError(str(err)) from None
+    config = layered_config_from_flags(load_recon_config, args.recipe, shorthand, args.overrides)
     set_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
