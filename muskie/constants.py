@@ -13,6 +13,16 @@ IMAGE_STD = 0.5
 NUM_REGISTER_TOKENS = 4
 ROPE_BASE = 100.0
 
+# The named model sizes: those of the released checkpoints (brief section 2; base and large are the paper's
+# models) and ``tiny``, ours, small enough to pre-train in minutes on one CPU core at 64x64 pixels.
+PRESET_SIZES = {
+    "tiny": {"embed_dim": 128, "depth": 4, "num_heads": 4, "patch_size": 8},
+    "small": {"embed_dim": 384, "depth": 6, "num_heads": 6, "patch_size": 16},
+    "base": {"embed_dim": 768, "depth": 6, "num_heads": 12, "patch_size": 16},
+    "large": {"embed_dim": 1024, "depth": 12, "num_heads": 16, "patch_size": 16},
+    "huge": {"embed_dim": 1280, "depth": 16, "num_heads": 16, "patch_size": 16},
+}
+
 
 def normalize_image(x):
     """[0, 1] pixels -> [-1, 1] model input. Works on tensors and arrays of any shape."""

@@ -3,7 +3,8 @@
 The presets ``small``, ``base``, ``large`` and ``huge`` have the shapes of the released checkpoints (brief
 section 2); ``base`` and ``large`` are the paper's models. ``tiny`` is ours: the released architecture at
 width 128, 4 heads, 4 alternating-attention blocks and 8-pixel patches (1.66 M parameters with the pixel
-head), small enough to pre-train in minutes on one CPU core at 64x64 pixels.
+head), small enough to pre-train in minutes on one CPU core at 64x64 pixels. Their sizes are defined once,
+in :data:`muskie.constants.PRESET_SIZES`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from muskie.constants import NUM_REGISTER_TOKENS, ROPE_BASE
+from muskie.constants import NUM_REGISTER_TOKENS, PRESET_SIZES, ROPE_BASE
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,7 @@ class MuskieConfig:
             raise ValueError(f"incomplete MuskieConfig: {err}") from None
 
 
-PRESETS: dict[str, MuskieConfig] = {
-    "tiny": MuskieConfig(embed_dim=128, depth=4, num_heads=4, patch_size=8),
-    "small": MuskieConfig(embed_dim=384, depth=6, num_heads=6),
-    "base": MuskieConfig(embed_dim=768, depth=6, num_heads=12),
-    "large": MuskieConfig(embed_dim=1024, depth=12, num_heads=16),
-    "huge": MuskieConfig(embed_dim=1280, depth=16, num_heads=16),
-}
+PRESETS: dict[str, MuskieConfig] = {name: MuskieConfig(**size) for name, size in PRESET_SIZES.items()}
 
 
 def preset_config(name: str, **overrides) -> MuskieConfig:

@@ -1,0 +1,67 @@
+"""Our weights folder: ``model.safetensors`` (the state_dict) and ``config.json`` (the model's config dict);
+no pickle involved.
+
+For a :class:`~muskie.model.Muskie`, ``config.json`` is exactly ``MuskieConfig.to_dict()``, as it always
+was. Other model classes add a ``"model_class"`` key naming theirs; a folder without one holds a Muskie, or
+a bare ``MuskieBackbone`` when its weights have no pixel head (folders of muskie 0.1.0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_CLASS_KEY = "model_class"
+# The class whose folders carry no model_class key (the format of muskie 0.1.0).
+DEFAULT_FOLDER_CLASS = "Muskie"
+
+
+def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: str, model_config: dict) -> Path:
+    """Write ``directory/{model.safetensors, config.json}``; returns the directory.
+
+    Each file is written under a temporary name and renamed, so an interrupted save leaves no half file.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: t.detach().contiguous().cpu() for k, t in state_dict.items()}
+    config = model_config if model_class == DEFAULT_FOLDER_CLASS else {MODEL_CLASS_KEY: model_class, **model_config}
+    weights_tmp = directory / (WEIGHTS_FILE + ".tmp")
+    save_file(tensors, str(weights_tmp), metadata={"format": "pt"})
+    config_tmp = directory / (CONFIG_FILE + ".tmp")
+    config_tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(weights_tmp, directory / WEIGHTS_FILE)
+    os.replace(config_tmp, directory / CONFIG_FILE)
+    return directory
+
+
+def read_folder(directory: str | os.PathLike) -> tuple[str | None, dict, dict[str, torch.Tensor]]:
+    """``(model_class or None when config.json names none, model_config, state_dict)`` of a folder."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    for needed in (config_path, weights_path):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed}: missing; a Muskie directory holds {WEIGHTS_FILE} and {CONFIG_FILE}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_path}: invalid config: {err}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: invalid config: expected a JSON object, got {type(config).__name__}")
+    model_class = config.pop(MODEL_CLASS_KEY, None)
+    if model_class is not None and not isinstance(model_class, str):
+        raise ValueError(f"{config_path}: invalid config: {MODEL_CLASS_KEY} must be a string, got {model_class!r}")
+    return model_class, config, read_safetensors(weights_path)
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file, on the CPU."""
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+        raise ValueError(f"{path}: cannot read safetensors weights ({err})") from None
