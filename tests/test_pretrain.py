@@ -11,10 +11,10 @@ import torch.multiprocessing as mp
 
 from muskie.config_io import merge
 from muskie.train import pretrain as pretrain_module
-from muskie.train.checkpoint import load_training_checkpoint
 from muskie.train.config import PretrainConfig
 from muskie.train.pretrain import NonFiniteLossError, pretrain
 from muskie.train.run_folder import RunFolderBusyError
+from muskie.weights.checkpoint import read_checkpoint
 
 TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 
@@ -46,7 +46,7 @@ def test_resume_repeats_an_uninterrupted_run(tmp_path):
     overrides = {"accum_steps": 2, "data": {"resolutions": [[[32, 32]], [[32, 48], [48, 32]]]}}
     straight = pretrain(tiny_config(tmp_path / "a", **overrides), progress=False)
     first = pretrain(tiny_config(tmp_path / "b", **overrides), stop_at_step=3, progress=False)
-    assert first.step == 3 and load_training_checkpoint(first.checkpoint)["step"] == 3
+    assert first.step == 3 and read_checkpoint(first.checkpoint).step == 3
     resumed = pretrain(tiny_config(tmp_path / "b", **overrides), progress=False)
     assert resumed.step == 6
     assert read_losses(tmp_path / "b") == read_losses(tmp_path / "a")
@@ -82,7 +82,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrain_module, "confidence_weighted_loss", loss_that_breaks)
     with pytest.raises(NonFiniteLossError, match=r"step 4: the loss is nan.*checkpoint-last.pt"):
         pretrain(tiny_config(tmp_path, reuse=1, checkpoint_every=2), progress=False)
-    assert load_training_checkpoint(tmp_path / "checkpoint-last.pt")["step"] == 4
+    assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 4
 
 
 def test_second_run_on_same_folder_is_refused(tmp_path):

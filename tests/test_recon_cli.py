@@ -83,3 +83,34 @@ def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
     result = muskie("recon", *args, "--out", tmp_path / "out", check=False)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path, capsys):
+    from muskie.cli.main import main
+    from muskie.model import Muskie, MuskieConfig
+    from muskie.weights import save_checkpoint
+
+    model = Muskie(MuskieConfig(embed_dim=16, depth=1, num_heads=1, patch_size=8))
+    save_checkpoint(tmp_path / "pre.pt", task="pretrain", step=1, model_class="Muskie",
+                    model_config=model.config_dict(), model_state=model.state_dict(), config={"model": "tiny"})
+    for action in (["eval", "--out", tmp_path / "out"], ["predict", "--images", tmp_path, "--out", tmp_path / "out"]):
+        assert main(["recon", action[0], "--checkpoint", str(tmp_path / "pre.pt"), *map(str, action[1:])]) == 2
+        err = capsys.readouterr().err
+        assert "pre.pt: not a reconstruction checkpoint (a pretrain checkpoint of a Muskie" in err
+
+
+def test_version_1_checkpoint_evaluates_at_its_training_size_and_a_folder_needs_size(tmp_path, capsys):
+    from pathlib import Path
+
+    from muskie.cli.main import main
+    from muskie.loading import load_model
+
+    v1 = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "recon.pt"
+    argv = ["recon", "eval", "--samples", "1", "--views", "2", "--synthetic-scenes", "2"]
+    assert main([*argv, "--checkpoint", str(v1), "--out", str(tmp_path / "v1")]) == 0
+    assert "| 8x8 |" in (tmp_path / "v1" / "recon_eval.md").read_text(), "the size the v1 file was trained at"
+    capsys.readouterr()
+    folder = load_model(v1).save_pretrained(tmp_path / "recon-model")
+    assert main([*argv, "--checkpoint", str(folder), "--out", str(tmp_path / "f")]) == 2
+    assert "does not record the image size it was trained at; pass --size H W" in capsys.readouterr().err
+    assert main([*argv, "--checkpoint", str(folder), "--out", str(tmp_path / "f"), "--size", "8", "8"]) == 0

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
+from muskie.loading import load_model
 from muskie.recon.config import ReconTrainConfig, load_recon_config
-from muskie.recon.train import load_recon_model, train_recon
-from muskie.train.checkpoint import CheckpointError
+from muskie.recon.model import ReconModel
+from muskie.recon.train import train_recon
+from muskie.weights import read_weights
 
 # a tiny backbone: width 32, 2 blocks (+ 2 new ones = the 4 the DPT head reads)
 TINY = [{"model": {"backbone_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2}, "dpt_dim": 16,
@@ -33,18 +35,18 @@ def test_resumed_run_repeats_an_uninterrupted_one(tmp_path):
 
 def test_checkpoint_loads_without_the_original_backbone_file(tmp_path):
     result = train_recon(tiny_config(tmp_path, steps=1), progress=False)
-    model = load_recon_model(result.checkpoint)
+    model = load_model(result.checkpoint)
+    assert isinstance(model, ReconModel) and not model.training
     images = torch.rand(1, 3, 3, 16, 16) * 2 - 1
     torch.testing.assert_close(model(images).points, result.model(images).points)
 
 
-def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path):
-    from muskie.train.checkpoint import save_training_checkpoint
-
-    save_training_checkpoint(tmp_path / "pre.pt", step=1, model_state={}, optimizer_state={},
-                             config={"model": "tiny"})
-    with pytest.raises(CheckpointError, match="not a reconstruction checkpoint"):
-        load_recon_model(tmp_path / "pre.pt")
+def test_the_checkpoint_describes_its_model_and_image_size(tmp_path):
+    result = train_recon(tiny_config(tmp_path, steps=1), progress=False)
+    weights = read_weights(result.checkpoint)
+    assert (weights.task, weights.step, weights.model_class) == ("recon", 1, "ReconModel")
+    assert weights.metadata == {"image_size": [16, 16]}
+    assert weights.model_config == result.model.config_dict()
 
 
 def test_another_config_does_not_resume(tmp_path):

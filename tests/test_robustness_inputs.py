@@ -17,7 +17,7 @@ from muskie.data.imageio import read_image
 from muskie.data.sources import load_scene, read_colmap_scene, read_transforms_json, write_transforms_json
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.data.views import MultiViewDataset, ViewRequest
-from muskie.hub import load_model
+from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
 from muskie.train.config import load_pretrain_config
 from muskie.train.pretrain import pretrain

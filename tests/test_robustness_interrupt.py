@@ -20,9 +20,9 @@ import torch
 from safetensors.torch import load_file
 
 from muskie.config_io import parse_override
-from muskie.train.checkpoint import LATEST_NAME, load_training_checkpoint
 from muskie.train.config import load_pretrain_config
 from muskie.train.pretrain import pretrain
+from muskie.weights.checkpoint import LATEST_NAME, read_checkpoint
 
 STEPS = 8
 SETTINGS = [
@@ -65,7 +65,7 @@ def temporaries(out_dir):
 
 def saved_step(out_dir) -> int:
     path = out_dir / LATEST_NAME
-    return load_training_checkpoint(path)["step"] if path.exists() else 0
+    return read_checkpoint(path).step if path.exists() else 0
 
 
 def wait_until(condition, timeout=120.0):
@@ -148,14 +148,14 @@ def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(t
     assert f"stopped at step {STEPS}/{STEPS}" in stdout
 
     assert temporaries(out_dir) == [], "no temporary file of a killed write is left"
-    final = load_training_checkpoint(out_dir / LATEST_NAME)
-    expected = load_training_checkpoint(tmp_path / "reference" / LATEST_NAME)
-    assert final["step"] == expected["step"] == STEPS
-    for key, tensor in expected["model"].items():
-        assert torch.equal(final["model"][key], tensor), key
-    for index, state in expected["optimizer"]["state"].items():
+    final = read_checkpoint(out_dir / LATEST_NAME)
+    expected = read_checkpoint(tmp_path / "reference" / LATEST_NAME)
+    assert final.step == expected.step == STEPS
+    for key, tensor in expected.model_state.items():
+        assert torch.equal(final.model_state[key], tensor), key
+    for index, state in expected.optimizer_state["state"].items():
         for name, value in state.items():
-            assert torch.equal(final["optimizer"]["state"][index][name], value), (index, name)
+            assert torch.equal(final.optimizer_state["state"][index][name], value), (index, name)
     exported = load_file(out_dir / "model" / "model.safetensors")
     for key, tensor in reference.model.state_dict().items():
         assert torch.equal(exported[key], tensor), key

@@ -9,9 +9,9 @@ import torch
 
 from muskie.cli.main import main
 from muskie.data.imageio import ImageReadError, read_depth
-from muskie.hub import load_model
+from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
-from muskie.train.checkpoint import LATEST_NAME
+from muskie.weights.checkpoint import LATEST_NAME
 
 # width 128 is the tiny preset's, so released-style files resolve to its 4 heads
 CONFIG = MuskieConfig(embed_dim=128, depth=1, num_heads=4, patch_size=8)

@@ -115,23 +115,30 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _load(checkpoint: str, device: str):
-    from muskie.recon.train import load_recon_model
-    from muskie.train.checkpoint import CheckpointError
+    """The reconstruction model of ``checkpoint`` in eval mode on ``device``, and the image size (H, W) it
+    was trained at (None when the file does not say). The file is read once."""
+    from muskie.devices import resolve_device
+    from muskie.loading import build_model
+    from muskie.weights import read_weights
 
-    try:
-        return load_recon_model(checkpoint, map_location=device)
-    except CheckpointError as err:
-        raise CommandError(str(err)) from None
+    target = resolve_device(device)
+    weights = read_weights(checkpoint)
+    if weights.model_class != "ReconModel":
+        held = f"a {weights.task} checkpoint of a {weights.model_class}" if weights.task else f"a {weights.model_class}"
+        raise CommandError(f"{checkpoint}: not a reconstruction checkpoint ({held}; a pre-training checkpoint? "
+                           "fine-tune it first with `muskie recon train --backbone-weights ...`)")
+    size = weights.metadata.get("image_size")
+    return build_model(weights).to(target).eval(), tuple(size) if size else None
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from muskie.recon.evaluate import evaluate_recon, evaluation_dataset, markdown_table, write_tables
-    from muskie.train.checkpoint import load_training_checkpoint
 
     set_threads(args.threads)
-    model = _load(args.checkpoint, args.device)
-    size = tuple(args.size) if args.size else tuple(
-        load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"])
+    model, trained = _load(args.checkpoint, args.device)
+    size = tuple(args.size) if args.size else trained
+    if size is None:
+        raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
     results = {}
     for source in args.scenes:
         name = f"synthetic-{args.synthetic_split}-{args.synthetic_path}" if source == "synthetic" else source
@@ -149,12 +156,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from muskie.recon.predict import predict_folder
-    from muskie.train.checkpoint import load_training_checkpoint
 
-    model = _load(args.checkpoint, args.device)
-    trained = load_training_checkpoint(args.checkpoint)["config"]["recon"]["data"]["size"]
+    model, trained = _load(args.checkpoint, args.device)
+    if args.size is None and trained is None:
+        raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
     paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
-                           args.min_confidence, long_side=max(trained))
+                           args.min_confidence, long_side=max(trained or args.size))
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -48,8 +48,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from muskie.data.views import ViewRequest, collate_views
     from muskie.eval.reconstruction import SETTINGS, evaluate_reconstruction
-    from muskie.hub import load_model
+    from muskie.loading import load_model
     from muskie.masking import MASK_MODES, MaskConfig
+    from muskie.model import Muskie
     from muskie.vis.reconstruction import reconstruction_figure
 
     unknown = [m for m in args.modes if m not in MASK_MODES]
@@ -60,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1 or args.batch_size < 1 or args.figures < 0:
         raise CommandError("--samples and --batch-size must be >= 1 and --figures >= 0")
     model = load_model(args.checkpoint, allow_pickle=args.allow_pickle, map_location=args.device)
+    if not isinstance(model, Muskie):
+        raise CommandError(f"{args.checkpoint}: holds a {type(model).__name__}; reconstructing masked views needs "
+                           "a pre-trained Muskie with its pixel head")
     patch = model.config.patch_size
     height, width = args.size or ((64, 64) if patch <= 8 else (224, 224))
     if height % patch or width % patch:

@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from muskie.model.config import MuskieConfig
 from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tables, token_positions
-from muskie.model.weights import load_into, read_checkpoint, save_pretrained
+from muskie.weights import WeightsFile, build_and_load, read_weights, save_folder
 
 
 def check_image_batch(images: torch.Tensor) -> tuple[int, int, int, int]:
@@ -37,6 +37,19 @@ def init_linear_and_norm(modules) -> None:
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+
+def muskie_config(weights: WeightsFile) -> MuskieConfig:
+    """The :class:`MuskieConfig` of a weights file holding a Muskie or a bare backbone; a ValueError naming
+    the file for any other model or an invalid config."""
+    if weights.model_class not in ("Muskie", "MuskieBackbone"):
+        held = f"a {weights.task} checkpoint of a {weights.model_class}" if weights.task else f"a {weights.model_class}"
+        raise ValueError(f"{weights.source}: holds {held}, not a Muskie model or backbone; load it with "
+                         f"muskie.load_model")
+    try:
+        return MuskieConfig.from_dict(weights.model_config)
+    except ValueError as err:
+        raise ValueError(f"{weights.config_source}: invalid config: {err}") from None
 
 
 @dataclass
@@ -85,21 +98,34 @@ class MuskieBackbone(nn.Module):
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.config = self.config.replace(grad_checkpointing=enabled)
 
+    def config_dict(self) -> dict:
+        """The config as plain values (:meth:`MuskieConfig.to_dict`): what weights files store."""
+        return self.config.to_dict()
+
+    @classmethod
+    def from_config_dict(cls, values: dict):
+        """A freshly initialised model of the config :meth:`config_dict` returned; ValueError for a bad one."""
+        return cls(MuskieConfig.from_dict(values))
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
-        """Build a model from weights in our directory format or a released ``.pth`` file, loaded strictly.
+        """The model stored at ``path``, loaded strictly: one of our folders, a ``.safetensors`` file, a
+        pre-training checkpoint (any format version) or a released ``.pth`` (see
+        :func:`muskie.weights.read_weights`).
 
         ``overrides`` change config fields (e.g. ``cross_view``, ``grad_checkpointing``). A bare backbone
-        ignores the checkpoint's pixel head. ``allow_pickle``: see :func:`muskie.model.weights.read_checkpoint`.
+        ignores the checkpoint's pixel head. ``allow_pickle``: unpickle Python objects (the release's
+        training checkpoints need it; runs code from the file, so only for files you trust). Files of
+        other models (a reconstruction checkpoint) are refused: load those with ``muskie.load_model``.
         """
-        config, state_dict = read_checkpoint(path, allow_pickle=allow_pickle)
-        model = cls(config.replace(**overrides))
-        load_into(model, state_dict, source=str(path))
-        return model
+        weights = read_weights(path, allow_pickle=allow_pickle)
+        config = muskie_config(weights).replace(**overrides)
+        return build_and_load(lambda: cls(config), weights.state_dict, weights.source)
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write ``directory/model.safetensors`` and ``directory/config.json``; returns the directory."""
-        return save_pretrained(self, directory)
+        return save_folder(directory, state_dict=self.state_dict(), model_class=type(self).__name__,
+                           model_config=self.config_dict())
 
     def forward(
         self,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from muskie.model.backbone import MuskieBackbone
+from muskie.model.backbone import MuskieBackbone, muskie_config
 from muskie.model.config import MuskieConfig, preset_config
-from muskie.model.weights import HEAD_PREFIXES, describe, load_into, read_checkpoint
+from muskie.weights import HEAD_PREFIXES, build_and_load, describe, read_weights
 
 
 @dataclass
@@ -88,19 +88,19 @@ def create_model(
 ) -> Muskie:
     """A :class:`Muskie` of the named preset (``tiny``, ``small``, ``base``, ``large``, ``huge``).
 
-    ``overrides`` change config fields. ``pretrained``: weights to load strictly (our directory or a
-    released ``.pth``); they must fit the preset, else a ValueError names the file and the mismatch.
+    ``overrides`` change config fields. ``pretrained``: weights to load strictly (any file
+    :meth:`Muskie.from_pretrained` reads); they must fit the preset, else a ValueError names the file and
+    the mismatch.
     """
     config = preset_config(preset_name, **overrides)
     if pretrained is None:
         return Muskie(config)
-    file_config, state_dict = read_checkpoint(pretrained, allow_pickle=allow_pickle)
+    weights = read_weights(pretrained, allow_pickle=allow_pickle)
+    file_config = muskie_config(weights)
     shape_fields = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio", "num_registers")
     if any(getattr(file_config, f) != getattr(config, f) for f in shape_fields):
         raise ValueError(
-            f"{pretrained}: checkpoint has {describe(file_config)}, but preset {preset_name!r} "
-            f"(with overrides) has {describe(config)}"
+            f"{pretrained}: checkpoint has {describe(file_config.to_dict())}, but preset {preset_name!r} "
+            f"(with overrides) has {describe(config.to_dict())}"
         )
-    model = Muskie(config)
-    load_into(model, state_dict, source=str(pretrained))
-    return model
+    return build_and_load(lambda: Muskie(config), weights.state_dict, weights.source)

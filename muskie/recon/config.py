@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muskie.config_io import ConfigError, from_dict, layered_config
+from muskie.config_io import ConfigError, layered_config
 from muskie.train.config import RECIPE_DIR, OptimConfig
 
 RECIPE_PREFIX = "recon-"
@@ -23,8 +23,9 @@ class ReconModelConfig:
         backbone: preset of a randomly initialised backbone (``tiny``, ``small``, ``base``, ...); ignored
             when ``backbone_weights`` is given.
         backbone_overrides: ``MuskieConfig`` fields changed in that preset (e.g. ``{depth: 2}``).
-        backbone_weights: a Muskie weights file or folder (anything ``muskie.hub.load_model`` reads); its
-            config replaces the preset. The backbone always runs with cross-view attention, whatever it was
+        backbone_weights: a Muskie weights file or folder (anything ``MuskieBackbone.from_pretrained``
+            reads: a pre-training checkpoint, a ``save_pretrained`` folder, a released ``.pth``); its config
+            replaces the preset. The backbone always runs with cross-view attention, whatever it was
             pre-trained with, so every start has the same architecture.
         allow_pickle: let ``backbone_weights`` be a released checkpoint that pickles Python objects.
         freeze_backbone: keep the backbone's weights fixed (no gradients) instead of fine-tuning them.
@@ -131,6 +132,3 @@ def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> 
                 raise ConfigError(f"unknown recon recipe {recipe!r}; named recipes: {recipe_names()}")
     return layered_config(ReconTrainConfig(), path, overrides).validate()
 
-
-def recon_config_from_dict(data: dict) -> ReconTrainConfig:
-    return from_dict(ReconTrainConfig, data).validate()

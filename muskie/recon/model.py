@@ -9,18 +9,21 @@ reference-free design); compare them through relative poses (``muskie.recon.pose
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from muskie.model import MuskieBackbone, MuskieConfig
+from muskie.config_io import from_dict, to_dict
+from muskie.model import MuskieBackbone
 from muskie.model.backbone import init_linear_and_norm
 from muskie.model.config import preset_config
 from muskie.model.layers import AlternatingAttentionBlock, rope_tables, token_positions
-from muskie.model.weights import HEAD_PREFIXES
 from muskie.recon.config import ReconModelConfig
 from muskie.recon.heads import CameraHead, DPTHead
+from muskie.weights import save_folder
 
 
 @dataclass
@@ -77,6 +80,27 @@ class ReconModel(nn.Module):
         if config.freeze_backbone:
             self.backbone.requires_grad_(False)
 
+    def config_dict(self) -> dict:
+        """``{"backbone": <MuskieConfig dict>, "head": <ReconModelConfig dict>}``: what weights files store,
+        enough to rebuild the model without the backbone's original weights file."""
+        return {"backbone": self.backbone.config.to_dict(), "head": to_dict(self.config)}
+
+    @classmethod
+    def from_config_dict(cls, values: dict) -> ReconModel:
+        """A freshly initialised model of the config :meth:`config_dict` returned; ValueError for a bad one."""
+        well_formed = isinstance(values, dict) and isinstance(values.get("backbone"), dict)
+        if not well_formed or set(values) - {"backbone", "head"}:
+            shown = sorted(values) if isinstance(values, dict) else type(values).__name__
+            raise ValueError(f"a ReconModel config is {{'backbone': {{...}}, 'head': {{...}}}}, got {shown}")
+        head = from_dict(ReconModelConfig, values.get("head", {}), where="head")
+        return cls(MuskieBackbone.from_config_dict(values["backbone"]), head)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``directory/model.safetensors`` and ``directory/config.json`` (``muskie.load_model`` reads
+        it back); returns the directory."""
+        return save_folder(directory, state_dict=self.state_dict(), model_class=type(self).__name__,
+                           model_config=self.config_dict())
+
     def _init_new_parameters(self) -> None:
         nn.init.trunc_normal_(self.register_tokens, std=0.02)
         init_linear_and_norm([*self.blocks.modules(), *self.point_head.modules()])
@@ -112,28 +136,16 @@ class ReconModel(nn.Module):
                            cam_to_world=cam_to_world, points=points)
 
 
-def build_backbone(config: ReconModelConfig) -> MuskieBackbone:
-    """The backbone a config asks for: pre-trained weights (pixel head dropped, cross-view attention on)
-    or a random initialisation of ``config.backbone`` with ``config.backbone_overrides``."""
+def initial_backbone(config: ReconModelConfig) -> MuskieBackbone:
+    """The backbone fine-tuning starts from: pre-trained weights (any file
+    :meth:`MuskieBackbone.from_pretrained` reads; pixel head dropped, cross-view attention on) or a random
+    initialisation of ``config.backbone`` with ``config.backbone_overrides``."""
     if config.backbone_weights is None:
         return MuskieBackbone(preset_config(config.backbone, **config.backbone_overrides))
-    from muskie.hub import load_model  # hub imports the training code; keep it off the model's import path
-
-    pretrained = load_model(config.backbone_weights, allow_pickle=config.allow_pickle)
-    backbone = MuskieBackbone(pretrained.config.replace(cross_view=True, grad_checkpointing=False))
-    state = {k: t for k, t in pretrained.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
-    backbone.load_state_dict(state)
-    return backbone
+    return MuskieBackbone.from_pretrained(config.backbone_weights, allow_pickle=config.allow_pickle,
+                                          cross_view=True, grad_checkpointing=False)
 
 
 def build_recon_model(config: ReconModelConfig = ReconModelConfig()) -> ReconModel:
-    """A :class:`ReconModel` with the backbone ``config`` names (see :func:`build_backbone`)."""
-    return ReconModel(build_backbone(config), config)
-
-
-def recon_model_from_state(model_config: ReconModelConfig, backbone_config: dict, state_dict: dict) -> ReconModel:
-    """Rebuild a trained model from its config, its backbone's ``MuskieConfig.to_dict()`` and weights,
-    without the backbone's original weights file."""
-    model = ReconModel(MuskieBackbone(MuskieConfig.from_dict(backbone_config)), model_config)
-    model.load_state_dict(state_dict)
-    return model
+    """A :class:`ReconModel` with the backbone ``config`` names (see :func:`initial_backbone`)."""
+    return ReconModel(initial_backbone(config), config)

@@ -2,13 +2,13 @@
 
 Each optimiser step loads one batch (``B`` scenes of ``V`` views with depth and cameras), runs the model,
 and takes the loss of ``muskie.recon.loss``. Batches are addressed by step (``muskie.train.streams``) and
-checkpoints are written atomically (``muskie.train.checkpoint``), so a resumed run reads exactly the batches
+checkpoints are written atomically (``muskie.weights.checkpoint``), so a resumed run reads exactly the batches
 an uninterrupted one would have. The model is permutation-equivariant over views, so view order is left as
 the dataset gives it.
 
-A checkpoint's ``config`` is ``{"kind": "recon", "recon": <ReconTrainConfig as dict>, "backbone":
-<MuskieConfig as dict>}``: enough to rebuild the model (:func:`load_recon_model`) without the backbone's
-original weights file.
+A checkpoint (task ``"recon"``) carries the model's ``config_dict()``, enough to rebuild it
+(``muskie.load_model``) without the backbone's original weights file, and the training image size in its
+metadata.
 """
 
 from __future__ import annotations
@@ -29,24 +29,19 @@ from muskie.config_io import to_dict
 from muskie.data.sources import load_scenes
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
-from muskie.recon.config import ReconTrainConfig, recon_config_from_dict
+from muskie.devices import resolve_device
+from muskie.recon.config import ReconTrainConfig
 from muskie.recon.loss import recon_loss
-from muskie.recon.model import ReconModel, build_recon_model, recon_model_from_state
-from muskie.train.checkpoint import LATEST_NAME, CheckpointError, load_training_checkpoint, save_training_checkpoint
-from muskie.train.pretrain import (
-    CONFIG_NAME,
-    METRICS_NAME,
-    NonFiniteLossError,
-    build_optimizer,
-    resolve_device,
-)
+from muskie.recon.model import ReconModel, build_recon_model
+from muskie.train.pretrain import CONFIG_NAME, METRICS_NAME, NonFiniteLossError, build_optimizer
 from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.schedule import learning_rate
 from muskie.train.streams import batch_stream
+from muskie.weights.checkpoint import LATEST_NAME, read_checkpoint, save_checkpoint
 
 log = logging.getLogger("muskie.recon.train")
 
-CHECKPOINT_KIND = "recon"
+TASK = "recon"
 
 
 @dataclass
@@ -75,33 +70,6 @@ def build_recon_dataset(config: ReconTrainConfig) -> Dataset:
         raise ValueError(f"{data.source}: training needs depth and cameras for every frame; scenes without "
                          f"them: {', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
     return MultiViewDataset(scenes, window=data.window, crop_scale=tuple(data.crop_scale), skip_bad=True)
-
-
-def save_recon_checkpoint(path, model: ReconModel, optimizer, config: ReconTrainConfig, step: int,
-                          metrics: dict) -> None:
-    """Write a training checkpoint of the reconstruction model atomically (see the module docstring)."""
-    payload = {"kind": CHECKPOINT_KIND, "recon": to_dict(config), "backbone": model.backbone.config.to_dict()}
-    save_training_checkpoint(path, step=step, model_state=model.state_dict(),
-                             optimizer_state=optimizer.state_dict() if optimizer is not None else {},
-                             config=payload, metrics=metrics)
-
-
-def load_recon_model(path, map_location: str | torch.device = "cpu") -> ReconModel:
-    """The reconstruction model of a checkpoint written by :func:`train_recon`, in eval mode.
-
-    Raises FileNotFoundError, or CheckpointError when the file is not a reconstruction checkpoint.
-    """
-    state = load_training_checkpoint(path, map_location=map_location)
-    payload = state["config"]
-    if payload.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{path}: not a reconstruction checkpoint (a pre-training checkpoint? "
-                              "fine-tune it first with `muskie recon train --backbone-weights ...`)")
-    config = recon_config_from_dict(payload["recon"])
-    try:
-        model = recon_model_from_state(config.model, payload["backbone"], state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not match the config it carries ({err})") from err
-    return model.to(map_location).eval()
 
 
 def train_recon(
@@ -134,16 +102,17 @@ def _train(config: ReconTrainConfig, device, out_dir: Path, resume, stop_at_step
     checkpoint_path = out_dir / LATEST_NAME
     start_step = 0
     if resume and checkpoint_path.exists():
-        state = load_training_checkpoint(checkpoint_path, map_location="cpu")
-        saved = state["config"]
-        if saved.get("kind") != CHECKPOINT_KIND or saved["recon"] != to_dict(config):
+        checkpoint = read_checkpoint(checkpoint_path, map_location="cpu")
+        if checkpoint.task != TASK or checkpoint.config != to_dict(config):
             raise ValueError(f"{checkpoint_path}: cannot resume, the checkpoint was written with another config; "
                              "use another out_dir, the same config, or --no-resume")
         # the backbone comes from the checkpoint: the original weights file is not needed any more
-        model = recon_model_from_state(config.model, saved["backbone"], state["model"]).to(device)
+        model = ReconModel.from_config_dict(checkpoint.model_config)
+        model.load_state_dict(checkpoint.model_state)
+        model = model.to(device)
         optimizer = build_optimizer(model, config)
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = state["step"]
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        start_step = checkpoint.step
         truncate_metrics(out_dir / METRICS_NAME, start_step)
         log.info("resumed from %s at step %d", checkpoint_path, start_step)
     else:
@@ -204,7 +173,10 @@ def _train(config: ReconTrainConfig, device, out_dir: Path, resume, stop_at_step
                     bar.update(1)
                 out_of_time = max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes
                 if step % config.checkpoint_every == 0 or step == end_step or out_of_time:
-                    save_recon_checkpoint(checkpoint_path, model, optimizer, config, step, {"loss": record["loss"]})
+                    save_checkpoint(checkpoint_path, task=TASK, step=step, model_class="ReconModel",
+                                    model_config=model.config_dict(), model_state=model.state_dict(),
+                                    optimizer_state=optimizer.state_dict(), config=to_dict(config),
+                                    metrics={"loss": record["loss"]}, metadata={"image_size": list(config.data.size)})
                 if out_of_time:
                     log.info("time budget of %.1f min reached at step %d", max_minutes, step)
                     break

@@ -25,19 +25,19 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 
 from muskie.config_io import to_dict
+from muskie.devices import resolve_device
 from muskie.masking import sample_pretraining_masks
 from muskie.model import Muskie, MuskieConfig
 from muskie.model.config import preset_config
 from muskie.model.patches import patchify
 from muskie.objective import confidence_weighted_loss
-from muskie.train.checkpoint import (LATEST_NAME, load_training_checkpoint, remove_stale_temporaries,
-                                     save_training_checkpoint)
 from muskie.train.config import PretrainConfig
 from muskie.train.data import build_pretrain_dataset, build_batch_sampler
 from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.distributed import DistInfo, all_ranks_true, barrier, init_distributed, shutdown
 from muskie.train.schedule import learning_rate
 from muskie.train.streams import batch_stream
+from muskie.weights.checkpoint import LATEST_NAME, read_checkpoint, remove_stale_temporaries, save_checkpoint
 
 log = logging.getLogger("muskie.pretrain")
 
@@ -60,20 +60,6 @@ class PretrainResult:
     checkpoint: Path
     losses: list[float]
     model: Muskie
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` as a device; ValueError for
-    a name torch does not know or CUDA asked for where there is none."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"device {name!r} is not a device name (auto, cpu, cuda or cuda:N): {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but CUDA is not available")
-    return device
 
 
 def build_model(config: PretrainConfig) -> Muskie:
@@ -182,11 +168,11 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
     start_step = 0
     losses: list[float] = []
     if resume and checkpoint_path.exists():
-        state = load_training_checkpoint(checkpoint_path, map_location=device)
-        _check_resumable(state["config"], config, checkpoint_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = state["step"]
+        checkpoint = read_checkpoint(checkpoint_path, map_location=device)
+        _check_resumable(checkpoint.config, config, checkpoint_path)
+        model.load_state_dict(checkpoint.model_state)
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        start_step = checkpoint.step
         if dist_info.is_main:
             truncate_metrics(out_dir / METRICS_NAME, start_step)
         log.info("resumed from %s at step %d", checkpoint_path, start_step)
@@ -306,9 +292,9 @@ def _train(config, device, dist_info: DistInfo, out_dir: Path, resume, stop_at_s
 
 def _save(model, optimizer, config, step, path, dist_info, loss):
     if dist_info.is_main:
-        save_training_checkpoint(path, step=step, model_state=model.state_dict(),
-                                 optimizer_state=optimizer.state_dict(), config=to_dict(config),
-                                 metrics={"loss": loss})
+        save_checkpoint(path, task="pretrain", step=step, model_class="Muskie", model_config=model.config.to_dict(),
+                        model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
+                        config=to_dict(config), metrics={"loss": loss})
     barrier(dist_info)
 
 

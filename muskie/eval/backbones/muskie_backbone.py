@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 
 from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput
+from muskie.model import MuskieBackbone
 from muskie.model.backbone import check_image_batch
-from muskie.model import Muskie
 
 
 class MuskieFeatures(FeatureBackbone):
-    """A :class:`muskie.model.Muskie` read as a feature extractor.
+    """A :class:`muskie.model.Muskie` (or bare :class:`~muskie.model.MuskieBackbone`) read as a feature
+    extractor.
 
     Features are the patch tokens (registers removed) after an alternating-attention block, one cell per
     ``p x p`` patch, so ``H`` and ``W`` must be multiples of the patch size ``p``. Attention is the block's
@@ -23,7 +24,7 @@ class MuskieFeatures(FeatureBackbone):
         name: shown in tables.
     """
 
-    def __init__(self, model: Muskie, name: str):
+    def __init__(self, model: MuskieBackbone, name: str):
         super().__init__()
         self.model = model.eval()
         self.name = name
@@ -55,11 +56,9 @@ class MuskieFeatures(FeatureBackbone):
 
 
 def load_muskie_backbone(path: str, name: str | None = None, allow_pickle: bool = False) -> MuskieFeatures:
-    """Any Muskie weights file or folder (see :func:`muskie.hub.load_model`) as a backbone. The default name
-    says whether it is a multi-view model or a frame-wise twin."""
-    from muskie.hub import load_model
-
-    model = load_model(path, allow_pickle=allow_pickle)
+    """Any Muskie weights file or folder (see :meth:`MuskieBackbone.from_pretrained`) as a backbone, pixel
+    head dropped. The default name says whether it is a multi-view model or a frame-wise twin."""
+    model = MuskieBackbone.from_pretrained(path, allow_pickle=allow_pickle)
     kind = "Muskie" if model.config.cross_view else "frame-wise twin"
     return MuskieFeatures(model, name or f"{kind} ({path})")
 

