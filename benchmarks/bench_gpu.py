@@ -11,16 +11,21 @@ time / the GPU's dense bf16 peak, which the user gives (``--peak-tflops``: e.g. 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from muskie.masking import sample_pretraining_masks
 from muskie.model import create_model
 from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
-from muskie.model.patches import patchify
-from muskie.objective import confidence_weighted_loss
+from muskie.pretraining import MaskConfig, pretraining_loss
+
+
+@contextlib.contextmanager
+def bf16_flash_attention():
+    with torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        yield
 
 
 def main() -> None:
@@ -39,17 +44,11 @@ def main() -> None:
     device = torch.device("cuda")
     model = create_model(args.preset, grad_checkpointing=args.checkpointing).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    patch = model.config.patch_size
-    grid = args.size // patch
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(args.batch, args.views, 3, args.size, args.size, device=device) * 2 - 1
-    target = patchify(images, patch)
 
-    def step() -> None:
-        mask = sample_pretraining_masks(args.batch, args.views, grid, grid, generator=generator).mask.to(device)
-        with torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-            out = model(images, patch_mask=mask)
-        loss = confidence_weighted_loss(out.pred.float(), out.confidence.float(), target, mask.flatten(2)).loss
+    def step() -> None:  # the training task's step: view shuffle, masks, forward, loss, backward, AdamW
+        loss = pretraining_loss(model, images, MaskConfig(), generator, bf16_flash_attention()).output.loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from muskie.masking import MASK_MODES, MaskConfig, sample_patch_masks, sample_pretraining_masks
+from muskie.pretraining.masking import MASK_MODES, MaskConfig, sample_patch_masks, sample_pretraining_masks
 
 SCENES, VIEWS, GRID = 32, 8, 32
 TARGET_MS = 5.0

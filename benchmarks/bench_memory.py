@@ -23,22 +23,15 @@ import torch
 
 
 def one_step(preset: str, views: int, size: int, device: str) -> dict:
-    from muskie.masking import sample_pretraining_masks
     from muskie.model import create_model
-    from muskie.model.patches import patchify
-    from muskie.objective import confidence_weighted_loss
+    from muskie.pretraining import MaskConfig, pretraining_loss
 
     model = create_model(preset).to(device)
-    patch = model.config.patch_size
     generator = torch.Generator().manual_seed(0)
 
-    def step(num_views: int) -> None:
+    def step(num_views: int) -> None:  # the training task's forward and backward
         images = torch.rand(1, num_views, 3, size, size, generator=generator, device="cpu").to(device) * 2 - 1
-        masks = sample_pretraining_masks(1, num_views, size // patch, size // patch, generator=generator)
-        mask = masks.mask.to(device)
-        out = model(images, patch_mask=mask)
-        loss = confidence_weighted_loss(out.pred, out.confidence, patchify(images, patch), mask.flatten(2)).loss
-        loss.backward()
+        pretraining_loss(model, images, MaskConfig(), generator).output.loss.backward()
 
     if device == "cuda":
         torch.cuda.synchronize()

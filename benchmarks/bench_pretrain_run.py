@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from muskie.train.config import load_pretrain_config
-from muskie.train.pretrain import pretrain
+from muskie.pretraining import load_pretrain_config, pretrain
 
 WINDOW = 25
 

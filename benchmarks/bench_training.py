@@ -22,11 +22,9 @@ import time
 
 import torch
 
-from muskie.masking import sample_pretraining_masks
 from muskie.model import create_model
 from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
-from muskie.model.patches import patchify
-from muskie.objective import confidence_weighted_loss
+from muskie.pretraining import MaskConfig, pretraining_loss
 
 
 def best_time(fn, repeats: int) -> float:
@@ -49,18 +47,12 @@ def training_step_time(preset: str, batch: int, views: int, size: int, bf16: boo
     torch.manual_seed(0)
     model = create_model(preset)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    patch = model.config.patch_size
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch, views, 3, size, size, generator=generator) * 2 - 1
-    target = patchify(images, patch)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
-    def step():
-        mask = sample_pretraining_masks(batch, views, size // patch, size // patch, generator=generator).mask
-        with autocast:
-            out = model(images, patch_mask=mask)
-        loss = confidence_weighted_loss(out.pred.float(), out.confidence.float(), target, mask.flatten(2)).loss
-        loss.backward()
+    def step():  # the training task's step: view shuffle, masks, forward, loss, backward, AdamW
+        pretraining_loss(model, images, MaskConfig(), generator, autocast).output.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

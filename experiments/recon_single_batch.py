@@ -15,7 +15,8 @@ import argparse
 import torch
 
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
-from muskie.data.views import ViewRequest, collate_views
+from muskie.data.batch import collate_views
+from muskie.data.views import ViewRequest
 from muskie.recon.config import ReconLossConfig, load_recon_config
 from muskie.recon.loss import recon_loss
 from muskie.recon.model import build_recon_model
@@ -35,9 +36,9 @@ def main() -> None:
     loss_config = ReconLossConfig(camera_weight=args.camera_weight)
     print("step  loss    points  normal  rotation  translation")
     for step in range(args.steps):
-        out = model(batch["images"])
-        terms = recon_loss(out.local_points, out.confidence_logits, out.cam_to_world, batch["depth"],
-                           batch["valid"], batch["intrinsics"], batch["cam_to_world"], loss_config)
+        out = model(batch.images)
+        terms = recon_loss(out.local_points, out.confidence_logits, out.cam_to_world, batch.depth,
+                           batch.valid, batch.intrinsics, batch.cam_to_world, loss_config)
         terms.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 OUT=${OUT:-runs/tiny-cpu}
 .venv/bin/muskie pretrain --recipe tiny-cpu --out "$OUT" --max-minutes 9.5 "$@"
-.venv/bin/muskie reconstruct --checkpoint "$OUT/checkpoint-last.pt" --out "$OUT/reconstruct" \
+.venv/bin/muskie eval masked-views --checkpoint "$OUT/checkpoint-last.pt" --out "$OUT/masked_views" \
   --samples 64 --views 4 --refs 2 --figures 2

@@ -1,4 +1,4 @@
-"""The ``muskie`` command as a user runs it: synth -> pretrain (on disk scenes and synthetic) -> reconstruct."""
+"""The ``muskie`` command as a user runs it: synth -> pretrain (on disk scenes and synthetic) -> eval masked-views."""
 
 import json
 
@@ -24,13 +24,13 @@ def test_synth_pretrain_reconstruct(tmp_path):
     run = tmp_path / "run"
     out = muskie("pretrain", "--preset", "tiny", "--data", tmp_path / "scenes", "--out", run, "--steps", 3,
                  "--set", "checkpoint_every=2", *TINY)
-    assert "stopped at step 3/3" in out.stdout
+    assert "finished at step 3/3" in out.stdout
     config = (run / "config.yaml").read_text()
     assert "source: " + str(tmp_path / "scenes") in config
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     assert (run / "model" / "model.safetensors").is_file()
 
-    rec = muskie("reconstruct", "--checkpoint", run / "checkpoint-last.pt", "--scenes", tmp_path / "scenes",
+    rec = muskie("eval", "masked-views", "--checkpoint", run / "checkpoint-last.pt", "--scenes", tmp_path / "scenes",
                  "--out", tmp_path / "rec", "--samples", 3, "--batch-size", 2, "--views", 3, "--refs", 1,
                  "--size", 32, 32, "--figures", 1, "--modes", "random", "ellipse")
     assert "| random |" in rec.stdout and "| ellipse |" in rec.stdout
@@ -47,7 +47,7 @@ def test_synth_pretrain_reconstruct(tmp_path):
 def test_reconstruct_from_exported_model_on_synthetic(tmp_path):
     run = tmp_path / "run"
     muskie("pretrain", "--preset", "tiny", "--out", run, "--steps", 2, "--set", "data.synthetic_scenes=8", *TINY)
-    rec = muskie("reconstruct", "--checkpoint", run / "model", "--out", tmp_path / "rec", "--samples", 2,
+    rec = muskie("eval", "masked-views", "--checkpoint", run / "model", "--out", tmp_path / "rec", "--samples", 2,
                  "--views", 3, "--refs", 1, "--size", 32, 32, "--figures", 0, "--modes", "rectangle")
     assert "| rectangle |" in rec.stdout
 
@@ -74,9 +74,9 @@ def test_synth_scene_survives_colmap_round_trip(tmp_path):
         (["pretrain", "--set", "steps=many"], "config.steps: expected an integer"),
         (["pretrain", "--set", "precision=fp8"], "precision must be"),
         (["pretrain", "--data", "/nonexistent/scenes", "--steps", "1", "--device", "cpu"], "/nonexistent/scenes"),
-        (["reconstruct", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt"),
-        (["reconstruct", "--checkpoint", "x", "--modes", "square"], "unknown mask mode"),
-        (["reconstruct", "--checkpoint", "x", "--views", "2", "--refs", "2"], "--refs must be"),
+        (["eval", "masked-views", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt"),
+        (["eval", "masked-views", "--checkpoint", "x", "--modes", "square"], "unknown mask mode"),
+        (["eval", "masked-views", "--checkpoint", "x", "--views", "2", "--refs", "2"], "--refs must be"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
@@ -90,7 +90,7 @@ def test_reconstruct_a_real_scene(tmp_path, real_data):
     from muskie import create_model
 
     create_model("tiny", embed_dim=32, depth=1, num_heads=2).save_pretrained(tmp_path / "model")
-    rec = muskie("reconstruct", "--checkpoint", tmp_path / "model", "--scenes", real_data / "templeRing",
+    rec = muskie("eval", "masked-views", "--checkpoint", tmp_path / "model", "--scenes", real_data / "templeRing",
                  "--out", tmp_path / "rec", "--samples", 3, "--batch-size", 3, "--views", 3, "--refs", 1,
                  "--size", 48, 64, "--figures", 1, "--modes", "random")
     metrics = json.loads((tmp_path / "rec" / "metrics.json").read_text())

@@ -1,4 +1,5 @@
-"""The pre-training loop: exact resume, NaN stop, folder lock, and DDP replicas in sync (gloo, 2 CPU procs)."""
+"""Pre-training as a task of the engine: exact resume, NaN stop, folder lock, and DDP replicas in sync (gloo,
+2 CPU procs)."""
 
 import fcntl
 import json
@@ -10,9 +11,10 @@ import torch
 import torch.multiprocessing as mp
 
 from muskie.config_io import merge
-from muskie.train import pretrain as pretrain_module
-from muskie.train.config import PretrainConfig
-from muskie.train.pretrain import NonFiniteLossError, pretrain
+from muskie.pretraining import step as step_module
+from muskie.pretraining.config import PretrainConfig
+from muskie.pretraining.task import PretrainTask, pretrain
+from muskie.train.engine import NonFiniteLossError
 from muskie.train.run_folder import RunFolderBusyError
 from muskie.weights.checkpoint import read_checkpoint
 
@@ -69,7 +71,7 @@ def test_resume_refuses_another_config(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real_loss = pretrain_module.confidence_weighted_loss
+    real_loss = step_module.confidence_weighted_loss
     calls = {"n": 0}
 
     def loss_that_breaks(*args, **kwargs):
@@ -79,7 +81,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
             out.loss = out.loss * float("nan")
         return out
 
-    monkeypatch.setattr(pretrain_module, "confidence_weighted_loss", loss_that_breaks)
+    monkeypatch.setattr(step_module, "confidence_weighted_loss", loss_that_breaks)
     with pytest.raises(NonFiniteLossError, match=r"step 4: the loss is nan.*checkpoint-last.pt"):
         pretrain(tiny_config(tmp_path, reuse=1, checkpoint_every=2), progress=False)
     assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 4
@@ -115,7 +117,7 @@ def test_ddp_replicas_stay_identical(tmp_path):
         assert torch.equal(rank0[key], rank1[key]), key
         assert torch.equal(rank0[key], single[key]), key
     torch.manual_seed(0)  # the run's seed, so this is the run's initial model
-    initial = pretrain_module.build_model(tiny_config(tmp_path / "x"))
+    initial = PretrainTask(tiny_config(tmp_path / "x")).build_model()
     assert any(not torch.equal(initial.state_dict()[k], rank0[k]) for k in rank0), "training changed weights"
 
 

@@ -21,7 +21,7 @@ TINY = ["--set", "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 
 def checkpoint(tmp_path_factory):
     run = tmp_path_factory.mktemp("recon") / "run"
     out = muskie("recon", "train", "--out", run, "--steps", 2, *TINY)
-    assert "stopped at step 2/2" in out.stdout
+    assert "finished at step 2/2" in out.stdout
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert "backbone_overrides" in (run / "config.yaml").read_text()
     return run / "checkpoint-last.pt"

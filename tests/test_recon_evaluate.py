@@ -9,7 +9,8 @@ import torch
 
 from muskie.data.geometry import unproject_depth
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
-from muskie.data.views import ViewRequest, collate_views
+from muskie.data.batch import collate_views
+from muskie.data.views import ViewRequest
 from muskie.recon.evaluate import evaluate_recon, markdown_table
 from muskie.recon.poses import relative_poses, rotation_angle
 
@@ -33,13 +34,13 @@ class FixedPrediction(torch.nn.Module):
 def scene():
     dataset = SyntheticViewDataset("val", SyntheticConfig(camera_path="walk"), num_scenes=1)
     batch = collate_views([dataset[ViewRequest(0, VIEWS, SIZE, SIZE, 0)]])  # what evaluate_recon draws (seed 0)
-    points = unproject_depth(batch["depth"].double(), batch["intrinsics"].double(), batch["cam_to_world"].double())
+    points = unproject_depth(batch.depth.double(), batch.intrinsics.double(), batch.cam_to_world.double())
     return dataset, batch, points.float()
 
 
 def test_the_ground_truth_scores_perfectly(scene):
     dataset, batch, points = scene
-    row = evaluate_recon(FixedPrediction(batch["cam_to_world"], points), dataset, 1, VIEWS, (SIZE, SIZE))
+    row = evaluate_recon(FixedPrediction(batch.cam_to_world, points), dataset, 1, VIEWS, (SIZE, SIZE))
     assert row["auc@5"] == pytest.approx(100.0) and row["pairs"] == 3
     assert row["median_rotation_error"] < 1e-3 and row["median_translation_error"] < 1e-3
     assert row["accuracy"] < 1e-4 and row["l1"] < 1e-4
@@ -49,7 +50,7 @@ def test_one_pose_for_every_view_has_the_gt_rotations_as_its_errors(scene):
     dataset, batch, points = scene
     same = torch.eye(4).expand(1, VIEWS, 4, 4)
     row = evaluate_recon(FixedPrediction(same, points), dataset, 1, VIEWS, (SIZE, SIZE))
-    relative = relative_poses(batch["cam_to_world"][0].double())
+    relative = relative_poses(batch.cam_to_world[0].double())
     i, j = torch.triu_indices(VIEWS, VIEWS, offset=1)
     gt_angles = np.rad2deg(rotation_angle(relative[i, j, :3, :3], torch.eye(3, dtype=torch.float64)).numpy())
     assert row["median_gt_rotation"] == pytest.approx(np.median(gt_angles))

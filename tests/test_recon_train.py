@@ -7,7 +7,7 @@ from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.loading import load_model
 from muskie.recon.config import ReconTrainConfig, load_recon_config
 from muskie.recon.model import ReconModel
-from muskie.recon.train import train_recon
+from muskie.recon.task import train_recon
 from muskie.weights import read_weights
 
 # a tiny backbone: width 32, 2 blocks (+ 2 new ones = the 4 the DPT head reads)
@@ -73,3 +73,64 @@ def test_training_on_scene_folders_with_and_without_depth(tmp_path):
     config.out_dir = str(tmp_path / "run2")
     with pytest.raises(ValueError, match="needs depth and cameras"):
         train_recon(config, progress=False)
+
+
+def test_resume_is_bitwise_with_accumulation_and_exports_the_final_model(tmp_path):
+    whole = train_recon(tiny_config(tmp_path / "whole", steps=4, accum_steps=2), progress=False)
+    train_recon(tiny_config(tmp_path / "split", steps=4, accum_steps=2), stop_at_step=1, progress=False)
+    resumed = train_recon(tiny_config(tmp_path / "split", steps=4, accum_steps=2), progress=False)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+    assert resumed.losses == whole.losses[1:]
+    from muskie.loading import load_model
+
+    exported = load_model(tmp_path / "split" / "model")
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(exported.state_dict()[name], tensor), name
+    assert (tmp_path / "split" / "tensorboard").is_dir()
+    records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["views_per_s"] > 0 and "points" in r for r in records)
+
+
+def test_resume_may_change_device_and_logging(tmp_path):
+    train_recon(tiny_config(tmp_path, steps=3), stop_at_step=1, progress=False)
+    assert train_recon(tiny_config(tmp_path, steps=3, log_every=1, device="auto"), progress=False).step == 3
+
+
+def test_init_from_a_reconstruction_model(tmp_path):
+    first = train_recon(tiny_config(tmp_path / "a", steps=1), progress=False)
+    config = tiny_config(tmp_path / "b", steps=1, init_from=str(tmp_path / "a" / "model"))
+    from muskie.recon.task import ReconTask
+
+    task = ReconTask(config)
+    model = task.build_model()
+    task.init_from(model, config.init_from)
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+
+
+def _ddp_worker(rank, world_size, port, out_dir, result_dir):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result = train_recon(tiny_config(out_dir, steps=2), progress=False)
+    torch.save(result.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))
+
+
+def test_two_process_ddp_ends_with_identical_weights(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    saved = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+        assert torch.equal(rank0[key], saved[key]), key

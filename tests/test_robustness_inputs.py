@@ -19,8 +19,7 @@ from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
-from muskie.train.config import load_pretrain_config
-from muskie.train.pretrain import pretrain
+from muskie.pretraining import load_pretrain_config, pretrain
 
 TINY = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 TINY_RUN = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
@@ -300,16 +299,16 @@ def files(tmp_path):
         (["pretrain", "--recipe", "{tmp}/broken.yaml"], "{tmp}/broken.yaml: not valid YAML"),
         (["pretrain", "--recipe", "{tmp}/list.yaml"], "{tmp}/list.yaml: expected a mapping at the top level"),
         (["pretrain", "--recipe", "{tmp}/missing.yaml"], "{tmp}/missing.yaml: config file not found"),
-        (["reconstruct", "--checkpoint", "{tmp}/cut.pth", "--out", "{tmp}/r"], "{tmp}/cut.pth: cannot read the checkpoint"),
-        (["reconstruct", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--size", 30, 30],
+        (["eval", "masked-views", "--checkpoint", "{tmp}/cut.pth", "--out", "{tmp}/r"], "{tmp}/cut.pth: cannot read the checkpoint"),
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--size", 30, 30],
          "--size 30 30 is not a multiple of the model's patch size 8"),
-        (["reconstruct", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "tpu"], "device 'tpu'"),
-        (["reconstruct", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "cuda:0"],
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "tpu"], "device 'tpu'"),
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "cuda:0"],
          "CUDA is not available"),
-        (["reconstruct", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--scenes", "{tmp}/none"],
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--scenes", "{tmp}/none"],
          "{tmp}/none: no such file or directory"),
-        (["reconstruct", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--samples", 0], "--samples and --batch-size"),
-        (["reconstruct", "--checkpoint", "{tmp}/model"], "the following arguments are required: --out"),
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--samples", 0], "--samples and --batch-size"),
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model"], "the following arguments are required: --out"),
         (["info", "--size", 0, 0], "image size 0x0 is not a positive multiple"),
         (["info", "--views", 0], "num_views must be at least 1"),
         (["info", "--size", 224], "argument --size: expected 2 arguments"),

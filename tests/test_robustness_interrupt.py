@@ -20,8 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from muskie.config_io import parse_override
-from muskie.train.config import load_pretrain_config
-from muskie.train.pretrain import pretrain
+from muskie.pretraining import load_pretrain_config, pretrain
 from muskie.weights.checkpoint import LATEST_NAME, read_checkpoint
 
 STEPS = 8
@@ -145,7 +144,7 @@ def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(t
     assert f"{out_dir}: another muskie run is writing to this folder" in second.stderr
     assert "Traceback" not in second.stderr
     assert first.returncode == 0, stderr
-    assert f"stopped at step {STEPS}/{STEPS}" in stdout
+    assert f"finished at step {STEPS}/{STEPS}" in stdout
 
     assert temporaries(out_dir) == [], "no temporary file of a killed write is left"
     final = read_checkpoint(out_dir / LATEST_NAME)
@@ -160,3 +159,31 @@ def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(t
     for key, tensor in reference.model.state_dict().items():
         assert torch.equal(exported[key], tensor), key
     assert losses(out_dir) == losses(tmp_path / "reference")
+
+
+def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
+    """SIGTERM (cluster pre-emption) and SIGINT (Ctrl-C) arrive during the first checkpoint write: the run
+    finishes the next step, checkpoints it and exits with 128 + signal and the line to resume, no traceback;
+    the resumed run ends as an uninterrupted one."""
+    pretrain(load_pretrain_config(None, [parse_override(s) for s in SETTINGS]
+                                  + [{"out_dir": str(tmp_path / "reference")}]), progress=False)
+    helper = tmp_path / "slow_save_main.py"
+    helper.write_text(SLOW_SAVE_MAIN)
+    for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        out_dir, hold = tmp_path / signum.name, tmp_path / f"hold-{signum.name}"
+        hold.touch()
+        process = start_slow(helper, out_dir, hold)
+        try:
+            wait_until(lambda: temporaries(out_dir) or process.poll() is not None)
+            process.send_signal(signum)
+        finally:
+            hold.unlink()
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == code, stderr
+        assert f"stopped by {signum.name} at step 2/{STEPS}" in stdout and "to resume" in stdout
+        assert "Traceback" not in stderr
+        assert saved_step(out_dir) == 2
+        resumed = subprocess.run([sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],
+                                 capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert resumed.returncode == 0, resumed.stderr
+        assert losses(out_dir) == losses(tmp_path / "reference")

@@ -67,7 +67,7 @@ def test_released_format_loads_only_behind_allow_pickle(tmp_path, capsys):
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], tensor), key
     # the command line: refused without the flag, read with it
-    argv = ["reconstruct", "--checkpoint", str(path), "--out", str(tmp_path / "rec"), "--samples", "0"]
+    argv = ["eval", "masked-views", "--checkpoint", str(path), "--out", str(tmp_path / "rec"), "--samples", "0"]
     assert main(argv) == 2 and "--samples" in capsys.readouterr().err  # argument checks come first
     argv[-1] = "1"
     assert main([*argv, "--scenes", str(tmp_path / "none")]) == 2

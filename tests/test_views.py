@@ -8,7 +8,8 @@ from torch.utils.data import DataLoader
 
 from muskie.data.imageio import ImageReadError
 from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, collate_views, seed_worker
+from muskie.data.batch import collate_views
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
 
 HEIGHT, WIDTH = 20, 24
 
@@ -111,15 +112,15 @@ def test_image_only_scene_and_mixed_collation(tmp_path):
     sample = dataset[ViewRequest(1, 2, 8, 8, 0)]
     assert set(sample) == {"images", "scene"}
     batch = collate_views([dataset[ViewRequest(0, 2, 8, 8, 0)], sample])
-    assert set(batch) == {"images", "scene"} and batch["images"].shape == (2, 2, 3, 8, 8)
-    assert batch["scene"] == ["cams", "images"]
+    assert not batch.has_cameras and not batch.has_depth and batch.images.shape == (2, 2, 3, 8, 8)
+    assert batch.scenes == ["cams", "images"]
 
 
 def test_collate_stacks_and_rejects_mixed_shapes(tmp_path):
     dataset = MultiViewDataset([make_scene(tmp_path / "s", 4)])
     batch = collate_views([dataset[ViewRequest(0, 2, 8, 16, s)] for s in range(3)])
-    assert batch["images"].shape == (3, 2, 3, 8, 16) and batch["depth"].shape == (3, 2, 8, 16)
-    assert batch["intrinsics"].shape == (3, 2, 3, 3)
+    assert batch.images.shape == (3, 2, 3, 8, 16) and batch.depth.shape == (3, 2, 8, 16)
+    assert batch.intrinsics.shape == (3, 2, 3, 3)
     with pytest.raises(ValueError, match="share"):
         collate_views([dataset[ViewRequest(0, 2, 8, 16, 0)], dataset[ViewRequest(0, 3, 8, 16, 0)]])
 
@@ -173,28 +174,6 @@ def test_sampler_deterministic_per_seed_and_epoch():
     assert [r.index for batch in unshuffled for r in batch] == list(range(6))
 
 
-def test_sampler_resumes_mid_epoch():
-    sampler = MultiViewBatchSampler(40, 4, num_views=(2, 8), seed=9)
-    sampler.set_epoch(2)
-    full = list(sampler)
-    iterator = iter(sampler)
-    consumed = [next(iterator) for _ in range(3)]
-    state = sampler.state_dict()
-    assert consumed == full[:3] and state == {"seed": 9, "epoch": 2, "batches_done": 3}
-
-    resumed = MultiViewBatchSampler(40, 4, num_views=(2, 8), seed=9)
-    resumed.load_state_dict(state)
-    assert list(resumed) == full[3:]
-    # the skip applies once: the next iteration is the whole epoch again
-    assert list(resumed) == full
-    resumed.skip_batches(7)
-    assert list(resumed) == full[7:]
-    with pytest.raises(ValueError, match="seed"):
-        MultiViewBatchSampler(40, 4, seed=1).load_state_dict(state)
-    with pytest.raises(ValueError, match="skip"):
-        resumed.skip_batches(11)
-
-
 def test_dataloader_end_to_end(tmp_path):
     dataset = MultiViewDataset([make_scene(tmp_path / f"s{i}", 4) for i in range(4)])
     sampler = MultiViewBatchSampler(len(dataset), 2, num_views=(2, 3), sizes=[(8, 8), (8, 16)], seed=0)
@@ -203,7 +182,7 @@ def test_dataloader_end_to_end(tmp_path):
     assert len(batches) == 2
     for batch, requests in zip(batches, sampler.epoch_batches(0)):
         request = requests[0]
-        assert batch["images"].shape == (2, request.num_views, 3, request.height, request.width)
+        assert batch.images.shape == (2, request.num_views, 3, request.height, request.width)
 
 
 def test_seed_worker_derives_python_and_numpy_seeds_from_torch():

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli import eval_masked_views
 from muskie.cli.main import CommandError
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate backbones (correspondence, ...)",
+    parser = subparsers.add_parser("eval", help="evaluate backbones (correspondence, masked-view reconstruction)",
                                    description="Evaluations of pre-trained backbones; see each sub-command.")
     evaluations = parser.add_subparsers(dest="evaluation", required=True, metavar="EVALUATION")
     _add_correspondence(evaluations)
+    eval_masked_views.add_parser(evaluations)
 
 
 def _add_correspondence(evaluations) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # sub-command name -> module under muskie.cli
 COMMANDS = {
     "synth": "synth",
     "pretrain": "pretrain",
-    "reconstruct": "reconstruct",
     "info": "info",
     "eval": "eval",
     "pca": "pca",
@@ -35,6 +35,52 @@ def layered_config_from_flags(load, recipe: str | None, shorthand: dict, overrid
         return load(recipe, overrides)
     except ConfigError as err:
         raise CommandError(str(err)) from None
+
+
+def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> None:
+    """The flags every training command shares (the engine's: resume, budget, init, threads)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override any config key, e.g. {set_example}")
+    parser.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                        help="start a fresh run from these weights (any file muskie.load_model reads) without "
+                        "their optimiser state; ignored when resuming")
+    parser.add_argument("--stop-at-step", type=int, default=None,
+                        help="stop (with a checkpoint) after this many steps; the schedule still spans --steps")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop (with a checkpoint) after this much wall-clock time")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the training process (torch.set_num_threads); default: torch's")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_training(train_function, config, args: argparse.Namespace) -> int:
+    """Run a training command (``muskie pretrain``, ``muskie recon train``) and say how it ended.
+
+    Returns the exit status: 0 when the run finished or stopped where asked (``--stop-at-step``,
+    ``--max-minutes``), ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM) when a signal stopped it after
+    writing a checkpoint. A NaN loss or a busy run folder is a CommandError."""
+    import signal
+
+    from muskie.train.engine import NonFiniteLossError
+    from muskie.train.run_folder import RunFolderBusyError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        result = train_function(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
+                                max_minutes=args.max_minutes, progress=not args.no_progress)
+    except (NonFiniteLossError, RunFolderBusyError) as err:
+        raise CommandError(str(err)) from None
+    if result.ended_by is None:
+        print(f"finished at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}")
+    else:
+        print(f"stopped by {result.ended_by} at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}; "
+              "run the same command again to resume")
+    if result.exported is not None:
+        print(f"final weights: {result.exported} (load with muskie.load_model)")
+    if result.ended_by in ("SIGINT", "SIGTERM"):
+        return 128 + int(getattr(signal, result.ended_by))
+    return 0
 
 
 def set_threads(threads: int | None) -> None:

@@ -1,12 +1,12 @@
-"""``muskie pretrain``: multi-view masked image modeling pre-training (see muskie.train.pretrain)."""
+"""``muskie pretrain``: multi-view masked image modeling pre-training (see muskie.pretraining.task)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 
-from muskie.cli.main import CommandError, layered_config_from_flags, set_threads
-from muskie.train.config import load_pretrain_config, recipe_names
+from muskie.cli.main import add_training_flags, layered_config_from_flags, run_training, set_threads
+from muskie.pretraining.config import load_pretrain_config
+from muskie.train.config import recipe_names
 
 
 def add_parser(subparsers) -> None:
@@ -28,36 +28,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default=None)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set optim.lr=1e-3 --set data.batch_size=8")
-    parser.add_argument("--stop-at-step", type=int, default=None,
-                        help="stop (with a checkpoint) after this many steps; the schedule still spans --steps")
-    parser.add_argument("--max-minutes", type=float, default=None,
-                        help="stop (with a checkpoint) after this much wall-clock time")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for the training process (torch.set_num_threads); default: torch's")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_flags(parser, "--set optim.lr=1e-3 --set data.batch_size=8")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from muskie.train.pretrain import NonFiniteLossError, pretrain
-    from muskie.train.run_folder import RunFolderBusyError
+    from muskie.pretraining.task import pretrain
 
     shorthand = {
-        "model": args.preset, "data": {"source": args.data} if args.data else None, "out_dir": args.out,
+        "model": args.preset, "data": {"source": args.data} if args.data is not None else None, "out_dir": args.out,
         "steps": args.steps, "device": args.device, "precision": args.precision, "seed": args.seed,
+        "init_from": args.init_from,
     }
     config = layered_config_from_flags(load_pretrain_config, args.recipe, shorthand, args.overrides)
     set_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        result = pretrain(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
-                          max_minutes=args.max_minutes, progress=not args.no_progress)
-    except (NonFiniteLossError, RunFolderBusyError) as err:
-        raise CommandError(str(err)) from None
-    print(f"stopped at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}")
-    if result.step >= config.steps:
-        print(f"final weights: {result.out_dir / 'model'} (load with Muskie.from_pretrained)")
-    return 0
+    return run_training(pretrain, config, args)

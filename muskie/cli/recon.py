@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from muskie.cli.main import CommandError, layered_config_from_flags, set_threads
+from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
 
 def add_parser(subparsers) -> None:
@@ -20,14 +20,14 @@ def add_parser(subparsers) -> None:
 
 
 def _add_train(commands) -> None:
-    from muskie.recon.config import recipe_names
+    from muskie.recon.config import recon_recipe_names
 
     parser = commands.add_parser(
         "train", help="fine-tune the reconstruction model",
         description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
         "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
         "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
-    parser.add_argument("--recipe", default=None, help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")
+    parser.add_argument("--recipe", default=None, help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
     parser.add_argument("--backbone-weights", default=None,
                         help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
                         "released .pth); default: a random backbone of --preset")
@@ -38,13 +38,7 @@ def _add_train(commands) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set data.num_views=4 --set optim.lr=1e-4")
-    parser.add_argument("--stop-at-step", type=int, default=None, help="stop early (with a checkpoint)")
-    parser.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_flags(parser, "--set data.num_views=4 --set optim.lr=1e-4")
     parser.set_defaults(run=run_train)
 
 
@@ -93,25 +87,17 @@ def _add_predict(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from muskie.recon.config import load_recon_config
-    from muskie.recon.train import train_recon
-    from muskie.train.pretrain import NonFiniteLossError
-    from muskie.train.run_folder import RunFolderBusyError
+    from muskie.recon.task import train_recon
 
     model = {"backbone_weights": args.backbone_weights, "backbone": args.preset,
              "freeze_backbone": True if args.freeze_backbone else None}
     model = {key: value for key, value in model.items() if value is not None}
-    shorthand = {"model": model or None, "data": {"source": args.data} if args.data else None,
-                 "out_dir": args.out, "steps": args.steps, "device": args.device, "seed": args.seed}
+    shorthand = {"model": model or None, "data": {"source": args.data} if args.data is not None else None,
+                 "out_dir": args.out, "steps": args.steps, "device": args.device, "seed": args.seed,
+                 "init_from": args.init_from}
     config = layered_config_from_flags(load_recon_config, args.recipe, shorthand, args.overrides)
     set_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        result = train_recon(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
-                             max_minutes=args.max_minutes, progress=not args.no_progress)
-    except (NonFiniteLossError, RunFolderBusyError) as err:
-        raise CommandError(str(err)) from None
-    print(f"stopped at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}")
-    return 0
+    return run_training(train_recon, config, args)
 
 
 def _load(checkpoint: str, device: str):

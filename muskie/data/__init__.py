@@ -6,7 +6,9 @@ The synthetic renderer lives in ``muskie.data.synthetic``.
 from muskie.data.imageio import ImageReadError, read_depth, read_image
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources import build_manifest, load_manifest, load_scene, load_scenes, write_transforms_json
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, collate_views, seed_worker
+from muskie.data.batch import ViewBatch, collate_views
+from muskie.data.datasets import evaluation_batches, open_view_dataset
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
 
 __all__ = [
     "Frame",
@@ -14,12 +16,15 @@ __all__ = [
     "MultiViewBatchSampler",
     "MultiViewDataset",
     "Scene",
+    "ViewBatch",
     "ViewRequest",
     "build_manifest",
     "collate_views",
+    "evaluation_batches",
     "load_manifest",
     "load_scene",
     "load_scenes",
+    "open_view_dataset",
     "read_depth",
     "read_image",
     "seed_worker",

@@ -1,5 +1,5 @@
-"""Multi-view sampling for training: datasets of view groups, the (V, H, W)-grouping batch sampler, collation
-and worker seeding.
+"""Multi-view sampling for training: datasets of view groups, the (V, H, W)-grouping batch sampler and worker
+seeding (collation into a typed batch: ``muskie.data.batch``).
 
 A multi-view dataset is indexed by a ``ViewRequest`` (scene index, number of views, output size, seed), so the
 batch sampler decides the shape of every batch and the seed of every sample: a sample depends only on its
@@ -171,10 +171,8 @@ class MultiViewBatchSampler(Sampler):
     Everything is a function of ``(seed, epoch)``: ``set_epoch`` before iterating, as with
     ``DistributedSampler``.
 
-    Resuming mid-epoch: ``skip_batches(n)`` makes the next iteration start at batch ``n`` of the epoch (the
-    batches are the same as those of an uninterrupted epoch). ``state_dict()`` records the epoch and the
-    batches this sampler has yielded so far; behind a prefetching ``DataLoader`` the sampler runs ahead of
-    training, so record the number of batches actually consumed and restore it with ``skip_batches``.
+    A resumed run does not ask the sampler where it stopped: it addresses batches by their global index
+    (``muskie.train.streams``), because a prefetching ``DataLoader`` runs the sampler ahead of training.
 
     Args:
         num_samples: number of scene indices (``len(dataset)``).
@@ -218,8 +216,6 @@ class MultiViewBatchSampler(Sampler):
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.epoch = 0
-        self._start_batch = 0
-        self._yielded = 0
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -229,23 +225,6 @@ class MultiViewBatchSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch the next iteration yields."""
         self.epoch = epoch
-
-    def skip_batches(self, num_batches: int) -> None:
-        """Make the next iteration start at batch ``num_batches`` of the current epoch."""
-        if not 0 <= num_batches <= len(self):
-            raise ValueError(f"cannot skip {num_batches} of {len(self)} batches")
-        self._start_batch = num_batches
-
-    def state_dict(self) -> dict:
-        """``{"seed", "epoch", "batches_done"}``: where this sampler's iteration stands."""
-        return {"seed": self.seed, "epoch": self.epoch, "batches_done": self._yielded}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Resume from ``state_dict()``: same epoch, next batch."""
-        if state["seed"] != self.seed:
-            raise ValueError(f"state was saved with seed {state['seed']}, this sampler has seed {self.seed}")
-        self.set_epoch(state["epoch"])
-        self.skip_batches(state["batches_done"])
 
     def epoch_batches(self, epoch: int) -> list[list[ViewRequest]]:
         """All batches of ``epoch``, in order (a pure function of ``(seed, epoch)``)."""
@@ -267,34 +246,7 @@ class MultiViewBatchSampler(Sampler):
         return batches
 
     def __iter__(self) -> Iterator[list[ViewRequest]]:
-        start, self._start_batch = self._start_batch, 0
-        self._yielded = start
-        for batch in self.epoch_batches(self.epoch)[start:]:
-            self._yielded += 1
-            yield batch
-
-
-def collate_views(samples: list[dict]) -> dict:
-    """Stack multi-view samples into a batch.
-
-    Tensor fields present in every sample are stacked along a new leading ``B`` axis (``images`` becomes
-    ``(B, V, 3, H, W)``); a field missing from any sample (e.g. cameras of an image-only scene) is left out of
-    the batch. ``scene`` becomes a list of ``B`` names.
-
-    Raises:
-        ValueError: the samples differ in ``(V, H, W)`` (batch them with ``MultiViewBatchSampler``).
-    """
-    if not samples:
-        raise ValueError("collate_views needs at least one sample")
-    shapes = {tuple(sample["images"].shape) for sample in samples}
-    if len(shapes) > 1:
-        raise ValueError(f"samples of one batch must share (V, 3, H, W), got {sorted(shapes)}")
-    keys = [key for key in samples[0] if all(key in sample for sample in samples)]
-    batch = {}
-    for key in keys:
-        values = [sample[key] for sample in samples]
-        batch[key] = torch.stack(values) if torch.is_tensor(values[0]) else values
-    return batch
+        yield from self.epoch_batches(self.epoch)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -27,7 +27,6 @@ Every metric is reported pooled over all scored pairs and per view pair ``(0, t)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from muskie import report
 from muskie.constants import denormalize_image
 from muskie.data.geometry import invert_pose, project_points, unproject_depth
 from muskie.eval.backbones.base import FeatureBackbone
@@ -458,65 +458,44 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
 def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0,
                  synthetic_path: str = "rig") -> list[dict]:
     """The benchmark's samples: ``scenes`` is ``synthetic`` (held-out test split, camera path
-    ``synthetic_path``) or anything :func:`muskie.data.sources.load_scenes` reads. Sample ``i`` takes scene
-    ``i mod len(scenes)`` with seed ``seed + i``; views are full frames (largest crop of the output's aspect
-    ratio) resized to ``size (H, W)``."""
-    from muskie.data.views import MultiViewDataset, ViewRequest
+    ``synthetic_path``) or anything :func:`muskie.data.sources.load_scenes` reads; samples as
+    :func:`muskie.data.datasets.evaluation_requests` draws them; views are full frames (largest crop of the
+    output's aspect ratio) resized to ``size (H, W)``."""
+    from muskie.data.datasets import evaluation_requests, open_view_dataset
 
-    if scenes == "synthetic":
-        from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
-
-        dataset = SyntheticViewDataset(split="test", config=SyntheticConfig(camera_path=synthetic_path))
-    else:
-        from muskie.data.sources import load_scenes
-
-        dataset = MultiViewDataset(load_scenes(scenes), crop_scale=(1.0, 1.0), skip_bad=False)
-    height, width = size
-    return [dataset[ViewRequest(i % len(dataset), num_views, height, width, seed + i)] for i in range(num_samples)]
-
-
-def _cell(value) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
+    dataset = open_view_dataset(scenes, split="test", synthetic_path=synthetic_path, crop_scale=(1.0, 1.0),
+                                skip_bad=False)
+    return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
 def markdown_table(results: Sequence[CorrespondenceResult]) -> str:
     """Pooled metrics of every backbone and readout as a markdown table (one per protocol present), followed
     by a per-view-pair table of the main metric (mean EPE for depth, median epipolar distance otherwise)."""
-    lines = []
+    sections = []
     for protocol, columns, main in (("depth", DEPTH_METRICS, "epe_mean_px"),
                                     ("epipolar", EPIPOLAR_METRICS, "epi_median_px")):
         chosen = [r for r in results if r.protocol == protocol]
         if not chosen:
             continue
-        lines += ["| backbone | readout | " + " | ".join(title for _, title in columns) + " |",
-                  "|---|---|" + "---|" * len(columns)]
+        rows = []
         for result in chosen:
             for readout in READOUTS:
                 if readout in result.errors:
                     metrics = result.metrics(readout)
-                    lines.append(f"| {result.backbone} | {readout} | "
-                                 + " | ".join(_cell(metrics[key]) for key, _ in columns) + " |")
+                    rows.append([result.backbone, readout, *(metrics[key] for key, _ in columns)])
                 elif readout in result.skipped:
-                    lines.append(f"| {result.backbone} | {readout} | " + " | ".join("n/a" for _ in columns) + " |")
+                    rows.append([result.backbone, readout, *(None for _ in columns)])
+        pooled = report.markdown_table(["backbone", "readout", *(title for _, title in columns)], rows)
         views = sorted({t for r in chosen for readout in r.errors for t in r.per_view(readout)})
-        title = dict(columns)[main]
-        lines += ["", f"{title} per view pair (0, t):", "",
-                  "| backbone | readout | " + " | ".join(f"t={t}" for t in views) + " |",
-                  "|---|---|" + "---|" * len(views)]
+        per_view_rows = []
         for result in chosen:
             for readout in result.errors:
                 per_view = result.per_view(readout)
-                lines.append(f"| {result.backbone} | {readout} | "
-                             + " | ".join(_cell(per_view[t][main]) if t in per_view else "n/a" for t in views) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def results_json(results: Sequence[CorrespondenceResult], settings: dict) -> str:
-    """The JSON report: ``settings`` (what was run) and every result's :meth:`CorrespondenceResult.to_dict`."""
-    return json.dumps({"settings": settings, "results": [r.to_dict() for r in results]}, indent=2)
+                per_view_rows.append([result.backbone, readout,
+                                      *(per_view[t][main] if t in per_view else None for t in views)])
+        per_view_table = report.markdown_table(["backbone", "readout", *(f"t={t}" for t in views)], per_view_rows)
+        sections.append(f"{pooled}\n\n{dict(columns)[main]} per view pair (0, t):\n\n{per_view_table}\n")
+    return "\n".join(sections)
 
 
 def _slug(name: str) -> str:
@@ -565,6 +544,6 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
                 "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
-    (out_dir / "results.md").write_text(markdown_table(results))
-    (out_dir / "results.json").write_text(results_json(results, settings))
+    report.write_report(out_dir, "results", markdown_table(results),
+                 {"settings": settings, "results": [r.to_dict() for r in results]})
     return results

@@ -1,7 +1,8 @@
 """Feed-forward 3D reconstruction on a Muskie backbone (brief section 5): a pi3-style model predicting
 per-view local pointmaps with confidence and camera poses, its loss and metrics, fine-tuning, evaluation
 and prediction from a folder of images. See ``docs/reconstruction.md``; load a trained model with
-``muskie.load_model``."""
+``muskie.load_model``. Fine-tuning is a task of the training engine: ``muskie.recon.task.train_recon`` (not
+imported here, so that loading a model imports no training code)."""
 
 from muskie.recon.config import ReconDataConfig, ReconLossConfig, ReconModelConfig, ReconTrainConfig, load_recon_config
 from muskie.recon.evaluate import evaluate_recon, evaluation_dataset, write_tables
@@ -26,16 +27,6 @@ __all__ = [
     "predict_folder",
     "recon_loss",
     "relative_pose_errors",
-    "train_recon",
     "write_tables",
 ]
 
-
-def __getattr__(name: str):
-    # the training loop (and the pre-training code it builds on) is imported only when asked for, so that
-    # loading a reconstruction model (muskie.load_model) does not import it
-    if name == "train_recon":
-        from muskie.recon.train import train_recon
-
-        return train_recon
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,10 +7,9 @@ beside its checkpoints. The defaults fine-tune the tiny backbone on synthetic sc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from muskie.config_io import ConfigError, layered_config
-from muskie.train.config import RECIPE_DIR, OptimConfig
+from muskie.config_io import ConfigError
+from muskie.train.config import OptimConfig, RunConfig, load_recipe, recipe_names
 
 RECIPE_PREFIX = "recon-"
 
@@ -29,6 +28,8 @@ class ReconModelConfig:
             pre-trained with, so every start has the same architecture.
         allow_pickle: let ``backbone_weights`` be a released checkpoint that pickles Python objects.
         freeze_backbone: keep the backbone's weights fixed (no gradients) instead of fine-tuning them.
+        grad_checkpointing: recompute the backbone's and the new blocks' activations in the backward pass
+            instead of storing them (less memory, about a third more compute).
         new_blocks: alternating-attention blocks added after the backbone (the paper: 2).
         head_layers: which blocks' features the DPT head reads, as indices into the backbone's blocks
             followed by the new ones; empty: four evenly spaced, the last included.
@@ -41,6 +42,7 @@ class ReconModelConfig:
     backbone_weights: str | None = None
     allow_pickle: bool = False
     freeze_backbone: bool = False
+    grad_checkpointing: bool = False
     new_blocks: int = 2
     head_layers: list[int] = field(default_factory=list)
     dpt_dim: int = 64
@@ -67,9 +69,12 @@ class ReconLossConfig:
 class ReconDataConfig:
     """Training scenes: ``source`` is ``"synthetic"`` (train split rendered on the fly, camera path
     ``synthetic_path``) or a scene folder / folder of scene folders / manifest whose scenes all have depth
-    and cameras. Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` = (H, W)."""
+    and cameras. ``val_source``: held-out scenes for the validation loss (None: the synthetic ``val`` split
+    when ``source`` is synthetic). Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` =
+    (H, W)."""
 
     source: str = "synthetic"
+    val_source: str | None = None
     synthetic_path: str = "rig"
     synthetic_scenes: int = 100_000
     window: int = 32
@@ -81,54 +86,42 @@ class ReconDataConfig:
 
 
 @dataclass
-class ReconTrainConfig:
-    """A whole fine-tuning run; ``steps`` counts optimiser steps (the schedule spans them)."""
+class ReconTrainConfig(RunConfig):
+    """A whole fine-tuning run; the engine's keys (``steps``, ``optim``, ``precision`` ...) are those of
+    :class:`muskie.train.config.RunConfig`."""
 
-    model: ReconModelConfig = field(default_factory=ReconModelConfig)
-    loss: ReconLossConfig = field(default_factory=ReconLossConfig)
-    data: ReconDataConfig = field(default_factory=ReconDataConfig)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=0.05, warmup_steps=50, clip_grad=1.0)
     )
-    steps: int = 1000
-    precision: str = "fp32"
-    device: str = "auto"
-    seed: int = 0
     out_dir: str = "runs/recon"
-    checkpoint_every: int = 100
-    log_every: int = 10
+    model: ReconModelConfig = field(default_factory=ReconModelConfig)
+    loss: ReconLossConfig = field(default_factory=ReconLossConfig)
+    data: ReconDataConfig = field(default_factory=ReconDataConfig)
 
     def validate(self) -> ReconTrainConfig:
         """Check values types alone do not; returns self. Raises ConfigError."""
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        for name in ("steps", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        super().validate()
         if self.model.new_blocks < 0 or self.model.dpt_dim < 1 or self.model.camera_dim < 1:
             raise ConfigError("model.new_blocks must be >= 0, model.dpt_dim and model.camera_dim >= 1")
+        if self.model.backbone_weights == "":
+            raise ConfigError("model.backbone_weights is empty: give a weights file or folder, or null")
         data = self.data
+        if not data.source:
+            raise ConfigError("data.source is empty: give 'synthetic' or a path")
         if data.num_views < 1 or data.batch_size < 1 or data.workers < 0 or min(data.size) < 1:
             raise ConfigError("data.num_views, data.batch_size and data.size must be positive, data.workers >= 0")
-        if self.optim.warmup_steps < 0:
-            raise ConfigError("optim.warmup_steps must be >= 0")
+        if self.val_every and data.source != "synthetic" and not data.val_source:
+            raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
+                              "automatic validation split)")
         return self
-
-
-def recipe_names() -> list[str]:
-    """Named reconstruction recipes (``muskie/configs/recon-<name>.yaml``)."""
-    return sorted(p.stem[len(RECIPE_PREFIX):] for p in RECIPE_DIR.glob(f"{RECIPE_PREFIX}*.yaml"))
 
 
 def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> ReconTrainConfig:
     """The defaults, then a named recipe (``tiny-cpu`` for ``recon-tiny-cpu.yaml``) or a YAML file, then each
     override dict; validated. Raises ConfigError or FileNotFoundError."""
-    path = None
-    if recipe is not None:
-        path = Path(recipe)
-        if not path.suffix:
-            path = RECIPE_DIR / f"{RECIPE_PREFIX}{recipe}.yaml"
-            if not path.is_file():
-                raise ConfigError(f"unknown recon recipe {recipe!r}; named recipes: {recipe_names()}")
-    return layered_config(ReconTrainConfig(), path, overrides).validate()
+    return load_recipe(ReconTrainConfig(), recipe, overrides, prefix=RECIPE_PREFIX)
 
+
+def recon_recipe_names() -> list[str]:
+    """Named reconstruction recipes (``muskie/configs/recon-<name>.yaml``)."""
+    return recipe_names(RECIPE_PREFIX)

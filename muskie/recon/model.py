@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from muskie.config_io import from_dict, to_dict
 from muskie.model import MuskieBackbone
@@ -79,6 +80,10 @@ class ReconModel(nn.Module):
         self._init_new_parameters()
         if config.freeze_backbone:
             self.backbone.requires_grad_(False)
+        # reconstruction masks nothing: the mask token gets no gradient (and DDP must not wait for one)
+        self.backbone.mask_placeholder.requires_grad_(False)
+        if config.grad_checkpointing:
+            self.backbone.set_grad_checkpointing(True)
 
     def config_dict(self) -> dict:
         """``{"backbone": <MuskieConfig dict>, "head": <ReconModelConfig dict>}``: what weights files store,
@@ -95,11 +100,11 @@ class ReconModel(nn.Module):
         head = from_dict(ReconModelConfig, values.get("head", {}), where="head")
         return cls(MuskieBackbone.from_config_dict(values["backbone"]), head)
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
         """Write ``directory/model.safetensors`` and ``directory/config.json`` (``muskie.load_model`` reads
-        it back); returns the directory."""
+        it back), with ``metadata`` such as ``{"image_size": [H, W]}``; returns the directory."""
         return save_folder(directory, state_dict=self.state_dict(), model_class=type(self).__name__,
-                           model_config=self.config_dict())
+                           model_config=self.config_dict(), metadata=metadata)
 
     def _init_new_parameters(self) -> None:
         nn.init.trunc_normal_(self.register_tokens, std=0.02)
@@ -120,8 +125,9 @@ class ReconModel(nn.Module):
         x = torch.cat([registers, x], dim=2)
         positions = token_positions(grid_h, grid_w, bc.num_registers, device=images.device)
         cos, sin = rope_tables(positions, bc.head_dim, bc.rope_base, dtype=x.dtype)
+        checkpointing = self.config.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x, _ = block(x, cos, sin)
+            x, _ = checkpoint(block, x, cos, sin, use_reentrant=False) if checkpointing else block(x, cos, sin)
             features.append(x[:, :, bc.num_registers:])
 
         dense = self.point_head([features[i] for i in self.head_layers], (height, width)).float()

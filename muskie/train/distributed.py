@@ -52,6 +52,20 @@ def all_ranks_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(value.item() > 0.5)
 
 
+def any_rank_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True when ``flag`` holds on at least one rank."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0.5)
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from muskie.data.views import MultiViewBatchSampler, ViewRequest, collate_views, seed_worker
+from muskie.data.batch import ViewBatch, collate_views
+from muskie.data.views import MultiViewBatchSampler, ViewRequest, seed_worker
 
 
 class _GlobalBatchSampler:
@@ -49,11 +50,10 @@ def batch_stream(
     world_size: int = 1,
     workers: int = 0,
     pin_memory: bool = False,
-) -> Iterator[dict]:
+) -> Iterator[ViewBatch]:
     """Iterate collated batches from global batch ``start * world_size + rank`` on, this rank's share only.
 
-    ``start`` counts this rank's batches (the same on every rank). Batches are dicts of
-    ``collate_views``: ``images (B, V, 3, H, W)`` in [-1, 1] and the other sample fields stacked.
+    ``start`` counts this rank's batches (the same on every rank). Batches are ``ViewBatch``es.
     """
     batches = _GlobalBatchSampler(sampler, start * world_size + rank, world_size)
     loader = DataLoader(

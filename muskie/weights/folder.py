@@ -3,7 +3,9 @@ no pickle involved.
 
 For a :class:`~muskie.model.Muskie`, ``config.json`` is exactly ``MuskieConfig.to_dict()``, as it always
 was. Other model classes add a ``"model_class"`` key naming theirs; a folder without one holds a Muskie, or
-a bare ``MuskieBackbone`` when its weights have no pixel head (folders of muskie 0.1.0).
+a bare ``MuskieBackbone`` when its weights have no pixel head (folders of muskie 0.1.0). Facts about the
+trained model (``metadata``, e.g. the image size a reconstruction model was trained at) are stored as JSON
+under the ``muskie.metadata`` key of the safetensors header, so ``config.json`` stays the model's config.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CLASS_KEY = "model_class"
+METADATA_KEY = "muskie.metadata"
 # The class whose folders carry no model_class key (the format of muskie 0.1.0).
 DEFAULT_FOLDER_CLASS = "Muskie"
 
 
-def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: str, model_config: dict) -> Path:
+def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: str, model_config: dict,
+                metadata: dict | None = None) -> Path:
     """Write ``directory/{model.safetensors, config.json}``; returns the directory.
 
     Each file is written under a temporary name and renamed, so an interrupted save leaves no half file.
@@ -32,7 +37,8 @@ def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: 
     tensors = {k: t.detach().contiguous().cpu() for k, t in state_dict.items()}
     config = model_config if model_class == DEFAULT_FOLDER_CLASS else {MODEL_CLASS_KEY: model_class, **model_config}
     weights_tmp = directory / (WEIGHTS_FILE + ".tmp")
-    save_file(tensors, str(weights_tmp), metadata={"format": "pt"})
+    header = {"format": "pt", **({METADATA_KEY: json.dumps(metadata)} if metadata else {})}
+    save_file(tensors, str(weights_tmp), metadata=header)
     config_tmp = directory / (CONFIG_FILE + ".tmp")
     config_tmp.write_text(json.dumps(config, indent=2) + "\n")
     os.replace(weights_tmp, directory / WEIGHTS_FILE)
@@ -40,8 +46,8 @@ def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: 
     return directory
 
 
-def read_folder(directory: str | os.PathLike) -> tuple[str | None, dict, dict[str, torch.Tensor]]:
-    """``(model_class or None when config.json names none, model_config, state_dict)`` of a folder."""
+def read_folder(directory: str | os.PathLike) -> tuple[str | None, dict, dict[str, torch.Tensor], dict]:
+    """``(model_class or None when config.json names none, model_config, state_dict, metadata)`` of a folder."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for needed in (config_path, weights_path):
@@ -56,7 +62,7 @@ def read_folder(directory: str | os.PathLike) -> tuple[str | None, dict, dict[st
     model_class = config.pop(MODEL_CLASS_KEY, None)
     if model_class is not None and not isinstance(model_class, str):
         raise ValueError(f"{config_path}: invalid config: {MODEL_CLASS_KEY} must be a string, got {model_class!r}")
-    return model_class, config, read_safetensors(weights_path)
+    return model_class, config, read_safetensors(weights_path), read_metadata(weights_path)
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -65,3 +71,16 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         return load_file(str(path), device="cpu")
     except Exception as err:  # safetensors raises its own error types for truncated or foreign files
         raise ValueError(f"{path}: cannot read safetensors weights ({err})") from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The ``metadata`` a folder's ``.safetensors`` file was saved with (empty if none)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            text = (handle.metadata() or {}).get(METADATA_KEY)
+        metadata = json.loads(text) if text else {}
+    except Exception as err:  # a header that safetensors or JSON cannot parse
+        raise ValueError(f"{path}: cannot read the weights' metadata ({err})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: the weights' metadata is not a JSON object")
+    return metadata

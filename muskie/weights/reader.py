@@ -32,7 +32,7 @@ class WeightsFile:
         state_dict: the weights, tensors on the CPU.
         task, step: the training task (``"pretrain"``, ``"recon"``) and step of a training checkpoint; None
             for other files.
-        metadata: facts about the trained model a training checkpoint records for its users (e.g.
+        metadata: facts about the trained model a training checkpoint or folder records for its users (e.g.
             ``{"image_size": [H, W]}`` for reconstruction); empty for other files.
         config_source: where ``model_config`` was read (a folder's ``config.json``), for messages.
     """
@@ -68,9 +68,9 @@ def read_weights(path: str | os.PathLike, *, allow_pickle: bool = False) -> Weig
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint file or directory")
     if path.is_dir():
-        model_class, model_config, state_dict = read_folder(path)
+        model_class, model_config, state_dict, metadata = read_folder(path)
         weights = WeightsFile(source, "folder", model_class or _muskie_class(state_dict), model_config,
-                              state_dict, config_source=str(path / CONFIG_FILE))
+                              state_dict, metadata=metadata, config_source=str(path / CONFIG_FILE))
     elif path.suffix == ".safetensors":
         state_dict = read_safetensors(path)
         weights = WeightsFile(source, "safetensors", _muskie_class(state_dict), infer_config(state_dict, source),

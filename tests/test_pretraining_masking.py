@@ -1,4 +1,4 @@
-"""Tests for muskie.masking: exact mask ratios, reference views, shapes, connectivity, determinism."""
+"""Tests for muskie.pretraining.masking: exact mask ratios, reference views, shapes, connectivity, determinism."""
 
 from collections import deque
 
@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muskie.masking import (
+from muskie.pretraining.masking import (
     MASK_MODES,
     MaskConfig,
     num_masked_patches,

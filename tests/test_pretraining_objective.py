@@ -1,11 +1,11 @@
-"""Tests for muskie.objective: the confidence-weighted loss against a float64 reference."""
+"""Tests for muskie.pretraining.objective: the confidence-weighted loss against a float64 reference."""
 
 import math
 
 import pytest
 import torch
 
-from muskie.objective import LOG_FLOOR, confidence_weighted_loss
+from muskie.pretraining.objective import LOG_FLOOR, confidence_weighted_loss
 
 
 def make_inputs(seed: int, shape=(2, 3, 5, 12), dtype=torch.float32, masked_fraction=0.6):

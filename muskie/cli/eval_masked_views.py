@@ -1,9 +1,9 @@
-"""``muskie reconstruct``: reconstruct masked views of held-out scenes, write figures and the error table."""
+"""``muskie eval masked-views``: reconstruct masked views of held-out scenes, write figures and the error table
+(see ``muskie.pretraining.masked_views``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -14,14 +14,14 @@ from muskie.cli.main import CommandError
 DEFAULT_MODES = ("random", "rectangle", "ellipse")
 
 
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "reconstruct",
+def add_parser(evaluations) -> None:
+    parser = evaluations.add_parser(
+        "masked-views",
         help="reconstruct masked views with a checkpoint; figures and masked-patch error",
         description="Masks all but the first --refs views of each scene and reconstructs them. Prints the "
         "masked-pixel MSE (pixels in [0, 1]) with the reference views in the input, without them, with "
         "another scene's references (n/a when all samples come from one scene), and for the masked input alone "
-        "(masked patches filled with the view's mean visible colour); writes OUT/metrics.json and one PNG per figure sample.",
+        "(masked patches filled with the view's mean visible colour); writes OUT/metrics.md, OUT/metrics.json and one PNG per figure sample.",
     )
     parser.add_argument("--checkpoint", required=True,
                         help="training checkpoint (.pt), save_pretrained folder, or released .pth")
@@ -46,11 +46,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from muskie.data.views import ViewRequest, collate_views
-    from muskie.eval.reconstruction import SETTINGS, evaluate_reconstruction
+    from muskie.data.datasets import evaluation_batches, open_view_dataset
     from muskie.loading import load_model
-    from muskie.masking import MASK_MODES, MaskConfig
     from muskie.model import Muskie
+    from muskie.pretraining.masked_views import evaluate_reconstruction, markdown_table
+    from muskie.pretraining.masking import MASK_MODES, MaskConfig
+    from muskie.report import write_report
     from muskie.vis.reconstruction import reconstruction_figure
 
     unknown = [m for m in args.modes if m not in MASK_MODES]
@@ -68,14 +69,11 @@ def run(args: argparse.Namespace) -> int:
     height, width = args.size or ((64, 64) if patch <= 8 else (224, 224))
     if height % patch or width % patch:
         raise CommandError(f"--size {height} {width} is not a multiple of the model's patch size {patch}")
-    dataset = _dataset(args)
+    dataset = open_view_dataset(args.scenes, split="test", synthetic_path=args.synthetic_path, crop_scale=(1.0, 1.0))
     count = args.samples
-    # more samples than scenes: draw further view sets from the same scenes
-    requests = [ViewRequest(i % len(dataset), args.views, height, width, args.seed + i) for i in range(count)]
 
     def batches():
-        for start in range(0, count, args.batch_size):
-            yield collate_views([dataset[r] for r in requests[start:start + args.batch_size]])
+        return evaluation_batches(dataset, count, args.views, (height, width), args.seed, args.batch_size)
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,24 +103,11 @@ def run(args: argparse.Namespace) -> int:
         "refs": args.refs, "size": [height, width], "seed": args.seed, "pixel_range": "[0, 1]",
         "masked_mse": results, "figures": figures_written,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    print(f"masked-pixel MSE (pixels in [0,1]), {count} scenes, {args.views} views ({args.refs} references), "
-          f"{height}x{width}")
-    print("| mode | " + " | ".join(SETTINGS) + " |")
-    print("|---|" + "---|" * len(SETTINGS))
-    for mode, values in results.items():
-        print(f"| {mode} | " + " | ".join("n/a" if values[s] is None else f"{values[s]:.5f}" for s in SETTINGS)
-              + " |")
-    print(f"wrote {out_dir / 'metrics.json'} and {len(figures_written)} figure(s)")
+    title = (f"masked-pixel MSE (pixels in [0,1]), {count} scenes, {args.views} views ({args.refs} references), "
+             f"{height}x{width}")
+    table = markdown_table(results)
+    write_report(out_dir, "metrics", f"{title}\n\n{table}\n", summary)
+    print(title)
+    print(table)
+    print(f"wrote {out_dir / 'metrics.md'}, {out_dir / 'metrics.json'} and {len(figures_written)} figure(s)")
     return 0
-
-
-def _dataset(args):
-    if args.scenes == "synthetic":
-        from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
-
-        return SyntheticViewDataset(split="test", config=SyntheticConfig(camera_path=args.synthetic_path))
-    from muskie.data.sources import load_scenes
-    from muskie.data.views import MultiViewDataset
-
-    return MultiViewDataset(load_scenes(args.scenes), crop_scale=(1.0, 1.0))

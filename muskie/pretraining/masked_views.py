@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from muskie import report
 from muskie.constants import denormalize_image
-from muskie.masking import MaskConfig, sample_patch_masks
+from muskie.data.batch import ViewBatch
+from muskie.pretraining.masking import MaskConfig, sample_patch_masks
 from muskie.model.patches import patchify, unpatchify
 
 SETTINGS = ("with_refs", "without_refs", "other_scene_refs", "fill")
@@ -82,7 +84,7 @@ def _fill_prediction(images: torch.Tensor, mask: torch.Tensor, patch: int) -> to
 @torch.no_grad()
 def evaluate_reconstruction(
     model,
-    batches: Iterable[dict],
+    batches: Iterable[ViewBatch],
     num_ref: int,
     mask_mode: str,
     mask_config: MaskConfig | None = None,
@@ -90,13 +92,13 @@ def evaluate_reconstruction(
     device: str | torch.device = "cpu",
     keep_passes: int = 0,
 ) -> tuple[ReconstructionScores, list[ReconstructionPass]]:
-    """Score masked-view reconstruction on ``batches`` (dicts with ``images (B, V, 3, H, W)`` in [-1, 1]).
+    """Score masked-view reconstruction on ``batches`` (``ViewBatch``es of images in [-1, 1]).
 
     Args:
         model: a :class:`muskie.model.Muskie` (eval mode is set here).
         num_ref: references per scene, ``0 <= num_ref < V``; the first ``num_ref`` views of each scene.
         mask_mode: how the other views are masked, with the ratio and shape settings of ``mask_config``
-            (default :class:`muskie.masking.MaskConfig`).
+            (default :class:`muskie.pretraining.masking.MaskConfig`).
         seed: seeds the masks, so two models are scored on identical masks.
         keep_passes: how many batches' inputs/outputs to return for figures.
     Returns:
@@ -109,7 +111,7 @@ def evaluate_reconstruction(
     passes: list[ReconstructionPass] = []
     generator = torch.Generator().manual_seed(seed)
     for batch in batches:
-        images = batch["images"].to(device)
+        images = batch.images.to(device)
         b, v, _, h, w = images.shape
         if not 0 <= num_ref < v:
             raise ValueError(f"num_ref must be in [0, {v - 1}] for {v} views, got {num_ref}")
@@ -127,8 +129,8 @@ def evaluate_reconstruction(
         alone = model(target, patch_mask=masked)
         scores.add("without_refs", *_masked_squared_error(unpatchify(alone.pred, patch, h, w), target, masked, patch))
 
-        names = batch.get("scene")
-        rolled_is_other = b > 1 and (names is None or all(names[i] != names[i - 1] for i in range(b)))
+        names = batch.scenes
+        rolled_is_other = b > 1 and (not names or all(names[i] != names[i - 1] for i in range(b)))
         if num_ref > 0 and rolled_is_other:
             swapped = torch.cat([images[:, :num_ref].roll(1, dims=0), target], dim=1)
             other = unpatchify(model(swapped, patch_mask=mask).pred, patch, h, w)
@@ -140,3 +142,9 @@ def evaluate_reconstruction(
             confidence = unpatchify(out.confidence, patch, h, w)
             passes.append(ReconstructionPass(images.cpu(), mask.cpu(), pred.cpu(), confidence.cpu(), num_ref))
     return scores, passes
+
+
+def markdown_table(results: dict[str, dict[str, float | None]]) -> str:
+    """One row per mask mode, one column per setting (:data:`SETTINGS`), masked-pixel MSE in [0, 1] units."""
+    rows = [[mode, *(report.format_cell(values[s], ".5f") for s in SETTINGS)] for mode, values in results.items()]
+    return report.markdown_table(["mode", *SETTINGS], rows)

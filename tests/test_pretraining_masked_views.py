@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from muskie.eval.reconstruction import _fill_prediction, evaluate_reconstruction
+from muskie.data.batch import ViewBatch
+from muskie.pretraining.masked_views import _fill_prediction, evaluate_reconstruction
 from muskie.model.patches import patchify
 
 PATCH = 4
@@ -31,7 +32,7 @@ class Grey(Oracle):
 def _scenes(batch=3, views=3, size=16):
     images = torch.where(torch.rand(batch, views, 3, size, size, generator=torch.Generator().manual_seed(0)) > 0.5,
                          1.0, -1.0)
-    return [{"images": images}]
+    return [ViewBatch(images=images)]
 
 
 def test_known_answers():
@@ -57,7 +58,7 @@ def test_fill_baseline_on_a_constructed_view():
     assert torch.equal(filled[..., :4, :], images[..., :4, :]), "visible patches are kept"
     assert torch.allclose(filled[:, :, 0, 4:], torch.full((4, 8), 0.5)), "per-channel mean of visible pixels"
     assert torch.equal(filled[:, :, 1:, 4:], torch.ones(1, 1, 2, 4, 8))
-    _, passes = evaluate_reconstruction(Grey(), [{"images": images.repeat(2, 2, 1, 1, 1)}], num_ref=1,
+    _, passes = evaluate_reconstruction(Grey(), [ViewBatch(images=images.repeat(2, 2, 1, 1, 1))], num_ref=1,
                                         mask_mode="random", keep_passes=1)
     assert passes[0].images.shape == (2, 2, 3, 8, 8)
 

@@ -1,0 +1,79 @@
+"""The one place that turns a scene-source name into a multi-view dataset, and the one rule that turns a
+dataset into evaluation samples.
+
+A source is ``"synthetic"`` (procedural scenes of one split, rendered on the fly) or a path that
+:func:`muskie.data.sources.load_scenes` reads (a scene folder, a folder of scene folders, a manifest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from torch.utils.data import Dataset
+
+from muskie.data.batch import ViewBatch, collate_views
+from muskie.data.sources import load_scenes
+from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
+from muskie.data.views import MultiViewDataset, ViewRequest
+
+SYNTHETIC = "synthetic"
+
+
+def open_view_dataset(
+    source: str,
+    *,
+    split: str = "train",
+    synthetic_path: str = "rig",
+    synthetic_scenes: int = 1000,
+    window: int | None = None,
+    crop_scale: tuple[float, float] = (0.8, 1.0),
+    skip_bad: bool = True,
+    require: tuple[str, ...] = (),
+) -> Dataset:
+    """A dataset indexed by ``ViewRequest`` whose samples are the dicts of ``muskie.data.batch``.
+
+    Args:
+        source: ``"synthetic"`` or a path (see the module docstring). An empty string is refused.
+        split: the synthetic split (``train``, ``val`` or ``test``); ignored for paths.
+        synthetic_path: camera path of synthetic scenes (``rig``, ``orbit``, ``walk``, ``forward``).
+        synthetic_scenes: how many scenes of the split.
+        window: frames a sample's views are drawn from (synthetic: the path's length); None: the default.
+        crop_scale: area fraction of the random resized crop of scenes on disk (``(1, 1)``: full frames).
+        skip_bad: replace unreadable samples of scenes on disk instead of raising.
+        require: ``"cameras"`` and/or ``"depth"``: every scene on disk must have them, else a ValueError
+            names the source and the scenes lacking them. Synthetic scenes have both.
+    """
+    if not source:
+        raise ValueError("the scene source is empty: give 'synthetic' or a path")
+    if source == SYNTHETIC:
+        config = SyntheticConfig(camera_path=synthetic_path) if window is None else SyntheticConfig(
+            camera_path=synthetic_path, num_frames=window)
+        return SyntheticViewDataset(split=split, config=config, num_scenes=synthetic_scenes)
+    scenes = load_scenes(source)
+    checks = {"cameras": lambda s: s.has_cameras, "depth": lambda s: s.has_depth}
+    unknown = sorted(set(require) - set(checks))
+    if unknown:
+        raise ValueError(f"require: unknown requirement(s) {unknown}; choose from {sorted(checks)}")
+    lacking = [s.name for s in scenes if not all(checks[need](s) for need in require)]
+    if lacking:
+        raise ValueError(f"{source}: every scene needs {' and '.join(require)}; scenes without them: "
+                         f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
+    return MultiViewDataset(scenes, window=32 if window is None else window, crop_scale=tuple(crop_scale),
+                            skip_bad=skip_bad)
+
+
+def evaluation_requests(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int],
+                        seed: int = 0) -> list[ViewRequest]:
+    """The requests of an evaluation: sample ``k`` takes scene ``k mod len(dataset)`` with seed ``seed + k``
+    (more samples than scenes draw further view sets from the same scenes), ``num_views`` views at
+    ``size = (H, W)``."""
+    height, width = size
+    return [ViewRequest(k % len(dataset), num_views, height, width, seed + k) for k in range(num_samples)]
+
+
+def evaluation_batches(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0,
+                       batch_size: int = 1) -> Iterator[ViewBatch]:
+    """The samples of :func:`evaluation_requests`, collated ``batch_size`` at a time (the last may be smaller)."""
+    requests = evaluation_requests(dataset, num_samples, num_views, size, seed)
+    for start in range(0, len(requests), batch_size):
+        yield collate_views([dataset[request] for request in requests[start:start + batch_size]])

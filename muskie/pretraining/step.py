@@ -1,0 +1,60 @@
+"""One multi-view masked image modeling step as one callable: what the training task and the benchmarks run.
+
+For a batch of scenes: shuffle the view order of every scene, draw the reference views and one mask mode
+(``muskie.pretraining.masking``), reconstruct every patch with the masked ones replaced by the mask token,
+and take the confidence-weighted loss over the masked patches (``muskie.pretraining.objective``). Every
+random choice comes from one generator, so a step is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from muskie.data.batch import ViewBatch
+from muskie.model.patches import patchify
+from muskie.pretraining.masking import MaskConfig, sample_pretraining_masks
+from muskie.pretraining.objective import LossOutput, confidence_weighted_loss
+from muskie.train.distributed import unwrap_model
+
+
+@dataclass
+class PretrainingLoss:
+    """The loss of one batch (:class:`LossOutput`), its mask mode, and how many views it held."""
+
+    output: LossOutput
+    mask_mode: str
+    num_views: int
+
+
+def shuffle_views(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``images (B, V, 3, H, W)`` with the views of each scene in a random order drawn from ``generator``."""
+    b, v = images.shape[:2]
+    order = torch.argsort(torch.rand(b, v, generator=generator), dim=1)
+    return ViewBatch(images=images).permute_views(order).images
+
+
+def pretraining_loss(model: torch.nn.Module, images: torch.Tensor, mask_config: MaskConfig,
+                     generator: torch.Generator,
+                     autocast: contextlib.AbstractContextManager | None = None) -> PretrainingLoss:
+    """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
+
+    Args:
+        model: a :class:`muskie.model.Muskie` (or a DistributedDataParallel around one).
+        mask_config: the mask modes, ratios and reference-view rule.
+        generator: a CPU generator; it draws the view order, then the references and masks.
+        autocast: the precision context of the forward pass (None: full precision). The loss is always
+            computed in float32.
+    """
+    images = shuffle_views(images, generator)
+    patch = unwrap_model(model).config.patch_size
+    b, v, _, h, w = images.shape
+    masks = sample_pretraining_masks(b, v, h // patch, w // patch, mask_config, generator)
+    mask = masks.mask.to(images.device)
+    with autocast if autocast is not None else contextlib.nullcontext():
+        output = model(images, patch_mask=mask)
+    result = confidence_weighted_loss(output.pred.float(), output.confidence.float(), patchify(images, patch),
+                                      mask.flatten(2))
+    return PretrainingLoss(output=result, mask_mode=masks.mode, num_views=b * v)

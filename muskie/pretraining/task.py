@@ -1,0 +1,134 @@
+"""Multi-view masked image modeling pre-training as a task of the training engine (``muskie.train.engine``).
+
+One optimiser step: for each of ``accum_steps`` micro-batches and each resolution group, the MV-MIM loss of
+``muskie.pretraining.step`` (new view order, references and mask mode); the engine averages them. Each loaded
+micro-batch serves ``reuse`` consecutive optimiser steps, each with a new view order and a new mask. Every
+random choice of a step comes from a generator seeded by ``(seed, step, micro-batch, group, rank)``, and
+batches are addressed by index (``muskie.train.streams``), so a resumed run repeats an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from muskie.data.batch import ViewBatch
+from muskie.data.datasets import SYNTHETIC, evaluation_batches, open_view_dataset
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
+from muskie.model import Muskie, MuskieConfig
+from muskie.model.config import preset_config
+from muskie.pretraining.config import PretrainConfig
+from muskie.pretraining.step import pretraining_loss
+from muskie.train.distributed import DistInfo
+from muskie.train.engine import ModelRecord, StepContext, Task, TaskLoss, TrainResult, train
+from muskie.train.streams import batch_stream
+from muskie.weights import HEAD_PREFIXES, load_into, read_weights
+
+log = logging.getLogger("muskie.pretrain")
+
+TASK_NAME = "pretrain"
+
+
+class PretrainTask(Task):
+    """Pre-training of a :class:`Muskie` (backbone + pixel head) as ``config`` says."""
+
+    name = TASK_NAME
+    resume_free_keys = ("data.workers",)
+
+    def __init__(self, config: PretrainConfig):
+        self.config = config
+
+    def model_config(self) -> MuskieConfig:
+        return preset_config(self.config.model, **self.config.model_overrides)
+
+    def build_model(self) -> Muskie:
+        return Muskie(self.model_config())
+
+    def model_from_checkpoint(self, checkpoint) -> Muskie:
+        return Muskie(MuskieConfig.from_dict(checkpoint.model_config))
+
+    def describe_model(self, model: Muskie) -> ModelRecord:
+        return ModelRecord("Muskie", model.config.to_dict())
+
+    def init_from(self, model: Muskie, path: str) -> None:
+        """Load Muskie weights (any file ``read_weights`` reads); a file without the pixel head keeps the
+        fresh head."""
+        weights = read_weights(path, allow_pickle=self.config.allow_pickle)
+        fresh_head = {k: t for k, t in model.state_dict().items() if k.startswith(HEAD_PREFIXES)}
+        load_into(model, {**fresh_head, **weights.state_dict}, source=str(path))
+
+    def dataset(self) -> Dataset:
+        """The training scenes. Raises ValueError when no scene on disk has ``data.max_views`` frames
+        (shorter scenes are allowed: a sample asking one for more views than it has is replaced and logged)."""
+        data = self.config.data
+        dataset = open_view_dataset(data.source, split="train", synthetic_path=data.synthetic_path,
+                                    synthetic_scenes=data.synthetic_scenes, window=data.window,
+                                    crop_scale=tuple(data.crop_scale))
+        if isinstance(dataset, MultiViewDataset):
+            longest = max(len(scene) for scene in dataset.scenes)
+            if longest < data.max_views:
+                # every batch of max_views views would be skipped sample by sample until training gives up
+                raise ValueError(f"{data.source}: its longest scene has {longest} frame(s), fewer than "
+                                 f"data.max_views = {data.max_views}; lower data.min_views and data.max_views")
+        return dataset
+
+    def batch_sampler(self, num_samples: int, sizes: list[list[int]], group: int) -> MultiViewBatchSampler:
+        """Batches of ``data.batch_size`` scenes, ``min_views..max_views`` views and one of ``sizes`` each;
+        every resolution group has its own seed, so the groups of one step show different scenes."""
+        data = self.config.data
+        return MultiViewBatchSampler(num_samples, batch_size=data.batch_size, num_views=(data.min_views, data.max_views),
+                                     sizes=[tuple(size) for size in sizes], seed=self.config.seed * 1000 + group,
+                                     shuffle=True, drop_last=True)
+
+    def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
+        config = self.config
+        dataset = self.dataset()
+        first_batch = (start_step // config.reuse) * config.accum_steps
+        streams = [batch_stream(dataset, self.batch_sampler(len(dataset), sizes, group), first_batch, dist.rank,
+                                dist.world_size, config.data.workers, device.type == "cuda")
+                   for group, sizes in enumerate(config.data.resolutions)]
+        parts = None
+        step = start_step
+        while True:
+            if parts is None or step % config.reuse == 0:
+                parts = [(micro, group, next(s)) for micro in range(config.accum_steps)
+                         for group, s in enumerate(streams)]
+            yield parts
+            step += 1
+
+    def loss(self, model: nn.Module, part: tuple[int, int, ViewBatch], context: StepContext) -> TaskLoss:
+        micro, group, batch = part
+        images = batch.images.to(context.device, non_blocking=True)
+        result = pretraining_loss(model, images, self.config.mask, context.generator(micro, group), context.autocast)
+        return TaskLoss(loss=result.output.loss, metrics={"masked_mse": result.output.masked_mse},
+                        views=result.num_views, notes={"modes": result.mask_mode})
+
+    def validation_parts(self) -> list:
+        """``val_samples`` held-out samples at the first resolution group, in batches of ``data.batch_size``:
+        the synthetic ``val`` split, or ``data.val_source``."""
+        data = self.config.data
+        source = data.val_source or data.source
+        if source != SYNTHETIC and not data.val_source:
+            return []
+        dataset = open_view_dataset(source, split="val", synthetic_path=data.synthetic_path,
+                                    synthetic_scenes=min(self.config.val_samples, 1000), window=data.window,
+                                    crop_scale=(1.0, 1.0))
+        size = tuple(data.resolutions[0][0])
+        batches = evaluation_batches(dataset, self.config.val_samples, data.max_views, size, self.config.seed,
+                                     data.batch_size)
+        return [(0, index, batch) for index, batch in enumerate(batches)]
+
+    def export(self, model: Muskie, directory: Path) -> None:
+        model.save_pretrained(directory)
+
+
+def pretrain(config: PretrainConfig, resume: bool = True, stop_at_step: int | None = None,
+             max_minutes: float | None = None, progress: bool = True) -> TrainResult:
+    """Run (or resume) pre-training as ``config`` says; see :func:`muskie.train.engine.train`."""
+    return train(PretrainTask(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes,
+                 progress=progress)

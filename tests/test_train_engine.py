@@ -1,0 +1,150 @@
+"""The training engine's own features, on a tiny pre-training task: signals, kept checkpoints, validation and
+the best checkpoint, extending a finished run, --init-from, and which settings a resume may change."""
+
+import json
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from muskie.config_io import merge
+from muskie.pretraining.config import PretrainConfig
+from muskie.pretraining.task import PretrainTask, pretrain
+from muskie.train.engine import train
+from muskie.weights.checkpoint import read_checkpoint, save_checkpoint
+
+TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
+
+
+def tiny_config(out_dir, **overrides) -> PretrainConfig:
+    base = {
+        "model": "tiny", "model_overrides": TINY_MODEL,
+        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
+                 "synthetic_scenes": 64},
+        "optim": {"lr": 1e-3, "warmup_steps": 2}, "steps": 6, "reuse": 1, "precision": "fp32", "device": "cpu",
+        "checkpoint_every": 2, "out_dir": str(out_dir),
+    }
+    config = merge(PretrainConfig(), base)
+    return merge(config, overrides) if overrides else config
+
+
+def logged(out_dir, key="loss"):
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r[key]) for r in records if key in r]
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+class SignalAt(PretrainTask):
+    """Sends itself ``signum`` while computing step ``at`` (0-based)."""
+
+    def __init__(self, config, signum, at):
+        super().__init__(config)
+        self.signum, self.at = signum, at
+
+    def loss(self, model, part, context):
+        if context.step == self.at:
+            signal.raise_signal(self.signum)
+        return super().loss(model, part, context)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_the_current_step_and_the_run_resumes_exactly(tmp_path, signum):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are installed only in the main thread")
+    straight = pretrain(tiny_config(tmp_path / "straight"), progress=False)
+    stopped = train(SignalAt(tiny_config(tmp_path / "cut"), signum, at=2), progress=False)
+    assert stopped.ended_by == signal.Signals(signum).name and stopped.step == 3
+    assert read_checkpoint(stopped.checkpoint).step == 3, "the step in progress is finished and saved"
+    assert signal.getsignal(signum) is not None  # the previous handler is back
+    resumed = pretrain(tiny_config(tmp_path / "cut"), progress=False)
+    assert resumed.step == 6 and resumed.ended_by is None
+    assert logged(tmp_path / "cut") == logged(tmp_path / "straight")
+    assert_same_weights(resumed.model.state_dict(), straight.model.state_dict())
+
+
+def test_the_last_k_checkpoints_are_kept(tmp_path):
+    pretrain(tiny_config(tmp_path, steps=8, keep_checkpoints=2), progress=False)
+    kept = sorted(p.name for p in tmp_path.glob("checkpoint-0*.pt"))
+    assert kept == ["checkpoint-00000006.pt", "checkpoint-00000008.pt"]
+    assert [read_checkpoint(tmp_path / name).step for name in kept] == [6, 8]
+    assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 8
+
+
+def test_validation_loss_and_the_best_checkpoint(tmp_path):
+    result = pretrain(tiny_config(tmp_path, steps=6, val_every=2, val_samples=4), progress=False)
+    validations = logged(tmp_path, "val_loss")
+    assert [step for step, _ in validations] == [2, 4, 6]
+    best_step, best_loss = min(validations, key=lambda item: item[1])
+    best = read_checkpoint(tmp_path / "checkpoint-best.pt")
+    assert best.step == best_step and best.metrics["val_loss"] == pytest.approx(best_loss)
+    assert [step for step, _ in logged(tmp_path)] == list(range(1, 7)), "validation lines are not steps"
+    assert result.step == 6
+
+
+def test_validation_is_the_same_model_evaluated_on_fixed_samples(tmp_path):
+    task = PretrainTask(tiny_config(tmp_path, val_every=1, val_samples=3))
+    first, second = task.validation_parts(), task.validation_parts()
+    assert len(first) == 2 and all(torch.equal(a[2].images, b[2].images) for a, b in zip(first, second))
+
+
+def test_a_finished_run_is_extended_to_more_steps(tmp_path):
+    pretrain(tiny_config(tmp_path, steps=4), progress=False)
+    assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 4
+    extended = pretrain(tiny_config(tmp_path, steps=6), progress=False)
+    assert extended.step == 6 and len(extended.losses) == 2
+    assert [step for step, _ in logged(tmp_path)] == list(range(1, 7))
+    with pytest.raises(ValueError, match="below the checkpoint's step 6"):
+        pretrain(tiny_config(tmp_path, steps=5), progress=False)
+
+
+def test_init_from_loads_weights_but_not_the_optimiser(tmp_path):
+    source = pretrain(tiny_config(tmp_path / "source", steps=2), progress=False)
+    config = tiny_config(tmp_path / "fine", steps=2, init_from=str(tmp_path / "source" / "model"))
+    task = PretrainTask(config)
+    model = task.build_model()
+    task.init_from(model, config.init_from)
+    assert_same_weights(model.state_dict(), source.model.state_dict())
+    fine = pretrain(config, progress=False)
+    assert read_checkpoint(fine.checkpoint).optimizer_state["state"][0]["step"] == 2, "a fresh optimiser"
+    # a backbone-only file keeps the fresh pixel head
+    source.model.save_pretrained(tmp_path / "full")
+    from muskie.model import MuskieBackbone
+
+    backbone = MuskieBackbone.from_pretrained(tmp_path / "full")
+    backbone.save_pretrained(tmp_path / "backbone")
+    model = task.build_model()
+    head = model.decoder_pred.weight.clone()
+    task.init_from(model, str(tmp_path / "backbone"))
+    assert torch.equal(model.decoder_pred.weight, head)
+    assert torch.equal(model.patch_embed.proj.weight, source.model.patch_embed.proj.weight)
+
+
+def test_resume_allows_where_settings_and_refuses_result_settings(tmp_path):
+    pretrain(tiny_config(tmp_path), stop_at_step=2, progress=False)
+    relaxed = pretrain(tiny_config(tmp_path, log_every=3, checkpoint_every=3, data={"workers": 1}),
+                       stop_at_step=4, progress=False)
+    assert relaxed.step == 4
+    with pytest.raises(ValueError, match=r"cannot resume.*\['precision'\]"):
+        pretrain(tiny_config(tmp_path, precision="bf16"), progress=False)
+
+
+def test_a_checkpoint_of_another_task_is_not_resumed(tmp_path):
+    save_checkpoint(tmp_path / "checkpoint-last.pt", task="recon", step=1, model_class="ReconModel",
+                    model_config={}, model_state={}, config={})
+    with pytest.raises(ValueError, match="checkpoint of the 'recon' task"):
+        pretrain(tiny_config(tmp_path), progress=False)
+
+
+def test_metrics_are_written_in_step_order_with_throughput(tmp_path):
+    pretrain(tiny_config(tmp_path, steps=3, log_every=2), progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert all(r["views_per_s"] > 0 and isinstance(r["modes"], list) for r in records)
+    assert os.path.isdir(tmp_path / "tensorboard")
