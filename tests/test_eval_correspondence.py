@@ -147,7 +147,7 @@ def test_epipolar_distance_of_exact_correspondences_is_zero():
     K = intrinsics(1)[0].double()
     src, dst = random_camera(generator), random_camera(generator)
     points = torch.randn(50, 3, generator=generator, dtype=torch.float64) + torch.tensor([0, 0, 6.0], dtype=torch.float64)
-    from muskie.data.geometry import project_points
+    from muskie.geometry import project_points
 
     uv_src, _ = project_points(points, K, src)
     uv_dst, _ = project_points(points, K, dst)

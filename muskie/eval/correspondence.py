@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from muskie.constants import denormalize_image
-from muskie.data.geometry import invert_pose, project_points, unproject_depth
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
+from muskie.geometry import invert_pose, project_points, unproject_depth
 
 READOUTS = ("nn", "attention")
 DEFAULT_TOLERANCE = 0.05

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from muskie.data.geometry import unproject_depth
 from muskie.data.sources import load_scenes
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.views import MultiViewDataset, ViewRequest, collate_views
+from muskie.geometry import unproject_depth
 from muskie.recon.metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics, relative_pose_errors
 from muskie.recon.model import ReconModel
 

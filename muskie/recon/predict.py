@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from muskie.constants import normalize_image
-from muskie.data.geometry import invert_pose, pixel_grid
 from muskie.data.imageio import read_image
 from muskie.data.sources import read_image_folder, write_transforms_json
 from muskie.data.transforms import resize
+from muskie.geometry import invert_pose, pixel_grid
 from muskie.recon.model import ReconModel
 from muskie.recon.ply import write_ply
 from muskie.recon.render import render_point_cloud

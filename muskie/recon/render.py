@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from muskie.data.geometry import look_at
+from muskie.geometry import look_at
 
 BACKGROUND = (24, 24, 28)
 
