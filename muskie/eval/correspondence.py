@@ -38,10 +38,18 @@ import torch.nn.functional as F
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
-from muskie.geometry import invert_pose, project_points, unproject_depth
+from muskie.geometry import (
+    OCCLUSION_TOLERANCE,
+    invert_pose,
+    lift_pixels,
+    nearest_pixel,
+    project_points,
+    unproject_depth,
+    visible_in_view,
+)
 
 READOUTS = ("nn", "attention")
-DEFAULT_TOLERANCE = 0.05
+DEFAULT_TOLERANCE = OCCLUSION_TOLERANCE
 PIXEL_THRESHOLDS = (5.0, 10.0)
 DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
@@ -108,14 +116,6 @@ class Tracks:
     visible: torch.Tensor
 
 
-def _nearest_pixel(uv: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(flat index (..., ) long of the nearest pixel, clamped into the image; inside (...) bool)``."""
-    column, row = torch.round(uv[..., 0]), torch.round(uv[..., 1])
-    inside = (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
-    index = row.clamp(0, height - 1).long() * width + column.clamp(0, width - 1).long()
-    return index, inside
-
-
 def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, intrinsics: torch.Tensor,
                         cam_to_world: torch.Tensor, tolerance: float = DEFAULT_TOLERANCE) -> Tracks:
     """Tracks of ``queries (N, 2)`` (integer pixel centres of view 0 with valid depth) through all views.
@@ -127,34 +127,16 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
     """
     num_views, height, width = depth.shape
     dtype = torch.float64
-    index, inside = _nearest_pixel(queries, height, width)
+    index, inside = nearest_pixel(queries, height, width)
     if not bool(inside.all()) or not bool(valid[0].flatten()[index].all()):
         raise ValueError("queries must be pixels of view 0 with valid depth")
     points = unproject_depth(depth[0].to(dtype), intrinsics[0].to(dtype), cam_to_world[0].to(dtype))
     points = points.reshape(-1, 3)[index]  # (N, 3)
     uv, z = project_points(points[None], intrinsics.to(dtype), cam_to_world.to(dtype))  # (V, N, 2), (V, N)
-    pixel, inside = _nearest_pixel(uv, height, width)
-    depth_there = torch.gather(depth.flatten(1).to(dtype), 1, pixel)
-    valid_there = torch.gather(valid.flatten(1), 1, pixel)
-    visible = inside & (z > 0) & valid_there & (z <= depth_there + tolerance)
+    visible = visible_in_view(uv, z, depth.to(dtype), valid, tolerance)
     visible[0] = False
     uv[0] = queries.to(dtype)
     return Tracks(target_uv=uv.float(), visible=visible)
-
-
-def lift_pixels(uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, intrinsics: torch.Tensor,
-                cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World points ``(N, 3)`` float64 of pixels ``uv (N, 2)`` of one view lifted with the depth of their
-    nearest pixel (clamped into the image), and ``(N,)`` bool: that pixel has valid depth.
-    ``depth``, ``valid``: ``(H, W)``; ``intrinsics (3, 3)``; ``cam_to_world (4, 4)``."""
-    height, width = depth.shape
-    dtype = torch.float64
-    index, _ = _nearest_pixel(uv, height, width)
-    z = depth.flatten().to(dtype)[index]
-    uv1 = torch.cat([uv.to(dtype), torch.ones_like(uv[:, :1], dtype=dtype)], dim=-1)
-    camera = (uv1 @ torch.linalg.inv(intrinsics.to(dtype)).T) * z[:, None]
-    c2w = cam_to_world.to(dtype)
-    return camera @ c2w[:3, :3].T + c2w[:3, 3], valid.flatten()[index]
 
 
 # ---------------------------------------------------------------- epipolar geometry
@@ -209,8 +191,9 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
             continue
         pred, true = predicted[t][seen], tracks.target_uv[t][seen]
         errors_2d.append((pred.double() - true.double()).norm(dim=-1))
-        lifted_pred, ok = lift_pixels(pred, depth[t], valid[t], intrinsics[t], cam_to_world[t])
-        lifted_true, _ = lift_pixels(true, depth[t], valid[t], intrinsics[t], cam_to_world[t])
+        camera = (depth[t].double(), valid[t], intrinsics[t].double(), cam_to_world[t].double())
+        lifted_pred, ok = lift_pixels(pred.double(), *camera)
+        lifted_true, _ = lift_pixels(true.double(), *camera)
         error = (lifted_pred - lifted_true).norm(dim=-1)
         errors_3d.append(torch.where(ok, error, torch.full_like(error, math.nan)))
         views.append(torch.full((int(seen.sum()),), float(t), dtype=torch.float64))
