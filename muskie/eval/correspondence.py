@@ -19,8 +19,9 @@ Protocol, per sample of ``V`` views (8 by default), view 0 is the source:
 - **Scenes with cameras but no depth** (real object scenes): queries drawn among view 0's textured pixels
   (:func:`texture_mask`: grey-level standard deviation over a 7x7 window at least ``min_texture``, which
   excludes flat black backgrounds); every other view is scored by the symmetric epipolar distance of each
-  match (:func:`symmetric_epipolar_distance`, px at the evaluated resolution): median, mean and accuracy at
-  2, 5 and 10 px. A match that slides along its epipolar line scores 0: this bounds the error from below.
+  match (:func:`~muskie.geometry.symmetric_epipolar_distance`, px at the evaluated resolution): median, mean
+  and accuracy at 2, 5 and 10 px. A match that slides along its epipolar line scores 0: this bounds the error
+  from below.
 
 Every metric is reported pooled over all scored pairs and per view pair ``(0, t)``.
 """
@@ -40,10 +41,10 @@ from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
 from muskie.geometry import (
     OCCLUSION_TOLERANCE,
-    invert_pose,
     lift_pixels,
     nearest_pixel,
     project_points,
+    symmetric_epipolar_distance,
     unproject_depth,
     visible_in_view,
 )
@@ -137,38 +138,6 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
     visible[0] = False
     uv[0] = queries.to(dtype)
     return Tracks(target_uv=uv.float(), visible=visible)
-
-
-# ---------------------------------------------------------------- epipolar geometry
-
-
-def fundamental_matrix(K_src: torch.Tensor, cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                       cam_to_world_dst: torch.Tensor) -> torch.Tensor:
-    """``F (3, 3)`` float64 with ``x_dst^T F x_src = 0`` for homogeneous pixels ``(u, v, 1)`` of one world
-    point seen by both cameras (OpenCV axes, camera-to-world poses)."""
-    dtype = torch.float64
-    relative = invert_pose(cam_to_world_dst.to(dtype)) @ cam_to_world_src.to(dtype)  # src camera -> dst camera
-    rotation, t = relative[:3, :3], relative[:3, 3]
-    skew = torch.zeros(3, 3, dtype=dtype)
-    skew[0, 1], skew[0, 2], skew[1, 2] = -t[2], t[1], -t[0]
-    skew = skew - skew.T
-    return torch.linalg.inv(K_dst.to(dtype)).T @ skew @ rotation @ torch.linalg.inv(K_src.to(dtype))
-
-
-def symmetric_epipolar_distance(uv_src: torch.Tensor, uv_dst: torch.Tensor, K_src: torch.Tensor,
-                                cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                                cam_to_world_dst: torch.Tensor) -> torch.Tensor:
-    """Symmetric epipolar distance ``(N,)`` float64 in px of matches ``uv_src (N, 2)`` <-> ``uv_dst (N, 2)``:
-    the mean of the distance from ``uv_dst`` to the epipolar line of ``uv_src`` and from ``uv_src`` to the
-    epipolar line of ``uv_dst``. Zero for exact correspondences."""
-    fundamental = fundamental_matrix(K_src, cam_to_world_src, K_dst, cam_to_world_dst)
-    ones = torch.ones_like(uv_src[:, :1], dtype=torch.float64)
-    x_src = torch.cat([uv_src.double(), ones], dim=-1)
-    x_dst = torch.cat([uv_dst.double(), ones], dim=-1)
-    lines_dst = x_src @ fundamental.T  # (N, 3): F x_src
-    lines_src = x_dst @ fundamental  # (N, 3): F^T x_dst
-    algebraic = (x_dst * lines_dst).sum(-1).abs()
-    return 0.5 * (algebraic / lines_dst[:, :2].norm(dim=-1) + algebraic / lines_src[:, :2].norm(dim=-1))
 
 
 # ---------------------------------------------------------------- scoring and metrics

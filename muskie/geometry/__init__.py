@@ -1,5 +1,5 @@
-"""Camera and pose math: the one home of projection, unprojection, pose conventions, visibility and
-point-cloud alignment. Every other module imports it from here.
+"""Camera and pose math: the one home of projection, unprojection, pose conventions, visibility, epipolar
+geometry and point-cloud alignment. Every other module imports it from here.
 
 Conventions (everywhere in muskie; see also ``muskie.constants``):
 
@@ -14,8 +14,9 @@ Conventions (everywhere in muskie; see also ``muskie.constants``):
 
 Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
 OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation), ``visibility`` (the occlusion
-test, covisibility), ``align`` (Umeyama, ICP, nearest distances). The package depends on torch and NumPy
-only (SciPy's k-d tree is imported by ``align`` when first used).
+test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align`` (Umeyama, ICP,
+nearest distances). The package depends on torch and NumPy only (SciPy's k-d tree is imported by ``align``
+when first used).
 """
 
 from muskie.geometry.align import Similarity, icp, nearest_distances, umeyama
@@ -31,6 +32,7 @@ from muskie.geometry.cameras import (
     unproject,
     unproject_depth,
 )
+from muskie.geometry.epipolar import fundamental_matrix, symmetric_epipolar_distance
 from muskie.geometry.poses import (
     invert_pose,
     look_at,
@@ -50,6 +52,7 @@ __all__ = [
     "Similarity",
     "camera_rays",
     "covisible",
+    "fundamental_matrix",
     "gather_pixels",
     "icp",
     "intrinsics_from_fov",
@@ -67,6 +70,7 @@ __all__ = [
     "relative_poses",
     "rotation_angle",
     "special_orthonormalize",
+    "symmetric_epipolar_distance",
     "transform_points",
     "umeyama",
     "unproject",
