@@ -12,8 +12,10 @@ from muskie.geometry import (
     opengl_to_opencv,
     pair_mask,
     project_points,
+    quaternion_to_rotation,
     relative_poses,
     rotation_angle,
+    rotation_to_quaternion,
     special_orthonormalize,
     transform_points,
     vector_angle,
@@ -157,6 +159,16 @@ def random_rotation_np(rng):
     return q if np.linalg.det(q) > 0 else -q
 
 
+def test_quaternion_round_trip_all_branches():
+    rng = np.random.default_rng(0)
+    rotations = [random_rotation_np(rng) for _ in range(200)]
+    rotations += [np.diag([1.0, -1, -1]), np.diag([-1.0, 1, -1]), np.diag([-1.0, -1, 1]), np.eye(3)]
+    for rotation in rotations:
+        qvec = rotation_to_quaternion(rotation)
+        assert qvec[0] >= 0 and abs(np.linalg.norm(qvec) - 1) < 1e-12
+        np.testing.assert_allclose(quaternion_to_rotation(qvec), rotation, atol=1e-12)
+
+
 def test_opengl_opencv_flip_is_one_involution_for_arrays_and_tensors():
     rng = np.random.default_rng(4)
     poses = np.tile(np.eye(4), (3, 1, 1))
@@ -202,3 +214,18 @@ def test_transform_points_applies_rotation_then_translation():
     grid = torch.randn(3, 4, 6, 3, generator=g, dtype=torch.float64)
     torch.testing.assert_close(transform_points(poses[0], grid), grid @ poses[0, :3, :3].T + poses[0, :3, 3])
     torch.testing.assert_close(transform_points(invert_pose(poses), transform_points(poses, points)), points)
+
+
+def test_quaternions_are_normalised_and_give_proper_rotations():
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        quaternion = rng.standard_normal(4)
+        rotation = quaternion_to_rotation(quaternion)
+        np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), rtol=0, atol=1e-14)
+        assert np.linalg.det(rotation) == pytest.approx(1.0, abs=1e-14)
+        np.testing.assert_array_equal(quaternion_to_rotation(-quaternion), rotation)
+        np.testing.assert_allclose(quaternion_to_rotation(3.0 * quaternion), rotation, rtol=0, atol=1e-15)
+    # (cos a/2, sin a/2 * axis) turns by a about the axis
+    half = math.radians(30.0) / 2
+    rotation = quaternion_to_rotation([math.cos(half), 0.0, 0.0, math.sin(half)])
+    np.testing.assert_allclose(rotation @ [1.0, 0, 0], [math.cos(2 * half), math.sin(2 * half), 0.0], atol=1e-15)

@@ -13,10 +13,10 @@ Conventions (everywhere in muskie; see also ``muskie.constants``):
   centre.
 
 Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
-OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation), ``visibility`` (the occlusion
-test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align`` (Umeyama, ICP,
-nearest distances). The package depends on torch and NumPy only (SciPy's k-d tree is imported by ``align``
-when first used).
+OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions), ``visibility`` (the
+occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align``
+(Umeyama, ICP, nearest distances). The package depends on torch and NumPy only (SciPy's k-d tree is
+imported by ``align`` when first used).
 """
 
 from muskie.geometry.align import Similarity, icp, nearest_distances, umeyama
@@ -39,8 +39,10 @@ from muskie.geometry.poses import (
     opencv_to_opengl,
     opengl_to_opencv,
     pair_mask,
+    quaternion_to_rotation,
     relative_poses,
     rotation_angle,
+    rotation_to_quaternion,
     special_orthonormalize,
     transform_points,
     vector_angle,
@@ -67,8 +69,10 @@ __all__ = [
     "pixel_grid",
     "pixel_rays",
     "project_points",
+    "quaternion_to_rotation",
     "relative_poses",
     "rotation_angle",
+    "rotation_to_quaternion",
     "special_orthonormalize",
     "symmetric_epipolar_distance",
     "transform_points",

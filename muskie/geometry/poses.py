@@ -1,5 +1,5 @@
 """Rigid poses and rotations: inversion, applying a pose, look-at cameras, the OpenGL <-> OpenCV flip,
-relative poses, rotation and vector angles, the nearest rotation of a 3x3 matrix.
+relative poses, rotation and vector angles, the nearest rotation of a 3x3 matrix, quaternions.
 
 Poses are camera-to-world ``(..., 4, 4)`` with OpenCV camera axes unless a name says otherwise. The relative
 pose of the pair ``(i, j)`` is ``T_i^-1 T_j``: it maps camera ``j``'s coordinates to camera ``i``'s. It does
@@ -8,7 +8,7 @@ reconstruction loss and metrics compare relative poses: a model predicts its cam
 choosing.
 
 ``invert_pose``, ``transform_points`` and ``opengl_to_opencv`` take torch tensors or NumPy arrays and return
-the same kind; the rest are torch.
+the same kind; the quaternion functions are NumPy float64 (the COLMAP parser's); the rest are torch.
 """
 
 from __future__ import annotations
@@ -169,3 +169,39 @@ def special_orthonormalize(matrix: torch.Tensor) -> torch.Tensor:
     if matrix.shape[-2:] != (3, 3):
         raise ValueError(f"matrix must have shape (..., 3, 3), got {tuple(matrix.shape)}")
     return _SpecialOrthonormalize.apply(matrix)
+
+
+def quaternion_to_rotation(quaternion) -> np.ndarray:
+    """Quaternion ``(w, x, y, z)`` (4,) -> ``(3, 3)`` float64 rotation matrix; normalised first, so any
+    non-zero quaternion is accepted."""
+    w, x, y, z = np.asarray(quaternion, dtype=np.float64) / np.linalg.norm(quaternion)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def rotation_to_quaternion(rotation) -> np.ndarray:
+    """``(3, 3)`` rotation matrix -> unit quaternion ``(w, x, y, z)`` float64 with ``w >= 0``.
+
+    Uses the largest of the four squared components as pivot, which keeps it accurate for every angle.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    trace = np.trace(r)
+    squares = np.array([1 + trace, 1 + r[0, 0] - r[1, 1] - r[2, 2], 1 - r[0, 0] + r[1, 1] - r[2, 2],
+                        1 - r[0, 0] - r[1, 1] + r[2, 2]])
+    pivot = int(np.argmax(squares))
+    s = 2.0 * np.sqrt(squares[pivot])  # = 4 * |q_pivot|
+    if pivot == 0:
+        q = [s / 4, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
+    elif pivot == 1:
+        q = [(r[2, 1] - r[1, 2]) / s, s / 4, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
+    elif pivot == 2:
+        q = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, s / 4, (r[1, 2] + r[2, 1]) / s]
+    else:
+        q = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, s / 4]
+    q = np.array(q) / np.linalg.norm(q)
+    return -q if q[0] < 0 else q
