@@ -31,9 +31,9 @@ import time
 
 import torch
 
-from muskie.data.geometry import intrinsics_from_fov
 from muskie.data.synthetic import SyntheticViewDataset, make_scene, render_views
 from muskie.data.views import ViewRequest
+from muskie.geometry import intrinsics_from_fov
 
 SIZES = (64, 128, 224)
 VIEWS = 8

@@ -4,7 +4,8 @@ Image normalisation: images enter every model as float tensors in [-1, 1], obtai
 ``(x - IMAGE_MEAN) / IMAGE_STD``.
 
 Camera convention (everywhere in muskie): OpenCV axes (x right, y down, z forward), intrinsics ``K`` in
-pixels with pixel centres at integer coordinates, poses stored camera-to-world (``cam_to_world``, 4x4).
+pixels with pixel centres at integer coordinates, poses stored camera-to-world (``cam_to_world``, 4x4). The
+math that follows it lives in ``muskie.geometry``.
 """
 
 IMAGE_MEAN = 0.5

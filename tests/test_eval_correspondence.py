@@ -18,7 +18,6 @@ from muskie.eval.correspondence import (
     sample_queries,
     score_depth_matches,
     score_epipolar_matches,
-    symmetric_epipolar_distance,
     texture_mask,
 )
 
@@ -130,41 +129,6 @@ def test_prediction_without_depth_is_a_3d_miss():
     assert metrics["missing3d"] == pytest.approx(100 * in_view_1 / metrics["pairs"])
     assert metrics["acc3d_2pct"] == pytest.approx(100 - metrics["missing3d"])
     assert metrics["err3d_mean"] == 0
-
-
-def random_camera(generator):
-    angles = torch.randn(3, generator=generator, dtype=torch.float64) * 0.2
-    rotation = torch.linalg.matrix_exp(torch.tensor([[0, -angles[2], angles[1]], [angles[2], 0, -angles[0]],
-                                                     [-angles[1], angles[0], 0]], dtype=torch.float64))
-    pose = torch.eye(4, dtype=torch.float64)
-    pose[:3, :3] = rotation
-    pose[:3, 3] = torch.randn(3, generator=generator, dtype=torch.float64) * 0.5
-    return pose
-
-
-def test_epipolar_distance_of_exact_correspondences_is_zero():
-    generator = torch.Generator().manual_seed(0)
-    K = intrinsics(1)[0].double()
-    src, dst = random_camera(generator), random_camera(generator)
-    points = torch.randn(50, 3, generator=generator, dtype=torch.float64) + torch.tensor([0, 0, 6.0], dtype=torch.float64)
-    from muskie.data.geometry import project_points
-
-    uv_src, _ = project_points(points, K, src)
-    uv_dst, _ = project_points(points, K, dst)
-    assert symmetric_epipolar_distance(uv_src, uv_dst, K, src, K, dst).max() < 1e-9
-
-
-def test_epipolar_distance_of_a_known_offset():
-    # rectified pair: epipolar lines are image rows in both views
-    K = intrinsics(1)[0].double()
-    src, dst = torch.eye(4, dtype=torch.float64), translated(BASELINE).double()
-    uv_src = torch.tensor([[3.0, 4.0], [10.0, 12.0]], dtype=torch.float64)
-    across = uv_src + torch.tensor([-2.0, 1.5], dtype=torch.float64)  # 1.5 px off the row, anywhere along it
-    along = uv_src + torch.tensor([-5.0, 0.0], dtype=torch.float64)
-    torch.testing.assert_close(symmetric_epipolar_distance(uv_src, across, K, src, K, dst),
-                               torch.full((2,), 1.5, dtype=torch.float64))
-    torch.testing.assert_close(symmetric_epipolar_distance(uv_src, along, K, src, K, dst),
-                               torch.zeros(2, dtype=torch.float64))
 
 
 def test_epipolar_metrics_of_known_distances():

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.geometry import unproject_depth
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.batch import collate_views
 from muskie.data.views import ViewRequest
+from muskie.geometry import relative_poses, rotation_angle, unproject_depth
 from muskie.recon.evaluate import evaluate_recon, markdown_table
-from muskie.recon.poses import relative_poses, rotation_angle
 
 VIEWS, SIZE = 3, 16
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from muskie.data.geometry import intrinsics_from_fov, unproject_depth
+from muskie.geometry import intrinsics_from_fov, unproject_depth
 from muskie.recon.config import ReconLossConfig
 from muskie.recon.loss import normal_map, recon_loss, weighted_median_scale
 

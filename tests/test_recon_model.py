@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from muskie import create_model
+from muskie.geometry import relative_poses
 from muskie.model import MuskieBackbone
 from muskie.model.config import preset_config
 from muskie.recon.config import ReconModelConfig
 from muskie.recon.model import ReconModel, build_recon_model, default_head_layers
-from muskie.recon.poses import relative_poses
 
 TINY = dict(embed_dim=32, depth=2, num_heads=2, patch_size=8)
 

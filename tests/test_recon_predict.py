@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.geometry import intrinsics_from_fov, unproject_depth
 from muskie.data.sources import read_transforms_json
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.views import ViewRequest
+from muskie.geometry import intrinsics_from_fov, unproject_depth
 from muskie.model import MuskieBackbone
 from muskie.model.config import preset_config
 from muskie.recon.config import ReconModelConfig

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.geometry import camera_rays, covisible, intrinsics_from_fov, project_points, unproject_depth
 from muskie.data.synthetic import PATH_KINDS, SyntheticConfig, make_scene, render_views
 from muskie.data.synthetic.scene_spec import BOX, CYLINDER, PLANE, SPHERE
+from muskie.geometry import camera_rays, covisible, intrinsics_from_fov, project_points, unproject_depth
 
 HEIGHT, WIDTH = 24, 32
 

@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
 
 
 def _add_correspondence(evaluations) -> None:
-    from muskie.eval.correspondence import DEFAULT_TOLERANCE
+    from muskie.geometry import OCCLUSION_TOLERANCE
 
     parser = evaluations.add_parser(
         "correspondence",
@@ -43,7 +43,7 @@ def _add_correspondence(evaluations) -> None:
     parser.add_argument("--block", type=int, default=-1, help="block to read (negative: from the end)")
     parser.add_argument("--nn-metric", choices=("l2", "cosine"), default="l2")
     parser.add_argument("--temperature", type=float, default=1e-4, help="attention soft-argmax temperature")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    parser.add_argument("--tolerance", type=float, default=OCCLUSION_TOLERANCE,
                         help="occlusion tolerance in world units (depth protocol)")
     parser.add_argument("--min-texture", type=float, default=0.03,
                         help="query candidates without depth: grey std over 7x7 pixels at least this")

@@ -19,8 +19,9 @@ Protocol, per sample of ``V`` views (8 by default), view 0 is the source:
 - **Scenes with cameras but no depth** (real object scenes): queries drawn among view 0's textured pixels
   (:func:`texture_mask`: grey-level standard deviation over a 7x7 window at least ``min_texture``, which
   excludes flat black backgrounds); every other view is scored by the symmetric epipolar distance of each
-  match (:func:`symmetric_epipolar_distance`, px at the evaluated resolution): median, mean and accuracy at
-  2, 5 and 10 px. A match that slides along its epipolar line scores 0: this bounds the error from below.
+  match (:func:`~muskie.geometry.symmetric_epipolar_distance`, px at the evaluated resolution): median, mean
+  and accuracy at 2, 5 and 10 px. A match that slides along its epipolar line scores 0: this bounds the error
+  from below.
 
 Every metric is reported pooled over all scored pairs and per view pair ``(0, t)``.
 """
@@ -36,12 +37,19 @@ import torch.nn.functional as F
 
 from muskie import report
 from muskie.constants import denormalize_image
-from muskie.data.geometry import invert_pose, project_points, unproject_depth
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
+from muskie.geometry import (
+    OCCLUSION_TOLERANCE,
+    lift_pixels,
+    nearest_pixel,
+    project_points,
+    symmetric_epipolar_distance,
+    unproject_depth,
+    visible_in_view,
+)
 
 READOUTS = ("nn", "attention")
-DEFAULT_TOLERANCE = 0.05
 PIXEL_THRESHOLDS = (5.0, 10.0)
 DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
@@ -108,16 +116,8 @@ class Tracks:
     visible: torch.Tensor
 
 
-def _nearest_pixel(uv: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(flat index (..., ) long of the nearest pixel, clamped into the image; inside (...) bool)``."""
-    column, row = torch.round(uv[..., 0]), torch.round(uv[..., 1])
-    inside = (column >= 0) & (column <= width - 1) & (row >= 0) & (row <= height - 1)
-    index = row.clamp(0, height - 1).long() * width + column.clamp(0, width - 1).long()
-    return index, inside
-
-
 def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, intrinsics: torch.Tensor,
-                        cam_to_world: torch.Tensor, tolerance: float = DEFAULT_TOLERANCE) -> Tracks:
+                        cam_to_world: torch.Tensor, tolerance: float = OCCLUSION_TOLERANCE) -> Tracks:
     """Tracks of ``queries (N, 2)`` (integer pixel centres of view 0 with valid depth) through all views.
 
     Args:
@@ -127,66 +127,16 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
     """
     num_views, height, width = depth.shape
     dtype = torch.float64
-    index, inside = _nearest_pixel(queries, height, width)
+    index, inside = nearest_pixel(queries, height, width)
     if not bool(inside.all()) or not bool(valid[0].flatten()[index].all()):
         raise ValueError("queries must be pixels of view 0 with valid depth")
     points = unproject_depth(depth[0].to(dtype), intrinsics[0].to(dtype), cam_to_world[0].to(dtype))
     points = points.reshape(-1, 3)[index]  # (N, 3)
     uv, z = project_points(points[None], intrinsics.to(dtype), cam_to_world.to(dtype))  # (V, N, 2), (V, N)
-    pixel, inside = _nearest_pixel(uv, height, width)
-    depth_there = torch.gather(depth.flatten(1).to(dtype), 1, pixel)
-    valid_there = torch.gather(valid.flatten(1), 1, pixel)
-    visible = inside & (z > 0) & valid_there & (z <= depth_there + tolerance)
+    visible = visible_in_view(uv, z, depth.to(dtype), valid, tolerance)
     visible[0] = False
     uv[0] = queries.to(dtype)
     return Tracks(target_uv=uv.float(), visible=visible)
-
-
-def lift_pixels(uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, intrinsics: torch.Tensor,
-                cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """World points ``(N, 3)`` float64 of pixels ``uv (N, 2)`` of one view lifted with the depth of their
-    nearest pixel (clamped into the image), and ``(N,)`` bool: that pixel has valid depth.
-    ``depth``, ``valid``: ``(H, W)``; ``intrinsics (3, 3)``; ``cam_to_world (4, 4)``."""
-    height, width = depth.shape
-    dtype = torch.float64
-    index, _ = _nearest_pixel(uv, height, width)
-    z = depth.flatten().to(dtype)[index]
-    uv1 = torch.cat([uv.to(dtype), torch.ones_like(uv[:, :1], dtype=dtype)], dim=-1)
-    camera = (uv1 @ torch.linalg.inv(intrinsics.to(dtype)).T) * z[:, None]
-    c2w = cam_to_world.to(dtype)
-    return camera @ c2w[:3, :3].T + c2w[:3, 3], valid.flatten()[index]
-
-
-# ---------------------------------------------------------------- epipolar geometry
-
-
-def fundamental_matrix(K_src: torch.Tensor, cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                       cam_to_world_dst: torch.Tensor) -> torch.Tensor:
-    """``F (3, 3)`` float64 with ``x_dst^T F x_src = 0`` for homogeneous pixels ``(u, v, 1)`` of one world
-    point seen by both cameras (OpenCV axes, camera-to-world poses)."""
-    dtype = torch.float64
-    relative = invert_pose(cam_to_world_dst.to(dtype)) @ cam_to_world_src.to(dtype)  # src camera -> dst camera
-    rotation, t = relative[:3, :3], relative[:3, 3]
-    skew = torch.zeros(3, 3, dtype=dtype)
-    skew[0, 1], skew[0, 2], skew[1, 2] = -t[2], t[1], -t[0]
-    skew = skew - skew.T
-    return torch.linalg.inv(K_dst.to(dtype)).T @ skew @ rotation @ torch.linalg.inv(K_src.to(dtype))
-
-
-def symmetric_epipolar_distance(uv_src: torch.Tensor, uv_dst: torch.Tensor, K_src: torch.Tensor,
-                                cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                                cam_to_world_dst: torch.Tensor) -> torch.Tensor:
-    """Symmetric epipolar distance ``(N,)`` float64 in px of matches ``uv_src (N, 2)`` <-> ``uv_dst (N, 2)``:
-    the mean of the distance from ``uv_dst`` to the epipolar line of ``uv_src`` and from ``uv_src`` to the
-    epipolar line of ``uv_dst``. Zero for exact correspondences."""
-    fundamental = fundamental_matrix(K_src, cam_to_world_src, K_dst, cam_to_world_dst)
-    ones = torch.ones_like(uv_src[:, :1], dtype=torch.float64)
-    x_src = torch.cat([uv_src.double(), ones], dim=-1)
-    x_dst = torch.cat([uv_dst.double(), ones], dim=-1)
-    lines_dst = x_src @ fundamental.T  # (N, 3): F x_src
-    lines_src = x_dst @ fundamental  # (N, 3): F^T x_dst
-    algebraic = (x_dst * lines_dst).sum(-1).abs()
-    return 0.5 * (algebraic / lines_dst[:, :2].norm(dim=-1) + algebraic / lines_src[:, :2].norm(dim=-1))
 
 
 # ---------------------------------------------------------------- scoring and metrics
@@ -209,8 +159,9 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
             continue
         pred, true = predicted[t][seen], tracks.target_uv[t][seen]
         errors_2d.append((pred.double() - true.double()).norm(dim=-1))
-        lifted_pred, ok = lift_pixels(pred, depth[t], valid[t], intrinsics[t], cam_to_world[t])
-        lifted_true, _ = lift_pixels(true, depth[t], valid[t], intrinsics[t], cam_to_world[t])
+        camera = (depth[t].double(), valid[t], intrinsics[t].double(), cam_to_world[t].double())
+        lifted_pred, ok = lift_pixels(pred.double(), *camera)
+        lifted_true, _ = lift_pixels(true.double(), *camera)
         error = (lifted_pred - lifted_true).norm(dim=-1)
         errors_3d.append(torch.where(ok, error, torch.full_like(error, math.nan)))
         views.append(torch.full((int(seen.sum()),), float(t), dtype=torch.float64))
@@ -296,7 +247,7 @@ class CorrespondenceConfig:
     block: int = -1
     nn_metric: str = "l2"
     temperature: float = DEFAULT_TEMPERATURE
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float = OCCLUSION_TOLERANCE
     min_texture: float = 0.03
     seed: int = 0
 

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from muskie.data.geometry import unproject_depth
 from muskie import report
 from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches, open_view_dataset
+from muskie.geometry import unproject_depth
 from muskie.recon.metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics, relative_pose_errors
 from muskie.recon.model import ReconModel
 from muskie.report import format_cell

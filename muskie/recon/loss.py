@@ -29,9 +29,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from muskie.data.geometry import unproject_depth
+from muskie.geometry import pair_mask, relative_poses, rotation_angle, unproject_depth
 from muskie.recon.config import ReconLossConfig
-from muskie.recon.poses import pair_mask, relative_poses, rotation_angle
 
 
 @dataclass

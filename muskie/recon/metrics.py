@@ -9,7 +9,7 @@ thresholds ``t = 1 .. T`` degrees, of the fraction of pairs with error below ``t
 protocol of the published tables); the pairs of all scenes are pooled.
 
 Pointmaps. The predicted world points of the valid GT pixels are aligned to the GT points by the Umeyama
-similarity (pixels give the correspondences), refined by ICP (``muskie.recon.align``). Then, in GT units:
+similarity (pixels give the correspondences), refined by ICP (``muskie.geometry.align``). Then, in GT units:
 accuracy = mean distance from each predicted point to the nearest GT point; completeness = mean distance
 from each GT point to the nearest predicted point; overall = their mean; L1 = mean over pixels of the L1
 norm ``|dx| + |dy| + |dz|`` between a pixel's aligned predicted point and its GT point.
@@ -22,8 +22,7 @@ import math
 import numpy as np
 import torch
 
-from muskie.recon.align import icp, nearest_distances, umeyama
-from muskie.recon.poses import relative_poses, rotation_angle, vector_angle
+from muskie.geometry import icp, nearest_distances, relative_poses, rotation_angle, umeyama, vector_angle
 
 AUC_THRESHOLDS = (5, 15, 30)
 # ICP pairs points closer than this fraction of the GT cloud's RMS radius about its centroid.

@@ -3,7 +3,7 @@ blocks, a DPT head for per-view local pointmaps with confidence, and a camera he
 
 Nothing in it singles out a view: no reference view, no view index. Permuting the input views permutes
 every output the same way, and the cameras come out in a world frame of the model's choosing (pi3's
-reference-free design); compare them through relative poses (``muskie.recon.poses``).
+reference-free design); compare them through relative poses (``muskie.geometry.relative_poses``).
 """
 
 from __future__ import annotations

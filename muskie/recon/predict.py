@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from muskie.constants import normalize_image
-from muskie.data.geometry import invert_pose, pixel_grid
 from muskie.data.imageio import read_image
 from muskie.data.sources import read_image_folder, write_transforms_json
 from muskie.data.transforms import resize
+from muskie.geometry import invert_pose, pixel_grid, transform_points
 from muskie.recon.model import ReconModel
 from muskie.recon.ply import write_ply
 from muskie.recon.render import render_point_cloud
@@ -103,7 +103,7 @@ def predict_views(model: ReconModel, images: torch.Tensor, names: list[str],
     # express everything in view 0's camera frame: the model's own world frame is arbitrary
     to_first = invert_pose(output.cam_to_world[0, 0]).cpu().double()
     cam_to_world = to_first @ output.cam_to_world[0].cpu().double()
-    points = output.points[0].cpu().double() @ to_first[:3, :3].T + to_first[:3, 3]
+    points = transform_points(to_first, output.points[0].cpu().double())
     confidence = output.confidence[0].cpu()
     return Prediction(names=list(names), images=images.cpu(), local_points=output.local_points[0].cpu(),
                       points=points.float(), confidence=confidence, cam_to_world=cam_to_world.float(),

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from muskie.data.geometry import look_at
+from muskie.geometry import invert_pose, look_at, transform_points, unproject
 
 BACKGROUND = (24, 24, 28)
 
@@ -26,11 +26,7 @@ def _virtual_camera(points: np.ndarray, cam_to_world: np.ndarray) -> np.ndarray:
         offset = -cam_to_world[:, :3, 2].mean(0)
         distance = np.linalg.norm(offset)
     eye = target + 1.6 * offset + 0.6 * distance * up
-    pose = look_at(torch.from_numpy(eye), torch.from_numpy(target), torch.from_numpy(up)).numpy()
-    world_to_camera = np.eye(4)
-    world_to_camera[:3, :3] = pose[:3, :3].T
-    world_to_camera[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
-    return world_to_camera
+    return invert_pose(look_at(torch.from_numpy(eye), torch.from_numpy(target), torch.from_numpy(up)).numpy())
 
 
 def _frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int],
@@ -38,9 +34,9 @@ def _frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_si
     """``(8, 2, 3)`` world segments of one camera's frustum: centre to the 4 image corners at ``depth``,
     and the rectangle joining the corners."""
     height, width = image_size
-    corners = np.array([[0, 0, 1], [width - 1, 0, 1], [width - 1, height - 1, 1], [0, height - 1, 1]], float)
-    rays = corners @ np.linalg.inv(intrinsics).T * depth
-    world = rays @ cam_to_world[:3, :3].T + cam_to_world[:3, 3]
+    corners = torch.tensor([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=torch.float64)
+    depths = torch.full((4,), float(depth), dtype=torch.float64)
+    world = unproject(corners, depths, torch.from_numpy(intrinsics), torch.from_numpy(cam_to_world)).numpy()
     centre = cam_to_world[:3, 3]
     segments = [(centre, corner) for corner in world] + [(world[k], world[(k + 1) % 4]) for k in range(4)]
     return np.array(segments)
@@ -72,7 +68,7 @@ def render_point_cloud(points, colors, cam_to_world, intrinsics, image_size: tup
     world_to_camera = _virtual_camera(points, cam_to_world)
 
     def to_view(world: np.ndarray) -> np.ndarray:
-        return world @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+        return transform_points(world_to_camera, world)
 
     view_points = to_view(points)
     in_front = view_points[:, 2] > 1e-6

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.scene import Frame, Scene
+from muskie.geometry import invert_pose, quaternion_to_rotation, rotation_to_quaternion
 
 # model name -> (COLMAP model id, number of parameters)
 CAMERA_MODELS = {
@@ -89,44 +90,6 @@ class ColmapPoint3D:
     error: float
     image_ids: np.ndarray
     point2d_idxs: np.ndarray
-
-
-# ---------------------------------------------------------------------------------------------- rotations
-
-
-def qvec_to_rotmat(qvec: np.ndarray) -> np.ndarray:
-    """Unit quaternion ``(w, x, y, z)`` -> ``(3, 3)`` float64 rotation matrix (normalised first)."""
-    w, x, y, z = np.asarray(qvec, dtype=np.float64) / np.linalg.norm(qvec)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def rotmat_to_qvec(rotation: np.ndarray) -> np.ndarray:
-    """``(3, 3)`` rotation matrix -> unit quaternion ``(w, x, y, z)`` float64 with ``w >= 0``.
-
-    Uses the largest of the four squared components as pivot, which keeps it accurate for every angle.
-    """
-    r = np.asarray(rotation, dtype=np.float64)
-    trace = np.trace(r)
-    squares = np.array([1 + trace, 1 + r[0, 0] - r[1, 1] - r[2, 2], 1 - r[0, 0] + r[1, 1] - r[2, 2],
-                        1 - r[0, 0] - r[1, 1] + r[2, 2]])
-    pivot = int(np.argmax(squares))
-    s = 2.0 * np.sqrt(squares[pivot])  # = 4 * |q_pivot|
-    if pivot == 0:
-        q = [s / 4, (r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s]
-    elif pivot == 1:
-        q = [(r[2, 1] - r[1, 2]) / s, s / 4, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s]
-    elif pivot == 2:
-        q = [(r[0, 2] - r[2, 0]) / s, (r[0, 1] + r[1, 0]) / s, s / 4, (r[1, 2] + r[2, 1]) / s]
-    else:
-        q = [(r[1, 0] - r[0, 1]) / s, (r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, s / 4]
-    q = np.array(q) / np.linalg.norm(q)
-    return -q if q[0] < 0 else q
 
 
 # ---------------------------------------------------------------------------------------------- text files
@@ -476,11 +439,10 @@ def camera_to_intrinsics(camera: ColmapCamera) -> np.ndarray:
 
 def image_to_cam_to_world(image: ColmapImage) -> np.ndarray:
     """``(4, 4)`` float64 camera-to-world (OpenCV axes) from a COLMAP image's world-to-camera pose."""
-    rotation = qvec_to_rotmat(image.qvec)
-    pose = np.eye(4)
-    pose[:3, :3] = rotation.T
-    pose[:3, 3] = -rotation.T @ image.tvec
-    return pose
+    world_to_cam = np.eye(4)
+    world_to_cam[:3, :3] = quaternion_to_rotation(image.qvec)
+    world_to_cam[:3, 3] = image.tvec
+    return invert_pose(world_to_cam)
 
 
 def _find_image_dir(model_dir: Path) -> Path:
@@ -563,12 +525,11 @@ def write_colmap_scene(model_dir: str | Path, scene: Scene, binary: bool = False
             camera_ids[key] = len(camera_ids) + 1
             cameras[camera_ids[key]] = ColmapCamera(camera_ids[key], "PINHOLE", frame.width, frame.height,
                                                     np.array(params))
-        # the inverse of a rigid pose, written out: exact transpose, no general matrix inversion
-        rotation = frame.cam_to_world[:3, :3].T
-        translation = -rotation @ frame.cam_to_world[:3, 3]
+        world_to_cam = invert_pose(frame.cam_to_world)
         try:
             name = frame.image_path.resolve().relative_to(image_dir).as_posix()
         except ValueError:
             name = frame.image_path.name
-        images[index + 1] = ColmapImage(index + 1, rotmat_to_qvec(rotation), translation, camera_ids[key], name)
+        rotation, translation = world_to_cam[:3, :3], world_to_cam[:3, 3]
+        images[index + 1] = ColmapImage(index + 1, rotation_to_quaternion(rotation), translation, camera_ids[key], name)
     return write_colmap_model(model_dir, cameras, images, binary=binary)

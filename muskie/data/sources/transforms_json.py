@@ -24,10 +24,9 @@ from PIL import Image
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
+from muskie.geometry import opencv_to_opengl, opengl_to_opencv
 
 TRANSFORMS_FILE = "transforms.json"
-# OpenGL <-> OpenCV camera axes: flip y and z. Its own inverse.
-GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 DEFAULT_DEPTH_UNIT_SCALE = 1e-3
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 # Suffixes tried when ``file_path`` has none (instant-ngp's NeRF-synthetic files omit it).
@@ -145,7 +144,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
                     width=width,
                     height=height,
                     intrinsics=intrinsics,
-                    cam_to_world=matrix @ GL_TO_CV,
+                    cam_to_world=opengl_to_opencv(matrix),
                     depth_path=depth_path,
                     depth_scale=depth_scale,
                 )
@@ -224,7 +223,7 @@ def write_transforms_json(
             "fl_y": float(k[1, 1]),
             "cx": float(k[0, 2]),
             "cy": float(k[1, 2]),
-            "transform_matrix": (cam_to_world[view] @ GL_TO_CV).tolist(),
+            "transform_matrix": opencv_to_opengl(cam_to_world[view]).tolist(),
         }
         if depth is not None:
             millimetres = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] * 1000.0, 0.0)

@@ -5,8 +5,8 @@ camera-to-world poses (OpenCV axes) sharing one field of view; the dataset draws
 ``num_frames`` is the sampling window (32 frames, as the paper's window on real video).
 
 Paths and what their ``overlap`` knob moves (``overlap`` in (0, 1), default 0.7, larger = views closer).
-The knob is a setting, not a measurement: measured covisible fractions (``geometry.covisible``, 5 cm, at
-32x32) at 0.7 are rig 0.76 for random pairs; orbit 0.80 / walk 0.77 for consecutive frames and about 0.48
+The knob is a setting, not a measurement: measured covisible fractions (``muskie.geometry.covisible``, 5 cm,
+at 32x32) at 0.7 are rig 0.76 for random pairs; orbit 0.80 / walk 0.77 for consecutive frames and about 0.48
 for random pairs of the 32-frame window; forward is lower (slanted far surfaces fail the 5 cm test at low
 resolution).
 - ``rig``: the pre-training default (brief section 8): cameras spread within +-``rig_spread(overlap)`` metres
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from muskie.data.geometry import look_at
+from muskie.geometry import look_at
 
 PATH_KINDS = ("rig", "orbit", "walk", "forward")
 UP = np.array([0.0, 0.0, 1.0])

@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import Dataset
 
 from muskie.constants import normalize_image
-from muskie.data.geometry import intrinsics_from_fov
 from muskie.data.synthetic.config import SyntheticConfig, split_seeds
 from muskie.data.synthetic.raycast import render_views
 from muskie.data.synthetic.scene_spec import SyntheticScene, make_scene
+from muskie.geometry import intrinsics_from_fov
 
 # A scene is built in ~35 ms and a 64x64 view renders in ~2 ms, so keep the last few scenes: a scene
 # asked for again (the recipe uses each sample twice) costs only its views.

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from muskie.data.geometry import camera_rays
 from muskie.data.synthetic.scene_spec import BOX, CYLINDER, PLANE, SPHERE, SyntheticScene
 from muskie.data.synthetic.textures import TextureAtlas
+from muskie.geometry import camera_rays
 
 # Hits closer than this (metres) are ignored: no camera is that close to a surface.
 _NEAR = 1e-4

@@ -24,6 +24,7 @@ import torch
 from muskie.data.synthetic.camera_paths import CameraPath, Room, make_camera_path, sample_room
 from muskie.data.synthetic.config import SyntheticConfig
 from muskie.data.synthetic.textures import TextureAtlas, build_atlas, random_texture
+from muskie.geometry import quaternion_to_rotation
 
 BOX, SPHERE, CYLINDER, PLANE = 0, 1, 2, 3
 KIND_NAMES = ("box", "sphere", "cylinder", "plane")
@@ -79,16 +80,7 @@ class SyntheticScene:
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A uniformly random rotation matrix (from a normalised Gaussian quaternion)."""
-    w, x, y, z = rng.standard_normal(4)
-    norm = math.sqrt(w * w + x * x + y * y + z * z)
-    w, x, y, z = w / norm, x / norm, y / norm, z / norm
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    return quaternion_to_rotation(rng.standard_normal(4))
 
 
 def _yaw(angle: float) -> np.ndarray:

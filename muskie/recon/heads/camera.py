@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from muskie.recon.poses import special_orthonormalize
+from muskie.geometry import special_orthonormalize
 
 
 class ResidualMlpBlock(nn.Module):
@@ -26,7 +26,7 @@ class CameraHead(nn.Module):
 
     LayerNorm and a projection to ``dim``, two residual MLP blocks on every token, the average over the
     view's tokens, two Linear + ReLU layers, then 9 numbers made a rotation by SVD
-    (:func:`~muskie.recon.poses.special_orthonormalize`) and 3 for the camera centre. Each view is decoded on
+    (:func:`~muskie.geometry.special_orthonormalize`) and 3 for the camera centre. Each view is decoded on
     its own, so the head is permutation-equivariant over views. It starts at the identity pose: the rotation
     layer's bias is the identity matrix and the translation layer is zero.
     """

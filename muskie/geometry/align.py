@@ -1,7 +1,9 @@
 """Aligning point clouds: the Umeyama similarity from correspondences and a nearest-neighbour ICP.
 
 Everything here is float64 NumPy; a transform ``(scale, rotation (3, 3), translation (3,))`` maps a point
-``x`` to ``scale * rotation @ x + translation``.
+``x`` to ``scale * rotation @ x + translation``. The nearest-neighbour searches use SciPy's k-d tree,
+imported when first needed so that ``import muskie.geometry`` (and the data pipeline) loads torch and NumPy
+only.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 
 class Similarity(NamedTuple):
@@ -67,6 +68,8 @@ def icp(source, target, initial: Similarity, max_distance: float, iterations: in
     when the mean pair distance improves by less than ``tolerance``; returns ``initial`` if fewer than 3
     pairs are ever close enough.
     """
+    from scipy.spatial import cKDTree
+
     source = _check_points("source", source)
     target = _check_points("target", target)
     if max_distance <= 0:
@@ -93,6 +96,8 @@ def icp(source, target, initial: Similarity, max_distance: float, iterations: in
 
 def nearest_distances(query, reference) -> np.ndarray:
     """Distance ``(N,)`` from each point of ``query (N, 3)`` to its nearest point of ``reference (M, 3)``."""
+    from scipy.spatial import cKDTree
+
     query = _check_points("query", query)
     reference = _check_points("reference", reference)
     if len(reference) == 0:

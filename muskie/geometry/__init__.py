@@ -1,0 +1,84 @@
+"""Camera and pose math: the one home of projection, unprojection, pose conventions, visibility, epipolar
+geometry and point-cloud alignment. Every other module imports it from here.
+
+Conventions (everywhere in muskie; see also ``muskie.constants``):
+
+- Camera axes are OpenCV's: x right, y down, z forward. Sources in OpenGL axes (x right, y up, z backwards:
+  nerfstudio, Blender) are converted on reading with :func:`opengl_to_opencv`.
+- Poses are camera-to-world ``(..., 4, 4)`` rigid transforms (``cam_to_world``); ``invert_pose`` gives
+  world-to-camera. A world point ``X`` is at ``R^T (X - t)`` in the camera.
+- Intrinsics ``K (..., 3, 3)`` are in pixels with pixel centres at integer coordinates: pixel
+  ``(row i, column j)`` has centre ``(u, v) = (j, i)``; pixel coordinates are always ``(u, v)`` = (column, row).
+- Depth is z-depth: a point's coordinate along the camera's optical axis, not its distance from the camera
+  centre.
+
+Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
+OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions), ``visibility`` (the
+occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align``
+(Umeyama, ICP, nearest distances). The package depends on torch and NumPy only (SciPy's k-d tree is
+imported by ``align`` when first used).
+"""
+
+from muskie.geometry.align import Similarity, icp, nearest_distances, umeyama
+from muskie.geometry.cameras import (
+    camera_rays,
+    gather_pixels,
+    intrinsics_from_fov,
+    lift_pixels,
+    nearest_pixel,
+    pixel_grid,
+    pixel_rays,
+    project_points,
+    unproject,
+    unproject_depth,
+)
+from muskie.geometry.epipolar import fundamental_matrix, symmetric_epipolar_distance
+from muskie.geometry.poses import (
+    invert_pose,
+    look_at,
+    opencv_to_opengl,
+    opengl_to_opencv,
+    pair_mask,
+    quaternion_to_rotation,
+    relative_poses,
+    rotation_angle,
+    rotation_to_quaternion,
+    special_orthonormalize,
+    transform_points,
+    vector_angle,
+)
+from muskie.geometry.visibility import OCCLUSION_TOLERANCE, covisible, visible_in_view
+
+__all__ = [
+    "OCCLUSION_TOLERANCE",
+    "Similarity",
+    "camera_rays",
+    "covisible",
+    "fundamental_matrix",
+    "gather_pixels",
+    "icp",
+    "intrinsics_from_fov",
+    "invert_pose",
+    "lift_pixels",
+    "look_at",
+    "nearest_distances",
+    "nearest_pixel",
+    "opencv_to_opengl",
+    "opengl_to_opencv",
+    "pair_mask",
+    "pixel_grid",
+    "pixel_rays",
+    "project_points",
+    "quaternion_to_rotation",
+    "relative_poses",
+    "rotation_angle",
+    "rotation_to_quaternion",
+    "special_orthonormalize",
+    "symmetric_epipolar_distance",
+    "transform_points",
+    "umeyama",
+    "unproject",
+    "unproject_depth",
+    "vector_angle",
+    "visible_in_view",
+]

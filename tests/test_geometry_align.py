@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import pytest
+
+from muskie.geometry import Similarity, icp, nearest_distances, umeyama
+
+
+def rotation_about(axis, degrees):
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    a = math.radians(degrees)
+    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k
+
+
+def test_umeyama_recovers_a_known_similarity_exactly():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(50, 3))
+    truth = Similarity(2.5, rotation_about([0.2, 1, -0.4], 123.0), np.array([1.0, -3.0, 0.5]))
+    found = umeyama(source, truth.apply(source))
+    assert found.scale == pytest.approx(2.5, abs=1e-12)
+    np.testing.assert_allclose(found.rotation, truth.rotation, atol=1e-12)
+    np.testing.assert_allclose(found.translation, truth.translation, atol=1e-12)
+    rigid = umeyama(source, truth.apply(source), with_scale=False)
+    assert rigid.scale == 1.0
+    np.testing.assert_allclose(rigid.rotation, truth.rotation, atol=1e-12)
+    # a mirrored target: the best *rotation* is returned, never a reflection
+    mirrored = umeyama(source, source * np.array([1.0, 1.0, -1.0]))
+    assert np.linalg.det(mirrored.rotation) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same N"):
+        umeyama(source, source[:10])
+
+
+def test_icp_fixes_a_small_known_misalignment():
+    rng = np.random.default_rng(2)
+    # an asymmetric shape: points on three faces of a box of different sides
+    faces = [np.c_[rng.uniform(0, 2, 400), rng.uniform(0, 1, 400), np.zeros(400)],
+             np.c_[np.zeros(400), rng.uniform(0, 1, 400), rng.uniform(0, 0.5, 400)],
+             np.c_[rng.uniform(0, 2, 400), np.zeros(400), rng.uniform(0, 0.5, 400)]]
+    target = np.concatenate(faces)
+    source = rng.permutation(target)  # no correspondences by index
+    start = Similarity(1.0, rotation_about([1, 2, 3], 3.0), np.array([0.03, -0.02, 0.02]))
+    initial_error = nearest_distances(start.apply(source), target).mean()
+    found = icp(source, target, start, max_distance=0.3, iterations=100)
+    final_error = nearest_distances(found.apply(source), target).mean()
+    assert initial_error > 0.02 and final_error < 1e-6
+    np.testing.assert_allclose(found.apply(source[:5]), source[:5], atol=1e-6)
+
+
+def test_nearest_distances_of_known_points():
+    reference = np.array([[0.0, 0, 0], [1.0, 0, 0], [0, 2.0, 0]])
+    query = np.array([[0.0, 0, 0.5], [0.9, 0, 0], [0, 3.0, 0]])
+    np.testing.assert_allclose(nearest_distances(query, reference), [0.5, 0.1, 1.0], rtol=1e-12)
+    with pytest.raises(ValueError, match="empty"):
+        nearest_distances(query, np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="non-finite"):
+        nearest_distances(np.array([[np.nan, 0, 0]]), reference)
