@@ -3,12 +3,10 @@
 
 import fcntl
 import json
-import os
-import socket
 
 import pytest
 import torch
-import torch.multiprocessing as mp
+from ddp_runner import train_on_ranks
 
 from muskie.config_io import merge
 from muskie.pretraining import step as step_module
@@ -94,24 +92,8 @@ def test_second_run_on_same_folder_is_refused(tmp_path):
             pretrain(tiny_config(tmp_path), progress=False)
 
 
-def _ddp_worker(rank, world_size, port, out_dir, result_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    result = pretrain(tiny_config(out_dir, steps=3), progress=False)
-    torch.save(result.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_ddp_replicas_stay_identical(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
-    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    rank0, rank1 = train_on_ranks(pretrain, tiny_config(tmp_path / "run", steps=3), tmp_path)
     single = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from ddp_runner import train_on_ranks
 
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.loading import load_model
@@ -109,27 +110,8 @@ def test_init_from_a_reconstruction_model(tmp_path):
         assert torch.equal(model.state_dict()[name], tensor), name
 
 
-def _ddp_worker(rank, world_size, port, out_dir, result_dir):
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    result = train_recon(tiny_config(out_dir, steps=2), progress=False)
-    torch.save(result.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))
-
-
 def test_two_process_ddp_ends_with_identical_weights(tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
-    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    rank0, rank1 = train_on_ranks(train_recon, tiny_config(tmp_path / "run", steps=2), tmp_path)
     saved = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key

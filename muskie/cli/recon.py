@@ -118,7 +118,7 @@ def _load(checkpoint: str, device: str):
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from muskie.recon.evaluate import evaluate_recon, evaluation_dataset, markdown_table, write_tables
+    from muskie.eval.reconstruction import evaluate_recon, evaluation_dataset, markdown_table, write_tables
 
     set_threads(args.threads)
     model, trained = _load(args.checkpoint, args.device)

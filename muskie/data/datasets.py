@@ -8,8 +8,11 @@ A source is ``"synthetic"`` (procedural scenes of one split, rendered on the fly
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from torch.utils.data import Dataset
+
+from muskie.config_io import ConfigError
 
 from muskie.data.batch import ViewBatch, collate_views
 from muskie.data.sources import load_scenes
@@ -60,6 +63,58 @@ def open_view_dataset(
                          f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
     return MultiViewDataset(scenes, window=32 if window is None else window, crop_scale=tuple(crop_scale),
                             skip_bad=skip_bad)
+
+
+@dataclass
+class SceneSourceConfig:
+    """Where a training task's scenes come from and how they are loaded (each task's ``data`` config adds
+    how views are drawn from them).
+
+    ``source``: ``"synthetic"`` or a path (see the module docstring); ``val_source``: held-out scenes for the
+    validation loss (None: the synthetic ``val`` split when ``source`` is synthetic); ``synthetic_path`` and
+    ``synthetic_scenes``: the synthetic camera path and the number of training scenes; ``window``: the
+    frames a sample's views are drawn from; ``batch_size`` scenes per batch; ``workers`` loader processes;
+    ``crop_scale``: the area fraction of the random resized crop.
+    """
+
+    source: str = SYNTHETIC
+    val_source: str | None = None
+    synthetic_path: str = "rig"
+    synthetic_scenes: int = 100_000
+    window: int = 32
+    batch_size: int = 4
+    workers: int = 4
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+
+    @property
+    def has_validation(self) -> bool:
+        """Held-out scenes exist: ``val_source`` is set or the source is synthetic (its ``val`` split)."""
+        return bool(self.val_source) or self.source == SYNTHETIC
+
+    def open(self, split: str = "train", require: tuple[str, ...] = (), num_scenes: int | None = None) -> Dataset:
+        """The training scenes (``split="train"``, random crops) or the held-out ones (``"val"``: ``val_source``
+        or the synthetic ``val`` split, full frames); ``num_scenes`` synthetic scenes (default
+        ``synthetic_scenes``). ``require``: see :func:`open_view_dataset`."""
+        training = split == "train"
+        return open_view_dataset(self.source if training else (self.val_source or self.source), split=split,
+                                 synthetic_path=self.synthetic_path,
+                                 synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
+                                 crop_scale=tuple(self.crop_scale) if training else (1.0, 1.0), require=require)
+
+    def validate(self, needs_validation: bool = False) -> None:
+        """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""
+        if not self.source:
+            raise ConfigError("data.source is empty: give 'synthetic' or a path")
+        if self.batch_size < 1 or self.workers < 0:
+            raise ConfigError("data.batch_size must be >= 1 and data.workers >= 0")
+        if self.window < 1:
+            raise ConfigError(f"data.window must be >= 1, got {self.window}")
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"data.crop_scale must satisfy 0 < low <= high <= 1, got {list(self.crop_scale)}")
+        if needs_validation and not self.has_validation:
+            raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
+                              "automatic validation split)")
 
 
 def evaluation_requests(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int],

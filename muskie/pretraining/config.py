@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from muskie.config_io import ConfigError
+from muskie.data.datasets import SceneSourceConfig
 from muskie.model.config import preset_config
 from muskie.pretraining.masking import MaskConfig
 from muskie.train.config import OptimConfig, RunConfig, load_recipe
@@ -23,27 +24,17 @@ PAPER_RESOLUTIONS = [
 
 
 @dataclass
-class DataConfig:
-    """Where scenes come from and how views are drawn.
+class DataConfig(SceneSourceConfig):
+    """Where scenes come from (:class:`muskie.data.datasets.SceneSourceConfig`) and how views are drawn.
 
-    ``source``: ``"synthetic"`` (procedural scenes rendered on the fly) or a path: one scene folder, a dataset
-    root holding scene folders, or a manifest ``.json`` written by ``muskie.data.sources.build_manifest``.
-    ``val_source``: held-out scenes for the validation loss (``val_every``); None: the synthetic ``val``
-    split when ``source`` is synthetic. ``resolutions``: one entry per batch of a step; each entry lists the
-    (H, W) sizes a batch may take (one drawn per batch). Every step averages the losses of all entries.
+    ``min_views``..``max_views`` views per scene. ``resolutions``: one entry per batch of a step; each entry
+    lists the (H, W) sizes a batch may take (one drawn per batch). Every step averages the losses of all
+    entries.
     """
 
-    source: str = "synthetic"
-    val_source: str | None = None
-    synthetic_path: str = "rig"
-    synthetic_scenes: int = 100_000
-    window: int = 32
     min_views: int = 2
     max_views: int = 8
     resolutions: list[list[list[int]]] = field(default_factory=lambda: [r[:] for r in PAPER_RESOLUTIONS])
-    batch_size: int = 4
-    workers: int = 4
-    crop_scale: tuple[float, float] = (0.8, 1.0)
 
 
 @dataclass
@@ -72,17 +63,9 @@ class PretrainConfig(RunConfig):
         if self.reuse < 1:
             raise ConfigError(f"reuse must be >= 1, got {self.reuse}")
         data = self.data
-        if not data.source:
-            raise ConfigError("data.source is empty: give 'synthetic' or a path")
+        data.validate(needs_validation=self.val_every > 0)
         if not 1 <= data.min_views <= data.max_views:
             raise ConfigError(f"need 1 <= data.min_views <= data.max_views, got {data.min_views}, {data.max_views}")
-        if data.batch_size < 1 or data.workers < 0:
-            raise ConfigError("data.batch_size must be >= 1 and data.workers >= 0")
-        if data.window < 1:
-            raise ConfigError(f"data.window must be >= 1, got {data.window}")
-        low, high = data.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ConfigError(f"data.crop_scale must satisfy 0 < low <= high <= 1, got {list(data.crop_scale)}")
         try:
             patch_size = preset_config(self.model, **self.model_overrides).patch_size
         except (TypeError, ValueError) as err:
@@ -98,9 +81,6 @@ class PretrainConfig(RunConfig):
                 if size[0] % patch_size or size[1] % patch_size:
                     raise ConfigError(f"data.resolutions: {size} is not a multiple of the model's patch size "
                                       f"{patch_size}")
-        if self.val_every and data.source != "synthetic" and not data.val_source:
-            raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
-                              "automatic validation split)")
         return self
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from muskie.data.batch import ViewBatch
-from muskie.data.datasets import SYNTHETIC, evaluation_batches, open_view_dataset
+from muskie.data.datasets import evaluation_batches
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
 from muskie.model import Muskie, MuskieConfig
 from muskie.model.config import preset_config
@@ -66,9 +66,7 @@ class PretrainTask(Task):
         """The training scenes. Raises ValueError when no scene on disk has ``data.max_views`` frames
         (shorter scenes are allowed: a sample asking one for more views than it has is replaced and logged)."""
         data = self.config.data
-        dataset = open_view_dataset(data.source, split="train", synthetic_path=data.synthetic_path,
-                                    synthetic_scenes=data.synthetic_scenes, window=data.window,
-                                    crop_scale=tuple(data.crop_scale))
+        dataset = data.open("train")
         if isinstance(dataset, MultiViewDataset):
             longest = max(len(scene) for scene in dataset.scenes)
             if longest < data.max_views:
@@ -112,12 +110,9 @@ class PretrainTask(Task):
         """``val_samples`` held-out samples at the first resolution group, in batches of ``data.batch_size``:
         the synthetic ``val`` split, or ``data.val_source``."""
         data = self.config.data
-        source = data.val_source or data.source
-        if source != SYNTHETIC and not data.val_source:
+        if not data.has_validation:
             return []
-        dataset = open_view_dataset(source, split="val", synthetic_path=data.synthetic_path,
-                                    synthetic_scenes=min(self.config.val_samples, 1000), window=data.window,
-                                    crop_scale=(1.0, 1.0))
+        dataset = data.open("val", num_scenes=self.config.val_samples)
         size = tuple(data.resolutions[0][0])
         batches = evaluation_batches(dataset, self.config.val_samples, data.max_views, size, self.config.seed,
                                      data.batch_size)

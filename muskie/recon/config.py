@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from muskie.config_io import ConfigError
+from muskie.data.datasets import SceneSourceConfig
 from muskie.train.config import OptimConfig, RunConfig, load_recipe, recipe_names
 
 RECIPE_PREFIX = "recon-"
@@ -66,23 +67,13 @@ class ReconLossConfig:
 
 
 @dataclass
-class ReconDataConfig:
-    """Training scenes: ``source`` is ``"synthetic"`` (train split rendered on the fly, camera path
-    ``synthetic_path``) or a scene folder / folder of scene folders / manifest whose scenes all have depth
-    and cameras. ``val_source``: held-out scenes for the validation loss (None: the synthetic ``val`` split
-    when ``source`` is synthetic). Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` =
-    (H, W)."""
+class ReconDataConfig(SceneSourceConfig):
+    """Training scenes (:class:`muskie.data.datasets.SceneSourceConfig`), which must all have depth and
+    cameras. Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` = (H, W)."""
 
-    source: str = "synthetic"
-    val_source: str | None = None
-    synthetic_path: str = "rig"
-    synthetic_scenes: int = 100_000
-    window: int = 32
+    workers: int = 0
     num_views: int = 8
     size: tuple[int, int] = (64, 64)
-    batch_size: int = 4
-    workers: int = 0
-    crop_scale: tuple[float, float] = (0.8, 1.0)
 
 
 @dataclass
@@ -106,13 +97,9 @@ class ReconTrainConfig(RunConfig):
         if self.model.backbone_weights == "":
             raise ConfigError("model.backbone_weights is empty: give a weights file or folder, or null")
         data = self.data
-        if not data.source:
-            raise ConfigError("data.source is empty: give 'synthetic' or a path")
-        if data.num_views < 1 or data.batch_size < 1 or data.workers < 0 or min(data.size) < 1:
-            raise ConfigError("data.num_views, data.batch_size and data.size must be positive, data.workers >= 0")
-        if self.val_every and data.source != "synthetic" and not data.val_source:
-            raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
-                              "automatic validation split)")
+        data.validate(needs_validation=self.val_every > 0)
+        if data.num_views < 1 or min(data.size) < 1:
+            raise ConfigError("data.num_views and data.size must be positive")
         return self
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from muskie.data.batch import ViewBatch
-from muskie.data.datasets import SYNTHETIC, evaluation_batches, open_view_dataset
+from muskie.data.datasets import evaluation_batches
 from muskie.data.views import MultiViewBatchSampler
 from muskie.recon.config import ReconTrainConfig
 from muskie.recon.loss import recon_loss
@@ -28,6 +27,7 @@ from muskie.train.streams import batch_stream
 from muskie.weights import HEAD_PREFIXES, load_into, read_weights
 
 TASK_NAME = "recon"
+REQUIRED = ("depth", "cameras")  # every training scene needs both
 LOSS_TERMS = ("points", "normal", "confidence", "camera", "rotation", "translation")
 
 
@@ -58,15 +58,9 @@ class ReconTask(Task):
             backbone = {k: t for k, t in weights.state_dict.items() if not k.startswith(HEAD_PREFIXES)}
             load_into(model.backbone, backbone, source=str(path))
 
-    def dataset(self, split: str = "train", source: str | None = None, crop_scale=None) -> Dataset:
-        data = self.config.data
-        return open_view_dataset(source or data.source, split=split, synthetic_path=data.synthetic_path,
-                                 synthetic_scenes=data.synthetic_scenes, window=data.window,
-                                 crop_scale=tuple(crop_scale or data.crop_scale), require=("depth", "cameras"))
-
     def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
         config, data = self.config, self.config.data
-        dataset = self.dataset()
+        dataset = data.open("train", require=REQUIRED)
         sampler = MultiViewBatchSampler(len(dataset), batch_size=data.batch_size, num_views=data.num_views,
                                         sizes=[tuple(data.size)], seed=config.seed, shuffle=True,
                                         drop_last=len(dataset) >= data.batch_size)
@@ -88,9 +82,9 @@ class ReconTask(Task):
         """``val_samples`` held-out samples (full frames) in batches of ``data.batch_size``: the synthetic
         ``val`` split, or ``data.val_source``."""
         data = self.config.data
-        if data.source != SYNTHETIC and not data.val_source:
+        if not data.has_validation:
             return []
-        dataset = self.dataset(split="val", source=data.val_source, crop_scale=(1.0, 1.0))
+        dataset = data.open("val", require=REQUIRED, num_scenes=self.config.val_samples)
         return list(evaluation_batches(dataset, self.config.val_samples, data.num_views, tuple(data.size),
                                        self.config.seed, data.batch_size))
 

@@ -45,19 +45,19 @@ def init_distributed(device_type: str) -> DistInfo:
 
 def all_ranks_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True when ``flag`` holds on every rank (a single rank answers for itself)."""
-    if not info.enabled:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item() > 0.5)
+    return _reduce_flag(flag, info, device, dist.ReduceOp.MIN)
 
 
 def any_rank_true(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True when ``flag`` holds on at least one rank."""
+    return _reduce_flag(flag, info, device, dist.ReduceOp.MAX)
+
+
+def _reduce_flag(flag: bool, info: DistInfo, device: torch.device, op) -> bool:
     if not info.enabled:
         return flag
     value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    dist.all_reduce(value, op=op)
     return bool(value.item() > 0.5)
 
 

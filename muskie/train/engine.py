@@ -336,8 +336,8 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                     best_val = val_loss
                     save(out_dir / BEST_NAME, {"loss": losses[-1], "val_loss": val_loss})
 
-            out_of_time = max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes
-            out_of_time = all_ranks_true(out_of_time, dist, device) if dist.enabled else out_of_time
+            out_of_time = all_ranks_true(
+                max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes, dist, device)
             signalled = any_rank_true(stop_signal.received is not None, dist, device)
             if step % config.log_every == 0:
                 flush()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from muskie.geometry import Similarity, nearest_distances
-from muskie.recon.metrics import pointmap_metrics, pose_auc, pose_metrics, relative_pose_errors
+from muskie.eval.reconstruction_metrics import pointmap_metrics, pose_auc, pose_metrics, relative_pose_errors
 
 
 def rotation_about(axis, degrees):

@@ -1,5 +1,5 @@
 """Evaluating a reconstruction model on scenes with known cameras: pose AUC, and pointmap metrics where
-depth is known (``muskie.recon.metrics``); tables as markdown and JSON."""
+depth is known (``muskie.eval.reconstruction_metrics``); tables as markdown and JSON."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from muskie import report
 from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches, open_view_dataset
 from muskie.geometry import unproject_depth
-from muskie.recon.metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics, relative_pose_errors
+from muskie.eval.reconstruction_metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics, relative_pose_errors
 from muskie.recon.model import ReconModel
 from muskie.report import format_cell
 
