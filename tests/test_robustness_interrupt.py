@@ -162,20 +162,25 @@ def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(t
 
 
 def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
-    """SIGTERM (cluster pre-emption) and SIGINT (Ctrl-C) arrive during the first checkpoint write: the run
-    finishes the next step, checkpoints it and exits with 128 + signal and the line to resume, no traceback;
-    the resumed run ends as an uninterrupted one."""
+    """SIGTERM (cluster pre-emption) and SIGINT (Ctrl-C: sent to the whole process group, loader worker
+    included) arrive during the first checkpoint write: the run finishes the next step, checkpoints it and
+    exits with 128 + signal and the line to resume, no traceback; the resumed run ends as an uninterrupted
+    one."""
     pretrain(load_pretrain_config(None, [parse_override(s) for s in SETTINGS]
                                   + [{"out_dir": str(tmp_path / "reference")}]), progress=False)
     helper = tmp_path / "slow_save_main.py"
     helper.write_text(SLOW_SAVE_MAIN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for signum, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
         out_dir, hold = tmp_path / signum.name, tmp_path / f"hold-{signum.name}"
         hold.touch()
-        process = start_slow(helper, out_dir, hold)
+        # one loader worker, in the process group the signal reaches (as a terminal's Ctrl-C does)
+        process = subprocess.Popen([sys.executable, str(helper), *CLI_ARGS, "--set", "data.workers=1", "--out",
+                                    str(out_dir)], env={**env, "MUSKIE_TEST_HOLD": str(hold)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             wait_until(lambda: temporaries(out_dir) or process.poll() is not None)
-            process.send_signal(signum)
+            os.killpg(process.pid, signum)
         finally:
             hold.unlink()
         stdout, stderr = process.communicate(timeout=120)
@@ -184,6 +189,6 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
         assert "Traceback" not in stderr
         assert saved_step(out_dir) == 2
         resumed = subprocess.run([sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],
-                                 capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                 capture_output=True, text=True, env=env)
         assert resumed.returncode == 0, resumed.stderr
         assert losses(out_dir) == losses(tmp_path / "reference")

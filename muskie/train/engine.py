@@ -251,7 +251,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16"
                 else contextlib.nullcontext())
     end_step = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
-    log_file = _MetricsLog(out_dir, start_step, progress and min(config.steps, end_step) > start_step, end_step,
+    log_file = _MetricsLog(out_dir, start_step, progress and end_step > start_step, end_step,
                           task.name) if dist.is_main else None
     pending: list[dict] = []  # step records whose tensors have not been read from the device yet
     losses: list[float] = []

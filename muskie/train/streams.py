@@ -9,6 +9,7 @@ reads exactly the batches an uninterrupted run would have read.
 from __future__ import annotations
 
 import itertools
+import signal
 from collections.abc import Iterator
 
 import torch
@@ -42,6 +43,15 @@ class _GlobalBatchSampler:
             index += (self.start - index) % self.stride
 
 
+def _init_worker(worker_id: int) -> None:
+    """Seed the worker's generators and leave SIGINT / SIGTERM to the training process: a Ctrl-C or a
+    scheduler's SIGTERM sent to the whole process group must not kill the loader before the engine has
+    written its checkpoint (a worker whose parent is gone still exits, by DataLoader's watchdog)."""
+    seed_worker(worker_id)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def batch_stream(
     dataset: Dataset,
     sampler: MultiViewBatchSampler,
@@ -61,7 +71,7 @@ def batch_stream(
         batch_sampler=batches,
         num_workers=workers,
         collate_fn=collate_views,
-        worker_init_fn=seed_worker,
+        worker_init_fn=_init_worker,
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
