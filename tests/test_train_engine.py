@@ -148,3 +148,10 @@ def test_metrics_are_written_in_step_order_with_throughput(tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(r["views_per_s"] > 0 and isinstance(r["modes"], list) for r in records)
     assert os.path.isdir(tmp_path / "tensorboard")
+    # the analytic training FLOPs of a step: 2 scenes of 2 or 3 views at 32x32, forward and backward
+    from muskie.model.config import preset_config
+    from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
+
+    config = preset_config("tiny", **TINY_MODEL)
+    allowed = {2 * forward_flops(config, v, 32, 32) * TRAINING_STEP_FACTOR / 1e9 for v in (2, 3)}
+    assert all(min(abs(r["gflop"] - a) for a in allowed) < 1e-9 for r in records)

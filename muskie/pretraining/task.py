@@ -22,9 +22,10 @@ from muskie.data.datasets import evaluation_batches
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
 from muskie.model import Muskie, MuskieConfig
 from muskie.model.config import preset_config
+from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.step import pretraining_loss
-from muskie.train.distributed import DistInfo
+from muskie.train.distributed import DistInfo, unwrap_model
 from muskie.train.engine import ModelRecord, StepContext, Task, TaskLoss, TrainResult, train
 from muskie.train.streams import batch_stream
 from muskie.weights import HEAD_PREFIXES, load_into, read_weights
@@ -79,9 +80,9 @@ class PretrainTask(Task):
         """Batches of ``data.batch_size`` scenes, ``min_views..max_views`` views and one of ``sizes`` each;
         every resolution group has its own seed, so the groups of one step show different scenes."""
         data = self.config.data
-        return MultiViewBatchSampler(num_samples, batch_size=data.batch_size, num_views=(data.min_views, data.max_views),
-                                     sizes=[tuple(size) for size in sizes], seed=self.config.seed * 1000 + group,
-                                     shuffle=True, drop_last=True)
+        return MultiViewBatchSampler(num_samples, batch_size=data.batch_size,
+                                     num_views=(data.min_views, data.max_views), sizes=[tuple(size) for size in sizes],
+                                     seed=self.config.seed * 1000 + group, shuffle=True, drop_last=True)
 
     def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
         config = self.config
@@ -103,8 +104,10 @@ class PretrainTask(Task):
         micro, group, batch = part
         images = batch.images.to(context.device, non_blocking=True)
         result = pretraining_loss(model, images, self.config.mask, context.generator(micro, group), context.autocast)
+        b, v, _, h, w = images.shape
+        flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR
         return TaskLoss(loss=result.output.loss, metrics={"masked_mse": result.output.masked_mse},
-                        views=result.num_views, notes={"modes": result.mask_mode})
+                        views=result.num_views, flops=flops, notes={"modes": result.mask_mode})
 
     def validation_parts(self) -> list:
         """``val_samples`` held-out samples at the first resolution group, in batches of ``data.batch_size``:

@@ -85,12 +85,15 @@ class StepContext:
 @dataclass
 class TaskLoss:
     """A task's loss of one part: ``loss`` (scalar, differentiable), ``metrics`` (detached scalars, averaged
-    over the step's parts in the log), ``views`` (views in the part, for throughput) and ``notes`` (plain
-    values, listed per part in the log, e.g. the mask mode)."""
+    over the step's parts in the log), ``views`` (views in the part, for throughput), ``flops`` (the
+    analytic training FLOPs of the part: forward and backward, summed per step in the log as ``gflop``, so
+    recipes can be compared at equal compute) and ``notes`` (plain values, listed per part in the log, e.g.
+    the mask mode)."""
 
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
     views: int = 0
+    flops: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -298,7 +301,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                 group["lr"] = lr
 
             context = StepContext(step, dist.rank, config.seed, device, autocast)
-            total, sums, views, notes = 0.0, {}, 0, {}
+            total, sums, views, flops, notes = 0.0, {}, 0, 0.0, {}
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
                 sync = contextlib.nullcontext() if last or not dist.enabled else train_model.no_sync()
@@ -311,6 +314,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                 for key, value in result.notes.items():
                     notes.setdefault(key, []).append(value)
                 views += result.views
+                flops += result.flops
 
             grad_norm = None
             if config.optim.clip_grad is not None:
@@ -322,7 +326,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
             step_time = time.perf_counter() - step_start
             record = {"step": step, "loss": total, **sums, "lr": lr, **notes,
                       "views_per_s": views * dist.world_size / max(step_time + data_wait, 1e-9),
-                      "data_wait_s": data_wait, "step_s": step_time}
+                      "data_wait_s": data_wait, "step_s": step_time, **({"gflop": flops / 1e9} if flops else {})}
             if grad_norm is not None:
                 record["grad_norm"] = grad_norm
             pending.append(record)
