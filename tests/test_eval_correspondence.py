@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from fixtures import centred_intrinsics, translated
 
 from muskie.eval.backbones import FeatureBackbone, FeatureOutput
 from muskie.eval.correspondence import (
@@ -28,14 +29,7 @@ BASELINE = 0.5  # view 1 sits this far along +x: a point moves FOCAL * BASELINE 
 
 
 def intrinsics(views):
-    K = torch.tensor([[FOCAL, 0, (SIZE - 1) / 2], [0, FOCAL, (SIZE - 1) / 2], [0, 0, 1.0]])
-    return K.expand(views, 3, 3).clone()
-
-
-def translated(x):
-    pose = torch.eye(4)
-    pose[0, 3] = x
-    return pose
+    return centred_intrinsics(views, FOCAL, SIZE)
 
 
 def plane_scene():

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from fixtures import random_pose
 
 from muskie.geometry import (
     camera_rays,
@@ -14,15 +15,6 @@ from muskie.geometry import (
     unproject,
     unproject_depth,
 )
-
-
-def random_pose(generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
-    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
-    q = q * torch.sign(torch.linalg.det(q))
-    pose = torch.eye(4, dtype=torch.float64)
-    pose[:3, :3] = q
-    pose[:3, 3] = torch.randn(3, generator=generator, dtype=torch.float64)
-    return pose.to(dtype)
 
 
 def test_unproject_then_project_returns_the_pixels_and_depths():

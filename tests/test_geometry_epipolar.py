@@ -1,6 +1,7 @@
 """Epipolar geometry on constructed camera pairs with known answers."""
 
 import torch
+from fixtures import centred_intrinsics, translated
 
 from muskie.geometry import fundamental_matrix, project_points, symmetric_epipolar_distance
 
@@ -10,14 +11,7 @@ BASELINE = 0.5
 
 
 def intrinsics(views):
-    K = torch.tensor([[FOCAL, 0, (SIZE - 1) / 2], [0, FOCAL, (SIZE - 1) / 2], [0, 0, 1.0]])
-    return K.expand(views, 3, 3).clone()
-
-
-def translated(x):
-    pose = torch.eye(4)
-    pose[0, 3] = x
-    return pose
+    return centred_intrinsics(views, FOCAL, SIZE)
 
 
 def random_camera(generator):

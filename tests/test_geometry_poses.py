@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from fixtures import random_pose
 
 from muskie.geometry import (
     intrinsics_from_fov,
@@ -95,15 +96,6 @@ def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="cam_to_world"):
         relative_poses(torch.zeros(3, 3, 3))
     assert np.isfinite(special_orthonormalize(torch.zeros(3, 3)).numpy()).all()
-
-
-def random_pose(generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
-    q, _ = torch.linalg.qr(torch.randn(3, 3, generator=generator, dtype=torch.float64))
-    q = q * torch.sign(torch.linalg.det(q))
-    pose = torch.eye(4, dtype=torch.float64)
-    pose[:3, :3] = q
-    pose[:3, 3] = torch.randn(3, generator=generator, dtype=torch.float64)
-    return pose.to(dtype)
 
 
 def test_invert_pose_is_the_matrix_inverse():

@@ -6,20 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures import SMALL_MUSKIE, small_muskie
 
-from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.model import Muskie, MuskieBackbone
 
-CONFIG = MuskieConfig(embed_dim=128, depth=2, num_heads=4, patch_size=4)
+CONFIG = SMALL_MUSKIE
 V1_FOLDER = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "model"
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    m = Muskie(CONFIG).eval()
-    with torch.no_grad():
-        m.mask_placeholder.normal_()
-    return m
+    return small_muskie()
 
 
 def images():

@@ -5,21 +5,17 @@ import argparse
 
 import pytest
 import torch
+from fixtures import SMALL_MUSKIE, small_muskie
 
 from muskie.model import Muskie, MuskieConfig, create_model
 from muskie.weights import infer_config, load_into
 
-# width 128 = the tiny preset's, so released-style files resolve to 4 heads
-CONFIG = MuskieConfig(embed_dim=128, depth=2, num_heads=4, patch_size=4)
+CONFIG = SMALL_MUSKIE
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    m = Muskie(CONFIG).eval()
-    with torch.no_grad():
-        m.mask_placeholder.normal_()
-    return m
+    return small_muskie()
 
 
 def assert_same_model(a, b):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
