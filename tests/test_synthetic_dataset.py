@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset, make_scene, split_seeds
+from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset, make_scene, render_sample, split_seeds
 from muskie.data.synthetic.textures import PHOTO_NAMES, TextureAtlas, build_atlas, load_photos, noise_texture, photo_texture
 from muskie.data.views import ViewRequest
 
@@ -108,3 +108,23 @@ def test_atlas_samples_bilinearly_and_picks_coarser_levels_for_large_footprints(
     coarse = atlas.sample(face[:1], torch.tensor([0.5]), torch.tensor([0.5]), footprint=torch.tensor([100.0]))
     assert coarse[0, 0].item() == pytest.approx(texture[0].mean().item(), abs=1e-6)
     assert colour[1, 0].item() != pytest.approx(expected)  # footprint 8 texels: a blurred level
+
+
+def test_view_jitter_moves_the_principal_point_and_keeps_the_geometry_exact():
+
+    plain = SyntheticViewDataset("val", SyntheticConfig(num_frames=8), num_scenes=1)[ViewRequest(0, 3, 32, 32, 7)]
+    config = SyntheticConfig(num_frames=8, principal_shift=0.25, zoom=(0.8, 1.25))
+    jittered = SyntheticViewDataset("val", config, num_scenes=1)[ViewRequest(0, 3, 32, 32, 7)]
+    assert torch.equal(plain["cam_to_world"], jittered["cam_to_world"]), "the same frames, the same poses"
+    shift = jittered["intrinsics"][:, :2, 2] - plain["intrinsics"][:, :2, 2]
+    assert (shift.abs() <= 0.25 * 32 + 1e-4).all() and (shift.abs() > 0).any()
+    focal = jittered["intrinsics"][:, 0, 0] / plain["intrinsics"][:, 0, 0]
+    assert ((focal >= 0.8 - 1e-6) & (focal <= 1.25 + 1e-6)).all()
+    assert not torch.equal(plain["images"], jittered["images"])
+    # the renderer uses the jittered camera: a principal point moved by 4 px renders the same rays 4 px over
+    dataset = SyntheticViewDataset("val", SyntheticConfig(num_frames=8), num_scenes=1)
+    frames = torch.tensor([2])
+    same = render_sample(dataset.scene(0), frames, 32, 32, "s")
+    moved = render_sample(dataset.scene(0), frames, 32, 32, "s", jitter=torch.tensor([[4 / 32, 0.0, 1.0]]))
+    torch.testing.assert_close(moved["depth"][..., 4:], same["depth"][..., :-4], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(moved["intrinsics"][0, 0, 2], same["intrinsics"][0, 0, 2] + 4)

@@ -8,11 +8,11 @@ A source is ``"synthetic"`` (procedural scenes of one split, rendered on the fly
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch.utils.data import Dataset
 
-from muskie.config_io import ConfigError
+from muskie.config_io import ConfigError, from_dict
 
 from muskie.data.batch import ViewBatch, collate_views
 from muskie.data.sources import load_scenes
@@ -32,6 +32,7 @@ def open_view_dataset(
     crop_scale: tuple[float, float] = (0.8, 1.0),
     skip_bad: bool = True,
     require: tuple[str, ...] = (),
+    synthetic_mix: list[dict] = (),
 ) -> Dataset:
     """A dataset indexed by ``ViewRequest`` whose samples are the dicts of ``muskie.data.batch``.
 
@@ -45,13 +46,16 @@ def open_view_dataset(
         skip_bad: replace unreadable samples of scenes on disk instead of raising.
         require: ``"cameras"`` and/or ``"depth"``: every scene on disk must have them, else a ValueError
             names the source and the scenes lacking them. Synthetic scenes have both.
+        synthetic_mix: a mixture of synthetic scene kinds: each entry overrides fields of the synthetic
+            config (``camera_path``, ``overlap``, ``principal_shift``, ``zoom``, ...; see
+            ``muskie.data.synthetic.SyntheticConfig``), and scene ``i`` is of kind ``i mod len(mix)``.
+            Empty: one kind, ``synthetic_path``.
     """
     if not source:
         raise ValueError("the scene source is empty: give 'synthetic' or a path")
     if source == SYNTHETIC:
-        config = SyntheticConfig(camera_path=synthetic_path) if window is None else SyntheticConfig(
-            camera_path=synthetic_path, num_frames=window)
-        return SyntheticViewDataset(split=split, config=config, num_scenes=synthetic_scenes)
+        return SyntheticViewDataset(split=split, config=synthetic_configs(synthetic_path, window, synthetic_mix),
+                                    num_scenes=synthetic_scenes)
     scenes = load_scenes(source)
     checks = {"cameras": lambda s: s.has_cameras, "depth": lambda s: s.has_depth}
     unknown = sorted(set(require) - set(checks))
@@ -72,7 +76,8 @@ class SceneSourceConfig:
 
     ``source``: ``"synthetic"`` or a path (see the module docstring); ``val_source``: held-out scenes for the
     validation loss (None: the synthetic ``val`` split when ``source`` is synthetic); ``synthetic_path`` and
-    ``synthetic_scenes``: the synthetic camera path and the number of training scenes; ``window``: the
+    ``synthetic_scenes``: the synthetic camera path and the number of training scenes; ``synthetic_mix``: a
+    mixture of synthetic scene kinds instead of one path (see :func:`open_view_dataset`); ``window``: the
     frames a sample's views are drawn from; ``batch_size`` scenes per batch; ``workers`` loader processes;
     ``crop_scale``: the area fraction of the random resized crop.
     """
@@ -81,6 +86,7 @@ class SceneSourceConfig:
     val_source: str | None = None
     synthetic_path: str = "rig"
     synthetic_scenes: int = 100_000
+    synthetic_mix: list[dict] = field(default_factory=list)
     window: int = 32
     batch_size: int = 4
     workers: int = 4
@@ -99,7 +105,8 @@ class SceneSourceConfig:
         return open_view_dataset(self.source if training else (self.val_source or self.source), split=split,
                                  synthetic_path=self.synthetic_path,
                                  synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
-                                 crop_scale=tuple(self.crop_scale) if training else (1.0, 1.0), require=require)
+                                 crop_scale=tuple(self.crop_scale) if training else (1.0, 1.0), require=require,
+                                 synthetic_mix=self.synthetic_mix)
 
     def validate(self, needs_validation: bool = False) -> None:
         """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""
@@ -112,9 +119,29 @@ class SceneSourceConfig:
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise ConfigError(f"data.crop_scale must satisfy 0 < low <= high <= 1, got {list(self.crop_scale)}")
+        if self.source == SYNTHETIC:
+            synthetic_configs(self.synthetic_path, self.window, self.synthetic_mix)
         if needs_validation and not self.has_validation:
             raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
                               "automatic validation split)")
+
+
+def synthetic_configs(synthetic_path: str = "rig", window: int | None = None,
+                      mix: list[dict] = ()) -> list[SyntheticConfig]:
+    """The synthetic configs of a source: one per mixture entry (each entry's fields over the defaults
+    ``camera_path = synthetic_path``, ``num_frames = window``), or the single default. Raises ConfigError
+    naming the entry for an unknown field or a bad value."""
+    base = {"camera_path": synthetic_path, **({} if window is None else {"num_frames": window})}
+    configs = []
+    for index, entry in enumerate(mix or [{}]):
+        where = f"data.synthetic_mix[{index}]"
+        try:
+            configs.append(from_dict(SyntheticConfig, {**base, **entry}, where))
+        except ConfigError:
+            raise
+        except ValueError as err:  # a value SyntheticConfig itself refuses
+            raise ConfigError(f"{where}: {err}") from None
+    return configs
 
 
 def evaluation_requests(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int],

@@ -34,6 +34,12 @@ class SyntheticConfig:
         texels_per_metre: texture resolution on faces, up to ``max_texels`` texels per face.
         max_texels: texel budget of one face (largest faces are scaled down to it, keeping aspect).
         noise_fraction: share of faces textured with procedural noise instead of a photo.
+        principal_shift: each view's principal point moves by up to this fraction of the image's width
+            and height (uniform, independently per view), so that content moves relative to the patch grid
+            between views even where the cameras barely move; 0 keeps it centred.
+        zoom: range of a per-view focal-length factor (log-uniform, independently per view); ``(1, 1)``
+            keeps the scene's field of view. Both are applied to the intrinsics before rendering, so the
+            cameras stay exact.
     """
 
     camera_path: str = "rig"
@@ -44,6 +50,8 @@ class SyntheticConfig:
     texels_per_metre: float = 64.0
     max_texels: int = 256 * 256
     noise_fraction: float = 0.2
+    principal_shift: float = 0.0
+    zoom: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self):
         if self.camera_path not in PATH_KINDS:
@@ -60,3 +68,11 @@ class SyntheticConfig:
             raise ValueError("texels_per_metre must be positive and max_texels at least 16")
         if not 0.0 <= self.noise_fraction <= 1.0:
             raise ValueError(f"noise_fraction must be in [0, 1], got {self.noise_fraction}")
+        if not 0.0 <= self.principal_shift <= 0.5:
+            raise ValueError(f"principal_shift must be in [0, 0.5], got {self.principal_shift}")
+        if not 0.0 < self.zoom[0] <= self.zoom[1]:
+            raise ValueError(f"zoom must be a range (min, max) with 0 < min <= max, got {self.zoom}")
+
+    @property
+    def jitters_views(self) -> bool:
+        return self.principal_shift > 0 or self.zoom != (1.0, 1.0)
