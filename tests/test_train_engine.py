@@ -155,3 +155,32 @@ def test_metrics_are_written_in_step_order_with_throughput(tmp_path):
     config = preset_config("tiny", **TINY_MODEL)
     allowed = {2 * forward_flops(config, v, 32, 32) * TRAINING_STEP_FACTOR / 1e9 for v in (2, 3)}
     assert all(min(abs(r["gflop"] - a) for a in allowed) < 1e-9 for r in records)
+
+
+def test_a_run_of_an_older_muskie_resumes_where_new_keys_keep_their_defaults(tmp_path):
+    """tests/data/checkpoints_v1/pretrain.pt: a finished 1-step run written before the engine existed (its
+    config lacks data.val_source, keep_checkpoints, ...); extending it to 2 steps resumes it."""
+    import shutil
+    from pathlib import Path
+
+    from muskie.config_io import from_dict
+
+    v1 = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "pretrain.pt"
+    saved = read_checkpoint(v1)
+    shutil.copy(v1, tmp_path / "checkpoint-last.pt")
+    config = from_dict(PretrainConfig, {**saved.config, "out_dir": str(tmp_path), "steps": 2,
+                                        "data": {**saved.config["data"], "workers": 0}})
+    result = pretrain(config, progress=False)
+    assert result.step == 2 and len(result.losses) == 1
+    assert read_checkpoint(tmp_path / "checkpoint-last.pt").version == 2
+
+
+def test_an_optimiser_state_that_does_not_fit_is_a_clear_error(tmp_path):
+    from muskie.weights.checkpoint import CheckpointError
+
+    pretrain(tiny_config(tmp_path, steps=2), stop_at_step=1, progress=False)
+    saved = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+    saved["optimizer"]["param_groups"][1]["params"] = saved["optimizer"]["param_groups"][1]["params"][:-1]
+    torch.save(saved, tmp_path / "checkpoint-last.pt")
+    with pytest.raises(CheckpointError, match="optimiser state does not fit.*--init-from"):
+        pretrain(tiny_config(tmp_path, steps=2), progress=False)

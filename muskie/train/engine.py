@@ -43,8 +43,8 @@ from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, ba
 from muskie.train.optim import build_optimizer
 from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.schedule import learning_rate
-from muskie.weights.checkpoint import (LATEST_NAME, Checkpoint, read_checkpoint, remove_stale_temporaries,
-                                       save_checkpoint)
+from muskie.weights.checkpoint import (LATEST_NAME, Checkpoint, CheckpointError, read_checkpoint,
+                                       remove_stale_temporaries, save_checkpoint)
 
 log = logging.getLogger("muskie.train")
 
@@ -223,7 +223,12 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         model.load_state_dict(saved.model_state)
         model.to(device)
         optimizer = build_optimizer(model, config.optim)
-        optimizer.load_state_dict(saved.optimizer_state)
+        try:
+            optimizer.load_state_dict(saved.optimizer_state)
+        except ValueError as err:  # another set of trainable parameters (e.g. a checkpoint of an older muskie)
+            raise CheckpointError(f"{checkpoint_path}: its optimiser state does not fit this run's trainable "
+                                  f"parameters ({err}); start a fresh run from its weights with --init-from "
+                                  f"{checkpoint_path} and another --out") from None
         start_step, best_val = saved.step, saved.state.get("best_val")
         if dist.is_main:
             truncate_metrics(out_dir / METRICS_NAME, start_step)
@@ -387,6 +392,9 @@ def _check_resumable(task: Task, saved: Checkpoint, path: Path) -> None:
         raise ValueError(f"{path}: cannot resume, it is a checkpoint of the {saved.task!r} task, not "
                          f"{task.name!r}; use another out_dir or --no-resume")
     current, previous = _flatten(to_dict(task.config)), _flatten(saved.config)
+    # a key the checkpoint's muskie did not have yet ran with what is now its default
+    defaults = _flatten(to_dict(type(task.config)()))
+    previous = {**{key: defaults[key] for key in current.keys() - previous.keys() if key in defaults}, **previous}
     free = (*RESUME_FREE_KEYS, *task.resume_free_keys)
     # the task's own settings (model, data ...) are named first, then the engine's
     engine_keys = {f.name for f in dataclasses.fields(RunConfig)}
