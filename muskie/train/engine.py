@@ -149,6 +149,11 @@ class Task(ABC):
         """Fixed held-out parts for the validation loss (``val_every``); empty: none."""
         return []
 
+    def validate(self, model: nn.Module, parts: list, context: StepContext) -> dict[str, float]:
+        """Held-out metrics of ``model`` (in eval mode, no gradients) on the validation parts; ``"loss"``,
+        the mean loss, chooses the best checkpoint. Tasks add diagnostics of their own."""
+        return {"loss": sum(float(self.loss(model, part, context).loss) for part in parts) / len(parts)}
+
     @abstractmethod
     def export(self, model: nn.Module, directory: Path) -> None:
         """Write the finished model (e.g. ``save_pretrained``) into ``directory``."""
@@ -338,12 +343,12 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
 
             if validation and step % config.val_every == 0:
                 flush()
-                val_loss = _validation_loss(task, train_model, validation, dist, config, device, autocast)
+                val_metrics = _validate(task, train_model, validation, config, device, autocast)
                 if log_file is not None:
-                    log_file.validation(step, val_loss)
-                if best_val is None or val_loss < best_val:
-                    best_val = val_loss
-                    save(out_dir / BEST_NAME, {"loss": losses[-1], "val_loss": val_loss})
+                    log_file.validation(step, val_metrics)
+                if best_val is None or val_metrics["loss"] < best_val:
+                    best_val = val_metrics["loss"]
+                    save(out_dir / BEST_NAME, {"loss": losses[-1], "val_loss": best_val})
 
             out_of_time = all_ranks_true(
                 max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes, dist, device)
@@ -377,13 +382,12 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
 
 
 @torch.no_grad()
-def _validation_loss(task: Task, model, parts: list, dist: DistInfo, config: RunConfig, device, autocast) -> float:
-    """The mean loss of the held-out parts (the same on every process), with fixed random choices."""
+def _validate(task: Task, model, parts: list, config: RunConfig, device, autocast) -> dict[str, float]:
+    """The task's held-out metrics (the same on every process), with fixed random choices."""
     model.eval()
-    context = StepContext(VALIDATION_STEP, 0, config.seed, device, autocast)
-    total = sum(float(task.loss(model, part, context).loss) for part in parts) / len(parts)
+    metrics = task.validate(model, parts, StepContext(VALIDATION_STEP, 0, config.seed, device, autocast))
     model.train()
-    return total
+    return metrics
 
 
 def _check_resumable(task: Task, saved: Checkpoint, path: Path) -> None:
@@ -471,10 +475,11 @@ class _MetricsLog:
                                  views_s=f"{last['views_per_s']:.0f}")
             self.bar.update(len(records))
 
-    def validation(self, step: int, loss: float) -> None:
-        self.file.write(json.dumps({"step": step, "val_loss": loss}) + "\n")
+    def validation(self, step: int, metrics: dict[str, float]) -> None:
+        self.file.write(json.dumps({"step": step, **{f"val_{key}": value for key, value in metrics.items()}}) + "\n")
         self.file.flush()
-        self.writer.add_scalar("val/loss", loss, step)
+        for key, value in metrics.items():
+            self.writer.add_scalar(f"val/{key}", value, step)
 
     def close(self) -> None:
         if self.bar is not None:
