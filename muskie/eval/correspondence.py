@@ -23,7 +23,12 @@ Protocol, per sample of ``V`` views (8 by default), view 0 is the source:
   and accuracy at 2, 5 and 10 px. A match that slides along its epipolar line scores 0: this bounds the error
   from below.
 
-Every metric is reported pooled over all scored pairs and per view pair ``(0, t)``.
+Every metric is reported pooled over all scored pairs, per view pair ``(0, t)``, and binned by how much the
+views move: by ground-truth 2D displacement between the query pixel and its true target pixel (depth protocol;
+bins 0-4, 4-8, 8-16, 16+ px by default) and by the relative rotation angle between the query and target
+cameras (both protocols; probe3d's bins 0-30, 30-60, 60-90, 90-120, 120+ degrees). The distribution of the
+displacement (and of the rotation) over the scored pairs is reported too: how much the views of the
+evaluation set move, whatever the backbone.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -38,12 +44,14 @@ import torch.nn.functional as F
 from muskie import report
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
+from muskie.eval.diagnostics import Diagnostics, diagnostics_table, run_diagnostics
 from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
 from muskie.geometry import (
     OCCLUSION_TOLERANCE,
     lift_pixels,
     nearest_pixel,
     project_points,
+    rotation_angle,
     symmetric_epipolar_distance,
     unproject_depth,
     visible_in_view,
@@ -55,6 +63,9 @@ DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
 EPIPOLAR_THRESHOLDS = (2.0, 5.0, 10.0)
 TEXTURE_WINDOW = 7
+# lower bin edges (the last bin is open-ended): ground-truth displacement in px, relative rotation in degrees
+DISPLACEMENT_BINS = (0.0, 4.0, 8.0, 16.0)
+ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)
 
 # (key, column title) of each protocol's metrics, in table order
 DEPTH_METRICS = (
@@ -78,6 +89,11 @@ EPIPOLAR_METRICS = (
     ("acc_5px", "@5px %"),
     ("acc_10px", "@10px %"),
 )
+# the columns of the binned tables (each bin's JSON holds all of its protocol's metrics)
+DEPTH_BIN_METRICS = ("pairs", "epe_mean_px", "acc_5px", "acc_10px")
+EPIPOLAR_BIN_METRICS = ("pairs", "epi_median_px", "acc_2px", "acc_5px", "acc_10px")
+# error key -> (what it bins, unit) of the binned reports
+BINNED = {"displacement": ("ground-truth displacement", "px"), "rotation_deg": ("relative rotation", "deg")}
 
 
 # ---------------------------------------------------------------- queries and ground truth
@@ -146,19 +162,23 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
                         intrinsics: torch.Tensor, cam_to_world: torch.Tensor) -> dict[str, torch.Tensor]:
     """Errors of the visible (query, target view) pairs of one sample, each ``(M,)`` float64:
     ``view`` (target index), ``error_2d`` (px), ``error_3d`` (world units, NaN where the predicted pixel
-    has no valid depth), ``depth_scale`` (median valid depth of view 0), ``diagonal`` (px).
+    has no valid depth), ``depth_scale`` (median valid depth of view 0), ``diagonal`` (px),
+    ``displacement`` (px, ground truth: from the query pixel to its true target pixel) and ``rotation_deg``
+    (relative rotation angle between view 0's and the target's camera, degrees).
 
     ``predicted``: ``(V, N, 2)`` predicted pixels (row 0 ignored); the rest as in :func:`ground_truth_tracks`.
     """
     num_views, height, width = depth.shape
     scale = depth[0][valid[0]].double().median()
-    views, errors_2d, errors_3d = [], [], []
+    rotations = pair_rotations(cam_to_world)
+    views, errors_2d, errors_3d, displacements = [], [], [], []
     for t in range(1, num_views):
         seen = tracks.visible[t]
         if not bool(seen.any()):
             continue
         pred, true = predicted[t][seen], tracks.target_uv[t][seen]
         errors_2d.append((pred.double() - true.double()).norm(dim=-1))
+        displacements.append((true.double() - tracks.target_uv[0][seen].double()).norm(dim=-1))
         camera = (depth[t].double(), valid[t], intrinsics[t].double(), cam_to_world[t].double())
         lifted_pred, ok = lift_pixels(pred.double(), *camera)
         lifted_true, _ = lift_pixels(true.double(), *camera)
@@ -166,24 +186,34 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
         errors_3d.append(torch.where(ok, error, torch.full_like(error, math.nan)))
         views.append(torch.full((int(seen.sum()),), float(t), dtype=torch.float64))
     if not views:
-        keys = ("view", "error_2d", "error_3d", "depth_scale", "diagonal")
+        keys = ("view", "error_2d", "error_3d", "depth_scale", "diagonal", "displacement", "rotation_deg")
         return {k: torch.zeros(0, dtype=torch.float64) for k in keys}
     view = torch.cat(views)
     return {"view": view, "error_2d": torch.cat(errors_2d), "error_3d": torch.cat(errors_3d),
             "depth_scale": torch.full_like(view, float(scale)),
-            "diagonal": torch.full_like(view, math.hypot(height, width))}
+            "diagonal": torch.full_like(view, math.hypot(height, width)),
+            "displacement": torch.cat(displacements), "rotation_deg": rotations[view.long()]}
 
 
 def score_epipolar_matches(predicted: torch.Tensor, intrinsics: torch.Tensor,
                            cam_to_world: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``view`` and ``epipolar`` (px) ``(M,)`` float64 of every (query, target view) pair of one sample;
-    ``predicted (V, N, 2)`` with the queries in row 0."""
+    """``view``, ``epipolar`` (px) and ``rotation_deg`` (relative rotation of view 0's and the target's
+    camera, degrees) ``(M,)`` float64 of every (query, target view) pair of one sample; ``predicted (V, N, 2)``
+    with the queries in row 0."""
     views, distances = [], []
     for t in range(1, predicted.shape[0]):
         distances.append(symmetric_epipolar_distance(predicted[0], predicted[t], intrinsics[0], cam_to_world[0],
                                                      intrinsics[t], cam_to_world[t]))
         views.append(torch.full((predicted.shape[1],), float(t), dtype=torch.float64))
-    return {"view": torch.cat(views), "epipolar": torch.cat(distances)}
+    view = torch.cat(views)
+    return {"view": view, "epipolar": torch.cat(distances), "rotation_deg": pair_rotations(cam_to_world)[view.long()]}
+
+
+def pair_rotations(cam_to_world: torch.Tensor) -> torch.Tensor:
+    """``(V,)`` float64: the relative rotation angle in degrees, in [0, 180], between view 0's camera and each
+    view's (entry 0 is 0), from ``cam_to_world (V, 4, 4)``."""
+    rotations = cam_to_world[:, :3, :3].double()
+    return torch.rad2deg(rotation_angle(rotations[:1], rotations))
 
 
 def _percent(hits: torch.Tensor) -> float:
@@ -223,6 +253,54 @@ def epipolar_metrics(errors: dict[str, torch.Tensor]) -> dict[str, float]:
     return out
 
 
+# ---------------------------------------------------------------- bins: how much the views move
+
+
+def check_bins(edges: Iterable[float], name: str = "bins") -> tuple[float, ...]:
+    """``edges`` as a tuple of floats after checking that they are increasing lower bin edges from 0 (the last
+    bin is open-ended); ValueError naming ``name`` otherwise."""
+    edges = tuple(float(e) for e in edges)
+    if not edges or edges[0] != 0 or any(b <= a for a, b in pairwise(edges)) or not all(map(math.isfinite, edges)):
+        raise ValueError(f"{name} must be increasing finite lower bin edges starting at 0, got {edges}")
+    return edges
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """``["0-4", "4-8", "8-16", "16+"]`` for edges ``(0, 4, 8, 16)``: bin ``i`` holds ``edges[i] <= x <
+    edges[i + 1]``, the last one everything from its edge up."""
+    labels = [f"{lo:g}-{hi:g}" for lo, hi in pairwise(edges)]
+    return labels + [f"{edges[-1]:g}+"]
+
+
+def bin_index(values: torch.Tensor, edges: Sequence[float]) -> torch.Tensor:
+    """``(M,)`` long: the bin of each of ``values (M,)`` (see :func:`bin_labels`)."""
+    boundaries = torch.tensor(list(edges[1:]), dtype=torch.float64)
+    return torch.bucketize(values.double(), boundaries, right=True)
+
+
+def binned_metrics(errors: dict[str, torch.Tensor], key: str, edges: Sequence[float],
+                   protocol: str = "depth") -> dict[str, dict[str, float]]:
+    """Bin label -> the protocol's metrics (:func:`depth_metrics` or :func:`epipolar_metrics`) of the pairs of
+    pooled ``errors`` whose ``errors[key]`` (``displacement`` px or ``rotation_deg``) falls in that bin; every
+    bin is present (``pairs`` 0 and NaN metrics when empty)."""
+    summarize = depth_metrics if protocol == "depth" else epipolar_metrics
+    index = bin_index(errors[key], edges)
+    return {label: summarize({k: v[index == i] for k, v in errors.items()})
+            for i, label in enumerate(bin_labels(edges))}
+
+
+def value_distribution(values: torch.Tensor, edges: Sequence[float]) -> dict:
+    """How ``values (M,)`` spread: ``pairs``, ``median`` and ``p90`` (linearly interpolated quantiles, NaN
+    when empty) and ``counts`` (bin label -> count)."""
+    values = values.double()
+    index = bin_index(values, edges)
+    empty = values.numel() == 0
+    return {"pairs": int(values.numel()),
+            "median": math.nan if empty else float(torch.quantile(values, 0.5)),
+            "p90": math.nan if empty else float(torch.quantile(values, 0.9)),
+            "counts": {label: int((index == i).sum()) for i, label in enumerate(bin_labels(edges))}}
+
+
 # ---------------------------------------------------------------- evaluation loop
 
 
@@ -240,6 +318,9 @@ class CorrespondenceConfig:
         tolerance: occlusion tolerance in world units (depth protocol).
         min_texture: query candidate threshold of :func:`texture_mask` (epipolar protocol).
         seed: seeds the queries; sample ``i`` uses ``(seed, i)``, so every backbone gets the same queries.
+        displacement_bins: lower edges (px, from 0, the last bin open-ended) of the ground-truth displacement
+            bins (depth protocol).
+        rotation_bins: lower edges (degrees, from 0) of the relative camera rotation bins.
     """
 
     num_queries: int = 100
@@ -250,8 +331,12 @@ class CorrespondenceConfig:
     tolerance: float = OCCLUSION_TOLERANCE
     min_texture: float = 0.03
     seed: int = 0
+    displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
+    rotation_bins: tuple[float, ...] = ROTATION_BINS
 
     def __post_init__(self):
+        object.__setattr__(self, "displacement_bins", check_bins(self.displacement_bins, "displacement_bins"))
+        object.__setattr__(self, "rotation_bins", check_bins(self.rotation_bins, "rotation_bins"))
         unknown = [r for r in self.readouts if r not in READOUTS]
         if unknown or not self.readouts:
             raise ValueError(f"readouts must be a non-empty subset of {READOUTS}, got {self.readouts}")
@@ -281,6 +366,8 @@ class CorrespondenceResult:
             :func:`score_epipolar_matches`).
         skipped: readout -> why it was not run.
         examples: samples kept for figures.
+        displacement_bins, rotation_bins: lower bin edges of :meth:`binned` and :meth:`distribution`.
+        diagnostics: the same-cell and shifted-copy diagnostics (:mod:`muskie.eval.diagnostics`), when run.
     """
 
     backbone: str
@@ -289,6 +376,9 @@ class CorrespondenceResult:
     errors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     examples: list[Example] = field(default_factory=list)
+    displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
+    rotation_bins: tuple[float, ...] = ROTATION_BINS
+    diagnostics: Diagnostics | None = None
 
     def metrics(self, readout: str) -> dict[str, float]:
         """Pooled metrics of a readout."""
@@ -302,18 +392,46 @@ class CorrespondenceResult:
         return {int(t): summarize({k: v[errors["view"] == t] for k, v in errors.items()})
                 for t in errors["view"].unique().tolist()}
 
+    def bins(self, key: str) -> tuple[float, ...]:
+        """The lower bin edges of ``displacement`` or ``rotation_deg``."""
+        return self.displacement_bins if key == "displacement" else self.rotation_bins
+
+    def binned_keys(self) -> list[str]:
+        """The quantities the pairs can be binned by (keys of ``BINNED``): ``displacement`` needs ground-truth
+        tracks (depth protocol), ``rotation_deg`` cameras."""
+        first = next(iter(self.errors.values()), {})
+        return [key for key in BINNED if key in first]
+
+    def binned(self, readout: str, key: str) -> dict[str, dict[str, float]]:
+        """Bin label -> metrics of a readout's pairs binned by ``key`` (``displacement`` or ``rotation_deg``)."""
+        return binned_metrics(self.errors[readout], key, self.bins(key), self.protocol)
+
+    def distribution(self, key: str) -> dict:
+        """How ``key`` spreads over the scored pairs (:func:`value_distribution`); every readout scores the
+        same pairs, so it describes the evaluation set, not the backbone."""
+        return value_distribution(next(iter(self.errors.values()))[key], self.bins(key))
+
     def to_dict(self) -> dict:
-        """JSON-ready summary: pooled and per-view metrics of every readout (NaN -> None)."""
+        """JSON-ready summary: pooled, per-view and binned metrics of every readout, the distributions of the
+        binned quantities, and the diagnostics when run (NaN -> None)."""
         def clean(values):
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
 
-        return {
+        keys = self.binned_keys()
+        out = {
             "backbone": self.backbone, "protocol": self.protocol, "samples": self.samples,
             "skipped": self.skipped,
             "readouts": {r: {"pooled": clean(self.metrics(r)),
-                             "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()}}
+                             "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()},
+                             "binned": {key: {label: clean(m) for label, m in self.binned(r, key).items()}
+                                        for key in keys}}
                          for r in self.errors},
+            "bins": {key: list(self.bins(key)) for key in BINNED},
+            "distribution": {key: clean(self.distribution(key)) for key in keys},
         }
+        if self.diagnostics is not None:
+            out["diagnostics"] = self.diagnostics.to_dict()
+        return out
 
 
 def _protocol(sample: dict) -> str:
@@ -362,7 +480,9 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
     for index, sample in enumerate(samples):
         protocol = _protocol(sample)
         if result is None:
-            result = CorrespondenceResult(backbone=backbone.name, protocol=protocol)
+            result = CorrespondenceResult(backbone=backbone.name, protocol=protocol,
+                                          displacement_bins=config.displacement_bins,
+                                          rotation_bins=config.rotation_bins)
             if "attention" in config.readouts and not backbone.multi_view:
                 result.skipped["attention"] = "no cross-view attention (frame-wise backbone)"
         elif protocol != result.protocol:
@@ -419,12 +539,54 @@ def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
+def _distribution_table(results: Sequence[CorrespondenceResult], key: str) -> str:
+    """Markdown: how ``key`` spreads over the scored pairs, one row per evaluation set (backbones scored on
+    the same pairs share a row)."""
+    groups: list[tuple[list[str], CorrespondenceResult]] = []
+    for result in results:
+        values = next(iter(result.errors.values()))[key]
+        for names, first in groups:
+            other = next(iter(first.errors.values()))[key]
+            if first.bins(key) == result.bins(key) and torch.equal(values, other):
+                names.append(result.backbone)
+                break
+        else:
+            groups.append(([result.backbone], result))
+    labels = bin_labels(groups[0][1].bins(key))
+    rows = []
+    for names, first in groups:
+        spread = first.distribution(key)
+        counts = spread["counts"] if list(spread["counts"]) == labels else {}
+        rows.append(["all backbones" if len(groups) == 1 else ", ".join(names), spread["pairs"], spread["median"],
+                     spread["p90"], *(counts.get(label) for label in labels)])
+    what, unit = BINNED[key]
+    header = ["scored by", "pairs", f"median {unit}", f"p90 {unit}", *(f"{label} {unit}" for label in labels)]
+    return f"How much the views move: {what} of the scored pairs (count per bin):\n\n" \
+           f"{report.markdown_table(header, rows)}\n"
+
+
+def _binned_table(results: Sequence[CorrespondenceResult], key: str, columns: Sequence[str],
+                  titles: dict[str, str]) -> str:
+    """Markdown: every backbone's and readout's metrics per bin of ``key``, rows grouped by bin; bins without
+    pairs are left out (the distribution table shows them)."""
+    binned = {(r.backbone, readout): r.binned(readout, key) for r in results for readout in r.errors}
+    labels = list(dict.fromkeys(label for per_bin in binned.values() for label in per_bin))
+    rows = [[label, backbone, readout, *(per_bin[label][c] for c in columns)]
+            for label in labels for (backbone, readout), per_bin in binned.items()
+            if label in per_bin and per_bin[label]["pairs"] > 0]
+    what, unit = BINNED[key]
+    header = [f"{what.split()[-1]} {unit}", "backbone", "readout", *(titles[c] for c in columns)]
+    return f"By {what} ({unit}; empty bins left out):\n\n{report.markdown_table(header, rows)}\n"
+
+
 def markdown_table(results: Sequence[CorrespondenceResult]) -> str:
     """Pooled metrics of every backbone and readout as a markdown table (one per protocol present), followed
-    by a per-view-pair table of the main metric (mean EPE for depth, median epipolar distance otherwise)."""
+    by a per-view-pair table of the main metric (mean EPE for depth, median epipolar distance otherwise), the
+    distribution of ground-truth displacement and relative rotation over the scored pairs, the metrics binned
+    by them, and the diagnostics of the results that carry them (:func:`muskie.eval.diagnostics.diagnostics_table`)."""
     sections = []
-    for protocol, columns, main in (("depth", DEPTH_METRICS, "epe_mean_px"),
-                                    ("epipolar", EPIPOLAR_METRICS, "epi_median_px")):
+    for protocol, columns, main, bin_columns in (("depth", DEPTH_METRICS, "epe_mean_px", DEPTH_BIN_METRICS),
+                                                 ("epipolar", EPIPOLAR_METRICS, "epi_median_px", EPIPOLAR_BIN_METRICS)):
         chosen = [r for r in results if r.protocol == protocol]
         if not chosen:
             continue
@@ -446,6 +608,15 @@ def markdown_table(results: Sequence[CorrespondenceResult]) -> str:
                                       *(per_view[t][main] if t in per_view else None for t in views)])
         per_view_table = report.markdown_table(["backbone", "readout", *(f"t={t}" for t in views)], per_view_rows)
         sections.append(f"{pooled}\n\n{dict(columns)[main]} per view pair (0, t):\n\n{per_view_table}\n")
+        scored = [r for r in chosen if r.errors]
+        for key in BINNED:
+            with_key = [r for r in scored if key in r.binned_keys()]
+            if with_key:
+                sections.append(_distribution_table(with_key, key))
+                sections.append(_binned_table(with_key, key, bin_columns, dict(columns)))
+    diagnosed = [r.diagnostics for r in results if r.diagnostics is not None]
+    if diagnosed:
+        sections.append(diagnostics_table(diagnosed))
     return "\n".join(sections)
 
 
@@ -456,7 +627,7 @@ def _slug(name: str) -> str:
 def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int = 32,
                   num_views: int = 8, size: tuple[int, int] = (64, 64),
                   config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
-                  seed: int = 0) -> list[CorrespondenceResult]:
+                  seed: int = 0, diagnostics: bool = False) -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
@@ -464,6 +635,9 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
         backbones: spec strings (:func:`muskie.eval.backbones.build_backbone`) or built backbones.
         scenes, num_samples, num_views, size, synthetic_path, seed: see :func:`load_samples`.
         config: protocol settings.
+        diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
+            same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
+            sample at ``config.block``, for every backbone) and put it in the results.
     Returns:
         one :class:`CorrespondenceResult` per backbone, in order.
     """
@@ -483,6 +657,8 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
     for entry in backbones:
         backbone = build_backbone(entry) if isinstance(entry, str) else entry
         result = evaluate_correspondence(backbone, samples, config, keep_examples=1)
+        if diagnostics:
+            result.diagnostics = run_diagnostics(backbone, samples, block=config.block, nn_metric=config.nn_metric)
         results.append(result)
         example = result.examples[0] if result.examples else None
         if example is not None:
@@ -493,6 +669,7 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
             figures.append(str(path))
     settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": num_samples,
                 "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
+                "diagnostics": diagnostics,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
     report.write_report(out_dir, "results", markdown_table(results),

