@@ -86,6 +86,10 @@ def test_validation_loss_and_the_best_checkpoint(tmp_path):
     assert best.step == best_step and best.metrics["val_loss"] == pytest.approx(best_loss)
     assert [step for step, _ in logged(tmp_path)] == list(range(1, 7)), "validation lines are not steps"
     assert result.step == 6
+    # the shortcut diagnostics of the pre-training task, per block and per shift, as shares
+    shares = [value for _, value in logged(tmp_path, "val_same_cell_b0")]
+    found = [value for _, value in logged(tmp_path, "val_shift_found_attention_1")]
+    assert len(shares) == len(found) == 3 and all(0 <= v <= 1 for v in shares + found)
 
 
 def test_validation_is_the_same_model_evaluated_on_fixed_samples(tmp_path):
