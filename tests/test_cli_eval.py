@@ -91,3 +91,17 @@ def test_correspondence_bins_and_diagnostics(tmp_path, capsys):
     assert (out / "results.md").read_text() in printed
     assert main(["eval", "correspondence", "--backbone", "random", "--bins", "1", "2", "--out", str(out), *SMALL]) == 2
     assert "displacement_bins" in capsys.readouterr().err
+
+
+def test_correspondence_on_a_synthetic_mixture_of_a_recipe(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("data:\n  synthetic_mix:\n    - {camera_path: orbit, overlap: 0.8, num_frames: 8}\n"
+                      "    - {camera_path: rig, principal_shift: 0.2}\n")
+    out = tmp_path / "mix"
+    assert main(["eval", "correspondence", "--backbone", "identity", "--synthetic-mix", str(recipe),
+                 "--synthetic-split", "val", "--out", str(out), *SMALL]) == 0
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert settings["synthetic_split"] == "val" and settings["synthetic_mix"][0]["camera_path"] == "orbit"
+    (tmp_path / "bad.yaml").write_text("synthetic_mix: 3\n")
+    assert main(["eval", "correspondence", "--backbone", "identity", "--synthetic-mix", str(tmp_path / "bad.yaml"),
+                 "--out", str(out), *SMALL]) == 2

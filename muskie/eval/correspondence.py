@@ -527,15 +527,17 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
 
 
 def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0,
-                 synthetic_path: str = "rig") -> list[dict]:
-    """The benchmark's samples: ``scenes`` is ``synthetic`` (held-out test split, camera path
-    ``synthetic_path``) or anything :func:`muskie.data.sources.load_scenes` reads; samples as
-    :func:`muskie.data.datasets.evaluation_requests` draws them; views are full frames (largest crop of the
-    output's aspect ratio) resized to ``size (H, W)``."""
+                 synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = (),
+                 synthetic_split: str = "test") -> list[dict]:
+    """The benchmark's samples: ``scenes`` is ``synthetic`` (the held-out ``synthetic_split``, ``test`` to
+    report or ``val`` to choose settings; camera path ``synthetic_path``, or the mixture ``synthetic_mix``
+    of :func:`muskie.data.datasets.open_view_dataset`) or anything :func:`muskie.data.sources.load_scenes`
+    reads; samples as :func:`muskie.data.datasets.evaluation_requests` draws them; views are full frames
+    (largest crop of the output's aspect ratio) resized to ``size (H, W)``."""
     from muskie.data.datasets import evaluation_requests, open_view_dataset
 
-    dataset = open_view_dataset(scenes, split="test", synthetic_path=synthetic_path, crop_scale=(1.0, 1.0),
-                                skip_bad=False)
+    dataset = open_view_dataset(scenes, split=synthetic_split, synthetic_path=synthetic_path, crop_scale=(1.0, 1.0),
+                                skip_bad=False, synthetic_mix=list(synthetic_mix))
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
@@ -627,13 +629,15 @@ def _slug(name: str) -> str:
 def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int = 32,
                   num_views: int = 8, size: tuple[int, int] = (64, 64),
                   config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
-                  seed: int = 0, diagnostics: bool = False) -> list[CorrespondenceResult]:
+                  seed: int = 0, diagnostics: bool = False, synthetic_mix: Sequence[dict] = (),
+                  synthetic_split: str = "test") -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
     Args:
         backbones: spec strings (:func:`muskie.eval.backbones.build_backbone`) or built backbones.
-        scenes, num_samples, num_views, size, synthetic_path, seed: see :func:`load_samples`.
+        scenes, num_samples, num_views, size, synthetic_path, seed, synthetic_mix, synthetic_split: see
+            :func:`load_samples`.
         config: protocol settings.
         diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
             same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
@@ -650,7 +654,7 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
         raise ValueError("give at least one backbone")
     if num_views < 2 or num_samples < 1:
         raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
-    samples = load_samples(scenes, num_samples, num_views, size, seed, synthetic_path)
+    samples = load_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
@@ -669,6 +673,7 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
             figures.append(str(path))
     settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": num_samples,
                 "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
+                "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
                 "diagnostics": diagnostics,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
