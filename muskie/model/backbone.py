@@ -132,6 +132,7 @@ class MuskieBackbone(nn.Module):
         images: torch.Tensor,
         patch_mask: torch.Tensor | None = None,
         attention_blocks: Iterable[int] = (),
+        visible: torch.Tensor | None = None,
     ) -> BackboneOutput:
         """Encode a batch of scenes.
 
@@ -142,22 +143,33 @@ class MuskieBackbone(nn.Module):
                 the learnable mask token. None masks nothing.
             attention_blocks: indices of the blocks whose global-layer attention maps to return; these
                 blocks use an explicit softmax, the others the fused attention kernel.
+            visible: token dropping (MAE-style), instead of ``patch_mask``: ``(B, V, N)`` int64, for each
+                view the row-major indices in ``0 .. L-1`` of the ``N`` patches it keeps (distinct, in
+                ascending order; the same count ``N`` for every view). Only those patches and the registers
+                go through the blocks, each rotated by its own patch position. None keeps every patch.
 
         Returns:
-            :class:`BackboneOutput` with the features of every block and the requested attention maps.
+            :class:`BackboneOutput` with the features of every block and the requested attention maps; with
+            ``visible`` they cover the kept patches only, in the order ``visible`` lists them: features
+            ``(B, V, N, E)``, attention ``(B, V, N, V, N)``.
         """
-        b, v, grid_h, grid_w = self._check_inputs(images, patch_mask)
+        b, v, grid_h, grid_w = self._check_inputs(images, patch_mask, visible)
         wanted = self._check_blocks(attention_blocks)
         c = self.config
 
         tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
         if patch_mask is not None:
             tokens = torch.where(patch_mask.flatten(2)[..., None], self.mask_placeholder.to(tokens.dtype), tokens)
-        registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
-        x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L
-
         positions = token_positions(grid_h, grid_w, c.num_registers, device=images.device)
-        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)
+        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)  # (R + L, D)
+        if visible is not None:
+            tokens = tokens.gather(2, visible[..., None].expand(-1, -1, -1, tokens.shape[-1]))  # (B, V, N, E)
+            # each view's tables: the registers' rows, then those of its kept patches
+            registers_rows = torch.arange(c.num_registers, device=visible.device).expand(b, v, -1)
+            rows = torch.cat([registers_rows, visible + c.num_registers], dim=2).flatten(0, 1)  # (B * V, R + N)
+            cos, sin = cos[rows], sin[rows]  # (B * V, R + N, D)
+        registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
+        x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L (or R + N)
 
         r = c.num_registers
         output = BackboneOutput(features=[])
@@ -173,7 +185,8 @@ class MuskieBackbone(nn.Module):
                 output.attention[index] = attention[:, :, r:, :, r:]
         return output
 
-    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None) -> tuple[int, int, int, int]:
+    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None,
+                      visible: torch.Tensor | None = None) -> tuple[int, int, int, int]:
         p = self.config.patch_size
         b, v, h, w = check_image_batch(images)
         if b == 0 or v == 0 or h == 0 or w == 0 or h % p or w % p:
@@ -187,6 +200,14 @@ class MuskieBackbone(nn.Module):
                 raise ValueError(f"patch_mask must be a bool tensor of shape {expected}")
             if tuple(patch_mask.shape) != expected:
                 raise ValueError(f"patch_mask has shape {tuple(patch_mask.shape)}, expected (B, V, H/p, W/p) = {expected}")
+        if visible is not None:
+            if patch_mask is not None:
+                raise ValueError("give patch_mask (mask tokens) or visible (token dropping), not both")
+            if not isinstance(visible, torch.Tensor) or visible.dtype != torch.int64 or visible.dim() != 3:
+                raise ValueError("visible must be an int64 tensor (B, V, N) of kept patch indices")
+            if tuple(visible.shape[:2]) != (b, v) or not 1 <= visible.shape[2] <= (h // p) * (w // p):
+                raise ValueError(f"visible has shape {tuple(visible.shape)}, expected (B, V, N) with (B, V) = "
+                                 f"{(b, v)} and 1 <= N <= L = {(h // p) * (w // p)}")
         return b, v, h // p, w // p
 
     def _check_blocks(self, attention_blocks: Iterable[int]) -> set[int]:
