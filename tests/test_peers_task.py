@@ -191,3 +191,22 @@ def test_init_from_a_muskie_file_loads_the_encoder(tmp_path):
     task.init_from(model, str(tmp_path / "muskie"))
     for key, value in model.encoder.state_dict().items():
         assert torch.equal(value, source.state_dict()[key]), key
+
+
+def test_every_method_has_a_task():
+    from muskie.pretraining.config import METHODS as CONFIG_METHODS
+    from muskie.pretraining.task import _METHOD_TASKS
+
+    assert tuple(_METHOD_TASKS) == CONFIG_METHODS
+
+
+def test_a_peer_checkpoint_reads_as_its_encoder(tmp_path):
+    from muskie.model.backbone import ENCODER_HOLDERS
+
+    assert set(ENCODER_HOLDERS) == {MAEModel.__name__, MuMModel.__name__, CroCoModel.__name__}
+    result = pretrain(tiny_config("mum", tmp_path, steps=3), stop_at_step=2, progress=False)
+    assert result.exported is None, "a run that stopped early has no export: its checkpoint is what there is"
+    encoder = MuskieBackbone.from_pretrained(tmp_path / "checkpoint-last.pt")
+    for key, value in result.model.encoder.state_dict().items():
+        assert torch.equal(value, encoder.state_dict()[key]), key
+    assert not build_backbone(f"muskie:{tmp_path / 'checkpoint-last.pt'}").multi_view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,13 +53,30 @@ def muskie_config(weights: WeightsFile) -> MuskieConfig:
         raise ValueError(f"{weights.config_source}: invalid config: {err}") from None
 
 
+# Models that hold a MuskieBackbone as their ``encoder`` (the peer recipes' models, ``muskie.peers``); a
+# backbone loads out of their files.
+ENCODER_HOLDERS = ("MAEModel", "MuMModel", "CroCoModel")
+
+
+def encoder_weights(weights: WeightsFile) -> WeightsFile:
+    """The ``encoder`` of a file of an :data:`ENCODER_HOLDERS` model as a bare backbone's weights; any other
+    file as it is."""
+    if weights.model_class not in ENCODER_HOLDERS:
+        return weights
+    prefix = "encoder."
+    state_dict = {key[len(prefix):]: t for key, t in weights.state_dict.items() if key.startswith(prefix)}
+    return dataclasses.replace(weights, model_class="MuskieBackbone", model_config=weights.model_config["encoder"],
+                               state_dict=state_dict)
+
+
 @dataclass
 class BackboneOutput:
     """What :class:`MuskieBackbone` returns.
 
     Attributes:
         features: one ``(B, V, L, E)`` tensor per AA block (in block order): the patch tokens after that
-            block, registers removed, ``L = (H/p) * (W/p)`` patches in row-major order.
+            block, registers removed, ``L = (H/p) * (W/p)`` patches in row-major order (with token dropping,
+            the ``N`` kept patches in the order ``visible`` lists them).
         attention: block index -> ``(B, V, L, V, L)`` head-averaged attention probabilities of that block's
             global layer between patch tokens (query view, query patch, key view, key patch), for the
             blocks asked for. Each query row sums to at most 1: the rest went to register tokens.
@@ -110,15 +128,15 @@ class MuskieBackbone(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
         """The model stored at ``path``, loaded strictly: one of our folders, a ``.safetensors`` file, a
-        pre-training checkpoint (any format version) or a released ``.pth`` (see
-        :func:`muskie.weights.read_weights`).
+        pre-training checkpoint (any format version; of a peer recipe, its encoder) or a released ``.pth``
+        (see :func:`muskie.weights.read_weights`).
 
         ``overrides`` change config fields (e.g. ``cross_view``, ``grad_checkpointing``). A bare backbone
         ignores the checkpoint's pixel head. ``allow_pickle``: unpickle Python objects (the release's
         training checkpoints need it; runs code from the file, so only for files you trust). Files of
         other models (a reconstruction checkpoint) are refused: load those with ``muskie.load_model``.
         """
-        weights = read_weights(path, allow_pickle=allow_pickle)
+        weights = encoder_weights(read_weights(path, allow_pickle=allow_pickle))
         config = muskie_config(weights).replace(**overrides)
         return build_and_load(lambda: cls(config), weights.state_dict, weights.source)
 
