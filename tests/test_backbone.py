@@ -192,8 +192,9 @@ def full_model_with_attention_mask(model, x, keep):
         frames = frames + attend_with_key_mask(block.frame_attn, block.norm1(frames), cos, sin,
                                                key_ok.reshape(b * v, t))
         frames = frames + block.frame_mlp(block.norm2(frames))
-        if c.cross_view:
-            scene, ok, scene_cos, scene_sin = frames.reshape(b, v * t, -1), key_ok.reshape(b, v * t), cos.repeat(v, 1), sin.repeat(v, 1)
+        if c.cross_view:  # one sequence per scene, each view's tokens at its own positions
+            scene, ok = frames.reshape(b, v * t, -1), key_ok.reshape(b, v * t)
+            scene_cos, scene_sin = cos.repeat(v, 1), sin.repeat(v, 1)
         else:
             scene, ok, scene_cos, scene_sin = frames, key_ok.reshape(b * v, t), cos, sin
         scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok)

@@ -193,6 +193,15 @@ def test_init_from_a_muskie_file_loads_the_encoder(tmp_path):
         assert torch.equal(value, source.state_dict()[key]), key
 
 
+def test_init_from_another_peer_s_checkpoint_loads_its_encoder(tmp_path):
+    mae = pretrain(tiny_config("mae", tmp_path / "mae", steps=2), progress=False)
+    task = task_for(tiny_config("croco", tmp_path / "croco").validate())
+    model = task.build_model()
+    task.init_from(model, str(tmp_path / "mae" / "checkpoint-last.pt"))
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(value, mae.model.encoder.state_dict()[key]), key
+
+
 def test_every_method_has_a_task():
     from muskie.pretraining.config import METHODS as CONFIG_METHODS
     from muskie.pretraining.task import _METHOD_TASKS

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from muskie.data.batch import ViewBatch
+from muskie.model.backbone import encoder_weights
 from muskie.model.config import preset_config
 from muskie.model.flops import TRAINING_STEP_FACTOR
 from muskie.peers.croco import CroCoModel
@@ -61,17 +62,19 @@ class PeerTask(PretrainTask):
         return ModelRecord(self.model_class.__name__, model.config_dict(), {"method": self.method})
 
     def init_from(self, model: PeerModel, path: str) -> None:
-        """A model of this method loads whole; a Muskie's (or a bare backbone's) weights load into the encoder
-        (its pixel head dropped)."""
+        """A model of this method loads whole; a Muskie's, a bare backbone's or another peer model's weights
+        load into the encoder (a pixel head or decoder dropped)."""
         weights = read_weights(path, allow_pickle=self.config.allow_pickle)
         if weights.model_class == self.model_class.__name__:
             load_into(model, weights.state_dict, source=str(path))
-        elif weights.model_class in ("Muskie", "MuskieBackbone"):
+            return
+        weights = encoder_weights(weights)
+        if weights.model_class in ("Muskie", "MuskieBackbone"):
             encoder = {k: t for k, t in weights.state_dict.items() if not k.startswith(HEAD_PREFIXES)}
             load_into(model.encoder, encoder, source=str(path))
         else:
             raise ValueError(f"{path}: holds a {weights.model_class}; method {self.method} starts from a "
-                             f"{self.model_class.__name__}, a Muskie or a MuskieBackbone")
+                             f"{self.model_class.__name__}, a Muskie, a MuskieBackbone or another peer model")
 
     def export(self, model: PeerModel, directory: Path) -> None:
         """The encoder as a ``MuskieBackbone`` folder: ``muskie:DIRECTORY`` as an evaluation backbone."""
