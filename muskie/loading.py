@@ -22,11 +22,15 @@ from torch import nn
 from muskie.devices import resolve_device
 from muskie.weights import WeightsFile, build_and_load, read_weights
 
-# class name in files -> the class, or "module:attribute" to import it when first needed
+# class name in files -> the class, or "module:attribute" to import it when first needed (the peer recipes'
+# models, muskie.peers, hold their encoder as a MuskieBackbone and train with muskie.peers.task)
 _MODEL_CLASSES: dict[str, type | str] = {
     "Muskie": "muskie.model:Muskie",
     "MuskieBackbone": "muskie.model:MuskieBackbone",
     "ReconModel": "muskie.recon.model:ReconModel",
+    "MAEModel": "muskie.peers.mae:MAEModel",
+    "MuMModel": "muskie.peers.mum:MuMModel",
+    "CroCoModel": "muskie.peers.croco:CroCoModel",
 }
 
 
@@ -41,7 +45,8 @@ def register_model_class(name: str, cls: type | str) -> None:
 def model_class(name: str) -> type:
     """The registered class called ``name``; a ValueError lists the known ones."""
     if name not in _MODEL_CLASSES:
-        raise ValueError(f"unknown model class {name!r}; known: {', '.join(sorted(_MODEL_CLASSES))}")
+        # in registration order: muskie's own models first
+        raise ValueError(f"unknown model class {name!r}; known: {', '.join(_MODEL_CLASSES)}")
     cls = _MODEL_CLASSES[name]
     if isinstance(cls, str):
         module, _, attribute = cls.partition(":")

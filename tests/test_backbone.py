@@ -1,9 +1,10 @@
-"""MuskieBackbone behaviour: views, sizes, masking, attention maps, checkpointing, input errors."""
+"""MuskieBackbone behaviour: views, sizes, masking, token dropping, attention maps, checkpointing, input errors."""
 
 import pytest
 import torch
 
 from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.model.layers.rope import apply_rope, rope_tables, token_positions
 
 CONFIG = MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4)
 
@@ -160,3 +161,90 @@ def test_bf16_autocast_runs():
         out = model(images(), attention_blocks=[0])
     assert torch.isfinite(out.features[-1].float()).all()
     assert out.attention[0].shape == (2, 3, 6, 3, 6)
+
+
+def attend_with_key_mask(layer, x, cos, sin, key_ok):
+    """float64 reference attention over every token of ``x (N, S, E)``, keys outside ``key_ok (N, S)`` masked
+    out of the softmax."""
+    n, s, e = x.shape
+    q, k, v = (x @ layer.qkv.weight.T + layer.qkv.bias).view(n, s, 3, layer.num_heads, layer.head_dim).unbind(2)
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (N, heads, S, D)
+    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    scores = (q @ k.transpose(-1, -2)) / layer.head_dim**0.5
+    scores = scores.masked_fill(~key_ok[:, None, None, :], float("-inf"))
+    out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, s, e)
+    return out @ layer.proj.weight.T + layer.proj.bias
+
+
+def full_model_with_attention_mask(model, x, keep):
+    """Every token through every block, in float64, with the dropped patches hidden from every attention as
+    keys: the visible tokens' features must be those of token dropping."""
+    c = model.config
+    b, v, _, h, w = x.shape
+    tokens = model.patch_embed(x.flatten(0, 1)).unflatten(0, (b, v))
+    t = c.num_registers + tokens.shape[2]
+    state = torch.cat([model.register_tokens.expand(b, v, -1, -1), tokens], dim=2)
+    key_ok = torch.cat([torch.ones(b, v, c.num_registers, dtype=torch.bool), keep], dim=2)
+    cos, sin = rope_tables(token_positions(h // c.patch_size, w // c.patch_size, c.num_registers), c.head_dim,
+                           c.rope_base, dtype=torch.float64)
+    for block in model.blocks:
+        frames = state.reshape(b * v, t, -1)
+        frames = frames + attend_with_key_mask(block.frame_attn, block.norm1(frames), cos, sin,
+                                               key_ok.reshape(b * v, t))
+        frames = frames + block.frame_mlp(block.norm2(frames))
+        if c.cross_view:  # one sequence per scene, each view's tokens at its own positions
+            scene, ok = frames.reshape(b, v * t, -1), key_ok.reshape(b, v * t)
+            scene_cos, scene_sin = cos.repeat(v, 1), sin.repeat(v, 1)
+        else:
+            scene, ok, scene_cos, scene_sin = frames, key_ok.reshape(b * v, t), cos, sin
+        scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok)
+        scene = scene + block.global_mlp(block.norm4(scene))
+        state = scene.reshape(b, v, t, -1)
+    return state[:, :, c.num_registers:]
+
+
+@pytest.mark.parametrize("cross_view", [False, True])
+def test_token_dropping_equals_the_full_model_with_an_attention_mask(cross_view):
+    model = make_backbone(cross_view=cross_view).double()
+    x = images(v=3, h=12, w=16).double()  # 3 x 4 = 12 patches
+    generator = torch.Generator().manual_seed(5)
+    visible = torch.stack([torch.randperm(12, generator=generator)[:5].sort().values for _ in range(6)]).view(2, 3, 5)
+    keep = torch.zeros(2, 3, 12, dtype=torch.bool).scatter(2, visible, True)
+    with torch.no_grad():
+        dropped = model(x, visible=visible, attention_blocks=[1])
+        expected = full_model_with_attention_mask(model, x, keep)
+    assert len(dropped.features) == 2 and dropped.features[-1].shape == (2, 3, 5, 32)
+    torch.testing.assert_close(dropped.features[-1], expected.gather(2, visible[..., None].expand(-1, -1, -1, 32)),
+                               rtol=1e-10, atol=1e-10)
+    assert dropped.attention[1].shape == (2, 3, 5, 3, 5)
+
+
+def test_keeping_every_patch_is_the_plain_forward():
+    model = make_backbone()
+    x = images()
+    everything = torch.arange(6).expand(2, 3, 6)
+    with torch.no_grad():
+        plain, dropped = model(x), model(x, visible=everything)
+    for a, b in zip(plain.features, dropped.features):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_dropped_patches_cannot_reach_the_output():
+    model = make_backbone(cross_view=False)
+    x = images()
+    visible = torch.tensor([0, 2, 5]).expand(2, 3, 3)
+    changed = x.clone()
+    changed[:, :, :, 0:4, 4:8] = 3.0  # patch 1, dropped everywhere
+    with torch.no_grad():
+        torch.testing.assert_close(model(changed, visible=visible).features[-1], model(x, visible=visible).features[-1])
+
+
+def test_bad_visible_indices_raise_clear_errors():
+    model = make_backbone()
+    x = images()
+    with pytest.raises(ValueError, match="not both"):
+        model(x, torch.zeros(2, 3, 2, 3, dtype=torch.bool), visible=torch.zeros(2, 3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="int64"):
+        model(x, visible=torch.zeros(2, 3, 2, dtype=torch.int32))
+    with pytest.raises(ValueError, match=r"1 <= N <= L = 6"):
+        model(x, visible=torch.zeros(2, 3, 7, dtype=torch.long))

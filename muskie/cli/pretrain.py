@@ -1,4 +1,5 @@
-"""``muskie pretrain``: multi-view masked image modeling pre-training (see muskie.pretraining.task)."""
+"""``muskie pretrain``: multi-view masked image modeling pre-training, or a peer recipe (see
+muskie.pretraining.task and muskie.peers)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from muskie.train.config import recipe_names
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "pretrain",
-        help="pre-train a Muskie backbone",
-        description="Pre-train with multi-view masked image modeling. Settings come from the defaults (the "
-        "paper's Muskie-B recipe), then --recipe, then the shorthand flags, then --set overrides. The resolved "
-        "config is written to OUT/config.yaml; checkpoints to OUT/checkpoint-last.pt; an interrupted run "
-        "resumes from it when started again with the same settings.",
+        help="pre-train a Muskie backbone (or a peer recipe: MAE, MuM, CroCo)",
+        description="Pre-train with multi-view masked image modeling, or with a peer recipe on the same data and "
+        "budget (method mae, mum or croco: --recipe mae-tiny-cpu, or --set method=...). Settings come from the "
+        "defaults (the paper's Muskie-B recipe), then --recipe, then the shorthand flags, then --set overrides. "
+        "The resolved config is written to OUT/config.yaml; checkpoints to OUT/checkpoint-last.pt; an "
+        "interrupted run resumes from it when started again with the same settings.",
     )
     parser.add_argument("--recipe", default=None,
                         help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,13 +53,30 @@ def muskie_config(weights: WeightsFile) -> MuskieConfig:
         raise ValueError(f"{weights.config_source}: invalid config: {err}") from None
 
 
+# Models that hold a MuskieBackbone as their ``encoder`` (the peer recipes' models, ``muskie.peers``); a
+# backbone loads out of their files.
+ENCODER_HOLDERS = ("MAEModel", "MuMModel", "CroCoModel")
+
+
+def encoder_weights(weights: WeightsFile) -> WeightsFile:
+    """The ``encoder`` of a file of an :data:`ENCODER_HOLDERS` model as a bare backbone's weights; any other
+    file as it is."""
+    if weights.model_class not in ENCODER_HOLDERS:
+        return weights
+    prefix = "encoder."
+    state_dict = {key[len(prefix):]: t for key, t in weights.state_dict.items() if key.startswith(prefix)}
+    return dataclasses.replace(weights, model_class="MuskieBackbone", model_config=weights.model_config["encoder"],
+                               state_dict=state_dict)
+
+
 @dataclass
 class BackboneOutput:
     """What :class:`MuskieBackbone` returns.
 
     Attributes:
         features: one ``(B, V, L, E)`` tensor per AA block (in block order): the patch tokens after that
-            block, registers removed, ``L = (H/p) * (W/p)`` patches in row-major order.
+            block, registers removed, ``L = (H/p) * (W/p)`` patches in row-major order (with token dropping,
+            the ``N`` kept patches in the order ``visible`` lists them).
         attention: block index -> ``(B, V, L, V, L)`` head-averaged attention probabilities of that block's
             global layer between patch tokens (query view, query patch, key view, key patch), for the
             blocks asked for. Each query row sums to at most 1: the rest went to register tokens.
@@ -110,15 +128,15 @@ class MuskieBackbone(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
         """The model stored at ``path``, loaded strictly: one of our folders, a ``.safetensors`` file, a
-        pre-training checkpoint (any format version) or a released ``.pth`` (see
-        :func:`muskie.weights.read_weights`).
+        pre-training checkpoint (any format version; of a peer recipe, its encoder) or a released ``.pth``
+        (see :func:`muskie.weights.read_weights`).
 
         ``overrides`` change config fields (e.g. ``cross_view``, ``grad_checkpointing``). A bare backbone
         ignores the checkpoint's pixel head. ``allow_pickle``: unpickle Python objects (the release's
         training checkpoints need it; runs code from the file, so only for files you trust). Files of
         other models (a reconstruction checkpoint) are refused: load those with ``muskie.load_model``.
         """
-        weights = read_weights(path, allow_pickle=allow_pickle)
+        weights = encoder_weights(read_weights(path, allow_pickle=allow_pickle))
         config = muskie_config(weights).replace(**overrides)
         return build_and_load(lambda: cls(config), weights.state_dict, weights.source)
 
@@ -132,6 +150,7 @@ class MuskieBackbone(nn.Module):
         images: torch.Tensor,
         patch_mask: torch.Tensor | None = None,
         attention_blocks: Iterable[int] = (),
+        visible: torch.Tensor | None = None,
     ) -> BackboneOutput:
         """Encode a batch of scenes.
 
@@ -142,22 +161,33 @@ class MuskieBackbone(nn.Module):
                 the learnable mask token. None masks nothing.
             attention_blocks: indices of the blocks whose global-layer attention maps to return; these
                 blocks use an explicit softmax, the others the fused attention kernel.
+            visible: token dropping (MAE-style), instead of ``patch_mask``: ``(B, V, N)`` int64, for each
+                view the row-major indices in ``0 .. L-1`` of the ``N`` patches it keeps (distinct, in
+                ascending order; the same count ``N`` for every view). Only those patches and the registers
+                go through the blocks, each rotated by its own patch position. None keeps every patch.
 
         Returns:
-            :class:`BackboneOutput` with the features of every block and the requested attention maps.
+            :class:`BackboneOutput` with the features of every block and the requested attention maps; with
+            ``visible`` they cover the kept patches only, in the order ``visible`` lists them: features
+            ``(B, V, N, E)``, attention ``(B, V, N, V, N)``.
         """
-        b, v, grid_h, grid_w = self._check_inputs(images, patch_mask)
+        b, v, grid_h, grid_w = self._check_inputs(images, patch_mask, visible)
         wanted = self._check_blocks(attention_blocks)
         c = self.config
 
         tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
         if patch_mask is not None:
             tokens = torch.where(patch_mask.flatten(2)[..., None], self.mask_placeholder.to(tokens.dtype), tokens)
-        registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
-        x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L
-
         positions = token_positions(grid_h, grid_w, c.num_registers, device=images.device)
-        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)
+        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)  # (R + L, D)
+        if visible is not None:
+            tokens = tokens.gather(2, visible[..., None].expand(-1, -1, -1, tokens.shape[-1]))  # (B, V, N, E)
+            # each view's tables: the registers' rows, then those of its kept patches
+            registers_rows = torch.arange(c.num_registers, device=visible.device).expand(b, v, -1)
+            rows = torch.cat([registers_rows, visible + c.num_registers], dim=2).flatten(0, 1)  # (B * V, R + N)
+            cos, sin = cos[rows], sin[rows]  # (B * V, R + N, D)
+        registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
+        x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L (or R + N)
 
         r = c.num_registers
         output = BackboneOutput(features=[])
@@ -173,7 +203,8 @@ class MuskieBackbone(nn.Module):
                 output.attention[index] = attention[:, :, r:, :, r:]
         return output
 
-    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None) -> tuple[int, int, int, int]:
+    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None,
+                      visible: torch.Tensor | None = None) -> tuple[int, int, int, int]:
         p = self.config.patch_size
         b, v, h, w = check_image_batch(images)
         if b == 0 or v == 0 or h == 0 or w == 0 or h % p or w % p:
@@ -187,6 +218,14 @@ class MuskieBackbone(nn.Module):
                 raise ValueError(f"patch_mask must be a bool tensor of shape {expected}")
             if tuple(patch_mask.shape) != expected:
                 raise ValueError(f"patch_mask has shape {tuple(patch_mask.shape)}, expected (B, V, H/p, W/p) = {expected}")
+        if visible is not None:
+            if patch_mask is not None:
+                raise ValueError("give patch_mask (mask tokens) or visible (token dropping), not both")
+            if not isinstance(visible, torch.Tensor) or visible.dtype != torch.int64 or visible.dim() != 3:
+                raise ValueError("visible must be an int64 tensor (B, V, N) of kept patch indices")
+            if tuple(visible.shape[:2]) != (b, v) or not 1 <= visible.shape[2] <= (h // p) * (w // p):
+                raise ValueError(f"visible has shape {tuple(visible.shape)}, expected (B, V, N) with (B, V) = "
+                                 f"{(b, v)} and 1 <= N <= L = {(h // p) * (w // p)}")
         return b, v, h // p, w // p
 
     def _check_blocks(self, attention_blocks: Iterable[int]) -> set[int]:

@@ -1,17 +1,20 @@
 """Multi-view masked image modeling pre-training: masks (``masking``), the confidence-weighted loss
-(``objective``), one training step as a callable (``step``), the recipe (``config``), the task the training
-engine runs (``task``), and the masked-view evaluation (``masked_views``)."""
+(``objective``), one training step as a callable (``step``), the recipe (``config``, shared with the peer
+recipes of ``muskie.peers``), the task the training engine runs (``task``; ``task_for`` picks the task of a
+config's ``method``), and the masked-view evaluation (``masked_views``)."""
 
-from muskie.pretraining.config import DataConfig, PretrainConfig, load_pretrain_config
+from muskie.pretraining.config import METHODS, DataConfig, PeerConfig, PretrainConfig, load_pretrain_config
 from muskie.pretraining.masking import MASK_MODES, MaskConfig, sample_patch_masks, sample_pretraining_masks
 from muskie.pretraining.objective import confidence_weighted_loss
 from muskie.pretraining.step import pretraining_loss
-from muskie.pretraining.task import PretrainTask, pretrain
+from muskie.pretraining.task import PretrainTask, pretrain, task_for
 
 __all__ = [
     "MASK_MODES",
+    "METHODS",
     "DataConfig",
     "MaskConfig",
+    "PeerConfig",
     "PretrainConfig",
     "PretrainTask",
     "confidence_weighted_loss",
@@ -20,4 +23,5 @@ __all__ = [
     "pretraining_loss",
     "sample_patch_masks",
     "sample_pretraining_masks",
+    "task_for",
 ]

@@ -9,6 +9,7 @@ batches are addressed by index (``muskie.train.streams``), so a resumed run repe
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from muskie.config_io import ConfigError
 from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
@@ -42,8 +44,12 @@ class PretrainTask(Task):
 
     name = TASK_NAME
     resume_free_keys = ("data.workers",)
+    method = "muskie"
 
     def __init__(self, config: PretrainConfig):
+        if config.method != self.method:
+            raise ValueError(f"{type(self).__name__} trains method {self.method!r}, the config asks for "
+                             f"{config.method!r}; use muskie.pretraining.task_for(config)")
         self.config = config
 
     def model_config(self) -> MuskieConfig:
@@ -157,8 +163,32 @@ class PretrainTask(Task):
         model.save_pretrained(directory)
 
 
+# method -> its task class, or "module:attribute" imported when first needed (the peer recipes build on
+# this package, so it names them instead of importing them)
+_METHOD_TASKS: dict[str, type[Task] | str] = {
+    "muskie": PretrainTask,
+    "mae": "muskie.peers.task:MAETask",
+    "mum": "muskie.peers.task:MuMTask",
+    "croco": "muskie.peers.task:CroCoTask",
+}
+
+
+def task_for(config: PretrainConfig) -> Task:
+    """The task that trains ``config.method``: :class:`PretrainTask` for ``muskie``, a
+    ``muskie.peers.task`` task for a peer recipe (``mae``, ``mum``, ``croco``). Raises ConfigError for an
+    unknown method."""
+    if config.method not in _METHOD_TASKS:
+        raise ConfigError(f"method must be one of {list(_METHOD_TASKS)}, got {config.method!r}")
+    cls = _METHOD_TASKS[config.method]
+    if isinstance(cls, str):
+        module, _, attribute = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+    return cls(config)
+
+
 def pretrain(config: PretrainConfig, resume: bool = True, stop_at_step: int | None = None,
              max_minutes: float | None = None, progress: bool = True) -> TrainResult:
-    """Run (or resume) pre-training as ``config`` says; see :func:`muskie.train.engine.train`."""
-    return train(PretrainTask(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes,
+    """Run (or resume) pre-training with the method ``config.method`` names (:func:`task_for`); see
+    :func:`muskie.train.engine.train`."""
+    return train(task_for(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes,
                  progress=progress)

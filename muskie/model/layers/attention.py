@@ -9,6 +9,12 @@ from torch import nn
 from muskie.model.layers.rope import apply_rope
 
 
+def per_head(table: torch.Tensor) -> torch.Tensor:
+    """A RoPE table ready to broadcast over ``(N, heads, S, head_dim)``: ``(S, D)`` as it is, ``(N, S, D)`` with
+    a heads axis added."""
+    return table if table.dim() == 2 else table[:, None]
+
+
 class Attention(nn.Module):
     """Self-attention over ``(N, S, E)`` tokens, ``num_heads`` heads of ``E / num_heads`` channels.
 
@@ -26,7 +32,8 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, return_attention: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attend over ``x (N, S, E)`` with RoPE tables ``cos, sin (S, head_dim)``.
+        """Attend over ``x (N, S, E)`` with RoPE tables ``cos, sin``: ``(S, head_dim)`` shared by the ``N``
+        sequences, or ``(N, S, head_dim)``, one table per sequence (views that dropped different patches).
 
         Returns the output ``(N, S, E)`` and, if ``return_attention``, the head-averaged attention
         probabilities ``(N, S, S)`` (query, key; rows sum to 1), computed with an explicit softmax;
@@ -34,6 +41,7 @@ class Attention(nn.Module):
         """
         n, s, e = x.shape
         q, k, v = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        cos, sin = per_head(cos), per_head(sin)
         q = apply_rope(q, cos, sin)
         k = apply_rope(k, cos, sin)
         if return_attention:

@@ -9,6 +9,14 @@ from muskie.model.layers.attention import Attention
 from muskie.model.layers.mlp import Mlp
 
 
+def scene_table(table: torch.Tensor, b: int, v: int) -> torch.Tensor:
+    """The RoPE table of a scene's ``v`` views' tokens in a row: ``(v * T, D)`` from one view's ``(T, D)``, or
+    ``(b, v * T, D)`` from per-view tables ``(b * v, T, D)``."""
+    if table.dim() == 2:
+        return table.repeat(v, 1)
+    return table.reshape(b, v * table.shape[1], table.shape[2])
+
+
 class AlternatingAttentionBlock(nn.Module):
     """Two pre-norm transformer layers over the tokens of a scene's views.
 
@@ -39,7 +47,8 @@ class AlternatingAttentionBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Update tokens ``x (B, V, T, E)`` (registers and patches of each view).
 
-        ``cos, sin (T, head_dim)`` are one view's RoPE tables; every view shares them. Returns the new
+        ``cos, sin`` are RoPE tables: ``(T, head_dim)`` shared by every view, or ``(B * V, T, head_dim)``, one
+        per view (views whose tokens are different subsets of their patches). Returns the new
         tokens ``(B, V, T, E)`` and, if ``return_attention``, the global layer's head-averaged attention
         probabilities ``(B, V, T, V, T)`` (query view/token, key view/token); without ``cross_view`` the
         blocks between different views are zero.
@@ -52,7 +61,7 @@ class AlternatingAttentionBlock(nn.Module):
         if cross_view:
             scene = frames.reshape(b, v * t, e)
             update, attention = self.global_atten(
-                self.norm3(scene), cos.repeat(v, 1), sin.repeat(v, 1), return_attention
+                self.norm3(scene), scene_table(cos, b, v), scene_table(sin, b, v), return_attention
             )
             scene = scene + update
             if attention is not None:
