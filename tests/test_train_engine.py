@@ -188,3 +188,11 @@ def test_an_optimiser_state_that_does_not_fit_is_a_clear_error(tmp_path):
     torch.save(saved, tmp_path / "checkpoint-last.pt")
     with pytest.raises(CheckpointError, match="optimiser state does not fit.*--init-from"):
         pretrain(tiny_config(tmp_path, steps=2), progress=False)
+
+
+def test_a_peer_recipe_validates_its_encoder_with_the_shortcut_diagnostics(tmp_path):
+    pretrain(tiny_config(tmp_path, method="mae", steps=2, val_every=2, val_samples=2), progress=False)
+    record = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
+    assert record["step"] == 2 and "val_loss" in record and 0 <= record["val_shift_found_nn_1"] <= 1
+    assert not any(key.startswith(("val_same_cell", "val_shift_found_attention")) for key in record), \
+        "a frame-wise encoder has no cross-view attention"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from muskie.data.batch import ViewBatch
+from muskie.model import MuskieBackbone
 from muskie.model.backbone import encoder_weights
 from muskie.model.config import preset_config
 from muskie.model.flops import TRAINING_STEP_FACTOR
@@ -75,6 +76,10 @@ class PeerTask(PretrainTask):
         else:
             raise ValueError(f"{path}: holds a {weights.model_class}; method {self.method} starts from a "
                              f"{self.model_class.__name__}, a Muskie, a MuskieBackbone or another peer model")
+
+    def evaluated_backbone(self, model: PeerModel) -> MuskieBackbone:
+        """The frame-wise encoder: the features a peer recipe is evaluated on."""
+        return model.encoder
 
     def export(self, model: PeerModel, directory: Path) -> None:
         """The encoder as a ``MuskieBackbone`` folder: ``muskie:DIRECTORY`` as an evaluation backbone."""

@@ -24,7 +24,7 @@ from muskie.data.datasets import evaluation_batches
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
 from muskie.eval.backbones.muskie_backbone import MuskieFeatures
 from muskie.eval.diagnostics import SHIFTS, same_cell_shares, shifted_copy_test
-from muskie.model import Muskie, MuskieConfig
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig
 from muskie.model.config import preset_config
 from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
 from muskie.pretraining.config import PretrainConfig
@@ -129,34 +129,40 @@ class PretrainTask(Task):
                                      data.batch_size)
         return [(0, index, batch) for index, batch in enumerate(batches)]
 
+    def evaluated_backbone(self, model: nn.Module) -> MuskieBackbone:
+        """The part of the model whose features the evaluations read: the whole Muskie here (peer recipes
+        answer their encoder)."""
+        return model
+
     def validate(self, model: nn.Module, parts: list, context: StepContext) -> dict[str, float]:
-        """The held-out loss, and the two diagnostics of a positional shortcut (``muskie.eval.diagnostics``):
-        ``same_cell_b<k>``, the share of cells whose cross-view attention maximum in block ``k`` sits on the
-        same cell of the other view (unmasked views), and ``shift_found_<readout>_<s>`` /
-        ``shift_same_attention_<s>``, the shifted-copy test on view 0 of the first held-out batch (shifts of
-        1, 2 and 4 cells along x and y, averaged)."""
+        """The held-out loss, and the two diagnostics of a positional shortcut (``muskie.eval.diagnostics``) on
+        the features the evaluations read (:meth:`evaluated_backbone`): ``same_cell_b<k>``, the share of cells
+        whose cross-view attention maximum in block ``k`` sits on the same cell of the other view (unmasked
+        views; multi-view backbones only), and ``shift_found_<readout>_<s>`` / ``shift_same_attention_<s>``,
+        the shifted-copy test on view 0 of the first held-out batch (shifts of 1, 2 and 4 cells along x and y,
+        averaged; the attention readout for multi-view backbones only)."""
         metrics = super().validate(model, parts, context)
-        muskie = unwrap_model(model)
-        blocks = range(muskie.config.depth)
-        shares = []
-        for _, _, batch in parts:
-            with context.autocast:
-                output = muskie(batch.images.to(context.device), attention_blocks=blocks)
-            shares.append(same_cell_shares(output.attention))
-        for block in blocks:
-            metrics[f"same_cell_b{block}"] = sum(share[block] for share in shares) / len(shares)
-        if muskie.config.cross_view:
-            views = parts[0][2].images[:, 0].to(context.device)
-            with context.autocast:
-                scores = shifted_copy_test(MuskieFeatures(muskie, "validation"), views)
-            for readout in ("nn", "attention"):
-                for shift in SHIFTS:
-                    # a shift of the whole grid side scores no cell (NaN): left out
-                    chosen = [s for s in scores if s.readout == readout and s.shift == shift and s.cells]
-                    if chosen:
-                        metrics[f"shift_found_{readout}_{shift}"] = sum(s.found for s in chosen) / len(chosen)
-                        if readout == "attention":
-                            metrics[f"shift_same_attention_{shift}"] = sum(s.same for s in chosen) / len(chosen)
+        backbone = self.evaluated_backbone(unwrap_model(model))
+        if backbone.config.cross_view:
+            blocks = range(backbone.config.depth)
+            shares = []
+            for _, _, batch in parts:
+                with context.autocast:
+                    output = backbone(batch.images.to(context.device), attention_blocks=blocks)
+                shares.append(same_cell_shares(output.attention))
+            for block in blocks:
+                metrics[f"same_cell_b{block}"] = sum(share[block] for share in shares) / len(shares)
+        views = parts[0][2].images[:, 0].to(context.device)
+        with context.autocast:
+            scores = shifted_copy_test(MuskieFeatures(backbone, "validation"), views)
+        for readout in {score.readout for score in scores}:
+            for shift in SHIFTS:
+                # a shift of the whole grid side scores no cell (NaN): left out
+                chosen = [s for s in scores if s.readout == readout and s.shift == shift and s.cells]
+                if chosen:
+                    metrics[f"shift_found_{readout}_{shift}"] = sum(s.found for s in chosen) / len(chosen)
+                    if readout == "attention":
+                        metrics[f"shift_same_attention_{shift}"] = sum(s.same for s in chosen) / len(chosen)
         return metrics
 
     def export(self, model: Muskie, directory: Path) -> None:
