@@ -283,3 +283,17 @@ def test_config_refuses_bad_settings():
                 {"si_lambda": 1.5}, {"num_test_samples": 0}, {"blocks": ()}):
         with pytest.raises(ValueError):
             ProbeConfig(**bad)
+
+
+def test_depth_probes_run_on_samples_without_normals(samples):
+    train, test = ([{k: v for k, v in s.items() if k != "normals"} for s in split] for split in samples)
+    targets = probe_targets(train)
+    assert targets.normals is None
+    config = ProbeConfig(tasks=("depth",), steps=3, batch_size=4, hidden=8, warmup_steps=1)
+    (result,) = evaluate_probes(GroundTruthBackbone(samples[0] + samples[1]), train, test, config)
+    assert result.task == "depth" and 0 <= result.metrics["abs_rel"]
+    with pytest.raises(ValueError, match="normals"):
+        evaluate_probes(GroundTruthBackbone(samples[0] + samples[1]), train, test,
+                        dataclasses.replace(config, tasks=("normals",)))
+    with pytest.raises(ValueError, match="depth"):
+        probe_targets([{"images": s["images"], "scene": "x"} for s in train])

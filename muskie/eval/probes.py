@@ -1,7 +1,8 @@
 """Frozen-feature dense probes on synthetic scenes: how much depth and surface orientation a backbone's
 features carry (the probe3d protocol of El Banani et al., CVPR 2024, at CPU scale).
 
-Protocol, per backbone (every backbone gets identical samples, probe initialisation and batch order):
+Protocol, per backbone (every backbone gets identical samples and the same seeds for the probe's
+initialisation and batch order):
 
 - **Data:** ``num_samples`` samples of the synthetic ``train`` split and ``num_test_samples`` of the
   ``test`` split (disjoint scenes), ``num_views`` views each at ``size``, drawn by
@@ -14,8 +15,8 @@ Protocol, per backbone (every backbone gets identical samples, probe initialisat
   channel with the mean and standard deviation of the training features.
 - **Probe:** :class:`DenseProbe` on the feature grid, its output upsampled bilinearly to the image. The
   default ``conv`` head is a 1x1 convolution to ``hidden`` channels, GELU, and a 3x3 convolution
-  (replicate padding) to the output; ``linear`` is one 1x1 convolution. One probe per task. Depth: one channel, log-depth.
-  Normals: three channels, normalised to unit length after upsampling.
+  (replicate padding) to the output; ``linear`` is one 1x1 convolution. One probe per task. Depth: one
+  channel, log-depth. Normals: three channels, normalised to unit length after upsampling.
 - **Training:** ``steps`` AdamW steps on batches of ``batch_size`` training views drawn without replacement
   (a new permutation each epoch), linear warm-up then cosine decay to 0, everything seeded by ``seed``.
   Nothing is chosen on any held-out split: the number of steps and every setting are fixed in advance.
@@ -140,18 +141,20 @@ class ProbeTargets:
 
     Attributes:
         depth: ``(N, H, W)`` float32 z-depth (0 where invalid); valid: ``(N, H, W)`` bool;
-        normals: ``(N, 3, H, W)`` float32 unit normals in the camera frame (OpenCV axes), 0 where invalid.
+        normals: ``(N, 3, H, W)`` float32 unit normals in the camera frame (OpenCV axes), 0 where invalid;
+            None when the samples have none (then only the depth probe can run).
     """
 
     depth: torch.Tensor
     valid: torch.Tensor
-    normals: torch.Tensor
+    normals: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ProbeTargets:
-        return ProbeTargets(self.depth.to(device), self.valid.to(device), self.normals.to(device))
+        return ProbeTargets(self.depth.to(device), self.valid.to(device),
+                            None if self.normals is None else self.normals.to(device))
 
     def select(self, index: torch.Tensor) -> ProbeTargets:
-        return ProbeTargets(self.depth[index], self.valid[index], self.normals[index])
+        return ProbeTargets(self.depth[index], self.valid[index], None if self.normals is None else self.normals[index])
 
 
 def load_probe_samples(split: str, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0,
@@ -167,10 +170,15 @@ def load_probe_samples(split: str, num_samples: int, num_views: int, size: tuple
 
 
 def probe_targets(samples: Sequence[dict]) -> ProbeTargets:
-    """The ground truth of every view of ``samples`` (dicts with ``depth``, ``valid``, ``normals``)."""
+    """The ground truth of every view of ``samples`` (dicts with ``depth`` and ``valid``, and ``normals``
+    when every sample has them)."""
+    missing = [s.get("scene", "?") for s in samples if "depth" not in s or "valid" not in s]
+    if missing:
+        raise ValueError(f"probes need depth: samples of {', '.join(missing[:3])} have none")
+    with_normals = all("normals" in s for s in samples)
     return ProbeTargets(depth=torch.cat([s["depth"] for s in samples]).float(),
                         valid=torch.cat([s["valid"] for s in samples]),
-                        normals=torch.cat([s["normals"] for s in samples]).float())
+                        normals=torch.cat([s["normals"] for s in samples]).float() if with_normals else None)
 
 
 @torch.no_grad()
@@ -341,6 +349,8 @@ def train_probe(features: torch.Tensor, targets: ProbeTargets, task: str,
     of every step. Deterministic in ``config.seed`` on the CPU (CUDA's bilinear backward is not bitwise)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "normals" and targets.normals is None:
+        raise ValueError("the normals probe needs samples with normals (synthetic samples rendered with_normals)")
     if features.shape[0] != targets.depth.shape[0]:
         raise ValueError(f"{features.shape[0]} feature maps for {targets.depth.shape[0]} target views")
     device = features.device
