@@ -101,7 +101,7 @@ class ProbeConfig:
     hidden: int = 128
     steps: int = 500
     batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 25
     si_lambda: float = 0.85
