@@ -1,5 +1,6 @@
-"""The ray caster against an independent float64 reference: depths, and pixels lifted in one view and
-projected into another landing on the same surface point, with occlusion."""
+"""The ray caster against an independent float64 reference: depths, normals against the surface the depth
+map describes, and pixels lifted in one view and projected into another landing on the same surface point,
+with occlusion."""
 
 import numpy as np
 import pytest
@@ -90,6 +91,45 @@ def test_rendered_depth_matches_float64_reference(path):
         close = error <= 1e-4 * np.maximum(expected, 1.0)
         assert close.mean() >= 0.99, f"{path}: {(~close).sum()} pixels off, worst {error.max():.4f} m"
         assert not views.depth[view][~views.valid[view]].any()
+
+
+@pytest.mark.parametrize("path", PATH_KINDS)
+def test_rendered_normals_are_the_normals_of_the_rendered_depth(path):
+    height, width = 48, 64
+    scene = make_scene(11, SyntheticConfig(camera_path=path))
+    K = intrinsics_from_fov(torch.full((2,), scene.path.fov_degrees), height, width)
+    pose = scene.path.cam_to_world[[0, 5]].float()
+    assert render_views(scene, K, pose, height, width).normals is None
+    views = render_views(scene, K, pose, height, width, with_normals=True)
+    assert views.normals.shape == (2, 3, height, width) and views.normals.dtype == torch.float32
+    for view in range(2):
+        normals = views.normals[view].permute(1, 2, 0).double().numpy()
+        valid = views.valid[view].numpy()
+        assert not normals[~valid].any()
+        np.testing.assert_allclose(np.linalg.norm(normals[valid], axis=-1), 1.0, atol=1e-5)
+        # camera-frame points from depth alone (float64); rays have z = 1, so they are also viewing directions
+        rows, columns = np.mgrid[0:height, 0:width]
+        rays = np.stack([columns, rows, np.ones_like(rows)], -1) @ np.linalg.inv(K[view].double().numpy()).T
+        assert ((normals * rays).sum(-1)[valid] < 0).all(), "normals must face the camera"
+        points = views.depth[view].double().numpy()[..., None] * rays
+        centre = points[1:-1, 1:-1]
+        along_u, along_v = points[1:-1, 2:] - points[1:-1, :-2], points[2:, 1:-1] - points[:-2, 1:-1]
+        from_depth = np.cross(along_u, along_v)
+        from_depth /= np.linalg.norm(from_depth, axis=-1, keepdims=True) + 1e-300
+        from_depth = np.where((from_depth * centre).sum(-1, keepdims=True) > 0, -from_depth, from_depth)
+        # score where the depth map describes one smooth surface: a valid 3x3 neighbourhood whose rendered
+        # normals agree within 3 degrees and whose points have small second differences (no depth step)
+        rendered = normals[1:-1, 1:-1]
+        smooth = np.ones((height - 2, width - 2), bool)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                neighbour = (slice(1 + dy, height - 1 + dy), slice(1 + dx, width - 1 + dx))
+                smooth &= valid[neighbour] & ((normals[neighbour] * rendered).sum(-1) > np.cos(np.radians(3)))
+        for second in (points[1:-1, 2:] + points[1:-1, :-2] - 2 * centre, points[2:, 1:-1] + points[:-2, 1:-1] - 2 * centre):
+            smooth &= np.linalg.norm(second, axis=-1) < 0.01 * centre[..., 2]
+        assert smooth.mean() > 0.5
+        angle = np.degrees(np.arccos(np.clip((from_depth * rendered).sum(-1), -1.0, 1.0)))[smooth]
+        assert angle.max() < 0.5, f"{path} view {view}: normals off the depth map's by up to {angle.max():.2f} deg"
 
 
 @pytest.mark.parametrize("seed", [3, 4])

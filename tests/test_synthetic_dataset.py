@@ -23,6 +23,18 @@ def test_sample_follows_the_layout_contract():
     torch.testing.assert_close(sample["intrinsics"][:, :2, 2], torch.tensor([[11.5, 7.5]]).expand(3, 2))
 
 
+def test_normals_are_opt_in_and_leave_the_other_fields_unchanged():
+    request = ViewRequest(index=1, num_views=2, height=16, width=24, seed=3)
+    plain = SyntheticViewDataset(split="val", num_scenes=3)[request]
+    sample = SyntheticViewDataset(split="val", num_scenes=3, with_normals=True)[request]
+    assert set(sample) == set(plain) | {"normals"}
+    for key in ("images", "intrinsics", "cam_to_world", "depth", "valid"):
+        assert torch.equal(sample[key], plain[key]), key
+    normals = sample["normals"]
+    assert normals.shape == (2, 3, 16, 24) and normals.dtype == torch.float32
+    torch.testing.assert_close(normals.norm(dim=1), torch.ones(2, 16, 24))  # closed room: every pixel valid
+
+
 def test_same_request_gives_identical_tensors_and_other_seeds_differ():
     config = SyntheticConfig(num_frames=8)
     first = SyntheticViewDataset(config=config, num_scenes=3)[ViewRequest(1, 4, 16, 16, 5)]

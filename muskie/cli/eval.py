@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from muskie.cli import eval_masked_views
+from muskie.cli import eval_masked_views, eval_probe
 from muskie.cli.main import CommandError
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate backbones (correspondence, masked-view reconstruction)",
+    parser = subparsers.add_parser("eval", help="evaluate backbones (correspondence, masked-view reconstruction, "
+                                   "depth and normal probes)",
                                    description="Evaluations of pre-trained backbones; see each sub-command.")
     evaluations = parser.add_subparsers(dest="evaluation", required=True, metavar="EVALUATION")
     _add_correspondence(evaluations)
     eval_masked_views.add_parser(evaluations)
+    eval_probe.add_parser(evaluations)
 
 
 def _add_correspondence(evaluations) -> None:

@@ -41,11 +41,13 @@ class SyntheticViewDataset(Dataset):
     The sample is the dict of ``docs/layout.md``: ``images (V, 3, H, W)`` float32 in [-1, 1];
     ``intrinsics (V, 3, 3)`` float32 (pixels, OpenCV); ``cam_to_world (V, 4, 4)`` float32 (OpenCV axes,
     metres); ``depth (V, H, W)`` float32 z-depth in metres (0 where invalid); ``valid (V, H, W)`` bool;
-    ``scene`` str. Rendering is on the CPU, in the calling process (a DataLoader worker).
+    ``scene`` str. With ``with_normals`` also ``normals (V, 3, H, W)`` float32: the renderer's unit surface
+    normals in the camera frame (OpenCV axes), 0 where invalid (off by default: batches do not carry them).
+    Rendering is on the CPU, in the calling process (a DataLoader worker).
     """
 
     def __init__(self, split: str = "train", config: SyntheticConfig | Sequence[SyntheticConfig] = SyntheticConfig(),
-                 num_scenes: int = 1000):
+                 num_scenes: int = 1000, with_normals: bool = False):
         seeds = split_seeds(split)
         if not 1 <= num_scenes <= len(seeds):
             raise ValueError(f"num_scenes must be in [1, {len(seeds)}] for split {split!r}, got {num_scenes}")
@@ -55,6 +57,7 @@ class SyntheticViewDataset(Dataset):
         self.split = split
         self.config = self.configs[0]
         self.num_scenes = num_scenes
+        self.with_normals = with_normals
         self._seeds = seeds
         self._scenes: OrderedDict[int, SyntheticScene] = OrderedDict()
 
@@ -96,7 +99,8 @@ class SyntheticViewDataset(Dataset):
         generator = torch.Generator().manual_seed(int(seed))
         frames = torch.randperm(config.num_frames, generator=generator)[:num_views].sort().values
         jitter = view_jitter(config, num_views, generator) if config.jitters_views else None
-        return render_sample(scene, frames, height, width, name=scene_name(self.split, index), jitter=jitter)
+        return render_sample(scene, frames, height, width, name=scene_name(self.split, index), jitter=jitter,
+                             with_normals=self.with_normals)
 
 
 def view_jitter(config: SyntheticConfig, num_views: int, generator: torch.Generator) -> torch.Tensor:
@@ -109,17 +113,18 @@ def view_jitter(config: SyntheticConfig, num_views: int, generator: torch.Genera
 
 
 def render_sample(scene: SyntheticScene, frames: torch.Tensor, height: int, width: int, name: str,
-                  jitter: torch.Tensor | None = None) -> dict:
-    """Render the path frames ``frames (V,)`` (int64) of a scene into a sample dict (see the dataset);
-    ``jitter (V, 3)`` (see :func:`view_jitter`) moves each view's principal point and scales its focal length."""
+                  jitter: torch.Tensor | None = None, with_normals: bool = False) -> dict:
+    """Render the path frames ``frames (V,)`` (int64) of a scene into a sample dict (see the dataset; with
+    ``with_normals`` it holds ``normals`` too); ``jitter (V, 3)`` (see :func:`view_jitter`) moves each view's
+    principal point and scales its focal length."""
     intrinsics = intrinsics_from_fov(torch.full((len(frames),), scene.path.fov_degrees), height, width)
     if jitter is not None:
         intrinsics[:, 0, 2] += (jitter[:, 0] * width).float()
         intrinsics[:, 1, 2] += (jitter[:, 1] * height).float()
         intrinsics[:, :2, :2] *= jitter[:, 2, None, None].float()
     cam_to_world = scene.path.cam_to_world[frames].to(torch.float32)
-    views = render_views(scene, intrinsics, cam_to_world, height, width)
-    return {
+    views = render_views(scene, intrinsics, cam_to_world, height, width, with_normals=with_normals)
+    sample = {
         "images": normalize_image(views.rgb),
         "intrinsics": intrinsics,
         "cam_to_world": cam_to_world,
@@ -127,3 +132,6 @@ def render_sample(scene: SyntheticScene, frames: torch.Tensor, height: int, widt
         "valid": views.valid,
         "scene": name,
     }
+    if with_normals:
+        sample["normals"] = views.normals
+    return sample

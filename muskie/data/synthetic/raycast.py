@@ -1,4 +1,4 @@
-"""A vectorised PyTorch ray caster for synthetic scenes: RGB, z-depth and validity per view.
+"""A vectorised PyTorch ray caster for synthetic scenes: RGB, z-depth, surface normals and validity per view.
 
 Every pixel's ray is intersected analytically with every primitive at once: rays are mapped into each
 primitive's unit frame (one matrix product), where the unit cube, sphere, cylinder and square have
@@ -6,7 +6,8 @@ closed-form hits. Ray directions are scaled so their camera-frame z is 1, which 
 ``t`` the z-depth itself, and affine maps keep ``t``, so the unit-frame ``t`` is the world z-depth.
 The nearest hit picks a face and texture coordinates; the texture is sampled bilinearly in the mip level
 whose texel size matches the pixel's footprint (no aliasing at low resolution), and shaded with a fixed
-directional light (Lambertian, so the colour of a surface point is the same from every view).
+directional light (Lambertian, so the colour of a surface point is the same from every view). The shading
+normal (exact, analytic per primitive, turned to face the camera) is returned on request, in the camera frame.
 Runs on any device (CPU by default); float32 throughout.
 """
 
@@ -41,11 +42,14 @@ class RenderedViews:
         rgb: ``(V, 3, H, W)`` float32 in [0, 1].
         depth: ``(V, H, W)`` float32 z-depth in metres, 0 where invalid.
         valid: ``(V, H, W)`` bool, False where the ray hits nothing (sky).
+        normals: ``(V, 3, H, W)`` float32 unit surface normals in the camera frame (OpenCV axes), facing the
+            camera (negative dot product with the viewing ray); 0 where invalid. None unless asked for.
     """
 
     rgb: torch.Tensor
     depth: torch.Tensor
     valid: torch.Tensor
+    normals: torch.Tensor | None = None
 
 
 class _DeviceScene:
@@ -218,7 +222,8 @@ def _room_hits(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tenso
 def _cast(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor, focal: torch.Tensor):
     """Shade rays of ``V`` views: origin ``(V, 3)``, direction ``(V, N, 3)``, focal ``(V,)`` pixels.
 
-    Returns rgb ``(V, N, 3)``, depth ``(V, N)``, valid ``(V, N)``.
+    Returns rgb ``(V, N, 3)``, depth ``(V, N)``, valid ``(V, N)``, world normals ``(V, N, 3)`` (meaningless where
+    invalid).
     """
     num_views, num_rays = direction.shape[:2]
     t_room, face_room, u_room, v_room, normal_room = _room_hits(
@@ -277,7 +282,8 @@ def _cast(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor, fo
     horizon = torch.tensor(_SKY_HORIZON, dtype=albedo.dtype, device=albedo.device)
     sky = horizon + (zenith - horizon) * elevation
     rgb = torch.where(valid[:, None], albedo * shade[:, None], sky).clamp(0.0, 1.0)
-    return rgb.view(num_views, num_rays, 3), depth.view(num_views, num_rays), valid.view(num_views, num_rays)
+    return (rgb.view(num_views, num_rays, 3), depth.view(num_views, num_rays), valid.view(num_views, num_rays),
+            normal.view(num_views, num_rays, 3))
 
 
 _DEVICE_CACHE_ATTR = "_device_tensors"
@@ -298,6 +304,7 @@ def render_views(
     height: int,
     width: int,
     device: torch.device | str | None = None,
+    with_normals: bool = False,
 ) -> RenderedViews:
     """Render ``V`` views of a scene.
 
@@ -307,9 +314,10 @@ def render_views(
         cam_to_world: ``(V, 4, 4)`` poses, OpenCV axes, metres.
         height, width: image size in pixels.
         device: where to render (default: CPU); outputs live there.
+        with_normals: also return the surface normals (off by default: training batches do not use them).
 
     Returns:
-        ``RenderedViews`` (float32 RGB in [0, 1], z-depth in metres, validity).
+        ``RenderedViews`` (float32 RGB in [0, 1], z-depth in metres, validity, camera-frame normals if asked).
     """
     if intrinsics.ndim != 3 or intrinsics.shape[1:] != (3, 3):
         raise ValueError(f"intrinsics must have shape (V, 3, 3), got {tuple(intrinsics.shape)}")
@@ -331,9 +339,14 @@ def render_views(
         _cast(device_scene, origins[chunk], directions[chunk], focal[chunk])
         for chunk in (slice(start, start + views_per_chunk) for start in range(0, len(intrinsics), views_per_chunk))
     ]
-    rgb, depth, valid = (torch.cat(parts) for parts in zip(*outputs))
+    rgb, depth, valid, normals = (torch.cat(parts) for parts in zip(*outputs))
+    if with_normals:
+        # world -> camera: n_cam = R^T n_world, i.e. n_world @ R for row vectors
+        normals = torch.where(valid[..., None], normals @ cam_to_world[:, :3, :3], 0.0)
+        normals = normals.view(-1, height, width, 3).permute(0, 3, 1, 2).contiguous()
     return RenderedViews(
         rgb=rgb.view(-1, height, width, 3).permute(0, 3, 1, 2).contiguous(),
         depth=depth.view(-1, height, width),
         valid=valid.view(-1, height, width),
+        normals=normals if with_normals else None,
     )
