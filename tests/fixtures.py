@@ -38,3 +38,23 @@ def small_muskie() -> Muskie:
     with torch.no_grad():
         model.mask_placeholder.normal_()
     return model
+
+
+TINY_PRETRAIN_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
+
+
+def tiny_pretrain_config(out_dir, **overrides):
+    """A pre-training config that runs in seconds: a width-32 one-block model, 2 scenes of 2-3 views at
+    32x32 per batch, 6 steps, each batch used twice, checkpoints every 2 steps; ``overrides`` merged on top."""
+    from muskie.config_io import merge
+    from muskie.pretraining.config import PretrainConfig
+
+    base = {
+        "model": "tiny", "model_overrides": TINY_PRETRAIN_MODEL,
+        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
+                 "synthetic_scenes": 64},
+        "optim": {"lr": 1e-3, "warmup_steps": 2}, "steps": 6, "reuse": 2, "precision": "fp32", "device": "cpu",
+        "checkpoint_every": 2, "out_dir": str(out_dir),
+    }
+    config = merge(PretrainConfig(), base)
+    return merge(config, overrides) if overrides else config

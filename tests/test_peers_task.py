@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from fixtures import TINY_PRETRAIN_MODEL, tiny_pretrain_config
 
 import muskie
 from muskie.config_io import ConfigError, merge
@@ -22,28 +23,11 @@ from muskie.train.config import OptimConfig
 from muskie.train.engine import StepContext
 from muskie.train.optim import build_optimizer
 
-TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 METHODS = ["mae", "mum", "croco"]
 
 
 def tiny_config(method, out_dir, **overrides) -> PretrainConfig:
-    base = {
-        "method": method,
-        "model": "tiny",
-        "model_overrides": TINY_MODEL,
-        "peer": {"decoder_dim": 16, "decoder_heads": 2},
-        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
-                 "synthetic_scenes": 64},
-        "optim": {"lr": 1e-3, "warmup_steps": 2},
-        "steps": 6,
-        "reuse": 2,
-        "precision": "fp32",
-        "device": "cpu",
-        "checkpoint_every": 2,
-        "out_dir": str(out_dir),
-    }
-    config = merge(PretrainConfig(), base)
-    return merge(config, overrides) if overrides else config
+    return tiny_pretrain_config(out_dir, method=method, peer={"decoder_dim": 16, "decoder_heads": 2}, **overrides)
 
 
 def read_metrics(out_dir):
@@ -77,7 +61,7 @@ def test_a_task_refuses_another_method(tmp_path):
     ({"peer": {"decoder_heads": 3}}, "multiple of 4"),
     ({"peer": {"decoder_depth": 0}}, "peer.decoder_depth must be >= 1"),
     ({"method": "croco", "data": {"min_views": 1}}, "pairs of views"),
-    ({"model_overrides": {**TINY_MODEL, "cross_view": True}}, "the encoder is frame-wise"),
+    ({"model_overrides": {**TINY_PRETRAIN_MODEL, "cross_view": True}}, "the encoder is frame-wise"),
     ({"peer": {"mask_ratio": 0.9}, "data": {"resolutions": [[[16, 16]]]}}, "must keep one and mask one"),
 ])
 def test_bad_peer_configs_are_refused(overrides, message, tmp_path):
@@ -184,7 +168,7 @@ def test_export_is_the_encoder_as_an_evaluation_backbone(method, tmp_path):
 
 def test_init_from_a_muskie_file_loads_the_encoder(tmp_path):
     torch.manual_seed(3)
-    source = create_model("tiny", **TINY_MODEL)
+    source = create_model("tiny", **TINY_PRETRAIN_MODEL)
     source.save_pretrained(tmp_path / "muskie")
     task = task_for(tiny_config("croco", tmp_path / "run", init_from=str(tmp_path / "muskie")).validate())
     model = task.build_model()

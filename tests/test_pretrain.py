@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 from ddp_runner import train_on_ranks
+from fixtures import tiny_pretrain_config
 
-from muskie.config_io import merge
 from muskie.pretraining import step as step_module
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.task import PretrainTask, pretrain
@@ -16,25 +16,8 @@ from muskie.train.engine import NonFiniteLossError
 from muskie.train.run_folder import RunFolderBusyError
 from muskie.weights.checkpoint import read_checkpoint
 
-TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-
-
 def tiny_config(out_dir, **overrides) -> PretrainConfig:
-    base = {
-        "model": "tiny",
-        "model_overrides": TINY_MODEL,
-        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
-                 "synthetic_scenes": 64},
-        "optim": {"lr": 1e-3, "warmup_steps": 2},
-        "steps": 6,
-        "reuse": 2,
-        "precision": "fp32",
-        "device": "cpu",
-        "checkpoint_every": 2,
-        "out_dir": str(out_dir),
-    }
-    config = merge(PretrainConfig(), base)
-    return merge(config, overrides) if overrides else config
+    return tiny_pretrain_config(out_dir, **overrides)
 
 
 def read_losses(out_dir):

@@ -8,26 +8,18 @@ import threading
 
 import pytest
 import torch
+from fixtures import TINY_PRETRAIN_MODEL, tiny_pretrain_config
 
-from muskie.config_io import merge
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.task import PretrainTask, pretrain
 from muskie.train.engine import train
 from muskie.weights.checkpoint import read_checkpoint, save_checkpoint
 
-TINY_MODEL = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 
 
 def tiny_config(out_dir, **overrides) -> PretrainConfig:
-    base = {
-        "model": "tiny", "model_overrides": TINY_MODEL,
-        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
-                 "synthetic_scenes": 64},
-        "optim": {"lr": 1e-3, "warmup_steps": 2}, "steps": 6, "reuse": 1, "precision": "fp32", "device": "cpu",
-        "checkpoint_every": 2, "out_dir": str(out_dir),
-    }
-    config = merge(PretrainConfig(), base)
-    return merge(config, overrides) if overrides else config
+    """The tiny pre-training run with each batch used once."""
+    return tiny_pretrain_config(out_dir, **{"reuse": 1, **overrides})
 
 
 def logged(out_dir, key="loss"):
@@ -156,7 +148,7 @@ def test_metrics_are_written_in_step_order_with_throughput(tmp_path):
     from muskie.model.config import preset_config
     from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
 
-    config = preset_config("tiny", **TINY_MODEL)
+    config = preset_config("tiny", **TINY_PRETRAIN_MODEL)
     allowed = {2 * forward_flops(config, v, 32, 32) * TRAINING_STEP_FACTOR / 1e9 for v in (2, 3)}
     assert all(min(abs(r["gflop"] - a) for a in allowed) < 1e-9 for r in records)
 

