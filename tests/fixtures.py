@@ -58,3 +58,10 @@ def tiny_pretrain_config(out_dir, **overrides):
     }
     config = merge(PretrainConfig(), base)
     return merge(config, overrides) if overrides else config
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Two state_dicts hold the same keys and bitwise equal tensors."""
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

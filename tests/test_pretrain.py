@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 from ddp_runner import train_on_ranks
-from fixtures import tiny_pretrain_config
+from fixtures import assert_same_weights, tiny_pretrain_config
 
 from muskie.pretraining import step as step_module
 from muskie.pretraining.config import PretrainConfig
@@ -78,9 +78,8 @@ def test_second_run_on_same_folder_is_refused(tmp_path):
 def test_ddp_replicas_stay_identical(tmp_path):
     rank0, rank1 = train_on_ranks(pretrain, tiny_config(tmp_path / "run", steps=3), tmp_path)
     single = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
-        assert torch.equal(rank0[key], single[key]), key
+    assert_same_weights(rank0, rank1)
+    assert_same_weights(rank0, single)
     torch.manual_seed(0)  # the run's seed, so this is the run's initial model
     initial = PretrainTask(tiny_config(tmp_path / "x")).build_model()
     assert any(not torch.equal(initial.state_dict()[k], rank0[k]) for k in rank0), "training changed weights"

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 from ddp_runner import train_on_ranks
+from fixtures import assert_same_weights
 
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.loading import load_model
@@ -80,14 +81,12 @@ def test_resume_is_bitwise_with_accumulation_and_exports_the_final_model(tmp_pat
     whole = train_recon(tiny_config(tmp_path / "whole", steps=4, accum_steps=2), progress=False)
     train_recon(tiny_config(tmp_path / "split", steps=4, accum_steps=2), stop_at_step=1, progress=False)
     resumed = train_recon(tiny_config(tmp_path / "split", steps=4, accum_steps=2), progress=False)
-    for name, tensor in whole.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[name], tensor), name
+    assert_same_weights(resumed.model.state_dict(), whole.model.state_dict())
     assert resumed.losses == whole.losses[1:]
     from muskie.loading import load_model
 
     exported = load_model(tmp_path / "split" / "model")
-    for name, tensor in whole.model.state_dict().items():
-        assert torch.equal(exported.state_dict()[name], tensor), name
+    assert_same_weights(exported.state_dict(), whole.model.state_dict())
     assert (tmp_path / "split" / "tensorboard").is_dir()
     records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["views_per_s"] > 0 and "points" in r for r in records)
@@ -106,13 +105,11 @@ def test_init_from_a_reconstruction_model(tmp_path):
     task = ReconTask(config)
     model = task.build_model()
     task.init_from(model, config.init_from)
-    for name, tensor in first.model.state_dict().items():
-        assert torch.equal(model.state_dict()[name], tensor), name
+    assert_same_weights(model.state_dict(), first.model.state_dict())
 
 
 def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     rank0, rank1 = train_on_ranks(train_recon, tiny_config(tmp_path / "run", steps=2), tmp_path)
     saved = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
-        assert torch.equal(rank0[key], saved[key]), key
+    assert_same_weights(rank0, rank1)
+    assert_same_weights(rank0, saved)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 import torch
-from fixtures import TINY_PRETRAIN_MODEL, tiny_pretrain_config
+from fixtures import TINY_PRETRAIN_MODEL, assert_same_weights, tiny_pretrain_config
 
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.task import PretrainTask, pretrain
@@ -25,12 +25,6 @@ def tiny_config(out_dir, **overrides) -> PretrainConfig:
 def logged(out_dir, key="loss"):
     records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r[key]) for r in records if key in r]
-
-
-def assert_same_weights(a: dict, b: dict):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 class SignalAt(PretrainTask):
