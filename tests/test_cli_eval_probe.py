@@ -39,3 +39,14 @@ def test_probe_task_choice_and_errors(tmp_path, capsys):
     assert "steps" in capsys.readouterr().err
     assert main(["eval", "probe", "--backbone", "random", "--out", str(out), *SMALL, "--size", "12", "12"]) == 2
     assert "patch size" in capsys.readouterr().err
+
+
+def test_probe_on_a_synthetic_mixture(tmp_path):
+    recipe = tmp_path / "mix.yaml"
+    recipe.write_text("synthetic_mix:\n  - {camera_path: orbit, overlap: 0.8, num_frames: 8}\n  - {camera_path: rig}\n")
+    out = tmp_path / "probe"
+    assert main(["eval", "probe", "--backbone", "random", "--task", "depth", "--samples", "2", "--views", "2",
+                 "--size", "32", "32", "--steps", "2", "--synthetic-mix", str(recipe), "--device", "cpu",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "probes.json").read_text())["settings"]["config"]
+    assert [entry["camera_path"] for entry in config["synthetic_mix"]] == ["orbit", "rig"]

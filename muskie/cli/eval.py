@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from muskie.cli import eval_masked_views, eval_probe
-from muskie.cli.main import CommandError, add_backbone_argument
+from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
+                             synthetic_mix_from_file)
 
 
 def add_parser(subparsers) -> None:
@@ -35,10 +36,7 @@ def _add_correspondence(evaluations) -> None:
     parser.add_argument("--scenes", default="synthetic",
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
-    parser.add_argument("--synthetic-mix", default=None, metavar="YAML",
-                        help="a YAML file whose synthetic_mix (or a recipe's data.synthetic_mix) lists a mixture of "
-                        "synthetic scene kinds (SyntheticConfig fields per entry: camera_path, overlap, "
-                        "principal_shift, zoom, ...) instead of --synthetic-path")
+    add_synthetic_mix_argument(parser)
     parser.add_argument("--synthetic-split", choices=("val", "test"), default="test",
                         help="held-out split of synthetic scenes: 'val' to choose settings, 'test' to report")
     parser.add_argument("--samples", type=int, default=32, help="samples (cycling through the scenes)")
@@ -86,25 +84,11 @@ def run_correspondence(args: argparse.Namespace) -> int:
                                   rotation_bins=tuple(args.rotation_bins or ROTATION_BINS))
     results = run_benchmark(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
                             size=tuple(args.size), config=config, synthetic_path=args.synthetic_path,
-                            synthetic_mix=_synthetic_mix(args.synthetic_mix), synthetic_split=args.synthetic_split,
-                            seed=args.seed, diagnostics=args.diagnostics)
+                            synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
+                            synthetic_split=args.synthetic_split, seed=args.seed, diagnostics=args.diagnostics)
     print(f"correspondence: {args.scenes}, {args.samples} samples x {args.views} views, "
           f"{args.size[0]}x{args.size[1]}, {results[0].protocol} protocol\n")
     print(markdown_table(results))
     print(f"wrote {args.out}/results.md, results.json and {sum(bool(r.examples) for r in results)} tracks figure(s)")
     return 0
 
-
-def _synthetic_mix(path: str | None) -> list[dict]:
-    """The mixture a ``--synthetic-mix`` YAML file names: its ``synthetic_mix`` list, or a recipe's
-    ``data.synthetic_mix`` (so an evaluation can use the mixture a model was pre-trained on)."""
-    if path is None:
-        return []
-    from muskie.config_io import load_yaml
-
-    content = load_yaml(path)
-    mix = content.get("synthetic_mix", content.get("data", {}).get("synthetic_mix"))
-    if not isinstance(mix, list) or not mix or not all(isinstance(entry, dict) for entry in mix):
-        raise CommandError(f"{path}: --synthetic-mix expects a YAML file with a list of mappings under "
-                           "synthetic_mix (or data.synthetic_mix, as in a recipe)")
-    return mix

@@ -44,6 +44,30 @@ def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
                         "zero-motion[:CELL] | identity; repeat for several")
 
 
+def add_synthetic_mix_argument(parser: argparse.ArgumentParser) -> None:
+    """``--synthetic-mix YAML`` of the evaluation commands (read with :func:`synthetic_mix_from_file`)."""
+    parser.add_argument("--synthetic-mix", default=None, metavar="YAML",
+                        help="a YAML file whose synthetic_mix (or a recipe's data.synthetic_mix) lists a mixture of "
+                        "synthetic scene kinds (SyntheticConfig fields per entry: camera_path, overlap, "
+                        "principal_shift, zoom, ...) instead of --synthetic-path")
+
+
+def synthetic_mix_from_file(path: str | None) -> list[dict]:
+    """The mixture a ``--synthetic-mix`` YAML file names: its ``synthetic_mix`` list, or a recipe's
+    ``data.synthetic_mix`` (so an evaluation can use the mixture a model was pre-trained on); none without
+    a file. A file that holds neither is a CommandError."""
+    if path is None:
+        return []
+    from muskie.config_io import load_yaml
+
+    content = load_yaml(path)
+    mix = content.get("synthetic_mix", content.get("data", {}).get("synthetic_mix"))
+    if not isinstance(mix, list) or not mix or not all(isinstance(entry, dict) for entry in mix):
+        raise CommandError(f"{path}: --synthetic-mix expects a YAML file with a list of mappings under "
+                           "synthetic_mix (or data.synthetic_mix, as in a recipe)")
+    return mix
+
+
 def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> None:
     """The flags every training command shares (the engine's: resume, budget, init, threads)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

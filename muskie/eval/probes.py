@@ -80,7 +80,8 @@ class ProbeConfig:
         num_samples: training samples (synthetic ``train`` split); num_test_samples: scored samples
             (``test`` split), None for as many as ``num_samples``.
         num_views: views per sample; size: ``(H, W)`` of the images (multiples of each Muskie backbone's
-            patch size); synthetic_path: the camera path of the synthetic scenes.
+            patch size); synthetic_path: the camera path of the synthetic scenes, or ``synthetic_mix`` a
+            mixture of synthetic scene kinds (``muskie.data.datasets.open_view_dataset``).
         blocks: the backbone blocks whose features are concatenated (negative counts from the end).
         head: ``conv`` (1x1 conv, GELU, 3x3 conv) or ``linear`` (1x1 conv); hidden: width of the conv head.
         steps: optimiser steps; batch_size: training views per step; lr, weight_decay: AdamW's;
@@ -96,6 +97,7 @@ class ProbeConfig:
     num_views: int = 4
     size: tuple[int, int] = (64, 64)
     synthetic_path: str = "rig"
+    synthetic_mix: tuple[dict, ...] = ()
     blocks: tuple[int, ...] = (-1,)
     head: str = "conv"
     hidden: int = 128
@@ -158,13 +160,14 @@ class ProbeTargets:
 
 
 def load_probe_samples(split: str, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0,
-                       synthetic_path: str = "rig") -> list[dict]:
+                       synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = ()) -> list[dict]:
     """Synthetic samples of ``split`` with normals (sample dicts of ``docs/layout.md`` plus ``normals``), one
-    scene each, drawn by :func:`muskie.data.datasets.evaluation_requests`."""
-    from muskie.data.datasets import evaluation_requests
-    from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
+    scene each, drawn by :func:`muskie.data.datasets.evaluation_requests`; the scenes of ``synthetic_path`` or
+    of the mixture ``synthetic_mix``."""
+    from muskie.data.datasets import evaluation_requests, synthetic_configs
+    from muskie.data.synthetic import SyntheticViewDataset
 
-    dataset = SyntheticViewDataset(split=split, config=SyntheticConfig(camera_path=synthetic_path),
+    dataset = SyntheticViewDataset(split=split, config=synthetic_configs(synthetic_path, None, list(synthetic_mix)),
                                    num_scenes=num_samples, with_normals=True)
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
@@ -505,9 +508,9 @@ def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: Prob
         backbone.grid_size(*config.size)  # a size the backbone refuses fails here, before any rendering
     start = time.perf_counter()
     train_samples = load_probe_samples("train", config.num_samples, config.num_views, config.size, config.seed,
-                                       config.synthetic_path)
+                                       config.synthetic_path, config.synthetic_mix)
     test_samples = load_probe_samples("test", config.test_samples, config.num_views, config.size, config.seed,
-                                      config.synthetic_path)
+                                      config.synthetic_path, config.synthetic_mix)
     render_seconds = time.perf_counter() - start
     train_targets, test_targets = probe_targets(train_samples), probe_targets(test_samples)
     results = []
@@ -523,7 +526,9 @@ def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: Prob
                 "train_views": int(train_targets.depth.shape[0]), "test_views": int(test_targets.depth.shape[0]),
                 "render_seconds": render_seconds}
     height, width = config.size
-    header = (f"Frozen-feature probes: synthetic {config.synthetic_path} scenes, {config.num_samples} train / "
+    scenes = (f"a synthetic mixture of {len(config.synthetic_mix)} scene kinds" if config.synthetic_mix
+              else f"synthetic {config.synthetic_path} scenes")
+    header = (f"Frozen-feature probes: {scenes}, {config.num_samples} train / "
               f"{config.test_samples} test samples x {config.num_views} views, {height}x{width}; {config.head} "
               f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}. Depth metrics after "
               "per-view median scaling; normals in the camera frame.\n\n")
