@@ -3,7 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from muskie.data.imageio import ImageReadError, image_size, read_depth, read_image
+from muskie.data.depth_codecs import read_depth
+from muskie.data.imageio import ImageReadError, image_size, read_image
 
 
 def _rgb(height=5, width=7, seed=0):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from muskie.cli.main import main
-from muskie.data.imageio import ImageReadError, read_depth
+from muskie.data.depth_codecs import read_depth
+from muskie.data.imageio import ImageReadError
 from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
 from muskie.weights.checkpoint import LATEST_NAME

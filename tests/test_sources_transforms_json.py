@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.imageio import read_depth, read_image
+from muskie.data.depth_codecs import read_depth
+from muskie.data.imageio import read_image
 from muskie.data.sources.transforms_json import read_transforms_json, write_transforms_json
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from muskie.cli.main import main
-from muskie.data.imageio import read_depth, read_image
+from muskie.data.depth_codecs import read_depth
+from muskie.data.imageio import read_image
 from muskie.data.sources.transforms_json import read_transforms_json
 from muskie.data.synthetic import SyntheticConfig, make_scene, render_sample, split_seeds, write_synthetic_scenes
 

@@ -3,8 +3,9 @@
 The synthetic renderer lives in ``muskie.data.synthetic``.
 """
 
-from muskie.data.imageio import ImageReadError, read_depth, read_image
+from muskie.data.imageio import ImageReadError, read_image
 from muskie.data.scene import Frame, Scene
+from muskie.data.depth_codecs import read_depth, read_frame_depth
 from muskie.data.sources import build_manifest, load_manifest, load_scene, load_scenes, write_transforms_json
 from muskie.data.batch import ViewBatch, collate_views
 from muskie.data.datasets import evaluation_batches, open_view_dataset
@@ -26,6 +27,7 @@ __all__ = [
     "load_scenes",
     "open_view_dataset",
     "read_depth",
+    "read_frame_depth",
     "read_image",
     "seed_worker",
     "write_transforms_json",

@@ -1,4 +1,4 @@
-"""Reading images and depth maps, with errors that name the file and the problem.
+"""Reading images, with errors that name the file and the problem.
 
 Missing files raise ``FileNotFoundError``; files that exist but cannot be decoded (empty, truncated,
 corrupt, unsupported) raise ``ImageReadError``, a ``ValueError``. Training code catches both to skip a
@@ -27,7 +27,7 @@ class ImageReadError(ValueError):
 IMAGE_ERRORS = (ImageReadError, FileNotFoundError)
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
     """Open and fully decode ``path`` (Pillow decodes lazily: truncation shows up only on ``load``)."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -84,7 +84,7 @@ def read_image(path: str | Path, background: float | None = None) -> torch.Tenso
         ImageReadError: the file is empty, truncated, corrupt or not an image.
     """
     path = Path(path)
-    image = _open(path)
+    image = open_image(path)
     try:
         image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError) as err:
@@ -107,33 +107,3 @@ def read_image(path: str | Path, background: float | None = None) -> torch.Tenso
         rgb = rgb * alpha + np.float32(background) * (1.0 - alpha)
     rgb = np.clip(rgb, 0.0, 1.0, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-
-
-def read_depth(path: str | Path, scale: float = 1.0) -> torch.Tensor:
-    """Read a depth map (z-depth along the optical axis).
-
-    Args:
-        path: a single-channel image (16-bit PNG, 32-bit TIFF, ...) or a ``.npy`` array of shape ``(H, W)``.
-        scale: world units per stored unit (0.001 for PNGs in millimetres).
-
-    Returns:
-        ``(H, W)`` float32 tensor, depth in world units; 0 where unknown (stored 0, negative or non-finite).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-        try:
-            stored = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ImageReadError(f"{path}: cannot read depth array ({err})") from err
-    else:
-        image = _open(path)
-        if image.mode not in _INTEGER_GRAY_MODES | {"F", "L"}:
-            raise ImageReadError(f"{path}: depth must be a single-channel image, got mode {image.mode}")
-        stored = np.asarray(image)
-    if stored.ndim != 2:
-        raise ImageReadError(f"{path}: depth must be a 2-D array, got shape {stored.shape}")
-    depth = stored.astype(np.float64) * float(scale)
-    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
-    return torch.from_numpy(depth.astype(np.float32))

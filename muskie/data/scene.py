@@ -3,7 +3,9 @@
 A scene is an ordered list of frames (the order is the capture order: view sampling takes windows of
 consecutive frames). A frame knows where its image lives, its size and, when known, its camera and depth.
 Cameras follow the package convention (see ``muskie.constants``): OpenCV axes, ``K`` in pixels with pixel
-centres at integer coordinates, poses camera-to-world.
+centres at integer coordinates, poses camera-to-world. Dataset adapters (``muskie.data.formats``) convert
+their dataset's conventions into these records; what they cannot convert up front (depth stored as float16
+bits or as distance along the ray, lens distortion) is described on the frame and applied when it is read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from muskie.geometry.distortion import LensDistortion
 
 
 def _as_matrix(value, shape: tuple[int, int], name: str, where: str) -> np.ndarray | None:
@@ -40,6 +44,14 @@ class Frame:
         depth_path: a depth map file (z-depth along the optical axis), or ``None``.
         depth_scale: world units per stored depth unit (0.001 for 16-bit PNGs in millimetres and metric
             scenes); a stored 0 means "no depth".
+        depth_encoding: how the depth file stores its values, a key of
+            ``muskie.data.depth_codecs.DEPTH_ENCODINGS`` (``"auto"``: by the file's suffix).
+        depth_along_ray: the stored values are distances from the camera centre along each pixel's ray
+            (HyperSim), not z-depth; reading converts them with ``intrinsics``.
+        mask_path: an object mask (any single-channel image, nonzero = object) for object-centric datasets,
+            or ``None``.
+        distortion: the lens distortion of the stored image, or ``None`` for a pinhole image. ``intrinsics``
+            is then the pinhole part of the distorted camera; readers that need exact geometry undistort.
     """
 
     image_path: Path
@@ -49,13 +61,20 @@ class Frame:
     cam_to_world: np.ndarray | None = None
     depth_path: Path | None = None
     depth_scale: float = 1.0
+    depth_encoding: str = "auto"
+    depth_along_ray: bool = False
+    mask_path: Path | None = None
+    distortion: LensDistortion | None = None
 
     def __post_init__(self):
         # frozen dataclass: normalise fields through object.__setattr__
         where = f"frame {self.image_path}"
         object.__setattr__(self, "image_path", Path(self.image_path))
-        if self.depth_path is not None:
-            object.__setattr__(self, "depth_path", Path(self.depth_path))
+        for name in ("depth_path", "mask_path"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.depth_along_ray and self.depth_path is not None and self.intrinsics is None:
+            raise ValueError(f"{where}: depth along the ray needs intrinsics to become z-depth")
         for name in ("width", "height"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value <= 0:
@@ -84,11 +103,17 @@ class Scene:
         name: a short identifier (usually the scene folder's name).
         root: the scene folder.
         frames: the frames in capture order.
+        metric: world units are metres (poses and depth); False where the dataset's scale is arbitrary (SfM
+            reconstructions, normalised captures) or unknown.
+        neighbours: for datasets that list each frame's best partner views (BlendedMVS ``pair.txt``,
+            MegaDepth overlaps): frame index -> indices of its neighbours, best first; empty otherwise.
     """
 
     name: str
     root: Path
     frames: list[Frame] = field(default_factory=list)
+    metric: bool = False
+    neighbours: dict[int, list[int]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.root = Path(self.root)

@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from muskie.constants import normalize_image
-from muskie.data.imageio import IMAGE_ERRORS, read_depth, read_image
+from muskie.data.depth_codecs import read_frame_depth
+from muskie.data.imageio import IMAGE_ERRORS, read_image
 from muskie.data.scene import Scene
 from muskie.data.transforms import random_resized_crop
 
@@ -143,7 +144,7 @@ class MultiViewDataset(Dataset):
                 raise ValueError(f"{frame.image_path}: image is {image.shape[2]}x{image.shape[1]}, "
                                  f"scene {scene.name} says {frame.width}x{frame.height}")
             k = torch.from_numpy(frame.intrinsics) if with_cameras else None
-            depth = read_depth(frame.depth_path, frame.depth_scale) if with_depth else None
+            depth = read_frame_depth(frame) if with_depth else None
             image, k, depth = random_resized_crop(image, out_size, k, depth, self.crop_scale, generator)
             images.append(image)
             if with_cameras:

@@ -5,12 +5,15 @@ manifest holds, per scene, its name (the folder's path relative to the root) and
 cameras when known, depth when known), paths relative to the dataset root. The root is stored relative to
 the manifest file when it lies below the manifest's folder (so the pair can move together), else absolute.
 
-Format (``"format": "muskie-manifest", "version": 1``)::
+Format (``"format": "muskie-manifest", "version": 2``; version 1, without the fields marked v2, is read
+with their defaults)::
 
-    {"root": "...", "scenes": [{"name": "a/b", "path": "a/b", "frames": [
+    {"root": "...", "scenes": [{"name": "a/b", "path": "a/b", "metric": false (v2), "neighbours": {} (v2),
+        "frames": [
         {"image": "a/b/images/000.png", "width": 640, "height": 480,
          "intrinsics": [[...]] | null, "cam_to_world": [[...]] | null, "depth": "..." | null,
-         "depth_scale": 1.0}]}]}
+         "depth_scale": 1.0, "depth_encoding": "auto" (v2), "depth_along_ray": false (v2),
+         "mask": "..." | null (v2), "distortion": {"model": "OPENCV", "params": [...]} | null (v2)}]}]}
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import warnings
 from pathlib import Path
 
 from muskie.data.scene import Frame, Scene
+from muskie.geometry.distortion import LensDistortion
 from muskie.data.sources.detect import load_scene, scene_format
 from muskie.data.sources.json_file import read_json
 
 MANIFEST_FORMAT = "muskie-manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def find_scene_dirs(root: str | Path) -> list[Path]:
@@ -55,7 +60,30 @@ def _frame_record(frame: Frame, root: Path) -> dict:
         "cam_to_world": None if frame.cam_to_world is None else frame.cam_to_world.tolist(),
         "depth": None if frame.depth_path is None else _relative(frame.depth_path, root),
         "depth_scale": frame.depth_scale,
+        "depth_encoding": frame.depth_encoding,
+        "depth_along_ray": frame.depth_along_ray,
+        "mask": None if frame.mask_path is None else _relative(frame.mask_path, root),
+        "distortion": None if frame.distortion is None else frame.distortion.to_dict(),
     }
+
+
+def scene_record(scene: Scene, path: str, root: Path) -> dict:
+    """The manifest entry of ``scene``, whose folder is ``path`` relative to the dataset ``root``."""
+    return {"name": scene.name, "path": path, "metric": scene.metric,
+            "neighbours": {str(k): list(v) for k, v in scene.neighbours.items()},
+            "frames": [_frame_record(frame, root) for frame in scene.frames]}
+
+
+def write_manifest(records: list[dict], root: Path, out_path: Path) -> None:
+    """Write the manifest of scene ``records`` (:func:`scene_record`) of the dataset ``root`` to ``out_path``
+    (its folder is created)."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest_dir = out_path.parent.resolve()
+    stored_root = str(root.resolve())
+    if root.resolve().is_relative_to(manifest_dir):
+        stored_root = _relative(root, manifest_dir)
+    manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "root": stored_root, "scenes": records}
+    out_path.write_text(json.dumps(manifest))
 
 
 def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False) -> list[Scene]:
@@ -88,18 +116,10 @@ def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = Fals
             continue
         scene.name = _relative(scene_dir, root) if scene_dir != root else scene.name
         scenes.append(scene)
-        records.append({"name": scene.name, "path": _relative(scene_dir, root),
-                        "frames": [_frame_record(frame, root) for frame in scene.frames]})
+        records.append(scene_record(scene, _relative(scene_dir, root), root))
     if not scenes:
         raise ValueError(f"{root}: no scenes found")
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest_dir = out_path.parent.resolve()
-    stored_root = str(root.resolve())
-    if root.resolve().is_relative_to(manifest_dir):
-        stored_root = _relative(root, manifest_dir)
-    manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "root": stored_root, "scenes": records}
-    out_path.write_text(json.dumps(manifest))
+    write_manifest(records, root, out_path)
     return scenes
 
 
@@ -123,8 +143,9 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
     manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{path}: not a muskie manifest (no \"format\": \"{MANIFEST_FORMAT}\")")
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, expected {MANIFEST_VERSION}")
+    if manifest.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, expected one of "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     root = Path(root) if root is not None else path.parent / manifest["root"]
 
     scenes = []
@@ -142,8 +163,14 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
                     cam_to_world=entry["cam_to_world"],
                     depth_path=None if entry["depth"] is None else root / entry["depth"],
                     depth_scale=entry["depth_scale"],
+                    depth_encoding=entry.get("depth_encoding", "auto"),
+                    depth_along_ray=entry.get("depth_along_ray", False),
+                    mask_path=None if entry.get("mask") is None else root / entry["mask"],
+                    distortion=None if entry.get("distortion") is None else LensDistortion.from_dict(entry["distortion"]),
                 ))
-            scenes.append(Scene(name=record["name"], root=root / record["path"], frames=frames))
+            neighbours = {int(k): [int(i) for i in v] for k, v in record.get("neighbours", {}).items()}
+            scenes.append(Scene(name=record["name"], root=root / record["path"], frames=frames,
+                                metric=record.get("metric", False), neighbours=neighbours))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{where}: malformed entry ({type(err).__name__}: {err})") from err
     return scenes

@@ -1,0 +1,54 @@
+"""Dataset adapters: the pre-training and benchmark datasets read in their authors' layouts.
+
+``FORMATS`` maps each format name to its :class:`DatasetFormat`; :func:`read_dataset` reads every scene of a
+root. An adapter lives in its own module, which defines ``FORMAT``, and is listed in ``_ADAPTER_MODULES``
+(adapters import optional readers such as h5py only when they read a file, so importing them is cheap).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
+from muskie.data.scene import Scene
+
+FORMATS: dict[str, DatasetFormat] = {}
+
+
+def register_format(dataset_format: DatasetFormat) -> DatasetFormat:
+    """Add an adapter to :data:`FORMATS` (its name must be new)."""
+    if dataset_format.name in FORMATS:
+        raise ValueError(f"dataset format {dataset_format.name!r} is already registered")
+    FORMATS[dataset_format.name] = dataset_format
+    return dataset_format
+
+
+def get_format(name: str) -> DatasetFormat:
+    """The adapter called ``name``; a ValueError lists the known names."""
+    if name not in FORMATS:
+        raise ValueError(f"unknown dataset format {name!r}; known: {', '.join(sorted(FORMATS))}")
+    return FORMATS[name]
+
+
+def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool = True) -> list[Scene]:
+    """Every scene of the dataset at ``root`` in format ``name``, in the order of its scene ids.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        FormatError: ``root`` does not look like the format (the message says what was expected).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    dataset_format = get_format(name)
+    return [dataset_format.read_scene(root, scene_id, cameras=cameras, depth=depth)
+            for scene_id in dataset_format.find_scenes(root)]
+
+
+_ADAPTER_MODULES: tuple[str, ...] = ()
+for _module in _ADAPTER_MODULES:
+    register_format(import_module(f"muskie.data.formats.{_module}").FORMAT)
+
+__all__ = ["FORMATS", "DatasetFormat", "FormatError", "PoseFilter", "get_format", "read_dataset",
+           "register_format"]
