@@ -122,11 +122,12 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
                 continue
             cam_to_world = invert_pose(world_to_cam)
         width, height = image_size(path)
-        depth_name = f"{path.stem}.pfm"
+        depth_path = scene_dir / "rendered_depth_maps" / f"{path.stem}.pfm"
+        if depth_path.name not in depths:
+            depth_path = None
         try:
             frames.append(Frame(image_path=path, width=width, height=height, intrinsics=intrinsics,
-                                cam_to_world=cam_to_world,
-                                depth_path=scene_dir / "rendered_depth_maps" / depth_name if depth_name in depths else None))
+                                cam_to_world=cam_to_world, depth_path=depth_path))
         except ValueError as err:
             raise FormatError(f"{path}: {err}") from err
         view_ids.append(int(path.stem) if path.stem.isdigit() else None)

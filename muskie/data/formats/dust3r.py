@@ -8,7 +8,7 @@ MegaDepth, ARKitScenes, ScanNet++, ...) store EXR depth or per-scene metadata an
     selected_seqs_train.json / selected_seqs_test.json    {category: {sequence: [frame numbers]}}
     CO3D:      <category>/<sequence>/images/frameXXXXXX.jpg
                <category>/<sequence>/images/frameXXXXXX.npz      camera_intrinsics, camera_pose, maximum_depth
-               <category>/<sequence>/depths/frameXXXXXX.jpg.geometric.png   uint16, depth = value / 65535 * maximum_depth
+               <category>/<sequence>/depths/frameXXXXXX.jpg.geometric.png   uint16: value / 65535 * maximum_depth
                <category>/<sequence>/masks/frameXXXXXX.png
     WildRGB-D: <category>/scenes/<scene>/rgb/00000.jpg
                <category>/scenes/<scene>/metadata/00000.npz      camera_intrinsics, camera_pose
