@@ -123,3 +123,12 @@ def test_roots_that_are_not_blendedmvs(tmp_path):
     assert [scene.name for scene in read_dataset(tmp_path, "blendedmvs")] == [SCENE]
     with pytest.raises(FormatError, match="not a BlendedMVS root: expected scene folders holding blended_images/"):
         find_scenes(tmp_path / SCENE)
+
+
+def test_a_root_of_linked_scene_folders_reads_and_odd_scene_ids_are_refused(tmp_path):
+    make_blendedmvs(tmp_path / "disk2")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / SCENE).symlink_to(tmp_path / "disk2" / SCENE)  # no dataset file named this path
+    assert len(read_scene(tmp_path / "root", SCENE)) == 3
+    with pytest.raises(FormatError, match="scene id must look like '<scene>', got '../disk2'"):
+        read_scene(tmp_path / "root", "../disk2")

@@ -242,6 +242,8 @@ def test_finding_scenes_and_the_registry(tmp_path):
     with pytest.raises(FormatError, match="not a CO3Dv2 root: expected category folders holding "
                                           "frame_annotations.jgz"):
         find_scenes(tmp_path / CATEGORY)
+    with pytest.raises(FormatError, match="scene id must look like '<category>/<sequence>', got 'teddybear'"):
+        read_scene(tmp_path, CATEGORY)
     with pytest.raises(FormatError, match="no frame of sequence 'missing'"):
         (tmp_path / CATEGORY / "missing" / "images").mkdir(parents=True)
         read_scene(tmp_path, f"{CATEGORY}/missing")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import files_with_suffix, names_in, path_inside, read_text
+from muskie.data.formats.paths import files_with_suffix, names_in, read_text, scene_folder
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.geometry.poses import invert_pose
@@ -104,7 +104,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         FormatError: a missing or malformed ``_cam.txt`` (with cameras) or ``pair.txt``.
     """
     root = Path(root)
-    scene_dir = path_inside(root, scene_id, f"{root}: scene id")
+    scene_dir = scene_folder(root, scene_id, "<scene>")
     images = [path for path in files_with_suffix(scene_dir / "blended_images", ".jpg", "BlendedMVS images")
               if not path.stem.endswith("_masked")]
     depths = names_in(scene_dir / "rendered_depth_maps") if depth else set()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import files_with_suffix, names_in, path_inside
+from muskie.data.formats.paths import files_with_suffix, names_in, path_inside, scene_folder
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.geometry.pytorch3d_cameras import INTRINSICS_FORMATS, opencv_from_pytorch3d
@@ -185,11 +185,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             the root, or a sequence the annotations do not list.
     """
     root = Path(root)
-    scene_dir = path_inside(root, scene_id, f"{root}: scene id", allow_outside)
-    parts = Path(scene_id).parts
-    if len(parts) != 2:
-        raise FormatError(f"{root}: CO3D scene id must be '<category>/<sequence>', got {scene_id!r}")
-    category, sequence = parts
+    scene_dir = scene_folder(root, scene_id, "<category>/<sequence>")
+    category, sequence = scene_id.split("/")
     if not (cameras or depth):
         return Scene(name=scene_id, root=scene_dir, frames=_listed_frames(scene_dir), metric=False)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import files_with_suffix, names_in, path_inside, read_text
+from muskie.data.formats.paths import files_with_suffix, names_in, read_text, scene_folder
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -108,7 +108,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             ``metadata`` says, or a DUSt3R-preprocessed scene (``metadata/`` a folder: use format ``dust3r``).
     """
     root = Path(root)
-    scene_dir = path_inside(root, scene_id, f"{root}: scene id")
+    scene_dir = scene_folder(root, scene_id, "<category>/scenes/<scene>")
     if (scene_dir / METADATA).is_dir():
         raise FormatError(f"{scene_dir}: 'metadata' is a folder, the DUSt3R-preprocessed layout; use format 'dust3r'")
     images = files_with_suffix(scene_dir / "rgb", ".png", "WildRGB-D frames 00000.png")
