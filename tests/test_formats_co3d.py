@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from muskie.data.depth_codecs import read_frame_depth
+from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.co3d import find_scenes, read_scene
 from muskie.geometry import look_at, project_points, unproject_depth
@@ -162,6 +163,12 @@ def test_images_only_reads_no_annotation_and_no_depth(tmp_path):
     assert get_format("co3d").object_centric
 
 
+def test_cameras_without_depth_name_no_depth_file(tmp_path):
+    make_co3d(tmp_path)
+    scene = read_scene(tmp_path, SCENE, depth=False)
+    assert scene.has_cameras and not scene.has_depth
+
+
 def test_unusable_poses_are_skipped_with_a_count(tmp_path):
     def corrupt(entries):
         entries[0]["viewpoint"]["R"][0][0] = float("nan")  # frame 3
@@ -247,3 +254,13 @@ def test_finding_scenes_and_the_registry(tmp_path):
     with pytest.raises(FormatError, match="no frame of sequence 'missing'"):
         (tmp_path / CATEGORY / "missing" / "images").mkdir(parents=True)
         read_scene(tmp_path, f"{CATEGORY}/missing")
+
+
+def test_a_training_sample_keeps_the_plane(tmp_path):
+    # the views dataset crops and resizes with K: its sample must still lift onto the plane z = 0
+    make_co3d(tmp_path, "ndc_isotropic")
+    dataset = MultiViewDataset([read_scene(tmp_path, SCENE)], crop_scale=(1.0, 1.0), skip_bad=False)
+    sample = dataset[ViewRequest(index=0, num_views=2, height=HEIGHT, width=WIDTH, seed=0)]
+    points = unproject_depth(sample["depth"].double(), sample["intrinsics"].double(),
+                             sample["cam_to_world"].double())
+    assert sample["valid"].all() and points[..., 2].abs().max() < 5e-3

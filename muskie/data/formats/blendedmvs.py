@@ -32,7 +32,7 @@ from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.paths import files_with_suffix, names_in, read_text, scene_folder
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
-from muskie.geometry.poses import invert_pose
+from muskie.geometry import invert_pose
 
 PAIRS = "pair.txt"
 
