@@ -1,0 +1,37 @@
+"""Device names and the precision a run uses on a device."""
+
+import pytest
+import torch
+
+from muskie import devices
+from muskie.devices import bf16_slowdown, resolve_device, resolve_precision
+
+
+def test_auto_device_is_cpu_without_cuda():
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_unknown_device_names_are_refused():
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu0")
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_follows_native_bf16(monkeypatch, native, expected):
+    monkeypatch.setattr(devices, "native_bf16", lambda device: native)
+    name, reason = resolve_precision("auto", torch.device("cpu"))
+    assert name == expected and reason.startswith(f"precision auto: {expected}")
+    assert ("has native" if native else "has no native") in reason
+
+
+def test_explicit_precisions_are_kept_and_others_refused(monkeypatch):
+    monkeypatch.setattr(devices, "native_bf16", lambda device: False)
+    assert resolve_precision("bf16", torch.device("cpu"))[0] == "bf16"
+    assert resolve_precision("fp32", torch.device("cpu"))[0] == "fp32"
+    with pytest.raises(ValueError, match="'auto', 'fp32' or 'bf16'"):
+        resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_bf16_slowdown_is_a_positive_ratio():
+    assert bf16_slowdown(size=32, repeats=1) > 0
