@@ -12,10 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import warnings
+
 import torch
 
 from muskie.data.formats.base import FormatError, PoseFilter
-from muskie.data.formats.paths import path_inside
+from muskie.data.formats.paths import names_in, path_inside
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame
 from muskie.data.sources.colmap import camera_distortion, camera_to_intrinsics, image_to_cam_to_world, read_colmap_model
@@ -50,7 +52,8 @@ def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_fil
         root: the dataset root; image paths must stay inside it (symlinks resolved).
         model_dir: the folder holding ``cameras`` and ``images`` (``.bin`` or ``.txt``).
         image_dir: where the images are; an image named ``sub/frame.png`` in the model is ``image_dir /
-            frame.png`` (captures store their frames flat; the model may prefix a folder).
+            frame.png`` (captures store their frames flat; the model may prefix a folder). Images the model
+            names but the folder lacks (frames not extracted) are skipped with a counted warning.
         pose_filter: counts and drops non-finite or non-rigid poses.
 
     Returns:
@@ -68,9 +71,13 @@ def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_fil
         raise FormatError(f"{model_dir}: not a readable COLMAP model ({err})") from err
     relative_dir = image_dir.relative_to(root).as_posix()
     entries = sorted(((Path(image.name).name, image) for image in model_images.values()), key=lambda item: item[0])
+    present = names_in(image_dir)
     sizes: dict[int, tuple[int, int]] = {}
-    frames = []
+    frames, missing = [], 0
     for name, image in entries:
+        if name not in present:
+            missing += 1
+            continue
         where = f"{model_dir}: image {image.image_id} ({image.name})"
         path = path_inside(root, f"{relative_dir}/{name}", where)
         if image.camera_id not in model_cameras:
@@ -89,4 +96,6 @@ def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_fil
         intrinsics = rescale_intrinsics(intrinsics, (camera.width, camera.height), (width, height),
                                         f"{model_dir} and {path}")
         frames.append(Frame(path, width, height, intrinsics, pose, distortion=distortion))
+    if missing:
+        warnings.warn(f"{model_dir}: skipped {missing} image(s) the model names but {image_dir} lacks", stacklevel=3)
     return frames
