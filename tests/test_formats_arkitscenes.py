@@ -122,3 +122,23 @@ def test_badly_named_frames_and_pincams_are_refused(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(video / "lowres_wide" / "frame.png")
     with pytest.raises(FormatError, match=r"frame.png: expected a frame named <video_id>_<seconds>.png"):
         read_scene(tmp_path, f"Training/{VIDEO}", cameras=False)
+
+
+def test_frames_without_depth_are_skipped_only_when_depth_is_asked_for(tmp_path):
+    video = make_video(tmp_path, ["1.100", "1.200", "1.300"], ["1.0 0 0 0 0 0 0", "2.0 0 0 0 0 0 0"])
+    (video / "lowres_depth" / f"{VIDEO}_1.200.png").unlink()
+    with pytest.warns(UserWarning, match=r"skipped 1 frame\(s\) without a depth map"):
+        scene = read_scene(tmp_path, f"Training/{VIDEO}")
+    assert len(scene) == 2 and scene.has_depth
+    assert len(read_scene(tmp_path, f"Training/{VIDEO}", depth=False)) == 3
+
+
+def test_the_3dod_subset_layout_is_found(tmp_path):
+    video = make_video(tmp_path / "3dod", ["1.000"], ["1.0 0 0 0 0 0 0"])
+    frames_dir = video / f"{VIDEO}_frames"
+    frames_dir.mkdir()
+    for child in list(video.iterdir()):
+        if child != frames_dir:
+            child.rename(frames_dir / child.name)
+    assert find_scenes(tmp_path) == [f"3dod/Training/{VIDEO}/{VIDEO}_frames"]
+    assert len(read_scene(tmp_path, f"3dod/Training/{VIDEO}/{VIDEO}_frames")) == 1

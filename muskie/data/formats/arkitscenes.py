@@ -1,11 +1,13 @@
 """ARKitScenes (Apple, 5,047 iPad captures of indoor rooms) in the layout its authors ship (the "raw" data).
 
-Layout (``root`` is the ``raw`` folder, a split folder or one video folder)::
+Layout of a video folder (under ``raw/{Training,Validation}/<video_id>/``, or
+``3dod/{Training,Validation}/<video_id>/<video_id>_frames/`` in the 3D detection subset; ``root`` is the
+download folder, a dataset or split folder, or one video folder)::
 
-    [Training|Validation]/<video_id>/lowres_wide/<video_id>_<timestamp>.png              256x192 RGB frames
-    [Training|Validation]/<video_id>/lowres_wide_intrinsics/<video_id>_<timestamp>.pincam  "w h fx fy cx cy"
-    [Training|Validation]/<video_id>/lowres_depth/<video_id>_<timestamp>.png             uint16 millimetres
-    [Training|Validation]/<video_id>/lowres_wide.traj     lines "timestamp rx ry rz tx ty tz"
+    lowres_wide/<video_id>_<timestamp>.png              256x192 RGB frames (60 fps)
+    lowres_wide_intrinsics/<video_id>_<timestamp>.pincam  "w h fx fy cx cy"
+    lowres_depth/<video_id>_<timestamp>.png             uint16 millimetres, registered to the frames
+    lowres_wide.traj                                    lines "timestamp rx ry rz tx ty tz"
 
 Traps handled here:
 
@@ -25,8 +27,10 @@ Traps handled here:
   does, by the average up vector) would need the rotation on every frame record; pre-training does not
   need upright views.
 
-Depth is registered to the frames at the same size; ``Scene.metric`` is True. Without cameras neither the
-trajectory nor any ``.pincam`` is opened; without depth ``lowres_depth/`` is not listed.
+Depth is registered to the frames at the same size; the raw data does not guarantee a depth map per frame,
+so with ``depth`` the frames without one are skipped with a counted warning (a scene is used with depth only
+when every frame has it). ``Scene.metric`` is True. Without cameras neither the trajectory nor any
+``.pincam`` is opened; without depth ``lowres_depth/`` is not listed.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ DEPTH_SCALE = 1e-3  # millimetres -> metres
 # frame names round the timestamp to milliseconds: a frame this close past either end takes the end's pose
 TIME_TOLERANCE = 0.0005
 _FRAME_NAME = re.compile(r"^(?P<video>.+)_(?P<seconds>\d+\.\d+)\.(?P<suffix>png|pincam)$")
-_MAX_DEPTH = 3  # raw/Training/<video_id>
+_MAX_DEPTH = 4  # 3dod/Training/<video_id>/<video_id>_frames
 
 
 def _milliseconds(seconds: str) -> int:
@@ -135,7 +139,7 @@ def _is_video(folder: Path) -> bool:
 
 
 def find_scenes(root: Path) -> list[str]:
-    """Video folders (holding ``lowres_wide/``) at most three levels below ``root`` (``root`` itself is
+    """Video folders (holding ``lowres_wide/``) at most four levels below ``root`` (``root`` itself is
     scene ``.``), as paths relative to ``root``, sorted."""
     root = Path(root)
     scenes, queue = [], [(root, 0)]
@@ -187,9 +191,17 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     video_dir = path_inside(root, scene_id, f"{root}: scene id")
     names = _frame_names(video_dir)
     depths = names_in(video_dir / DEPTH) if depth else set()
+    if depths:
+        kept = [(milliseconds, name) for milliseconds, name in names if name in depths]
+        if len(kept) < len(names):
+            warnings.warn(f"{video_dir / DEPTH}: skipped {len(names) - len(kept)} frame(s) without a depth map",
+                          stacklevel=2)
+        names = kept
+        if not names:
+            raise FormatError(f"{video_dir / DEPTH}: no depth map has the name of a frame of {IMAGES}/")
 
     def depth_of(name: str) -> Path | None:
-        return video_dir / DEPTH / name if name in depths else None
+        return video_dir / DEPTH / name if depths else None
 
     if not cameras:
         width, height = image_size(video_dir / IMAGES / names[0][1])  # one sensor: one size
