@@ -122,3 +122,15 @@ def test_captures_listed_per_format_and_other_roots_refused(tmp_path):
         get_format("scannetpp").find_scenes(tmp_path / "data" / SCENE / "dslr" / "colmap")
     with pytest.raises(FormatError, match="not a ScanNet\\+\\+ capture folder"):
         read_scene(tmp_path, f"data/{SCENE}")
+
+
+def test_an_image_folder_linked_from_outside_the_root_is_refused(tmp_path):
+    outside = make_iphone(tmp_path / "elsewhere")
+    root = tmp_path / "root"
+    capture = root / "data" / SCENE / "iphone"
+    capture.mkdir(parents=True)
+    for name in ("colmap", "depth"):
+        (outside / name).rename(capture / name)
+    (capture / "rgb").symlink_to(outside / "rgb")
+    with pytest.raises(FormatError, match="outside the dataset root"):
+        read_scene(root, f"data/{SCENE}/iphone")

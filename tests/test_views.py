@@ -11,7 +11,7 @@ from muskie.data.imageio import ImageReadError
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
 from muskie.data.batch import collate_views
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker, undistort_view
 from muskie.geometry.distortion import LensDistortion, distort_normalized
 
 HEIGHT, WIDTH = 20, 24
@@ -273,3 +273,16 @@ def test_depth_that_is_no_scaled_copy_of_the_image_is_refused(tmp_path):
     scene = distorted_scene(tmp_path / "s", LensDistortion("OPENCV", (0.0, 0.0, 0.0, 0.0)), depth_size=(24, 40))
     with pytest.raises(ValueError, match=r"a\.npy: depth is 40x24, neither the image's size 64x48"):
         MultiViewDataset([scene], skip_bad=False)[ViewRequest(0, 1, 48, 64, seed=0)]
+
+
+def test_rays_past_the_fold_of_a_strong_barrel_model_have_no_source(tmp_path):
+    # r_d = r (1 + k1 r^2) with k1 = -0.6 stops growing at r = 1 / sqrt(1.8) = 0.745: rays beyond would land
+    # back inside the image (the corner's r = 0.98 gives r_d = 0.41) and must be refused, not sampled
+    k = np.array([[40.0, 0.0, 31.5], [0.0, 40.0, 23.5], [0.0, 0.0, 1.0]])
+    image = torch.full((3, 48, 64), 0.5)
+    out, depth = undistort_view(image, k, LensDistortion("RADIAL", (-0.6, 0.0)), torch.ones(48, 64))
+    v, u = np.mgrid[0:48, 0:64]
+    radius = np.hypot((u - 31.5) / 40, (v - 23.5) / 40)
+    valid = depth.numpy() > 0
+    assert valid[radius < 0.745 - 0.03].all() and not valid[radius > 0.745 + 0.03].any()
+    assert np.allclose(out[:, valid], 0.5) and np.all(out[:, ~valid].numpy() == 0)

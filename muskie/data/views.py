@@ -54,8 +54,8 @@ def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: Lens
     The new camera keeps the pinhole part ``K`` of the distorted one (the frame's ``intrinsics`` stay
     exact): every undistorted pixel samples the distorted image at the forward distortion of its ray
     (``undistortion_map``), so no inversion is approximated. Barrel and fisheye lenses lose the periphery
-    beyond that pinhole's field of view; where a ray has no source pixel (pincushion corners) the image is 0
-    and the depth 0 (unknown).
+    beyond that pinhole's field of view; where a ray has no source pixel (pincushion corners, or rays past
+    the radius where a polynomial model folds back) the image is 0 and the depth 0 (unknown).
 
     Args:
         image: ``(3, H, W)`` float in [0, 1], the distorted image.
@@ -70,9 +70,15 @@ def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: Lens
         neighbour (no depth is invented across edges).
     """
     height, width = image.shape[1:]
-    pixels = torch.from_numpy(undistortion_map(intrinsics, distortion, intrinsics, (height, width)))
+    pixel_map = undistortion_map(intrinsics, distortion, intrinsics, (height, width))
+    # a polynomial lens model folds back beyond the radius where it stops growing: rays past the fold land
+    # inside the image again (where other rays are imaged), which the map's orientation flip gives away
+    with np.errstate(invalid="ignore"):
+        (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
+        unfolded = du_du * dv_dv - du_dv * dv_du > 0
+    pixels = torch.from_numpy(pixel_map)
     inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
-              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5))
+              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
     # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
     # grid addresses a scaled copy of it (the depth) at the same points of the field of view
     grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
