@@ -142,3 +142,9 @@ def test_the_3dod_subset_layout_is_found(tmp_path):
             child.rename(frames_dir / child.name)
     assert find_scenes(tmp_path) == [f"3dod/Training/{VIDEO}/{VIDEO}_frames"]
     assert len(read_scene(tmp_path, f"3dod/Training/{VIDEO}/{VIDEO}_frames")) == 1
+
+
+def test_scene_names(tmp_path):
+    video = make_video(tmp_path, ["1.000", "1.100"], ["1.0 0 0 0 0 0 0", "2.0 0 0 0 0 0 0"])
+    assert read_scene(tmp_path, f"Training/{VIDEO}").name == f"Training/{VIDEO}"
+    assert read_scene(video, ".").name == VIDEO

@@ -189,6 +189,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     """
     root = Path(root)
     video_dir = path_inside(root, scene_id, f"{root}: scene id")
+    scene_name = scene_id if scene_id != "." else root.resolve().name
     names = _frame_names(video_dir)
     depths = names_in(video_dir / DEPTH) if depth else set()
     if depths:
@@ -207,7 +208,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         width, height = image_size(video_dir / IMAGES / names[0][1])  # one sensor: one size
         frames = [Frame(video_dir / IMAGES / name, width, height, depth_path=depth_of(name), depth_scale=DEPTH_SCALE)
                   for _, name in names]
-        return Scene(name=scene_id, root=video_dir, frames=frames, metric=True)
+        return Scene(name=scene_name, root=video_dir, frames=frames, metric=True)
 
     trajectory = video_dir / TRAJECTORY
     if not trajectory.is_file():
@@ -245,7 +246,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         warnings.warn(f"{video_dir / INTRINSICS}: skipped {no_intrinsics} frame(s) without a .pincam (exact "
                       "timestamp or 1 ms off)", stacklevel=2)
     pose_filter.warn()
-    return Scene(name=scene_id, root=video_dir, frames=frames, metric=True)
+    return Scene(name=scene_name, root=video_dir, frames=frames, metric=True)
 
 
 FORMAT = DatasetFormat(name="arkitscenes", title="ARKitScenes", find_scenes=find_scenes, read_scene=read_scene)

@@ -43,8 +43,6 @@ from muskie.geometry.distortion import DISTORTION_PARAMS, LensDistortion
 TRANSFORMS = "transforms.json"
 IMAGE_FOLDERS = ("images_4", "images_8", "images_2", "images")
 COLMAP_FOLDERS = ("colmap", ".")
-# folders a scene's files may sit in below its hash folder (the benchmark release)
-_RELEASE_SUBFOLDERS = ("nerfstudio", "gaussian_splat")
 _MAX_DEPTH = 3  # <subset>/<hash>/nerfstudio
 _FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
@@ -182,8 +180,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
                 raise FormatError(f"{scene_dir}: no cameras (expected {TRANSFORMS} or colmap/sparse/0)")
             frames = colmap_capture_frames(root, model_dir, frames_dir, pose_filter)
         pose_filter.warn()
-    name = scene_dir.parent.name if scene_dir.name in _RELEASE_SUBFOLDERS else scene_dir.name
-    return Scene(name=name, root=scene_dir, frames=frames, metric=False)
+    scene_name = scene_id if scene_id != "." else root.resolve().name
+    return Scene(name=scene_name, root=scene_dir, frames=frames, metric=False)
 
 
 FORMAT = DatasetFormat(name="dl3dv", title="DL3DV-10K", find_scenes=find_scenes, read_scene=read_scene, window=64)

@@ -102,11 +102,12 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     if depth and capture_dir.name == "iphone":
         depths = names_in(capture_dir / DEPTH)
         frames = [_with_depth(frame, capture_dir / DEPTH, depths) for frame in frames]
-    return Scene(name=scene_id, root=capture_dir, frames=frames, metric=True)
+    scene_name = scene_id if scene_id != "." else f"{capture_dir.resolve().parent.name}/{capture_dir.name}"
+    return Scene(name=scene_name, root=capture_dir, frames=frames, metric=True)
 
 
 def _with_depth(frame: Frame, depth_dir: Path, depths: set[str]) -> Frame:
-    name = Path(frame.image_path.name).with_suffix(".png").name
+    name = frame.image_path.with_suffix(".png").name
     if name not in depths:
         return frame
     return replace(frame, depth_path=depth_dir / name, depth_scale=DEPTH_SCALE)
