@@ -28,7 +28,8 @@ def make_video(root, frame_seconds, traj_lines, pincam_seconds=None, depth=True,
     for seconds in frame_seconds:
         Image.fromarray(np.zeros((192, 256, 3), np.uint8)).save(video / "lowres_wide" / f"{VIDEO}_{seconds}.png")
         if depth:
-            Image.fromarray(np.full((192, 256), 1500, np.uint16)).save(video / "lowres_depth" / f"{VIDEO}_{seconds}.png")
+            depth_map = Image.fromarray(np.full((192, 256), 1500, np.uint16))
+            depth_map.save(video / "lowres_depth" / f"{VIDEO}_{seconds}.png")
     for seconds in pincam_seconds if pincam_seconds is not None else frame_seconds:
         (video / "lowres_wide_intrinsics" / f"{VIDEO}_{seconds}.pincam").write_text(K_LINE + "\n")
     (video / "lowres_wide.traj").write_text("\n".join(traj_lines) + "\n")
@@ -69,7 +70,8 @@ def test_frames_between_samples_are_interpolated_and_outside_ones_skipped(tmp_pa
     make_video(tmp_path, ["9.900", "10.000", "10.100", "10.200", "10.300"], traj)
     with pytest.warns(UserWarning, match=r"skipped 2 frame\(s\) outside the trajectory's time range"):
         scene = read_scene(tmp_path, f"Training/{VIDEO}")
-    assert [frame.image_path.name for frame in scene.frames] == [f"{VIDEO}_{s}.png" for s in ("10.000", "10.100", "10.200")]
+    kept = ("10.000", "10.100", "10.200")
+    assert [frame.image_path.name for frame in scene.frames] == [f"{VIDEO}_{s}.png" for s in kept]
     np.testing.assert_allclose(scene.frames[1].cam_to_world[:3, :3], rot_z(-45), atol=1e-12)
     np.testing.assert_allclose(scene.frames[1].cam_to_world[:3, 3], [1.0, 0.0, 0.0], atol=1e-12)
 

@@ -134,3 +134,9 @@ def test_frames_that_are_not_a_resized_copy_are_refused(tmp_path):
     make_scene(tmp_path / HASH, [gl_pose()], extra={"w": 160, "h": 160})
     with pytest.raises(FormatError, match="160x160 images but the images are 40x30"):
         read_scene(tmp_path, HASH)
+
+
+def test_a_zero_image_size_in_transforms_json_is_refused(tmp_path):
+    make_scene(tmp_path / HASH, [gl_pose()], extra={"w": 0})
+    with pytest.raises(FormatError, match="frame 0 and .*: cameras are for images of size 0x120"):
+        read_scene(tmp_path, HASH)

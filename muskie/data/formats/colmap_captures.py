@@ -32,10 +32,12 @@ def rescale_intrinsics(intrinsics: np.ndarray, model_size: tuple[int, int], imag
     """``(3, 3)`` ``K`` of an image of ``model_size = (W, H)`` for its copy of ``image_size_ = (W', H')``.
 
     Raises:
-        FormatError: the sizes' aspect ratios differ (the images are not a resized copy); ``where`` names the
-            files.
+        FormatError: ``model_size`` is not positive, or the sizes' aspect ratios differ (the images are not a
+            resized copy); ``where`` names the files.
     """
     (width, height), (new_width, new_height) = model_size, image_size_
+    if width <= 0 or height <= 0:
+        raise FormatError(f"{where}: cameras are for images of size {width}x{height}, not a positive size")
     scale_x, scale_y = new_width / width, new_height / height
     if abs(scale_x - scale_y) > _ASPECT_TOLERANCE * max(scale_x, scale_y):
         raise FormatError(f"{where}: cameras are for {width}x{height} images but the images are "
