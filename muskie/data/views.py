@@ -8,6 +8,7 @@ request, never on the worker that loads it or on what was loaded before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,28 @@ class ViewRequest(NamedTuple):
     seed: int
 
 
+@functools.lru_cache(maxsize=8)
+def _undistortion_grid(intrinsics: bytes, distortion: LensDistortion, size: tuple[int, int]):
+    """``grid_sample`` grid ``(1, H, W, 2)`` float32 and ``inside (H, W)`` bool of ``undistort_view``, cached
+    per camera (``intrinsics``: the float64 bytes of ``K``): the views of a sample share their camera."""
+    height, width = size
+    k = np.frombuffer(intrinsics, dtype=np.float64).reshape(3, 3)
+    pixel_map = undistortion_map(k, distortion, k, size)
+    # a polynomial lens model folds back beyond the radius where it stops growing: rays past the fold land
+    # inside the image again (where other rays are imaged), which the map's orientation flip gives away
+    with np.errstate(invalid="ignore"):
+        (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
+        unfolded = du_du * dv_dv - du_dv * dv_du > 0
+    pixels = torch.from_numpy(pixel_map)
+    inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
+              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
+    # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
+    # grid addresses a scaled copy of it (the depth) at the same points of the field of view
+    grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
+    grid = torch.where(inside[..., None], grid, torch.zeros_like(grid)).float()[None]
+    return grid, inside
+
+
 def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: LensDistortion,
                    depth: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Resample a distorted view into the pinhole camera of its own ``K``, at the same size.
@@ -69,20 +92,8 @@ def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: Lens
         ``(image (3, H, W), depth (H, W) or None)``: the image sampled bilinearly, the depth by nearest
         neighbour (no depth is invented across edges).
     """
-    height, width = image.shape[1:]
-    pixel_map = undistortion_map(intrinsics, distortion, intrinsics, (height, width))
-    # a polynomial lens model folds back beyond the radius where it stops growing: rays past the fold land
-    # inside the image again (where other rays are imaged), which the map's orientation flip gives away
-    with np.errstate(invalid="ignore"):
-        (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
-        unfolded = du_du * dv_dv - du_dv * dv_du > 0
-    pixels = torch.from_numpy(pixel_map)
-    inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
-              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
-    # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
-    # grid addresses a scaled copy of it (the depth) at the same points of the field of view
-    grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
-    grid = torch.where(inside[..., None], grid, torch.zeros_like(grid)).float()[None]
+    k = np.ascontiguousarray(intrinsics, dtype=np.float64)
+    grid, inside = _undistortion_grid(k.tobytes(), distortion, tuple(image.shape[1:]))
     image = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     image = image * inside
     if depth is not None:
