@@ -140,3 +140,14 @@ def test_a_zero_image_size_in_transforms_json_is_refused(tmp_path):
     make_scene(tmp_path / HASH, [gl_pose()], extra={"w": 0})
     with pytest.raises(FormatError, match="frame 0 and .*: cameras are for images of size 0x120"):
         read_scene(tmp_path, HASH)
+
+
+def test_a_root_of_linked_scene_folders_reads_and_odd_scene_ids_are_refused(tmp_path):
+    make_scene(tmp_path / "disk2" / HASH, [gl_pose(), gl_pose()])
+    (tmp_path / "root" / "1K").mkdir(parents=True)
+    (tmp_path / "root" / "1K" / HASH).symlink_to(tmp_path / "disk2" / HASH)
+    assert find_scenes(tmp_path / "root") == [f"1K/{HASH}"]
+    assert len(read_scene(tmp_path / "root", f"1K/{HASH}")) == 2
+    for bad in ("../disk2", "1K//x", "/abs"):
+        with pytest.raises(FormatError, match="scene id must be a relative folder path"):
+            read_scene(tmp_path / "root", bad)

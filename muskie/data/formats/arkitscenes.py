@@ -35,7 +35,6 @@ when every frame has it). ``Scene.metric`` is True. Without cameras neither the 
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -44,7 +43,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import names_in, path_inside, read_text
+from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
+from muskie.data.formats.paths import names_in, read_text
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 
@@ -141,20 +141,11 @@ def _is_video(folder: Path) -> bool:
 def find_scenes(root: Path) -> list[str]:
     """Video folders (holding ``lowres_wide/``) at most four levels below ``root`` (``root`` itself is
     scene ``.``), as paths relative to ``root``, sorted."""
-    root = Path(root)
-    scenes, queue = [], [(root, 0)]
-    while queue:
-        folder, depth = queue.pop()
-        if _is_video(folder):
-            scenes.append(folder.relative_to(root).as_posix())
-        elif depth < _MAX_DEPTH:
-            with os.scandir(folder) as entries:
-                queue.extend((Path(entry.path), depth + 1) for entry in entries
-                             if entry.is_dir() and not entry.name.startswith("."))
+    scenes = walk_scene_folders(root, _is_video, _MAX_DEPTH)
     if not scenes:
         raise FormatError(f"{root}: not an ARKitScenes root: expected video folders <video_id>/{IMAGES}/ (under "
                           f"raw/Training, raw/Validation or directly), up to {_MAX_DEPTH} levels down")
-    return sorted(scenes)
+    return scenes
 
 
 def _frame_names(video_dir: Path) -> list[tuple[int, str]]:
@@ -188,8 +179,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             when cameras are asked for, or frames of another size than their ``.pincam`` says.
     """
     root = Path(root)
-    video_dir = path_inside(root, scene_id, f"{root}: scene id")
-    scene_name = scene_id if scene_id != "." else root.resolve().name
+    video_dir = found_scene_folder(root, scene_id)
+    display_name = scene_name(root, scene_id)
     names = _frame_names(video_dir)
     depths = names_in(video_dir / DEPTH) if depth else set()
     if depths:
@@ -208,7 +199,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         width, height = image_size(video_dir / IMAGES / names[0][1])  # one sensor: one size
         frames = [Frame(video_dir / IMAGES / name, width, height, depth_path=depth_of(name), depth_scale=DEPTH_SCALE)
                   for _, name in names]
-        return Scene(name=scene_name, root=video_dir, frames=frames, metric=True)
+        return Scene(name=display_name, root=video_dir, frames=frames, metric=True)
 
     trajectory = video_dir / TRAJECTORY
     if not trajectory.is_file():
@@ -246,7 +237,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         warnings.warn(f"{video_dir / INTRINSICS}: skipped {no_intrinsics} frame(s) without a .pincam (exact "
                       "timestamp or 1 ms off)", stacklevel=2)
     pose_filter.warn()
-    return Scene(name=scene_name, root=video_dir, frames=frames, metric=True)
+    return Scene(name=display_name, root=video_dir, frames=frames, metric=True)
 
 
 FORMAT = DatasetFormat(name="arkitscenes", title="ARKitScenes", find_scenes=find_scenes, read_scene=read_scene)

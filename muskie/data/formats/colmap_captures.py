@@ -47,11 +47,12 @@ def rescale_intrinsics(intrinsics: np.ndarray, model_size: tuple[int, int], imag
     return resize_intrinsics(torch.from_numpy(intrinsics), (height, width), (new_height, new_width)).numpy()
 
 
-def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_filter: PoseFilter) -> list[Frame]:
+def colmap_capture_frames(scene_dir: Path, model_dir: Path, image_dir: Path, pose_filter: PoseFilter) -> list[Frame]:
     """The frames of a COLMAP model (text or binary) whose images are ``image_dir / <file name>``.
 
     Args:
-        root: the dataset root; image paths must stay inside it (symlinks resolved).
+        scene_dir: the scene (or capture) folder; the images the model names must stay inside it, symlinks
+            resolved (a model cannot point elsewhere, while the scene folder itself may be a link).
         model_dir: the folder holding ``cameras`` and ``images`` (``.bin`` or ``.txt``).
         image_dir: where the images are; an image named ``sub/frame.png`` in the model is ``image_dir /
             frame.png`` (captures store their frames flat; the model may prefix a folder). Images the model
@@ -65,13 +66,13 @@ def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_fil
 
     Raises:
         FormatError: an unreadable model, a camera model without a pinhole part, an image path leaving the
-            root, or images that are no resized copy of the model's.
+            scene folder, or images that are no resized copy of the model's.
     """
     try:
         model_cameras, model_images, _ = read_colmap_model(model_dir, with_points=False)
     except (ValueError, FileNotFoundError) as err:
         raise FormatError(f"{model_dir}: not a readable COLMAP model ({err})") from err
-    relative_dir = image_dir.relative_to(root).as_posix()
+    relative_dir = image_dir.relative_to(scene_dir).as_posix()
     entries = sorted(((Path(image.name).name, image) for image in model_images.values()), key=lambda item: item[0])
     present = names_in(image_dir)
     sizes: dict[int, tuple[int, int]] = {}
@@ -81,7 +82,7 @@ def colmap_capture_frames(root: Path, model_dir: Path, image_dir: Path, pose_fil
             missing += 1
             continue
         where = f"{model_dir}: image {image.image_id} ({image.name})"
-        path = path_inside(root, f"{relative_dir}/{name}", where)
+        path = path_inside(scene_dir, f"{relative_dir}/{name}", where)
         if image.camera_id not in model_cameras:
             raise FormatError(f"{where}: camera {image.camera_id} is not in the model's cameras")
         camera = model_cameras[image.camera_id]

@@ -25,13 +25,13 @@ is opened: the frames are the image folder's.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.colmap_captures import colmap_capture_frames, rescale_intrinsics
+from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
 from muskie.data.formats.paths import names_in, path_inside
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -67,21 +67,12 @@ def _is_scene(folder: Path) -> bool:
 def find_scenes(root: Path) -> list[str]:
     """Scene folders (an image folder and ``transforms.json`` or a COLMAP model) at most three levels below
     ``root`` (``root`` itself is scene ``.``), as paths relative to ``root``, sorted."""
-    root = Path(root)
-    scenes, queue = [], [(root, 0)]
-    while queue:
-        folder, depth = queue.pop()
-        if _is_scene(folder):
-            scenes.append(folder.relative_to(root).as_posix())
-        elif depth < _MAX_DEPTH:
-            with os.scandir(folder) as entries:
-                queue.extend((Path(entry.path), depth + 1) for entry in entries
-                             if entry.is_dir() and not entry.name.startswith("."))
+    scenes = walk_scene_folders(root, _is_scene, _MAX_DEPTH)
     if not scenes:
         raise FormatError(f"{root}: not a DL3DV-10K root: expected scene folders <hash>/ (or <hash>/nerfstudio/) "
                           f"holding one of {', '.join(IMAGE_FOLDERS)} and {TRANSFORMS} or colmap/sparse/0, "
                           f"up to {_MAX_DEPTH} levels down")
-    return sorted(scenes)
+    return scenes
 
 
 def _number(entry: dict, key: str, where: str) -> float:
@@ -101,18 +92,19 @@ def _distortion(entry: dict, where: str) -> LensDistortion | None:
     return LensDistortion(model, params)
 
 
-def _frame_path(root: Path, scene_dir: Path, frames_dir: Path, file_path, where: str) -> Path:
-    """A json ``file_path`` as a path inside the root: ``images/<name>`` is read from ``frames_dir``."""
+def _frame_path(scene_dir: Path, frames_dir: Path, file_path, where: str) -> Path:
+    """A json ``file_path`` as a path inside the scene folder (symlinks resolved): ``images/<name>`` is read
+    from ``frames_dir``."""
     if not isinstance(file_path, str) or not file_path:
         raise FormatError(f"{where}: 'file_path' must be a path, got {file_path!r}")
     parts = Path(file_path).parts
     parts = parts[1:] if parts and parts[0] == "." else parts
     if parts and parts[0] == "images":
         parts = (frames_dir.name, *parts[1:])
-    return path_inside(root, (scene_dir.relative_to(root) / Path(*parts)).as_posix(), where)
+    return path_inside(scene_dir, Path(*parts).as_posix(), where)
 
 
-def _transforms_frames(root: Path, scene_dir: Path, frames_dir: Path, pose_filter: PoseFilter) -> list[Frame]:
+def _transforms_frames(scene_dir: Path, frames_dir: Path, pose_filter: PoseFilter) -> list[Frame]:
     json_path = scene_dir / TRANSFORMS
     try:
         meta = read_json(json_path)
@@ -127,7 +119,7 @@ def _transforms_frames(root: Path, scene_dir: Path, frames_dir: Path, pose_filte
         if not isinstance(entry, dict):
             raise FormatError(f"{where}: expected an object, got {type(entry).__name__}")
         merged = {**meta, **entry}
-        path = _frame_path(root, scene_dir, frames_dir, merged.get("file_path"), where)
+        path = _frame_path(scene_dir, frames_dir, merged.get("file_path"), where)
         if size is None:
             size = image_size(path)  # the frames of a scene share one size
         fx, fy, cx, cy, width, height = (_number(merged, key, where) for key in ("fl_x", "fl_y", "cx", "cy", "w", "h"))
@@ -157,10 +149,10 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
 
     Raises:
         FormatError: no image folder, no cameras file when cameras are asked for, a malformed file, a frame
-            path leaving the root, or frames that are no resized copy of the cameras' images.
+            path leaving the scene folder, or frames that are no resized copy of the cameras' images.
     """
     root = Path(root)
-    scene_dir = path_inside(root, scene_id, f"{root}: scene id")
+    scene_dir = found_scene_folder(root, scene_id)
     frames_dir = image_folder(scene_dir)
     if frames_dir is None:
         raise FormatError(f"{scene_dir}: no frames folder (expected one of {', '.join(IMAGE_FOLDERS)})")
@@ -173,15 +165,14 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     else:
         pose_filter = PoseFilter(f"{scene_dir}")
         if (scene_dir / TRANSFORMS).is_file():
-            frames = _transforms_frames(root, scene_dir, frames_dir, pose_filter)
+            frames = _transforms_frames(scene_dir, frames_dir, pose_filter)
         else:
             model_dir = _colmap_model(scene_dir)
             if model_dir is None:
                 raise FormatError(f"{scene_dir}: no cameras (expected {TRANSFORMS} or colmap/sparse/0)")
-            frames = colmap_capture_frames(root, model_dir, frames_dir, pose_filter)
+            frames = colmap_capture_frames(scene_dir, model_dir, frames_dir, pose_filter)
         pose_filter.warn()
-    scene_name = scene_id if scene_id != "." else root.resolve().name
-    return Scene(name=scene_name, root=scene_dir, frames=frames, metric=False)
+    return Scene(name=scene_name(root, scene_id), root=scene_dir, frames=frames, metric=False)
 
 
 FORMAT = DatasetFormat(name="dl3dv", title="DL3DV-10K", find_scenes=find_scenes, read_scene=read_scene, window=64)

@@ -35,6 +35,22 @@ def path_inside(root: Path, relative: str, where: str, allow_outside: bool = Fal
     return path
 
 
+def scene_folder(root: Path, scene_id: str, pattern: str) -> Path:
+    """``root / scene_id`` for a dataset whose scenes are found by listing its folders.
+
+    The id must have the parts ``pattern`` names (``"<category>/<sequence>"``: two), none of them empty,
+    ``.`` or ``..``. Symlinks are not resolved: a root assembled from linked scene folders is fine, since no
+    dataset file named the path.
+
+    Raises:
+        FormatError: ``scene_id`` does not match ``pattern``.
+    """
+    parts = scene_id.split("/") if isinstance(scene_id, str) else []
+    if len(parts) != pattern.count("/") + 1 or any(part in ("", ".", "..") for part in parts):
+        raise FormatError(f"{root}: scene id must look like {pattern!r}, got {scene_id!r}")
+    return root.joinpath(*parts)
+
+
 def files_with_suffix(folder: Path, suffix: str, what: str) -> list[Path]:
     """The files of ``folder`` whose names end with ``suffix``, sorted by name (datasets zero-pad their frame
     numbers, so this is capture order).

@@ -31,14 +31,14 @@ frames are the image folder's; without depth ``depth/`` is not listed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.colmap_captures import colmap_capture_frames
-from muskie.data.formats.paths import names_in, path_inside
+from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
+from muskie.data.formats.paths import names_in
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 
@@ -52,21 +52,15 @@ _MAX_DEPTH = 3  # data/<scene>/<capture>
 def find_scenes(root: Path, captures: tuple[str, ...] = tuple(CAPTURES)) -> list[str]:
     """Capture folders (``dslr/`` holding ``resized_images/``, ``iphone/`` holding ``rgb/``) of the kinds in
     ``captures``, at most three levels below ``root``, as paths relative to ``root``, sorted."""
-    root = Path(root)
-    scenes, queue = [], [(root, 0)]
-    while queue:
-        folder, depth = queue.pop()
-        if folder.name in captures and (folder / CAPTURES[folder.name][0]).is_dir():
-            scenes.append(folder.relative_to(root).as_posix())
-        elif depth < _MAX_DEPTH:
-            with os.scandir(folder) as entries:
-                queue.extend((Path(entry.path), depth + 1) for entry in entries
-                             if entry.is_dir() and not entry.name.startswith("."))
+    def is_capture(folder: Path) -> bool:
+        return folder.name in captures and (folder / CAPTURES[folder.name][0]).is_dir()
+
+    scenes = walk_scene_folders(root, is_capture, _MAX_DEPTH)
     if not scenes:
         expected = " or ".join(f"<scene>/{capture}/{CAPTURES[capture][0]}/" for capture in captures)
         raise FormatError(f"{root}: not a ScanNet++ root: expected capture folders data/{expected}, "
                           f"up to {_MAX_DEPTH} levels down")
-    return sorted(scenes)
+    return scenes
 
 
 def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True) -> Scene:
@@ -77,10 +71,10 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
 
     Raises:
         FormatError: not a capture folder, no frames, a missing or unreadable model when cameras are asked for,
-            or an image path leaving the root.
+            or an image path leaving the capture folder.
     """
     root = Path(root)
-    capture_dir = path_inside(root, scene_id, f"{root}: scene id")
+    capture_dir = found_scene_folder(root, scene_id)
     if capture_dir.name not in CAPTURES:
         raise FormatError(f"{capture_dir}: not a ScanNet++ capture folder (expected .../<scene>/dslr or "
                           ".../<scene>/iphone)")
@@ -91,7 +85,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         if not model_dir.is_dir():
             raise FormatError(f"{model_dir}: no such folder (expected the capture's COLMAP model)")
         pose_filter = PoseFilter(str(model_dir))
-        frames = colmap_capture_frames(root, model_dir, image_dir, pose_filter)
+        frames = colmap_capture_frames(capture_dir, model_dir, image_dir, pose_filter)
         pose_filter.warn()
     else:
         names = sorted(name for name in names_in(image_dir) if name.endswith(suffix))
@@ -102,8 +96,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     if depth and capture_dir.name == "iphone":
         depths = names_in(capture_dir / DEPTH)
         frames = [_with_depth(frame, capture_dir / DEPTH, depths) for frame in frames]
-    scene_name = scene_id if scene_id != "." else f"{capture_dir.resolve().parent.name}/{capture_dir.name}"
-    return Scene(name=scene_name, root=capture_dir, frames=frames, metric=True)
+    return Scene(name=scene_name(root, scene_id), root=capture_dir, frames=frames, metric=True)
 
 
 def _with_depth(frame: Frame, depth_dir: Path, depths: set[str]) -> Frame:
