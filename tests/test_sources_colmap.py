@@ -103,17 +103,28 @@ def test_raw_model_round_trip_with_points(tmp_path, binary):
     assert pts[9].error == 0.25 and list(pts[9].image_ids) == [5] and list(pts[9].point2d_idxs) == [0]
 
 
-def test_distorted_models_warn_and_fisheye_refused(tmp_path):
+@pytest.mark.parametrize("model, params, expected", [
+    ("RADIAL", [10.0, 4.0, 4.0, 0.1, -0.02], ("RADIAL", (0.1, -0.02))),
+    ("OPENCV", [10.0, 11.0, 4.0, 4.0, 0.1, -0.02, 1e-3, 2e-3], ("OPENCV", (0.1, -0.02, 1e-3, 2e-3))),
+    ("OPENCV_FISHEYE", [10.0, 11.0, 4.0, 4.0, 0.1, 0.2, 0.3, 0.4], ("OPENCV_FISHEYE", (0.1, 0.2, 0.3, 0.4))),
+    ("RADIAL_FISHEYE", [10.0, 4.0, 4.0, 0.1, 0.2], ("OPENCV_FISHEYE", (0.1, 0.2, 0.0, 0.0))),
+    ("PINHOLE", [10.0, 11.0, 4.0, 4.0], None),
+])
+def test_distorted_models_give_the_frame_its_distortion(tmp_path, model, params, expected):
     images = {1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "a.png")}
-    cameras = {1: ColmapCamera(1, "RADIAL", 8, 8, np.array([10.0, 4.0, 4.0, 0.1, 0.0]))}
-    write_colmap_model(tmp_path / "radial", cameras, images)
-    with pytest.warns(UserWarning, match="RADIAL"):
-        frame = read_colmap_scene(tmp_path / "radial").frames[0]
-    np.testing.assert_array_equal(frame.intrinsics, [[10.0, 0, 3.5], [0, 10.0, 3.5], [0, 0, 1]])
-    cameras = {1: ColmapCamera(1, "OPENCV_FISHEYE", 8, 8, np.zeros(8) + 1)}
-    write_colmap_model(tmp_path / "fisheye", cameras, images)
-    with pytest.raises(ValueError, match="cameras.txt.*OPENCV_FISHEYE"), pytest.warns(UserWarning):
-        read_colmap_scene(tmp_path / "fisheye")
+    write_colmap_model(tmp_path, {1: ColmapCamera(1, model, 8, 8, np.array(params))}, images)
+    frame = read_colmap_scene(tmp_path).frames[0]
+    fy = params[0] if model == "RADIAL" or model == "RADIAL_FISHEYE" else params[1]
+    np.testing.assert_array_equal(frame.intrinsics, [[params[0], 0, 3.5], [0, fy, 3.5], [0, 0, 1]])
+    got = None if frame.distortion is None else (frame.distortion.model, frame.distortion.params)
+    assert got == expected
+
+
+def test_models_without_a_pinhole_part_are_refused(tmp_path):
+    images = {1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "a.png")}
+    write_colmap_model(tmp_path, {1: ColmapCamera(1, "FOV", 8, 8, np.array([10.0, 10.0, 4.0, 4.0, 0.5]))}, images)
+    with pytest.raises(ValueError, match="cameras.txt.*FOV"):
+        read_colmap_scene(tmp_path)
 
 
 def test_binary_preferred_and_model_found_in_sparse(tmp_path):

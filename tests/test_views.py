@@ -4,12 +4,15 @@ import random
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from muskie.data.imageio import ImageReadError
+from muskie.data.scene import Frame, Scene
 from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
 from muskie.data.batch import collate_views
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker, undistort_view
+from muskie.geometry.distortion import LensDistortion, distort_normalized
 
 HEIGHT, WIDTH = 20, 24
 
@@ -195,3 +198,91 @@ def test_seed_worker_derives_python_and_numpy_seeds_from_torch():
     torch.manual_seed(99)
     seed_worker(0)
     assert (random.random(), np.random.rand()) != draws[0]
+
+
+# ------------------------------------------------------------------------------------------ undistortion
+
+LENS_K = np.array([[80.0, 0.0, 31.5], [0.0, 80.0, 23.5], [0.0, 0.0, 1.0]])
+
+
+def scene_colour(x, y):
+    """The scene's colour along the ray of ideal normalised coordinates (x, y): smooth, in [0.1, 0.9]."""
+    return 0.5 + 0.4 * np.sin(20 * x) * np.cos(16 * y)
+
+
+def scene_depth(x, y):
+    """z-depth of a tilted plane seen along (x, y): the plane 0.3 X + 0.2 Y + Z = 2."""
+    return 2.0 / (1.0 + 0.3 * x + 0.2 * y)
+
+
+def ideal_coordinates(u, v, distortion, size):
+    """The ideal normalised coordinates a distorted camera (LENS_K at ``size = (H, W)``, a scaled copy of
+    48x64) images at its pixels (u, v): the distortion inverted by fixed-point iteration, to 1e-12."""
+    scale = size[1] / 64
+    x_d = ((u + 0.5) / scale - 0.5 - LENS_K[0, 2]) / LENS_K[0, 0]
+    y_d = ((v + 0.5) / scale - 0.5 - LENS_K[1, 2]) / LENS_K[1, 1]
+    x, y = x_d.copy(), y_d.copy()
+    for _ in range(200):
+        fx, fy = distort_normalized(x, y, distortion)
+        x, y = x - (fx - x_d), y - (fy - y_d)
+    fx, fy = distort_normalized(x, y, distortion)
+    assert max(np.abs(fx - x_d).max(), np.abs(fy - y_d).max()) < 1e-12
+    return x, y
+
+
+def distorted_scene(root, distortion, depth_size=(48, 64)):
+    """One frame photographed through ``distortion``: an 8-bit PNG of ``scene_colour`` and a float32 .npy of
+    ``scene_depth`` at ``depth_size`` (a scaled copy of the image's 48x64)."""
+    root.mkdir(parents=True)
+    v, u = np.mgrid[0:48, 0:64].astype(np.float64)
+    colour = scene_colour(*ideal_coordinates(u, v, distortion, (48, 64)))
+    Image.fromarray(np.round(np.repeat(colour[..., None], 3, -1) * 255).astype(np.uint8)).save(root / "a.png")
+    v, u = np.mgrid[0:depth_size[0], 0:depth_size[1]].astype(np.float64)
+    np.save(root / "a.npy", scene_depth(*ideal_coordinates(u, v, distortion, depth_size)).astype(np.float32))
+    frame = Frame(root / "a.png", 64, 48, LENS_K, np.eye(4), depth_path=root / "a.npy", distortion=distortion)
+    return Scene("lens", root, [frame])
+
+
+@pytest.mark.parametrize("depth_size", [(48, 64), (24, 32)])
+def test_distorted_view_is_undistorted_into_its_pinhole_camera(tmp_path, depth_size):
+    distortion = LensDistortion("OPENCV", (-0.25, 0.05, 0.002, -0.001))  # barrel: every pinhole ray is imaged
+    scene = distorted_scene(tmp_path / "s", distortion, depth_size)
+    sample = MultiViewDataset([scene], crop_scale=(1.0, 1.0))[ViewRequest(0, 1, 48, 64, seed=0)]
+    v, u = np.mgrid[0:48, 0:64].astype(np.float64)
+    x, y = (u - LENS_K[0, 2]) / LENS_K[0, 0], (v - LENS_K[1, 2]) / LENS_K[1, 1]
+    image = sample["images"][0, 0].double().numpy() * 0.5 + 0.5
+    # bilinear sampling of a smooth image plus 8-bit rounding; the distorted image itself is far from it
+    assert np.abs(image - scene_colour(x, y)).max() < 0.015
+    distorted = np.asarray(Image.open(scene.frames[0].image_path))[..., 0] / 255
+    assert np.abs(distorted - scene_colour(x, y)).max() > 0.1
+    # nearest-neighbour depth: off by at most the plane's change over one (depth) pixel
+    assert sample["valid"].all()
+    np.testing.assert_allclose(sample["depth"][0].double().numpy(), scene_depth(x, y), rtol=0.02)
+    np.testing.assert_array_equal(sample["intrinsics"][0].numpy(), LENS_K.astype(np.float32))
+
+
+def test_pincushion_corners_without_a_source_pixel_are_black_and_without_depth(tmp_path):
+    scene = distorted_scene(tmp_path / "s", LensDistortion("OPENCV", (0.4, 0.0, 0.0, 0.0)))
+    sample = MultiViewDataset([scene], crop_scale=(1.0, 1.0))[ViewRequest(0, 1, 48, 64, seed=0)]
+    # the corner's ray, (x, y) = (-0.39, -0.29), is imaged at r_d = r (1 + 0.4 r^2) = 1.094 r: outside
+    assert not sample["valid"][0, 0, 0] and sample["images"][0, :, 0, 0].eq(-1).all()
+    assert sample["valid"][0, 24, 32] and sample["valid"][0].float().mean() > 0.8
+
+
+def test_depth_that_is_no_scaled_copy_of_the_image_is_refused(tmp_path):
+    scene = distorted_scene(tmp_path / "s", LensDistortion("OPENCV", (0.0, 0.0, 0.0, 0.0)), depth_size=(24, 40))
+    with pytest.raises(ValueError, match=r"a\.npy: depth is 40x24, neither the image's size 64x48"):
+        MultiViewDataset([scene], skip_bad=False)[ViewRequest(0, 1, 48, 64, seed=0)]
+
+
+def test_rays_past_the_fold_of_a_strong_barrel_model_have_no_source(tmp_path):
+    # r_d = r (1 + k1 r^2) with k1 = -0.6 stops growing at r = 1 / sqrt(1.8) = 0.745: rays beyond would land
+    # back inside the image (the corner's r = 0.98 gives r_d = 0.41) and must be refused, not sampled
+    k = np.array([[40.0, 0.0, 31.5], [0.0, 40.0, 23.5], [0.0, 0.0, 1.0]])
+    image = torch.full((3, 48, 64), 0.5)
+    out, depth = undistort_view(image, k, LensDistortion("RADIAL", (-0.6, 0.0)), torch.ones(48, 64))
+    v, u = np.mgrid[0:48, 0:64]
+    radius = np.hypot((u - 31.5) / 40, (v - 23.5) / 40)
+    valid = depth.numpy() > 0
+    assert valid[radius < 0.745 - 0.03].all() and not valid[radius > 0.745 + 0.03].any()
+    assert np.allclose(out[:, valid], 0.5) and np.all(out[:, ~valid].numpy() == 0)

@@ -8,6 +8,7 @@ request, never on the worker that loads it or on what was loaded before.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -15,13 +16,15 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from muskie.constants import normalize_image
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.imageio import IMAGE_ERRORS, read_image
-from muskie.data.scene import Scene
+from muskie.data.scene import Frame, Scene
 from muskie.data.transforms import random_resized_crop
+from muskie.geometry.distortion import LensDistortion, undistortion_map
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,69 @@ class ViewRequest(NamedTuple):
     seed: int
 
 
+@functools.lru_cache(maxsize=8)
+def _undistortion_grid(intrinsics: bytes, distortion: LensDistortion, size: tuple[int, int]):
+    """``grid_sample`` grid ``(1, H, W, 2)`` float32 and ``inside (H, W)`` bool of ``undistort_view``, cached
+    per camera (``intrinsics``: the float64 bytes of ``K``): the views of a sample share their camera."""
+    height, width = size
+    k = np.frombuffer(intrinsics, dtype=np.float64).reshape(3, 3)
+    pixel_map = undistortion_map(k, distortion, k, size)
+    # a polynomial lens model folds back beyond the radius where it stops growing: rays past the fold land
+    # inside the image again (where other rays are imaged), which the map's orientation flip gives away
+    with np.errstate(invalid="ignore"):
+        (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
+        unfolded = du_du * dv_dv - du_dv * dv_du > 0
+    pixels = torch.from_numpy(pixel_map)
+    inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
+              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
+    # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
+    # grid addresses a scaled copy of it (the depth) at the same points of the field of view
+    grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
+    grid = torch.where(inside[..., None], grid, torch.zeros_like(grid)).float()[None]
+    return grid, inside
+
+
+def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: LensDistortion,
+                   depth: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Resample a distorted view into the pinhole camera of its own ``K``, at the same size.
+
+    The new camera keeps the pinhole part ``K`` of the distorted one (the frame's ``intrinsics`` stay
+    exact): every undistorted pixel samples the distorted image at the forward distortion of its ray
+    (``undistortion_map``), so no inversion is approximated. Barrel and fisheye lenses lose the periphery
+    beyond that pinhole's field of view; where a ray has no source pixel (pincushion corners, or rays past
+    the radius where a polynomial model folds back) the image is 0 and the depth 0 (unknown).
+
+    Args:
+        image: ``(3, H, W)`` float in [0, 1], the distorted image.
+        intrinsics: ``(3, 3)`` pinhole part of its camera (pixels, centres at integer coordinates).
+        distortion: its lens distortion.
+        depth: optional ``(h, w)`` z-depth of the same camera, at the image's size or a scaled copy of it
+            (``h / H = w / W``, e.g. a lower-resolution depth sensor registered to the image: the caller checks
+            it); z-depth is a property of the 3D point, so undistortion moves values without changing them.
+
+    Returns:
+        ``(image (3, H, W), depth (H, W) or None)``: the image sampled bilinearly, the depth by nearest
+        neighbour (no depth is invented across edges).
+    """
+    k = np.ascontiguousarray(intrinsics, dtype=np.float64)
+    grid, inside = _undistortion_grid(k.tobytes(), distortion, tuple(image.shape[1:]))
+    image = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    image = image * inside
+    if depth is not None:
+        depth = F.grid_sample(depth[None, None].float(), grid, mode="nearest", padding_mode="zeros",
+                              align_corners=False)[0, 0] * inside
+    return image, depth
+
+
+def _check_depth_size(frame: Frame, depth: torch.Tensor) -> None:
+    """A depth map must have the image's size or be a scaled copy of it (``h / H = w / W``); the error names
+    the file."""
+    scale_y, scale_x = depth.shape[0] / frame.height, depth.shape[1] / frame.width
+    if abs(scale_y - scale_x) > 1e-6 * max(scale_x, scale_y):
+        raise ValueError(f"{frame.depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, neither the image's "
+                         f"size {frame.width}x{frame.height} nor a scaled copy of it")
+
+
 def _mix(*values: int) -> int:
     """A deterministic 63-bit seed from integers (order matters)."""
     seed = 0
@@ -61,6 +127,12 @@ class MultiViewDataset(Dataset):
     without replacement, returned in frame order; each view read, randomly cropped to the output's aspect
     ratio (area fraction drawn from ``crop_scale``, intrinsics updated) and resized to ``(H, W)``. Every
     random choice comes from ``seed``.
+
+    A frame with a lens distortion (``Frame.distortion``, not the identity) and intrinsics is undistorted into
+    the pinhole camera of its ``K`` before the crop (``undistort_view``), whether or not the sample carries
+    cameras: the views of a scene then share one projection model (straight lines stay straight, epipolar
+    geometry holds) in camera-aware and images-only runs alike. Depth stored at a lower resolution of the same
+    camera (a scaled copy of the image's size) is brought to the image's size by nearest neighbour.
 
     The sample is a dict (``docs/layout.md``): ``images (V, 3, H, W)`` float32 in [-1, 1]; when the scene has
     cameras ``intrinsics (V, 3, 3)`` float32 (pixels, OpenCV) and ``cam_to_world (V, 4, 4)`` float32 (OpenCV
@@ -143,8 +215,15 @@ class MultiViewDataset(Dataset):
             if tuple(image.shape[1:]) != (frame.height, frame.width):
                 raise ValueError(f"{frame.image_path}: image is {image.shape[2]}x{image.shape[1]}, "
                                  f"scene {scene.name} says {frame.width}x{frame.height}")
-            k = torch.from_numpy(frame.intrinsics) if with_cameras else None
             depth = read_frame_depth(frame) if with_depth else None
+            if depth is not None:
+                _check_depth_size(frame, depth)
+            if frame.distortion is not None and not frame.distortion.is_identity and frame.intrinsics is not None:
+                image, depth = undistort_view(image, frame.intrinsics, frame.distortion, depth)
+            elif depth is not None and tuple(depth.shape) != tuple(image.shape[1:]):
+                # a scaled copy: the depth pixel whose area holds each image pixel's centre
+                depth = F.interpolate(depth[None, None], size=tuple(image.shape[1:]), mode="nearest-exact")[0, 0]
+            k = torch.from_numpy(frame.intrinsics) if with_cameras else None
             image, k, depth = random_resized_crop(image, out_size, k, depth, self.crop_scale, generator)
             images.append(image)
             if with_cameras:

@@ -5,16 +5,17 @@ axes, and intrinsics with pixel centres at half-integer coordinates (the top-lef
 (0.5, 0.5)). Converted to our convention: ``cam_to_world = inverse([R(qvec) | tvec])`` and
 ``cx = cx_colmap - 0.5``, ``cy = cy_colmap - 0.5``.
 
-Camera models: ``SIMPLE_PINHOLE`` and ``PINHOLE`` are exact; ``SIMPLE_RADIAL``, ``RADIAL``, ``OPENCV`` and
-``FULL_OPENCV`` are read as their pinhole part with the distortion ignored (a warning says so: undistort
-the images with ``colmap image_undistorter`` for exact geometry); fisheye models are refused. Every model's
-raw parameters still round-trip through the read/write functions.
+Camera models: ``SIMPLE_PINHOLE`` and ``PINHOLE`` are pinholes. ``SIMPLE_RADIAL``, ``RADIAL``, ``OPENCV``,
+``FULL_OPENCV``, ``OPENCV_FISHEYE``, ``SIMPLE_RADIAL_FISHEYE`` and ``RADIAL_FISHEYE`` are read as their pinhole part
+(``K``) plus ``Frame.distortion`` (the two simpler fisheye models as ``OPENCV_FISHEYE`` with the missing
+coefficients zero: COLMAP's formulas are the same), so the loader undistorts their images exactly. ``FOV`` and
+``THIN_PRISM_FISHEYE`` are refused. Every model's raw parameters still round-trip through the read/write
+functions.
 """
 
 from __future__ import annotations
 
 import struct
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from muskie.data.scene import Frame, Scene
 from muskie.geometry import invert_pose, quaternion_to_rotation, rotation_to_quaternion
+from muskie.geometry.distortion import LensDistortion
 
 # model name -> (COLMAP model id, number of parameters)
 CAMERA_MODELS = {
@@ -38,7 +40,7 @@ CAMERA_MODELS = {
     "THIN_PRISM_FISHEYE": (10, 12),
 }
 _MODEL_NAMES = {model_id: name for name, (model_id, _) in CAMERA_MODELS.items()}
-# Models read as a pinhole: name -> (parameter indices of fx, fy, cx, cy); leading params are f or fx, fy.
+# Models read: name -> (parameter indices of fx, fy, cx, cy); leading params are f or fx, fy.
 _PINHOLE_PARTS = {
     "SIMPLE_PINHOLE": (0, 0, 1, 2),
     "PINHOLE": (0, 1, 2, 3),
@@ -46,8 +48,20 @@ _PINHOLE_PARTS = {
     "RADIAL": (0, 0, 1, 2),
     "OPENCV": (0, 1, 2, 3),
     "FULL_OPENCV": (0, 1, 2, 3),
+    "OPENCV_FISHEYE": (0, 1, 2, 3),
+    "SIMPLE_RADIAL_FISHEYE": (0, 0, 1, 2),
+    "RADIAL_FISHEYE": (0, 0, 1, 2),
 }
-_EXACT_PINHOLES = {"SIMPLE_PINHOLE", "PINHOLE"}
+# Distorted models: name -> (LensDistortion model, index of the first coefficient, coefficients to pad with 0)
+_DISTORTIONS = {
+    "SIMPLE_RADIAL": ("SIMPLE_RADIAL", 3, 0),
+    "RADIAL": ("RADIAL", 3, 0),
+    "OPENCV": ("OPENCV", 4, 0),
+    "FULL_OPENCV": ("FULL_OPENCV", 4, 0),
+    "OPENCV_FISHEYE": ("OPENCV_FISHEYE", 4, 0),
+    "SIMPLE_RADIAL_FISHEYE": ("OPENCV_FISHEYE", 3, 3),
+    "RADIAL_FISHEYE": ("OPENCV_FISHEYE", 3, 2),
+}
 _MODEL_SUBDIRS = ("sparse/0", "sparse", ".")
 # binary records of an image's keypoints and a point's track
 _KEYPOINT_DTYPE = np.dtype([("x", "<f8"), ("y", "<f8"), ("point3d_id", "<i8")])
@@ -437,6 +451,22 @@ def camera_to_intrinsics(camera: ColmapCamera) -> np.ndarray:
     return np.array([[fx, 0.0, cx - 0.5], [0.0, fy, cy - 0.5], [0.0, 0.0, 1.0]])
 
 
+def camera_distortion(camera: ColmapCamera) -> LensDistortion | None:
+    """The lens distortion of a COLMAP camera (``None`` for the pinhole models); its coefficients act on
+    normalised coordinates, so they do not depend on the pixel convention. Raises ``ValueError`` for models
+    without a pinhole part and for non-finite coefficients."""
+    if camera.model not in _PINHOLE_PARTS:
+        raise ValueError(f"camera {camera.camera_id}: model {camera.model} is not supported "
+                         f"(supported: {', '.join(_PINHOLE_PARTS)}); undistort the images first")
+    if camera.model not in _DISTORTIONS:
+        return None
+    model, first, padding = _DISTORTIONS[camera.model]
+    try:
+        return LensDistortion(model, (*camera.params[first:], *(0.0,) * padding))
+    except ValueError as err:
+        raise ValueError(f"camera {camera.camera_id}: {err}") from err
+
+
 def image_to_cam_to_world(image: ColmapImage) -> np.ndarray:
     """``(4, 4)`` float64 camera-to-world (OpenCV axes) from a COLMAP image's world-to-camera pose."""
     world_to_cam = np.eye(4)
@@ -463,7 +493,8 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> 
 
     Returns:
         ``Scene`` named after ``path``'s folder, frames sorted by image name (COLMAP's image ids are not a
-        capture order; names usually are), with intrinsics and OpenCV camera-to-world poses.
+        capture order; names usually are), with intrinsics, OpenCV camera-to-world poses and, for distorted
+        camera models, ``Frame.distortion``.
     """
     path = Path(path)
     if not path.exists():
@@ -475,10 +506,6 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> 
     cameras, images, _ = read_colmap_model(model_dir, with_points=False)
     image_dir = Path(image_dir) if image_dir is not None else _find_image_dir(model_dir)
 
-    distorted = sorted({camera.model for camera in cameras.values() if camera.model not in _EXACT_PINHOLES})
-    if distorted:
-        warnings.warn(f"{model_dir}: distortion of camera model(s) {', '.join(distorted)} is ignored "
-                      "(pinhole part used)", stacklevel=2)
     frames = []
     for image in sorted(images.values(), key=lambda image: image.name):
         where = f"{model_dir / ('images' + suffix)}: image {image.image_id} ({image.name})"
@@ -486,14 +513,14 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> 
             raise ValueError(f"{where}: camera {image.camera_id} is not in cameras{suffix}")
         camera = cameras[image.camera_id]
         try:
-            intrinsics = camera_to_intrinsics(camera)
+            intrinsics, distortion = camera_to_intrinsics(camera), camera_distortion(camera)
         except ValueError as err:
             raise ValueError(f"{model_dir / ('cameras' + suffix)}: {err}") from err
         if not np.linalg.norm(image.qvec) > 0:  # also catches NaN
             raise ValueError(f"{where}: quaternion {image.qvec.tolist()} is not a rotation")
         try:
             frames.append(Frame(image_dir / image.name, camera.width, camera.height, intrinsics,
-                                image_to_cam_to_world(image)))
+                                image_to_cam_to_world(image), distortion=distortion))
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
     if not frames:
