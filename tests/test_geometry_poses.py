@@ -188,10 +188,10 @@ def test_invert_pose_gives_the_same_bits_for_arrays_and_tensors():
     assert isinstance(inverse, np.ndarray) and inverse.dtype == np.float64
     np.testing.assert_array_equal(inverse, invert_pose(poses).numpy())
     np.testing.assert_allclose(inverse, np.linalg.inv(poses.numpy()), rtol=0, atol=1e-12)
-    # the rigid inverse written out as R^T, -R^T t: the form the COLMAP reader and writer used
+    # the rigid inverse R^T, -R^T t
     rotation, translation = poses[0, :3, :3].numpy(), poses[0, :3, 3].numpy()
     np.testing.assert_array_equal(inverse[0, :3, :3], rotation.T)
-    np.testing.assert_array_equal(inverse[0, :3, 3], -rotation.T @ translation)
+    np.testing.assert_allclose(inverse[0, :3, 3], -rotation.T @ translation, rtol=0, atol=1e-15)
     assert invert_pose(poses.numpy().astype(np.float32)).dtype == np.float32
 
 

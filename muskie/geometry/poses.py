@@ -29,13 +29,17 @@ def invert_pose(pose):
     """Inverse of rigid transforms ``(..., 4, 4)`` (rotation + translation), e.g. cam_to_world -> world_to_cam.
 
     Takes a torch tensor or a NumPy array and returns the same kind and dtype. Uses ``R^T`` rather than a
-    general inverse: exact for rigid poses and cheaper.
+    general inverse: exact for rigid poses and cheaper. ``-R^T t`` is written out as elementwise products and
+    sums, not a matrix product, so arrays and tensors give the same bits on every CPU (BLAS kernels differ in
+    their use of fused multiply-adds).
     """
     _check_pose("pose", pose)
     rotation_t = pose[..., :3, :3].swapaxes(-1, -2)
+    translation = pose[..., :3, 3]
     inverse = torch.zeros_like(pose) if isinstance(pose, torch.Tensor) else np.zeros_like(pose)
     inverse[..., :3, :3] = rotation_t
-    inverse[..., :3, 3] = -(rotation_t @ pose[..., :3, 3:4])[..., 0]
+    inverse[..., :3, 3] = -(rotation_t[..., 0] * translation[..., 0:1] + rotation_t[..., 1] * translation[..., 1:2]
+                            + rotation_t[..., 2] * translation[..., 2:3])
     inverse[..., 3, 3] = 1.0
     return inverse
 
