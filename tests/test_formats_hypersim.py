@@ -14,7 +14,7 @@ from PIL import Image
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FORMATS, FormatError, read_dataset
 from muskie.data.formats.hypersim import CAMERA_PARAMETERS, read_camera_parameters
-from muskie.geometry.projection import pinhole_from_opengl_projection
+from muskie.geometry import pinhole_from_opengl_projection
 
 SAMPLES = Path(os.environ.get("MUSKIE_FORMAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared/data/formats"))
 h5py = pytest.importorskip("h5py")

@@ -33,8 +33,7 @@ from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
-from muskie.geometry import opengl_to_opencv
-from muskie.geometry.projection import pinhole_from_opengl_projection
+from muskie.geometry import opengl_to_opencv, pinhole_from_opengl_projection
 
 TITLE = "Hypersim"
 CAMERA_PARAMETERS = "metadata_camera_parameters.csv"
@@ -109,8 +108,10 @@ def _read_keyframes(path: Path, trailing: tuple[int, ...]) -> np.ndarray:
     """The ``dataset`` array ``(N, *trailing)`` of a camera keyframe file, float64."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    import h5py
-
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError(f"{path}: reading Hypersim cameras needs h5py (pip install 'muskie[datasets]')") from err
     try:
         with h5py.File(path, "r") as handle:
             if "dataset" not in handle or not isinstance(handle["dataset"], h5py.Dataset):
