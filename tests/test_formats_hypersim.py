@@ -37,7 +37,8 @@ def dataset(sample, tmp_path) -> Path:
     shutil.copy(sample / CAMERA_PARAMETERS, root)
     (root / "ai_037_002" / PREVIEW).mkdir(parents=True)
     for index in (0, 1):
-        Image.new("RGB", (1024, 768), (90, 90, 90)).save(root / "ai_037_002" / PREVIEW / f"frame.000{index}.tonemap.jpg")
+        image = root / "ai_037_002" / PREVIEW / f"frame.000{index}.tonemap.jpg"
+        Image.new("RGB", (1024, 768), (90, 90, 90)).save(image)
     return root
 
 

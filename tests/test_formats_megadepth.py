@@ -14,7 +14,8 @@ from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FORMATS, FormatError, read_dataset
 from muskie.data.formats.megadepth import read_scene_info
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
-from muskie.geometry import gather_pixels, invert_pose, nearest_pixel, project_points, rotation_to_quaternion, unproject_depth
+from muskie.geometry import (gather_pixels, invert_pose, nearest_pixel, project_points, rotation_to_quaternion,
+                             unproject_depth)
 
 SAMPLES = Path(os.environ.get("MUSKIE_FORMAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared/data/formats"))
 PAIR = ("8583256543_96562c14f2_o", "5122787062_7ef463a806_o")  # entries 1462 and 1474 of sample.npz

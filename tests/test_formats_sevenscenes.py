@@ -83,7 +83,10 @@ def test_registered_depth_is_attached_in_metres(sample, tmp_path):
     registered = np.full((480, 640), 1500, dtype=np.uint16)
     registered[0, 0] = 65535
     Image.fromarray(registered).save(root / "stairs/seq-01/frame-000001.depth.proj.png")
+    # a native PNG beside the sample's JPEG of the same frame is the one read
+    Image.new("RGB", (640, 480)).save(root / "stairs/seq-01/frame-000001.color.png")
     frames = FORMATS["7scenes"].read_scene(root, "stairs/seq-01").frames
+    assert [f.image_path.suffix for f in frames] == [".jpg", ".png", ".jpg"]
     assert [f.depth_path is not None for f in frames] == [False, True, False]
     depth = read_frame_depth(frames[1])
     assert depth[0, 0] == 0 and depth[1, 1] == pytest.approx(1.5)

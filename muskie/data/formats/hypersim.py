@@ -94,7 +94,8 @@ def meters_per_asset_unit(root: Path, scene: str, from_csv: float) -> float:
     path = root / scene / "_detail" / "metadata_scene.csv"
     if not path.is_file():
         return from_csv
-    values = [row.get("parameter_value") for row in _csv_rows(path) if row.get("parameter_name") == "meters_per_asset_unit"]
+    values = [row.get("parameter_value") for row in _csv_rows(path)
+              if row.get("parameter_name") == "meters_per_asset_unit"]
     try:
         value = float(values[0])
     except (IndexError, TypeError, ValueError) as err:

@@ -36,12 +36,13 @@ _EXPECTED = "<scene>/seq-XX/frame-XXXXXX.color.png (+ .pose.txt, .depth.png) fol
 
 
 def _colour_files(sequence: Path) -> list[tuple[int, Path]]:
-    found = []
-    for path in sequence.iterdir():
+    """``(frame number, colour image)`` in frame order; the native PNG wins over a JPEG of the same frame."""
+    found: dict[int, Path] = {}
+    for path in sorted(sequence.iterdir(), key=lambda p: p.suffix != ".jpg"):
         match = _FRAME.match(path.name)
         if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found)
+            found[int(match.group(1))] = path
+    return sorted(found.items())
 
 
 def find_scenes(root: Path) -> list[str]:
