@@ -10,9 +10,10 @@ path relative to ``<root>``; frames are in frame-number order.
 Colour and depth are two cameras. ``intrinsic_color`` describes the colour stream at its native
 :data:`COLOUR_SIZE`; a colour image exported or resized to another size (without cropping) gets that ``K``
 rescaled to its size. The depth frames are registered to the colour camera at 640x480 (their pose is the
-colour frame's; ``intrinsic_depth`` matches ``intrinsic_color`` rescaled to 640x480 within a pixel), so depth is
-attached where the colour images are at the depth maps' size (exported with ``image_size=[480, 640]``, as
-LoFTR and the DUSt3R-style preprocessings use them); beside 1296x968 colour it is left out with a warning.
+colour frame's; ``intrinsic_depth`` is ``intrinsic_color`` rescaled to 640x480 within a pixel in typical
+scans), so depth is attached where the colour images are at the depth maps' size (exported with
+``image_size=[480, 640]``, as LoFTR and the DUSt3R-style preprocessings use them); beside 1296x968 colour it is
+left out with a warning.
 """
 
 from __future__ import annotations
