@@ -73,10 +73,11 @@ def test_intrinsics_follow_the_size_of_the_stored_frames(dataset):
 
 
 def write_video(path: Path, levels: list[int], fps: int = 4) -> None:
-    """A tiny H.264 video whose frame k is a uniform grey of ``levels[k]``."""
+    """A tiny H.264 video whose frame k is a uniform grey of ``levels[k]``, a key frame every two frames."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = 2
         for level in levels:
             image = np.full((48, 64, 3), level, dtype=np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
@@ -98,6 +99,10 @@ def test_rows_take_the_frame_shown_at_their_timestamp(tmp_path):
     np.testing.assert_allclose(shown, [40, 0, 80, 200], atol=4)
     scene = FORMATS["realestate10k"].read_scene(tmp_path, "test/clip", cameras=False)
     assert len(scene) == 4 and all(f.intrinsics is None and f.cam_to_world is None for f in scene.frames)
+    # a clip starting later in the video: decoding starts from the key frame before its first row
+    pose_file(tmp_path / "test/late.txt", [1_000_000, 760_000])
+    paths = extract_video_frames(tmp_path / "clip.mp4", tmp_path / "test/late.txt", tmp_path / "frames")
+    np.testing.assert_allclose([float(np.asarray(Image.open(p)).mean()) for p in paths], [160, 120], atol=4)
 
 
 def test_rows_outside_the_video_are_refused(sample, tmp_path):
@@ -126,11 +131,18 @@ def test_a_non_rigid_row_is_skipped_and_counted(dataset):
     assert len(scene) == 15
 
 
+def test_clips_without_frames_are_not_listed(dataset):
+    shutil.rmtree(dataset / f"frames/{CLIPS[0]}")
+    assert FORMATS["realestate10k"].find_scenes(dataset) == [f"pose_files/{CLIPS[1]}"]
+    with pytest.raises(FormatError, match=f"the clip's frames in .*frames/{CLIPS[0]}"):
+        FORMATS["realestate10k"].read_scene(dataset, f"pose_files/{CLIPS[0]}")
+
+
 def test_bad_rows_and_roots_are_refused(tmp_path):
     with pytest.raises(FormatError, match="not a RealEstate10K root: expected pose files"):
         read_dataset(tmp_path, "realestate10k")
     pose_file(tmp_path / "clip.txt", [0])
-    with pytest.raises(FormatError, match="frames/clip"):
+    with pytest.raises(FormatError, match=r"expected extracted frames of its 1 clip\(s\) in frames/<clip>"):
         read_dataset(tmp_path, "realestate10k")
     (tmp_path / "clip.txt").write_text("url\n0 0.5 0.5\n")
     with pytest.raises(ValueError, match="clip.txt: line 2: not a pose row"):

@@ -7,7 +7,8 @@ by row (OpenCV axes). The scale of each clip is arbitrary (SfM), so scenes are n
 
 Layout: pose files in ``<root>/{train,test}/`` (Google's release), ``<root>/pose_files/`` (CameraCtrl) or
 ``<root>/`` itself; a scene id is the file's path relative to ``<root>`` without ``.txt``. Frames live in
-``<root>/frames/<clip>/<timestamp>.{png,jpg}``, one image per row (rows without an image are left out). The
+``<root>/frames/<clip>/<timestamp>.{png,jpg}``, one image per row (rows without an image are left out, and
+clips without a frame folder are not listed). The
 dataset ships no images: extract them from the video with your own tools, or decode them once with
 :func:`extract_video_frames`, which writes that layout from a video file.
 
@@ -89,11 +90,15 @@ def read_pose_file(path: Path) -> tuple[str, list[PoseRow]]:
 
 
 def find_scenes(root: Path) -> list[str]:
-    """Pose files under ``root/{train,test,pose_files}`` or ``root``, as ids without ``.txt``."""
-    scenes = sorted({path.relative_to(root).with_suffix("").as_posix()
-                     for folder in _POSE_FOLDERS if (root / folder).is_dir()
-                     for path in (root / folder).glob("*.txt")})
-    require(bool(scenes), root, TITLE, "pose files <clip>.txt in train/, test/, pose_files/ or the root")
+    """Pose files under ``root/{train,test,pose_files}`` or ``root`` whose clip has a frame folder, as ids
+    without ``.txt`` (many clips' videos are no longer online, so a dataset is usually extracted in part)."""
+    pose_files = sorted({path.relative_to(root).with_suffix("").as_posix()
+                         for folder in _POSE_FOLDERS if (root / folder).is_dir()
+                         for path in (root / folder).glob("*.txt")})
+    require(bool(pose_files), root, TITLE, "pose files <clip>.txt in train/, test/, pose_files/ or the root")
+    scenes = [scene_id for scene_id in pose_files if frame_folder(root, scene_id).is_dir()]
+    require(bool(scenes), root, TITLE, f"extracted frames of its {len(pose_files)} clip(s) in "
+            "frames/<clip>/<timestamp>.png (see muskie.data.formats.realestate10k.extract_video_frames)")
     return scenes
 
 
@@ -174,6 +179,9 @@ def extract_video_frames(video_path: str | Path, pose_path: str | Path, frames_r
         if not container.streams.video:
             raise ValueError(f"{video_path}: no video stream")
         pending = sorted(range(len(rows)), key=lambda i: (rows[i].timestamp if match == "timestamp" else i))
+        if match == "timestamp" and pending:
+            # timestamps are in microseconds, FFmpeg's time base: start at the key frame before the first row
+            container.seek(rows[pending[0]].timestamp, backward=True)
         previous = None
         for index, frame in enumerate(container.decode(video=0)):
             if not pending:
@@ -188,15 +196,12 @@ def extract_video_frames(video_path: str | Path, pose_path: str | Path, frames_r
             while pending and rows[pending[0]].timestamp < round(frame.time * 1e6):
                 if previous is None:
                     raise ValueError(f"{video_path}: row at {rows[pending[0]].timestamp} us is before the first frame")
-                previous.save(paths[pending.pop(0)])
-            previous = frame.to_image()
+                previous.to_image().save(paths[pending.pop(0)])
+            previous = frame
         if match == "timestamp" and pending and previous is not None:
-            # rows after the last frame's start still show it, the video's duration permitting
-            duration = container.duration / 1e6 if container.duration else None
-            for row_index in list(pending):
-                if duration is not None and rows[row_index].timestamp > duration * 1e6:
-                    break
-                previous.save(paths[pending.pop(0)])
+            # rows after the last frame's start still show it until the video ends (duration in microseconds)
+            while pending and container.duration is not None and rows[pending[0]].timestamp <= container.duration:
+                previous.to_image().save(paths[pending.pop(0)])
         if pending:
             raise ValueError(f"{video_path}: {len(pending)} of {len(rows)} rows of {pose_path} have no frame in "
                              f"the video (match={match!r})")
