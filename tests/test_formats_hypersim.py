@@ -181,3 +181,25 @@ def test_a_preview_of_another_size_is_refused(tmp_path):
 def test_a_root_without_previews_is_refused(sample):
     with pytest.raises(FormatError, match="not a Hypersim root: expected <scene>/images/scene_cam_XX_final_preview"):
         read_dataset(sample, "hypersim")
+
+
+def test_every_scene_of_the_csv_is_an_exact_pinhole(sample):
+    """All 482 scenes' M_proj: points projected through the matrix (clip -> NDC -> pixels, centres at
+    integers) land where K R puts them; many scenes need the rotation (a turned image plane) or the
+    off-centre principal point."""
+    points_cv = np.random.default_rng(0).uniform([-2, -2, 1], [2, 2, 10], (50, 3))
+    points_gl = np.c_[points_cv * [1, -1, -1], np.ones(50)]
+    turned = off_centre = 0
+    rows = list(csv.DictReader(open(sample / CAMERA_PARAMETERS)))
+    for row in rows:
+        matrix = np.array([[float(row[f"M_proj_{i}{j}"]) for j in range(4)] for i in range(4)])
+        width, height = int(float(row["settings_output_img_width"])), int(float(row["settings_output_img_height"]))
+        k, r = pinhole_from_opengl_projection(matrix, width, height)
+        clip = points_gl @ matrix.T
+        ndc = clip[:, :2] / clip[:, 3:]
+        expected = np.c_[(ndc[:, 0] + 1) * width / 2 - 0.5, (1 - ndc[:, 1]) * height / 2 - 0.5]
+        pixels = points_cv @ (k @ r).T
+        np.testing.assert_allclose(pixels[:, :2] / pixels[:, 2:], expected, atol=1e-6)
+        turned += not np.allclose(r, np.eye(3))
+        off_centre += np.hypot(k[0, 2] - (width - 1) / 2, k[1, 2] - (height - 1) / 2) > 1
+    assert len(rows) == 482 and turned == 278 and off_centre == 279
