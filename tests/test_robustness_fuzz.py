@@ -226,3 +226,5 @@ def test_resumed_streams_read_the_batches_of_an_uninterrupted_run(num_samples, b
             batch = next(stream)
             assert batch.scenes == [str(r.seed) for r in expected]
             assert batch.images[:, 0, 0, 0, 0].tolist() == [float(r.index) for r in expected]
+            # every rank's batch of a step takes the shape drawn for the step's first global batch
+            assert batch.images.shape[1] == timeline[position * world_size][0].num_views

@@ -3,7 +3,9 @@
 A stream is addressed by a *global batch index*: batch ``b`` is batch ``b % n`` of epoch ``b // n`` of a
 :class:`~muskie.data.views.MultiViewBatchSampler` with ``n`` batches per epoch. Rank ``r`` of ``W`` processes
 takes global batches ``r, r + W, r + 2W, ...``, so ranks see disjoint data, and a run resumed at any step
-reads exactly the batches an uninterrupted run would have read.
+reads exactly the batches an uninterrupted run would have read. The ``W`` batches of one step (global batches
+``sW .. sW + W - 1``) all take the shape (views and image size) drawn for the first of them, so under DDP no
+rank waits for another that drew more views or a larger size; with one process every batch keeps its own.
 """
 
 from __future__ import annotations
@@ -19,13 +21,32 @@ from muskie.data.batch import ViewBatch, collate_views
 from muskie.data.views import MultiViewBatchSampler, ViewRequest, seed_worker
 
 
+def _shape(batch: list[ViewRequest]) -> tuple[int, int, int]:
+    return batch[0].num_views, batch[0].height, batch[0].width
+
+
 class _GlobalBatchSampler:
-    """Yields the request lists of global batches ``start, start + stride, ...`` forever."""
+    """Yields the request lists of global batches ``start, start + stride, ...`` forever, each in the shape of
+    its step's first global batch (``index - index % stride``)."""
 
     def __init__(self, sampler: MultiViewBatchSampler, start: int, stride: int):
         self.sampler = sampler
         self.start = start
         self.stride = stride
+        self._shapes: dict[int, list[tuple[int, int, int]]] = {}
+
+    def _step_shape(self, index: int, per_epoch: int) -> tuple[int, int, int]:
+        epoch, offset = divmod(index - index % self.stride, per_epoch)
+        if epoch not in self._shapes:
+            self._shapes = {e: s for e, s in self._shapes.items() if e >= epoch - 1}
+            self._shapes[epoch] = [_shape(batch) for batch in self.sampler.epoch_batches(epoch)]
+        return self._shapes[epoch][offset]
+
+    def _in_step_shape(self, batch: list[ViewRequest], index: int, per_epoch: int) -> list[ViewRequest]:
+        if self.stride == 1:
+            return batch
+        views, height, width = self._step_shape(index, per_epoch)
+        return [request._replace(num_views=views, height=height, width=width) for request in batch]
 
     def __iter__(self) -> Iterator[list[ViewRequest]]:
         per_epoch = len(self.sampler)
@@ -37,7 +58,7 @@ class _GlobalBatchSampler:
             self.sampler.set_epoch(epoch)
             for position, batch in enumerate(itertools.islice(iter(self.sampler), offset, None), start=offset):
                 if (epoch * per_epoch + position - self.start) % self.stride == 0:
-                    yield batch
+                    yield self._in_step_shape(batch, epoch * per_epoch + position, per_epoch)
             index = (epoch + 1) * per_epoch
             # advance to the first index of the next epoch that belongs to this stride
             index += (self.start - index) % self.stride

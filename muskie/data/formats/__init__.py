@@ -46,7 +46,8 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
             for scene_id in dataset_format.find_scenes(root)]
 
 
-_ADAPTER_MODULES: tuple[str, ...] = ("sevenscenes", "scannet", "megadepth", "hypersim", "realestate10k")
+_ADAPTER_MODULES: tuple[str, ...] = ("co3d", "wildrgbd", "blendedmvs", "dust3r", "sevenscenes", "scannet", "megadepth",
+                                      "hypersim", "realestate10k")
 for _module in _ADAPTER_MODULES:
     register_format(import_module(f"muskie.data.formats.{_module}").FORMAT)
 
