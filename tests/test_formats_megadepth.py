@@ -94,7 +94,7 @@ def test_paths_leaving_the_root_are_refused(sample, tmp_path):
     info["image_paths"] = info["image_paths"].copy()
     info["image_paths"][1474] = "../outside.jpg"
     np.savez(tmp_path / "bad.npz", **info)
-    with pytest.raises(ValueError, match=r"bad.npz: entry 1474: path '../outside.jpg' leaves the dataset root"):
+    with pytest.raises(FormatError, match=r"bad.npz: entry 1474: path '../outside.jpg' leads outside the dataset"):
         FORMATS["megadepth"].read_scene(tmp_path, "bad.npz", allow_pickle=True)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
+from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -157,14 +158,16 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     are skipped with a counted warning); with ``depth`` and ``cameras`` (ray distances become z-depth
     through ``K``), ``depth_meters`` as distances along the ray."""
     scene, _, camera = scene_id.partition("/")
-    images = root / scene / "images"
+    images = scene_folder(root, scene_id, "<scene>/<camera>").parent / "images"
     preview = images / f"scene_{camera}_final_preview"
     require(preview.is_dir(), root, TITLE, f"the tone-mapped frames of {scene_id} in {preview}")
     if cameras:
         parameters, intrinsics, poses = _cameras(root, scene, camera)
     pose_filter = PoseFilter(str(root / scene / "_detail" / camera))
     numbered = sorted((int(match.group(1)), match.group(1), preview / match.group(0))
-                      for match in map(_PREVIEW.match, (path.name for path in preview.iterdir())) if match)
+                      for match in map(_PREVIEW.match, names_in(preview)) if match)
+    geometry = images / f"scene_{camera}_geometry_hdf5"
+    depth_names = names_in(geometry) if depth and cameras else set()
     frames = []
     for index, number, image in numbered:
         width, height = image_size(image)
@@ -179,8 +182,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
                 raise ValueError(f"{image}: {width}x{height}, but {CAMERA_PARAMETERS} gives {scene} "
                                  f"{parameters['width']}x{parameters['height']}, the size its camera describes")
             k = intrinsics
-        depth_path = images / f"scene_{camera}_geometry_hdf5" / f"frame.{number}.depth_meters.hdf5"
-        depth_path = depth_path if depth and cameras and depth_path.is_file() else None
+        depth_name = f"frame.{number}.depth_meters.hdf5"
+        depth_path = geometry / depth_name if depth_name in depth_names else None
         frames.append(Frame(image, width, height, k, pose, depth_path=depth_path,
                             depth_along_ray=depth_path is not None))
     pose_filter.warn()

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.reading import inside_root, require
+from muskie.data.formats.paths import names_in, path_inside, scene_folder
+from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.colmap import camera_to_intrinsics, image_to_cam_to_world, read_colmap_model
@@ -126,14 +127,15 @@ def _neighbours(pairs: list[tuple[tuple[int, int], float]], frame_of: dict[int, 
     return {a: sorted(partners, key=lambda b: (-partners[b], b)) for a, partners in sorted(scored.items())}
 
 
-def _read_scene_info_scene(root: Path, scene_id: str, cameras: bool, depth: bool, allow_pickle: bool) -> Scene:
-    path = root / scene_id
+def _read_scene_info_scene(root: Path, scene_id: str, cameras: bool, depth: bool, allow_pickle: bool,
+                           allow_outside: bool) -> Scene:
+    path = path_inside(root, scene_id, f"{root}: scene id", allow_outside)
     info = read_scene_info(path, allow_pickle=allow_pickle)
     poses = PoseFilter(str(path))
     frames, frame_of, missing = [], {}, 0
     for index, relative in info.image_paths.items():
         where = f"{path}: entry {index}"
-        image = inside_root(root, relative, where)
+        image = path_inside(root, relative, where, allow_outside)
         if not image.is_file():
             missing += 1
             continue
@@ -143,7 +145,9 @@ def _read_scene_info_scene(root: Path, scene_id: str, cameras: bool, depth: bool
                 continue
             pose = invert_pose(info.world_to_camera[index])
             intrinsics = info.intrinsics[index] - np.array([[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]])
-        depth_path = inside_root(root, info.depth_paths[index], where) if depth and index in info.depth_paths else None
+        depth_path = None
+        if depth and index in info.depth_paths:
+            depth_path = path_inside(root, info.depth_paths[index], where, allow_outside)
         width, height = image_size(image)
         frame_of[index] = len(frames)
         frames.append(Frame(image, width, height, intrinsics, pose, depth_path=depth_path))
@@ -165,8 +169,10 @@ def _model_folder(dense: Path) -> Path:
 
 
 def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> Scene:
-    dense = root / scene_id
+    dense = scene_folder(root, scene_id, "<scene>/dense<k>")
     require((dense / "imgs").is_dir(), root, TITLE, f"the image folder {dense / 'imgs'}")
+    image_names = names_in(dense / "imgs")
+    depth_names = names_in(dense / "depths") if depth else set()
     if cameras:
         model = _model_folder(dense)
         colmap_cameras, images, _ = read_colmap_model(model, with_points=False)
@@ -177,14 +183,14 @@ def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> 
                              "image_undistorter's sparse/, as in D2-Net's Undistorted_SfM)")
         entries = [(image.name, image) for image in sorted(images.values(), key=lambda image: image.name)]
     else:
-        entries = [(path.name, None) for path in sorted((dense / "imgs").iterdir()) if path.is_file()]
+        entries = [(name, None) for name in sorted(image_names)]
     poses = PoseFilter(str(dense))
     frames = []
     for name, registered in entries:
-        image = inside_root(root, f"{scene_id}/imgs/{name}", f"{dense}: image {name}")
+        image = dense / "imgs" / name
         intrinsics = pose = None
         if cameras:
-            if not image.is_file():
+            if name not in image_names:
                 continue  # registered in the SfM but not part of the dense reconstruction
             pose = image_to_cam_to_world(registered)
             if not poses.usable(pose):
@@ -192,22 +198,28 @@ def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> 
             if registered.camera_id not in colmap_cameras:
                 raise ValueError(f"{model}: image {name} names camera {registered.camera_id}, which is not listed")
             intrinsics = camera_to_intrinsics(colmap_cameras[registered.camera_id])
-        depth_path = dense / "depths" / f"{Path(name).stem}.h5"
+        depth_name = f"{Path(name).stem}.h5"
         width, height = image_size(image)
         frames.append(Frame(image, width, height, intrinsics, pose,
-                            depth_path=depth_path if depth and depth_path.is_file() else None))
+                            depth_path=dense / "depths" / depth_name if depth_name in depth_names else None))
     poses.warn()
     return Scene(name=scene_id, root=dense, frames=frames, metric=False)
 
 
 def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
-               allow_pickle: bool = False) -> Scene:
+               allow_pickle: bool = False, allow_outside: bool = False) -> Scene:
     """One scene (a scene-info file or a ``dense<k>`` folder): frames in file order (scene info) or image
     name order (raw); with ``cameras``, pinhole ``K`` in pixels (centres at integers) and camera-to-world
     poses (frames with non-finite or non-rigid poses skipped, with a counted warning); with ``depth``, the
-    ``.h5`` depth maps. ``allow_pickle``: read scene-info files, which unpickles them (trusted files only)."""
+    ``.h5`` depth maps.
+
+    Args:
+        allow_pickle: read scene-info files, which unpickles them (trusted files only).
+        allow_outside: accept scene-info paths that resolve outside ``root`` (a root assembled from links
+            you trust).
+    """
     if scene_id.endswith(".npz"):
-        return _read_scene_info_scene(root, scene_id, cameras, depth, allow_pickle)
+        return _read_scene_info_scene(root, scene_id, cameras, depth, allow_pickle, allow_outside)
     return _read_dense_scene(root, scene_id, cameras, depth)
 
 

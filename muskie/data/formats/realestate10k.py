@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, PoseFilter
+from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -107,11 +108,10 @@ def frame_folder(root: Path, scene_id: str) -> Path:
     return root / "frames" / Path(scene_id).name
 
 
-def _frame_image(folder: Path, timestamp: int) -> Path | None:
+def _frame_image(folder: Path, names: set[str], timestamp: int) -> Path | None:
     for suffix in FRAME_SUFFIXES:
-        path = folder / f"{timestamp}{suffix}"
-        if path.is_file():
-            return path
+        if f"{timestamp}{suffix}" in names:
+            return folder / f"{timestamp}{suffix}"
     return None
 
 
@@ -119,15 +119,17 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     """One clip: a frame per pose row whose image is in :func:`frame_folder`, in row order; with ``cameras``,
     ``K`` at each image's size and the camera-to-world pose (rows whose pose is non-finite or not rigid are
     skipped, with a counted warning). ``depth`` is accepted and ignored: RealEstate10K has none."""
-    pose_path = root / f"{scene_id}.txt"
+    pattern = "<split>/<clip>" if "/" in scene_id else "<clip>"
+    pose_path = scene_folder(root, scene_id, pattern).with_name(f"{Path(scene_id).name}.txt")
     _, rows = read_pose_file(pose_path)
     folder = frame_folder(root, scene_id)
     require(folder.is_dir(), root, TITLE, f"the clip's frames in {folder} (extract them from its video, e.g. "
             "with muskie.data.formats.realestate10k.extract_video_frames)")
+    names = names_in(folder)
     poses = PoseFilter(str(pose_path))
     frames = []
     for row in rows:
-        image = _frame_image(folder, row.timestamp)
+        image = _frame_image(folder, names, row.timestamp)
         if image is None:
             continue
         if cameras and not poses.usable(row.world_to_camera):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from muskie.data.formats.base import DatasetFormat, PoseFilter
+from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import read_matrix, require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -65,10 +66,11 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     camera-to-world poses (frames whose pose is ``-inf`` or otherwise non-finite or not rigid are skipped,
     with a counted warning); with ``depth``, the registered depth maps where the colour images are at their
     size (metres)."""
-    folder = root / scene_id
+    folder = scene_folder(root, scene_id, "scans/<scene>" if scene_id.startswith("scans/") else "<scene>")
     require((folder / "color").is_dir(), root, TITLE, f"the colour folder {folder / 'color'}")
-    numbered = sorted((int(match.group(1)), path) for path in (folder / "color").iterdir()
-                      for match in [_NUMBERED.match(path.name)] if match)
+    numbered = sorted((int(match.group(1)), folder / "color" / name) for name in names_in(folder / "color")
+                      for match in [_NUMBERED.match(name)] if match)
+    depth_names = names_in(folder / "depth") if depth else set()
     poses = PoseFilter(str(folder / "pose"))
     intrinsics: dict[tuple[int, int], np.ndarray] = {}
     attach_depth: bool | None = None if depth else False
@@ -85,7 +87,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
                                                                 width, height)
             k = intrinsics[(width, height)]
         depth_path = folder / "depth" / f"{number}.png"
-        if attach_depth is None and depth_path.is_file():
+        has_depth = depth_path.name in depth_names
+        if attach_depth is None and has_depth:
             # one header decides for the scan: an export writes every depth map at one size
             depth_size = image_size(depth_path)
             attach_depth = depth_size == (width, height)
@@ -95,7 +98,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
                               "size, so it is left out (export colour with image_size=[480, 640] to use it)",
                               stacklevel=2)
         frames.append(Frame(image, width, height, k, pose,
-                            depth_path=depth_path if attach_depth and depth_path.is_file() else None,
+                            depth_path=depth_path if attach_depth and has_depth else None,
                             depth_scale=DEPTH_SCALE))
     poses.warn()
     return Scene(name=folder.name, root=folder, frames=frames, metric=True)

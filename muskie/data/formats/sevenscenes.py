@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, PoseFilter
+from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import read_matrix, require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -38,10 +39,10 @@ _EXPECTED = "<scene>/seq-XX/frame-XXXXXX.color.png (+ .pose.txt, .depth.png) fol
 def _colour_files(sequence: Path) -> list[tuple[int, Path]]:
     """``(frame number, colour image)`` in frame order; the native PNG wins over a JPEG of the same frame."""
     found: dict[int, Path] = {}
-    for path in sorted(sequence.iterdir(), key=lambda p: p.suffix != ".jpg"):
-        match = _FRAME.match(path.name)
+    for name in sorted(names_in(sequence), key=lambda name: not name.endswith(".jpg")):
+        match = _FRAME.match(name)
         if match:
-            found[int(match.group(1))] = path
+            found[int(match.group(1))] = sequence / name
     return sorted(found.items())
 
 
@@ -63,8 +64,9 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     """One recording: colour frames in frame order; with ``cameras``, :data:`COLOUR_INTRINSICS` and the
     camera-to-world poses (frames whose pose is non-finite or not rigid are skipped, with a counted
     warning); with ``depth``, the colour-registered ``depth.proj.png`` where it exists (metres)."""
-    sequence = root / scene_id
+    sequence = scene_folder(root, scene_id, "<scene>/seq-XX")
     require(sequence.is_dir(), root, TITLE, f"a sequence folder {scene_id}")
+    names = names_in(sequence)
     poses = PoseFilter(str(sequence))
     frames = []
     for _, colour in _colour_files(sequence):
@@ -75,8 +77,8 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             if not poses.usable(pose):
                 continue
             intrinsics = COLOUR_INTRINSICS
-        registered = sequence / f"{stem}.depth.proj.png"
-        depth_path = registered if depth and registered.is_file() else None
+        registered = f"{stem}.depth.proj.png"
+        depth_path = sequence / registered if depth and registered in names else None
         width, height = image_size(colour)
         frames.append(Frame(colour, width, height, intrinsics, pose, depth_path=depth_path,
                             depth_scale=DEPTH_SCALE, depth_encoding=DEPTH_ENCODING))
