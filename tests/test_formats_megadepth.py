@@ -89,13 +89,20 @@ def test_images_only_reads_no_depth(sample, tmp_path):
     assert len(scene) == 2 and all(f.depth_path is None and f.intrinsics is None for f in scene.frames)
 
 
-def test_paths_leaving_the_root_are_refused(sample, tmp_path):
+def test_paths_leaving_the_root_are_refused_unless_allowed(sample, tmp_path):
     info = dict(np.load(sample / "megadepth_sample/sample.npz", allow_pickle=True))
     info["image_paths"] = info["image_paths"].copy()
-    info["image_paths"][1474] = "../outside.jpg"
-    np.savez(tmp_path / "bad.npz", **info)
-    with pytest.raises(FormatError, match=r"bad.npz: entry 1474: path '../outside.jpg' leads outside the dataset"):
-        FORMATS["megadepth"].read_scene(tmp_path, "bad.npz", allow_pickle=True)
+    info["image_paths"][1474] = "../elsewhere/5122787062_7ef463a806_o.jpg"
+    (tmp_path / "root").mkdir()
+    np.savez(tmp_path / "root/bad.npz", **info)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(sample / "megadepth_sample/5122787062_7ef463a806_o.jpg", tmp_path / "elsewhere")
+    with pytest.raises(FormatError, match=r"bad.npz: entry 1474: path '../elsewhere/.*' leads outside the dataset"):
+        FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True)
+    with pytest.warns(UserWarning, match="335 of 336 listed images"):
+        scene = FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True, depth=False,
+                                                allow_outside=True)
+    assert [f.image_path.parent.name for f in scene.frames] == ["elsewhere"]
 
 
 def test_loftr_scene_info_names_paths_from_the_megadepth_root(sample):
