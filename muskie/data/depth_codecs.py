@@ -110,6 +110,15 @@ def _decode_png_float16(path: Path) -> np.ndarray:
     return stored.astype(np.uint16).view(np.float16).astype(np.float32)
 
 
+def _decode_png_max_invalid(path: Path) -> np.ndarray:
+    """A 16-bit PNG whose largest value, 65535, marks pixels without a measurement (7-Scenes' Kinect depth):
+    those become 0, the package's "no depth"."""
+    stored = _decode_image(path)
+    if stored.dtype != np.uint16:
+        raise ImageReadError(f"{path}: expected a 16-bit PNG, got {stored.dtype}")
+    return np.where(stored == np.iinfo(np.uint16).max, 0, stored).astype(np.uint16)
+
+
 def _decode_auto(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -124,6 +133,7 @@ def _decode_auto(path: Path) -> np.ndarray:
 DEPTH_ENCODINGS: dict[str, Callable[[Path], np.ndarray]] = {
     "auto": _decode_auto,          # by suffix: .npy, .pfm, .h5/.hdf5, else a single-channel image
     "png_float16": _decode_png_float16,
+    "png_max_invalid": _decode_png_max_invalid,  # 65535 = no measurement
 }
 
 

@@ -15,7 +15,8 @@ Conventions (everywhere in muskie; see also ``muskie.constants``):
 Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
 OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions), ``visibility`` (the
 occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align``
-(Umeyama, ICP, nearest distances). The package depends on torch and NumPy only (SciPy's k-d tree is
+(Umeyama, ICP, nearest distances), ``projection`` (projection matrices as pinholes: RQ factorisation,
+OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
 imported by ``align`` when first used).
 """
 
@@ -47,6 +48,7 @@ from muskie.geometry.poses import (
     transform_points,
     vector_angle,
 )
+from muskie.geometry.projection import factor_projection, pinhole_from_opengl_projection
 from muskie.geometry.visibility import OCCLUSION_TOLERANCE, covisible, visible_in_view
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Similarity",
     "camera_rays",
     "covisible",
+    "factor_projection",
     "fundamental_matrix",
     "gather_pixels",
     "icp",
@@ -66,6 +69,7 @@ __all__ = [
     "opencv_to_opengl",
     "opengl_to_opencv",
     "pair_mask",
+    "pinhole_from_opengl_projection",
     "pixel_grid",
     "pixel_rays",
     "project_points",

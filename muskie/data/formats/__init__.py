@@ -47,7 +47,8 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
 
 
 _ADAPTER_MODULES: tuple[str, ...] = ("co3d", "wildrgbd", "blendedmvs", "dust3r", "dl3dv", "arkitscenes",
-                                     "scannetpp")
+                                     "scannetpp", "sevenscenes", "scannet", "megadepth", "hypersim",
+                                     "realestate10k")
 for _module in _ADAPTER_MODULES:
     register_format(import_module(f"muskie.data.formats.{_module}").FORMAT)
 
