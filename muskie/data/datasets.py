@@ -96,7 +96,7 @@ class DatasetSourceConfig:
         return OBJECT_ZOOM if get_format(self.format).object_centric else 0.0
 
 
-def open_source(entry: DatasetSourceConfig, where: str = "data.sources[0]", *,
+def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
                 crop_scale: tuple[float, float] = (0.8, 1.0), skip_bad: bool = True, require: tuple[str, ...] = (),
                 images_only: bool = False) -> MultiViewDataset:
     """The dataset of one mixture entry: its scenes (a manifest's, or its root's read by the format's
@@ -104,23 +104,26 @@ def open_source(entry: DatasetSourceConfig, where: str = "data.sources[0]", *,
 
     Raises:
         ValueError: the path is missing or does not look like the format, a scene lacks a requirement, or
-            ``views`` is ``neighbours`` and no scene lists neighbours; the message starts with ``where``.
+            ``views`` is ``neighbours`` and no scene lists neighbours; the message starts with the key
+            (``where``, e.g. ``data.sources[1]``, then ``.path`` or ``.views``) when ``where`` is given.
     """
+    prefix = f"{where}." if where else ""
     path = Path(entry.path)
     if not path.exists():
-        raise ValueError(f"{where}.path: {path}: no such file or directory")
+        raise ValueError(f"{prefix}path: {path}: no such file or directory" if where else
+                         f"{path}: no such file or directory")
     try:
         if is_manifest(path):
             scenes = load_manifest(path)
         else:
             scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only)
     except (OSError, ValueError) as err:
-        raise ValueError(f"{where}.path: {err}") from None
+        raise ValueError(f"{prefix}path: {err}" if where else str(err)) from None
     if not scenes:
-        raise ValueError(f"{where}.path: {path}: no scenes")
-    _check_requirements(scenes, require, f"{where}.path {path}")
+        raise ValueError(f"{prefix}path: {path}: no scenes" if where else f"{path}: no scenes")
+    _check_requirements(scenes, require, f"{prefix}path {path}" if where else str(path))
     if entry.views == "neighbours" and not any(scene.neighbours for scene in scenes):
-        raise ValueError(f"{where}.views is neighbours, but no scene of {path} lists neighbours")
+        raise ValueError(f"{prefix}views is neighbours, but no scene of {path} lists neighbours")
     return MultiViewDataset(scenes, window=entry.frame_window(), crop_scale=tuple(crop_scale), skip_bad=skip_bad,
                             images_only=images_only, object_zoom=entry.zoom_probability(), views=entry.views)
 
