@@ -9,6 +9,7 @@ from muskie.data.checks import check_manifest, check_scenes, intrinsics_sane, ro
 from muskie.data.sources import load_scenes
 from muskie.data.sources.manifest import scene_record, write_manifest
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
+from muskie.geometry.poses import opengl_to_opencv
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,11 @@ def test_a_correct_scene_passes(synthetic_scene, tmp_path):
     assert checks(report)["reprojection"].checked == 6 and checks(report)["reprojection"].value < 0.02
 
 
-def test_inverted_poses_fail_the_reprojection(synthetic_scene):
-    inverted = with_frames(synthetic_scene, cam_to_world=lambda f: np.linalg.inv(f.cam_to_world))
-    report = check_scenes([inverted], samples=6)
+@pytest.mark.parametrize("wrong", [np.linalg.inv, opengl_to_opencv], ids=["inverted", "opengl"])
+def test_wrong_pose_conventions_fail_the_reprojection(synthetic_scene, wrong):
+    report = check_scenes([with_frames(synthetic_scene, cam_to_world=lambda f: wrong(f.cam_to_world))], samples=6)
     assert not report.passed and not checks(report)["reprojection"].passed
-    assert checks(report)["rotation"].passed  # an inverse is still rigid: only the geometry shows it
+    assert checks(report)["rotation"].passed  # still rigid: only the geometry shows it
 
 
 def test_millimetres_read_as_metres_fail(synthetic_scene):
