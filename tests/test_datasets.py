@@ -86,7 +86,7 @@ def test_a_mixture_of_two_formats_is_deterministic_and_resumable(tmp_path):
     sampler = MultiViewBatchSampler(len(dataset), batch_size=2, num_views=2, sizes=[(8, 8)], seed=1)
     stream = batch_stream(dataset, sampler, start=0)
     full = [next(stream) for _ in range(5)]
-    resumed = batch_stream(dataset, sampler, start=3)
+    resumed = batch_stream(dataset, sampler, start=3, workers=1)  # another process, the same batches
     for expected in full[3:]:
         batch = next(resumed)
         assert torch.equal(batch.images, expected.images) and batch.scenes == expected.scenes
@@ -155,3 +155,18 @@ def test_pretraining_reads_no_depth_file(tmp_path):
         assert all(set(sample) == {"images", "scene"} for sample in samples)
         assert {"s0", "s1"} & {sample["scene"] for sample in samples}
         assert all(part.num_skipped == 0 for part in getattr(dataset, "datasets", [dataset]))
+
+
+def test_an_entry_takes_window_and_object_zoom_from_its_format(monkeypatch):
+    import dataclasses
+
+    from muskie.data.datasets import OBJECT_ZOOM, DatasetSourceConfig
+    from muskie.data.formats import FORMATS
+
+    objects = dataclasses.replace(FORMATS["images"], name="objects", window=16, object_centric=True)
+    monkeypatch.setitem(FORMATS, "objects", objects)
+    entry = DatasetSourceConfig("x", format="objects")
+    assert (entry.frame_window(), entry.zoom_probability()) == (16, OBJECT_ZOOM) and OBJECT_ZOOM == 0.5
+    entry = DatasetSourceConfig("x", format="objects", window=8, object_zoom=0.0)
+    assert (entry.frame_window(), entry.zoom_probability()) == (8, 0.0)
+    assert DatasetSourceConfig("x", format="images").zoom_probability() == 0

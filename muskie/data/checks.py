@@ -157,18 +157,20 @@ def neighbour_of(scene: Scene, index: int, gap: int = PAIR_GAP) -> int | None:
 def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0) -> DatasetReport:
     """Counts of ``scenes`` and the checks of the module docstring on ``samples`` random frames (all when
     fewer), drawn with ``seed``."""
-    frames = [(s, i) for s, scene in enumerate(scenes) for i in range(len(scene))]
+    all_frames = [frame for scene in scenes for frame in scene.frames]
     report = DatasetReport(
-        scenes=len(scenes), frames=len(frames),
-        with_cameras=sum(f.has_camera for scene in scenes for f in scene.frames),
-        with_depth=sum(f.depth_path is not None for scene in scenes for f in scene.frames),
-        with_masks=sum(f.mask_path is not None for scene in scenes for f in scene.frames),
+        scenes=len(scenes), frames=len(all_frames),
+        with_cameras=sum(frame.has_camera for frame in all_frames),
+        with_depth=sum(frame.depth_path is not None for frame in all_frames),
+        with_masks=sum(frame.mask_path is not None for frame in all_frames),
         metric_scenes=sum(scene.metric for scene in scenes),
-        image_sizes=Counter((f.width, f.height) for scene in scenes for f in scene.frames),
+        image_sizes=Counter((frame.width, frame.height) for frame in all_frames),
     )
-    rng = np.random.default_rng(seed)
-    picks = sorted(rng.choice(len(frames), size=min(samples, len(frames)), replace=False).tolist())
-    sampled = [(scenes[frames[p][0]], frames[p][1]) for p in picks]
+    # frame number p of the dataset is frame p - starts[s] of scene s, the last scene starting at or before p
+    starts = np.cumsum([0] + [len(scene) for scene in scenes])
+    picks = np.random.default_rng(seed).choice(len(all_frames), size=min(samples, len(all_frames)), replace=False)
+    scene_of = np.searchsorted(starts, np.sort(picks), side="right") - 1
+    sampled = [(scenes[s], int(p - starts[s])) for s, p in zip(scene_of, np.sort(picks))]
 
     size_failures = 0
     for scene, index in sampled:

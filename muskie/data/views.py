@@ -163,8 +163,8 @@ class MultiViewDataset(Dataset):
         return (torch.randperm(window, generator=generator)[:num_views].sort().values + start).tolist()
 
     def _zooms(self, scene: Scene, picks: list[int], generator: torch.Generator) -> bool:
-        """Whether this sample frames the object's box (drawn only where it can, so scenes without masks
-        draw the same random numbers as before object zoom existed)."""
+        """Whether this sample frames the object's box; drawn only where zoom can apply, so the samples of
+        scenes without masks do not depend on ``object_zoom``."""
         if self.object_zoom == 0 or not all(scene.frames[i].mask_path is not None for i in picks):
             return False
         return bool(torch.rand((), generator=generator) < self.object_zoom)
