@@ -88,6 +88,7 @@ def index_dataset(root: str | Path, format_name: str, out_path: str | Path, work
             bar.set_postfix(frames=summary.frames, refresh=False)
             yield record
 
+    workers = min(workers, len(jobs))
     try:
         if workers == 1:
             written = write_manifest(records(map(_index_scene, jobs)), root, out_path)
