@@ -44,6 +44,7 @@ def test_mistakes_exit_2_with_one_line(scenes, tmp_path, capsys):
                  ["data", "index", tmp_path, "--format", "nope", "--out", tmp_path / "m.json"],
                  ["data", "check", tmp_path / "missing.json"],
                  ["data", "show", scenes, "--format", "images", "--out", tmp_path / "s.png"],
+                 ["data", "show", scenes, "--views", 7, "--out", tmp_path / "s.png"],
                  ["pretrain", "--preset", "tiny", "--out", tmp_path / "bad", "--steps", 3, *TINY, "--set",
                   f"data.sources=[{{path: {scenes}}}, {{path: {tmp_path / 'nowhere'}}}]"],
                  ["pretrain", "--preset", "tiny", "--out", tmp_path / "bad", "--steps", 3, *TINY, "--set",

@@ -133,11 +133,19 @@ def test_a_manifest_entry_takes_its_format_defaults(tmp_path):
     from muskie.data.datasets import DatasetSourceConfig, open_source
     from muskie.data.formats import FORMATS
     from muskie.data.sources import build_manifest
+    from muskie.data.sources.manifest import scene_record, write_manifest
 
     cams, _ = mixture_roots(tmp_path)
-    build_manifest(cams, tmp_path / "m.json")
+    scenes = build_manifest(cams, tmp_path / "m.json")
     dataset = open_source(DatasetSourceConfig(str(tmp_path / "m.json"), format="transforms_json"))
     assert len(dataset) == 2 and dataset.window == FORMATS["transforms_json"].window and dataset.object_zoom == 0
+
+    scenes[0].neighbours = {0: [2, 3]}
+    write_manifest([scene_record(s, s.name, cams) for s in scenes], cams, tmp_path / "pairs.json")
+    dataset = open_source(DatasetSourceConfig(str(tmp_path / "pairs.json"), views="neighbours"))
+    sample = dataset[ViewRequest(0, 2, 8, 8, 0)]
+    assert sample["scene"] == "s0" and sample["cam_to_world"][0, 0, 3] == 0
+    assert sample["cam_to_world"][1, 0, 3] in (2, 3)  # frame i sits at x = i
 
 
 def test_pretraining_reads_no_depth_file(tmp_path):

@@ -97,6 +97,10 @@ def run_show(args: argparse.Namespace) -> int:
         raise CommandError("--groups, --views and --size must be positive")
     get_format(args.format)
     dataset = open_source(DatasetSourceConfig(path=args.source, format=args.format), images_only=True)
+    longest = max(len(scene) for scene in dataset.scenes)
+    if longest < args.views:
+        raise CommandError(f"{args.source}: its longest scene has {longest} frame(s); ask for --views {longest} "
+                           "or fewer")
     requests = evaluation_requests(dataset, args.groups, args.views, tuple(args.size), args.seed)
     contact_sheet([dataset[request] for request in requests]).save(args.out)
     print(f"wrote {args.groups} view groups of {args.views} views to {args.out}")
