@@ -64,3 +64,9 @@ def test_bad_rotations_intrinsics_and_sizes_are_counted(synthetic_scene):
     assert rotation_error(np.eye(4)) == 0
     frame = dataclasses.replace(synthetic_scene.frames[0], intrinsics=np.array([[20, 0, 40], [0, 20, 15], [0, 0, 1.]]))
     assert not intrinsics_sane(frame) and intrinsics_sane(synthetic_scene.frames[0])
+
+
+def test_an_unreadable_depth_file_fails_its_pair(synthetic_scene):
+    missing = with_frames(synthetic_scene, depth_path=lambda f: f.depth_path.with_name("missing.png"))
+    reprojection = checks(check_scenes([missing], samples=3))["reprojection"]
+    assert (reprojection.checked, reprojection.failed, reprojection.passed) == (3, 3, False)
