@@ -65,3 +65,25 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def write_image_folder(folder, num_frames: int, size: tuple[int, int] = (16, 16), suffix: str = ".png") -> None:
+    """``num_frames`` flat RGB images ``NNN<suffix>`` of ``size = (H, W)`` in ``folder``; frame i has grey
+    level ``10 * i``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(num_frames):
+        Image.new("RGB", (size[1], size[0]), (10 * i,) * 3).save(folder / f"{i:03d}{suffix}")
+
+
+def write_camera_scene(folder, num_frames: int, size: int = 16, with_depth: bool = True):
+    """A ``transforms.json`` scene of flat images, cameras moving along x, depth ``1 + i`` m."""
+    from muskie.data.sources import write_transforms_json
+
+    images = torch.arange(num_frames, dtype=torch.float64).view(-1, 1, 1, 1).expand(-1, 3, size, size) / 20
+    poses = torch.eye(4, dtype=torch.float64).repeat(num_frames, 1, 1)
+    poses[:, 0, 3] = torch.arange(num_frames)
+    depth = torch.arange(1, num_frames + 1, dtype=torch.float64).view(-1, 1, 1).expand(-1, size, size)
+    write_transforms_json(folder, images, centred_intrinsics(num_frames, 20.0, size), poses,
+                          depth if with_depth else None)

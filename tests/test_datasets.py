@@ -56,3 +56,125 @@ def test_a_bad_mixture_entry_is_named():
         open_view_dataset("synthetic", synthetic_mix=[{}, {"camera_path": "spiral"}])
     with pytest.raises(ConfigError, match=r"data.synthetic_mix\[0\].*unknown key"):
         open_view_dataset("synthetic", synthetic_mix=[{"speed": 3}])
+
+
+def mixture_roots(tmp_path):
+    """A transforms.json dataset of two scenes (with depth) and an image-folder dataset of one."""
+    from fixtures import write_camera_scene, write_image_folder
+
+    for name in ("s0", "s1"):
+        write_camera_scene(tmp_path / "cams" / name, 4)
+    write_image_folder(tmp_path / "plain" / "p0", 5)
+    return tmp_path / "cams", tmp_path / "plain"
+
+
+def test_a_mixture_of_two_formats_is_deterministic_and_resumable(tmp_path):
+    import torch
+
+    from muskie.data.datasets import SceneSourceConfig
+    from muskie.data.views import MultiViewBatchSampler
+    from muskie.train.streams import batch_stream
+    from muskie.config_io import from_dict
+
+    cams, plain = mixture_roots(tmp_path)
+    data = from_dict(SceneSourceConfig, {"sources": [{"path": str(cams), "format": "transforms_json", "window": 3},
+                                                     {"path": str(plain), "format": "images", "weight": 2}]}, "data")
+    data.validate()
+    dataset = data.open("train", images_only=True)
+    assert [(n, scenes) for n, scenes, _ in dataset.describe()] == [(f"transforms_json:{cams}", 2), (f"images:{plain}", 1)]
+    assert [part.window for part in dataset.datasets] == [3, 32]
+    sampler = MultiViewBatchSampler(len(dataset), batch_size=2, num_views=2, sizes=[(8, 8)], seed=1)
+    stream = batch_stream(dataset, sampler, start=0)
+    full = [next(stream) for _ in range(5)]
+    resumed = batch_stream(dataset, sampler, start=3, workers=1)  # another process, the same batches
+    for expected in full[3:]:
+        batch = next(resumed)
+        assert torch.equal(batch.images, expected.images) and batch.scenes == expected.scenes
+    scenes = {name for batch in full for name in batch.scenes}
+    assert "p0" in scenes and scenes & {"s0", "s1"}
+
+
+def test_mixture_settings_are_checked_naming_the_key(tmp_path):
+    from muskie.config_io import ConfigError, from_dict
+    from muskie.data.datasets import SceneSourceConfig
+
+    def check(entry, **top):
+        from_dict(SceneSourceConfig, {"sources": [{"path": "x"}, entry], **top}, "data").validate()
+
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].weight must be > 0"):
+        check({"path": "y", "weight": 0})
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].format: unknown dataset format 'nope'"):
+        check({"path": "y", "format": "nope"})
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].path is empty"):
+        check({"weight": 1})
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].object_zoom must be a probability"):
+        check({"path": "y", "object_zoom": 2})
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].views must be one of window, neighbours"):
+        check({"path": "y", "views": "pairs"})
+    with pytest.raises(ConfigError, match="data.source or data.sources, not both"):
+        check({"path": "y"}, source="/data")
+    with pytest.raises(ConfigError, match=r"data.sources\[1\].*unknown key"):
+        check({"path": "y", "weigth": 1})
+
+
+def test_mixture_paths_that_do_not_fit_are_named(tmp_path):
+    from muskie.data.datasets import DatasetSourceConfig, open_mixture
+
+    cams, plain = mixture_roots(tmp_path)
+    with pytest.raises(ValueError, match=r"data.sources\[1\].path: .*missing: no such file"):
+        open_mixture([DatasetSourceConfig(str(cams)), DatasetSourceConfig(str(tmp_path / "missing"))])
+    with pytest.raises(ValueError, match=r"data.sources\[0\].path: .*no scene folder found"):
+        open_mixture([DatasetSourceConfig(str(plain), format="transforms_json")])
+    with pytest.raises(ValueError, match=r"data.sources\[0\].views is neighbours, but no scene"):
+        open_mixture([DatasetSourceConfig(str(cams), views="neighbours")])
+
+
+def test_a_manifest_entry_takes_its_format_defaults(tmp_path):
+    from muskie.data.datasets import DatasetSourceConfig, open_source
+    from muskie.data.formats import FORMATS
+    from muskie.data.sources import build_manifest
+    from muskie.data.sources.manifest import scene_record, write_manifest
+
+    cams, _ = mixture_roots(tmp_path)
+    scenes = build_manifest(cams, tmp_path / "m.json")
+    dataset = open_source(DatasetSourceConfig(str(tmp_path / "m.json"), format="transforms_json"))
+    assert len(dataset) == 2 and dataset.window == FORMATS["transforms_json"].window and dataset.object_zoom == 0
+
+    scenes[0].neighbours = {0: [2, 3]}
+    write_manifest([scene_record(s, s.name, cams) for s in scenes], cams, tmp_path / "pairs.json")
+    dataset = open_source(DatasetSourceConfig(str(tmp_path / "pairs.json"), views="neighbours"))
+    sample = dataset[ViewRequest(0, 2, 8, 8, 0)]
+    assert sample["scene"] == "s0" and sample["cam_to_world"][0, 0, 3] == 0
+    assert sample["cam_to_world"][1, 0, 3] in (2, 3)  # frame i sits at x = i
+
+
+def test_pretraining_reads_no_depth_file(tmp_path):
+    from fixtures import tiny_pretrain_config
+    from muskie.pretraining.task import PretrainTask
+
+    cams, plain = mixture_roots(tmp_path)
+    for depth in cams.rglob("depth/*.png"):
+        depth.unlink()
+    for data in ({"source": str(cams)}, {"sources": [{"path": str(cams)}, {"path": str(plain)}]}):
+        config = tiny_pretrain_config(tmp_path / "run", data=data)
+        config.validate()
+        dataset = PretrainTask(config).dataset()
+        samples = [dataset[ViewRequest(0, 3, 16, 16, seed)] for seed in range(6)]
+        assert all(set(sample) == {"images", "scene"} for sample in samples)
+        assert {"s0", "s1"} & {sample["scene"] for sample in samples}
+        assert all(part.num_skipped == 0 for part in getattr(dataset, "datasets", [dataset]))
+
+
+def test_an_entry_takes_window_and_object_zoom_from_its_format(monkeypatch):
+    import dataclasses
+
+    from muskie.data.datasets import OBJECT_ZOOM, DatasetSourceConfig
+    from muskie.data.formats import FORMATS
+
+    objects = dataclasses.replace(FORMATS["images"], name="objects", window=16, object_centric=True)
+    monkeypatch.setitem(FORMATS, "objects", objects)
+    entry = DatasetSourceConfig("x", format="objects")
+    assert (entry.frame_window(), entry.zoom_probability()) == (16, OBJECT_ZOOM) and OBJECT_ZOOM == 0.5
+    entry = DatasetSourceConfig("x", format="objects", window=8, object_zoom=0.0)
+    assert (entry.frame_window(), entry.zoom_probability()) == (8, 0.0)
+    assert DatasetSourceConfig("x", format="images").zoom_probability() == 0

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 import random
 
@@ -11,7 +12,8 @@ from muskie.data.imageio import ImageReadError
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
 from muskie.data.batch import collate_views
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker, undistort_view
+from muskie.data.undistort import undistort_view
+from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
 from muskie.geometry.distortion import LensDistortion, distort_normalized
 
 HEIGHT, WIDTH = 20, 24
@@ -286,3 +288,46 @@ def test_rays_past_the_fold_of_a_strong_barrel_model_have_no_source(tmp_path):
     valid = depth.numpy() > 0
     assert valid[radius < 0.745 - 0.03].all() and not valid[radius > 0.745 + 0.03].any()
     assert np.allclose(out[:, valid], 0.5) and np.all(out[:, ~valid].numpy() == 0)
+
+
+def test_images_only_reads_no_depth_file(tmp_path):
+    scene = make_scene(tmp_path / "s", 4)
+    for frame in scene.frames:
+        frame.depth_path.unlink()
+    sample = MultiViewDataset([scene], images_only=True, skip_bad=False)[ViewRequest(0, 2, 8, 8, 0)]
+    assert set(sample) == {"images", "scene"}
+    with pytest.raises(FileNotFoundError):
+        MultiViewDataset([scene], skip_bad=False)[ViewRequest(0, 2, 8, 8, 0)]
+
+
+def test_neighbour_views_come_from_the_listed_partners(tmp_path):
+    scene = make_scene(tmp_path / "s", 12)
+    scene.neighbours = {0: [7, 11, 3], 5: [1]}  # only frame 0 lists the 2 partners 3 views need
+    dataset = MultiViewDataset([scene], window=2, views="neighbours")
+    shown = [frame_indices(dataset[ViewRequest(0, 3, 8, 8, seed)]) for seed in range(12)]
+    assert all(picks[0] == 0 and set(picks[1:]) <= {7, 11, 3} and len(set(picks)) == 3 for picks in shown)
+    assert len({tuple(p) for p in shown}) > 1
+    # two views: frame 5 qualifies too; without neighbours the window is used
+    assert {frame_indices(dataset[ViewRequest(0, 2, 8, 8, s)])[0] for s in range(20)} == {0, 5}
+    scene.neighbours = {}
+    picks = frame_indices(dataset[ViewRequest(0, 2, 8, 8, 0)])
+    assert picks[1] - picks[0] == 1
+
+
+def test_object_zoom_frames_the_mask(tmp_path):
+    from PIL import Image
+
+    scene = make_scene(tmp_path / "s", 3)
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    mask[4:10, 12:18] = 255  # a 6x6 object box
+    for frame in scene.frames:
+        Image.fromarray(mask).save(frame.image_path.with_suffix(".mask.png"))
+    scene.frames = [dataclasses.replace(f, mask_path=f.image_path.with_suffix(".mask.png")) for f in scene.frames]
+    zoomed = MultiViewDataset([scene], object_zoom=1.0, crop_scale=(1, 1))[ViewRequest(0, 2, 8, 8, 0)]
+    plain = MultiViewDataset([scene], object_zoom=0.0, crop_scale=(1, 1))[ViewRequest(0, 2, 8, 8, 0)]
+    # the zoomed crop is the 6x6 box and a 0.6 px margin (rounded to 7x7) resized to 8x8: focal 30 * 8 / 7
+    np.testing.assert_allclose(zoomed["intrinsics"][:, 0, 0].numpy(), 30 * 8 / 7, rtol=1e-5)
+    assert torch.all(plain["intrinsics"][:, 0, 0] < 30 * 8 / 19)
+    share = [MultiViewDataset([scene], object_zoom=0.5)[ViewRequest(0, 2, 8, 8, s)]["intrinsics"][0, 0, 0] > 20
+             for s in range(40)]
+    assert 10 < sum(share) < 30

@@ -1,25 +1,140 @@
-"""The one place that turns a scene-source name into a multi-view dataset, and the one rule that turns a
+"""The one place that turns a scene source into a multi-view dataset, and the one rule that turns a
 dataset into evaluation samples.
 
-A source is ``"synthetic"`` (procedural scenes of one split, rendered on the fly) or a path that
-:func:`muskie.data.sources.load_scenes` reads (a scene folder, a folder of scene folders, a manifest).
+A source is ``"synthetic"`` (procedural scenes of one split, rendered on the fly), a path that
+:func:`muskie.data.sources.load_scenes` reads (a scene folder, a folder of scene folders, a manifest), or a
+weighted mixture of datasets (``data.sources``: :class:`DatasetSourceConfig` entries, each a dataset root
+read with its format's adapter, ``muskie.data.formats``, or a manifest; :func:`open_mixture`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch.utils.data import Dataset
 
 from muskie.config_io import ConfigError, from_dict
 
 from muskie.data.batch import ViewBatch, collate_views
-from muskie.data.sources import load_scenes
+from muskie.data.formats import FORMATS, get_format, read_dataset
+from muskie.data.mixture import MixtureDataset
+from muskie.data.scene import Scene
+from muskie.data.sources import load_manifest, load_scenes
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
-from muskie.data.views import MultiViewDataset, ViewRequest
+from muskie.data.views import VIEW_MODES, MultiViewDataset, ViewRequest
 
 SYNTHETIC = "synthetic"
+# the probability that a sample of an object-centric dataset zooms into the object's box (the paper's)
+OBJECT_ZOOM = 0.5
+_REQUIREMENTS = {"cameras": lambda scene: scene.has_cameras, "depth": lambda scene: scene.has_depth}
+
+
+def _check_requirements(scenes: Sequence[Scene], require: tuple[str, ...], source: str) -> None:
+    """Raise ValueError naming ``source`` and the scenes that lack a required ``"cameras"`` / ``"depth"``."""
+    unknown = sorted(set(require) - set(_REQUIREMENTS))
+    if unknown:
+        raise ValueError(f"require: unknown requirement(s) {unknown}; choose from {sorted(_REQUIREMENTS)}")
+    lacking = [s.name for s in scenes if not all(_REQUIREMENTS[need](s) for need in require)]
+    if lacking:
+        raise ValueError(f"{source}: every scene needs {' and '.join(require)}; scenes without them: "
+                         f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
+
+
+def is_manifest(path: Path) -> bool:
+    """``path`` is a manifest file (a ``.json`` other than a scene's ``transforms.json``)."""
+    return path.is_file() and path.suffix == ".json" and path.name != "transforms.json"
+
+
+@dataclass
+class DatasetSourceConfig:
+    """One dataset of a mixture (an entry of ``data.sources``).
+
+    Attributes:
+        path: a dataset root, read with the ``format``'s adapter, or a manifest (``muskie data index``).
+        format: a ``muskie.data.formats`` name; for a manifest it sets the defaults below.
+        weight: the dataset's share of the samples is ``weight / sum of weights`` (> 0).
+        window: frames a sample's views are drawn from; None: the format's (32; 16 HyperSim, 64 DL3DV).
+        object_zoom: probability in [0, 1] that a sample zooms into the object's box, where the frames have
+            masks; None: 0.5 for object-centric formats (CO3D, WildRGB-D), 0 otherwise.
+        views: ``"window"`` (consecutive frames) or ``"neighbours"`` (a frame and its listed neighbours, for
+            datasets that give them: BlendedMVS, MegaDepth).
+    """
+
+    path: str = ""
+    format: str = "auto"
+    weight: float = 1.0
+    window: int | None = None
+    object_zoom: float | None = None
+    views: str = "window"
+
+    def validate(self, where: str) -> None:
+        """Raise ConfigError naming the key (``where`` is the entry's, e.g. ``data.sources[1]``)."""
+        if not self.path:
+            raise ConfigError(f"{where}.path is empty: give a dataset root or a manifest")
+        if self.format not in FORMATS:
+            raise ConfigError(f"{where}.format: unknown dataset format {self.format!r}; known: "
+                              f"{', '.join(sorted(FORMATS))}")
+        if not self.weight > 0:
+            raise ConfigError(f"{where}.weight must be > 0, got {self.weight}")
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"{where}.window must be >= 1, got {self.window}")
+        if self.object_zoom is not None and not 0 <= self.object_zoom <= 1:
+            raise ConfigError(f"{where}.object_zoom must be a probability in [0, 1], got {self.object_zoom}")
+        if self.views not in VIEW_MODES:
+            raise ConfigError(f"{where}.views must be one of {', '.join(VIEW_MODES)}, got {self.views!r}")
+
+    def frame_window(self) -> int:
+        """The window in frames: ``window`` or the format's default."""
+        return get_format(self.format).window if self.window is None else self.window
+
+    def zoom_probability(self) -> float:
+        """``object_zoom`` or the format's default."""
+        if self.object_zoom is not None:
+            return self.object_zoom
+        return OBJECT_ZOOM if get_format(self.format).object_centric else 0.0
+
+
+def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
+                crop_scale: tuple[float, float] = (0.8, 1.0), skip_bad: bool = True, require: tuple[str, ...] = (),
+                images_only: bool = False) -> MultiViewDataset:
+    """The dataset of one mixture entry: its scenes (a manifest's, or its root's read by the format's
+    adapter, without cameras and depth when ``images_only``) sampled with its window, views and zoom.
+
+    Raises:
+        ValueError: the path is missing or does not look like the format, a scene lacks a requirement, or
+            ``views`` is ``neighbours`` and no scene lists neighbours; the message starts with the key
+            (``where``, e.g. ``data.sources[1]``, then ``.path`` or ``.views``) when ``where`` is given.
+    """
+    prefix = f"{where}." if where else ""
+    path = Path(entry.path)
+    if not path.exists():
+        raise ValueError(f"{prefix}path: {path}: no such file or directory" if where else
+                         f"{path}: no such file or directory")
+    try:
+        if is_manifest(path):
+            scenes = load_manifest(path)
+        else:
+            scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{prefix}path: {err}" if where else str(err)) from None
+    if not scenes:
+        raise ValueError(f"{prefix}path: {path}: no scenes" if where else f"{path}: no scenes")
+    _check_requirements(scenes, require, f"{prefix}path {path}" if where else str(path))
+    if entry.views == "neighbours" and not any(scene.neighbours for scene in scenes):
+        raise ValueError(f"{prefix}views is neighbours, but no scene of {path} lists neighbours")
+    return MultiViewDataset(scenes, window=entry.frame_window(), crop_scale=tuple(crop_scale), skip_bad=skip_bad,
+                            images_only=images_only, object_zoom=entry.zoom_probability(), views=entry.views)
+
+
+def open_mixture(entries: Sequence[DatasetSourceConfig], *, crop_scale: tuple[float, float] = (0.8, 1.0),
+                 skip_bad: bool = True, require: tuple[str, ...] = (), images_only: bool = False) -> MixtureDataset:
+    """The weighted mixture of ``entries`` (``data.sources``), each opened by :func:`open_source`."""
+    parts = [open_source(entry, f"data.sources[{i}]", crop_scale=crop_scale, skip_bad=skip_bad, require=require,
+                         images_only=images_only) for i, entry in enumerate(entries)]
+    return MixtureDataset(parts, [entry.weight for entry in entries],
+                          [f"{entry.format}:{entry.path}" for entry in entries])
 
 
 def open_view_dataset(
@@ -33,6 +148,7 @@ def open_view_dataset(
     skip_bad: bool = True,
     require: tuple[str, ...] = (),
     synthetic_mix: list[dict] = (),
+    images_only: bool = False,
 ) -> Dataset:
     """A dataset indexed by ``ViewRequest`` whose samples are the dicts of ``muskie.data.batch``.
 
@@ -50,6 +166,7 @@ def open_view_dataset(
             config (``camera_path``, ``overlap``, ``principal_shift``, ``zoom``, ...; see
             ``muskie.data.synthetic.SyntheticConfig``), and scene ``i`` is of kind ``i mod len(mix)``.
             Empty: one kind, ``synthetic_path``.
+        images_only: samples of scenes on disk hold images only and read no depth file (pre-training).
     """
     if not source:
         raise ValueError("the scene source is empty: give 'synthetic' or a path")
@@ -57,16 +174,9 @@ def open_view_dataset(
         return SyntheticViewDataset(split=split, config=synthetic_configs(synthetic_path, window, synthetic_mix),
                                     num_scenes=synthetic_scenes)
     scenes = load_scenes(source)
-    checks = {"cameras": lambda s: s.has_cameras, "depth": lambda s: s.has_depth}
-    unknown = sorted(set(require) - set(checks))
-    if unknown:
-        raise ValueError(f"require: unknown requirement(s) {unknown}; choose from {sorted(checks)}")
-    lacking = [s.name for s in scenes if not all(checks[need](s) for need in require)]
-    if lacking:
-        raise ValueError(f"{source}: every scene needs {' and '.join(require)}; scenes without them: "
-                         f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
+    _check_requirements(scenes, require, source)
     return MultiViewDataset(scenes, window=32 if window is None else window, crop_scale=tuple(crop_scale),
-                            skip_bad=skip_bad)
+                            skip_bad=skip_bad, images_only=images_only)
 
 
 @dataclass
@@ -74,15 +184,18 @@ class SceneSourceConfig:
     """Where a training task's scenes come from and how they are loaded (each task's ``data`` config adds
     how views are drawn from them).
 
-    ``source``: ``"synthetic"`` or a path (see the module docstring); ``val_source``: held-out scenes for the
-    validation loss (None: the synthetic ``val`` split when ``source`` is synthetic); ``synthetic_path`` and
-    ``synthetic_scenes``: the synthetic camera path and the number of training scenes; ``synthetic_mix``: a
-    mixture of synthetic scene kinds instead of one path (see :func:`open_view_dataset`); ``window``: the
-    frames a sample's views are drawn from; ``batch_size`` scenes per batch; ``workers`` loader processes;
-    ``crop_scale``: the area fraction of the random resized crop.
+    ``source``: ``"synthetic"`` or a path (see the module docstring); ``sources``: a weighted mixture of
+    datasets instead (:class:`DatasetSourceConfig` entries; ``source`` then stays ``synthetic``, its
+    default); ``val_source``: held-out scenes for the validation loss (None: the synthetic ``val`` split when
+    the training scenes are synthetic); ``synthetic_path`` and ``synthetic_scenes``: the synthetic camera
+    path and the number of training scenes; ``synthetic_mix``: a mixture of synthetic scene kinds instead of
+    one path (see :func:`open_view_dataset`); ``window``: the frames a sample's views are drawn from (for
+    ``source``; each entry of ``sources`` has its own); ``batch_size`` scenes per batch; ``workers`` loader
+    processes; ``crop_scale``: the area fraction of the random resized crop.
     """
 
     source: str = SYNTHETIC
+    sources: list[DatasetSourceConfig] = field(default_factory=list)
     val_source: str | None = None
     synthetic_path: str = "rig"
     synthetic_scenes: int = 100_000
@@ -94,24 +207,34 @@ class SceneSourceConfig:
 
     @property
     def has_validation(self) -> bool:
-        """Held-out scenes exist: ``val_source`` is set or the source is synthetic (its ``val`` split)."""
-        return bool(self.val_source) or self.source == SYNTHETIC
+        """Held-out scenes exist: ``val_source`` is set or the training scenes are synthetic (its ``val``
+        split)."""
+        return bool(self.val_source) or (self.source == SYNTHETIC and not self.sources)
 
-    def open(self, split: str = "train", require: tuple[str, ...] = (), num_scenes: int | None = None) -> Dataset:
-        """The training scenes (``split="train"``, random crops) or the held-out ones (``"val"``: ``val_source``
-        or the synthetic ``val`` split, full frames); ``num_scenes`` synthetic scenes (default
-        ``synthetic_scenes``). ``require``: see :func:`open_view_dataset`."""
+    def open(self, split: str = "train", require: tuple[str, ...] = (), num_scenes: int | None = None,
+             images_only: bool = False) -> Dataset:
+        """The training scenes (``split="train"``, random crops: ``sources``' mixture or ``source``) or the
+        held-out ones (``"val"``: ``val_source`` or the synthetic ``val`` split, full frames); ``num_scenes``
+        synthetic scenes (default ``synthetic_scenes``). ``require``, ``images_only``: see
+        :func:`open_view_dataset`."""
         training = split == "train"
+        crop_scale = tuple(self.crop_scale) if training else (1.0, 1.0)
+        if training and self.sources:
+            return open_mixture(self.sources, crop_scale=crop_scale, require=require, images_only=images_only)
         return open_view_dataset(self.source if training else (self.val_source or self.source), split=split,
                                  synthetic_path=self.synthetic_path,
                                  synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
-                                 crop_scale=tuple(self.crop_scale) if training else (1.0, 1.0), require=require,
-                                 synthetic_mix=self.synthetic_mix)
+                                 crop_scale=crop_scale, require=require, synthetic_mix=self.synthetic_mix,
+                                 images_only=images_only)
 
     def validate(self, needs_validation: bool = False) -> None:
         """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""
         if not self.source:
             raise ConfigError("data.source is empty: give 'synthetic' or a path")
+        if self.sources and self.source != SYNTHETIC:
+            raise ConfigError("set data.source or data.sources, not both")
+        for index, entry in enumerate(self.sources):
+            entry.validate(f"data.sources[{index}]")
         if self.batch_size < 1 or self.workers < 0:
             raise ConfigError("data.batch_size must be >= 1 and data.workers >= 0")
         if self.window < 1:

@@ -8,7 +8,6 @@ request, never on the worker that loads it or on what was loaded before.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -22,13 +21,16 @@ from torch.utils.data import Dataset, Sampler
 from muskie.constants import normalize_image
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.imageio import IMAGE_ERRORS, read_image
-from muskie.data.scene import Frame, Scene
-from muskie.data.transforms import random_resized_crop
-from muskie.geometry.distortion import LensDistortion, undistortion_map
+from muskie.data.scene import Scene
+from muskie.data.object_zoom import mask_box, object_crop
+from muskie.data.transforms import crop_and_resize, sample_crop
+from muskie.data.undistort import check_depth_size, undistort_view
 
 logger = logging.getLogger(__name__)
 
 _SEED_MODULUS = 2**63 - 1
+# where a sample's frames come from (MultiViewDataset ``views``)
+VIEW_MODES = ("window", "neighbours")
 
 
 class ViewRequest(NamedTuple):
@@ -48,70 +50,7 @@ class ViewRequest(NamedTuple):
     seed: int
 
 
-@functools.lru_cache(maxsize=8)
-def _undistortion_grid(intrinsics: bytes, distortion: LensDistortion, size: tuple[int, int]):
-    """``grid_sample`` grid ``(1, H, W, 2)`` float32 and ``inside (H, W)`` bool of ``undistort_view``, cached
-    per camera (``intrinsics``: the float64 bytes of ``K``): the views of a sample share their camera."""
-    height, width = size
-    k = np.frombuffer(intrinsics, dtype=np.float64).reshape(3, 3)
-    pixel_map = undistortion_map(k, distortion, k, size)
-    # a polynomial lens model folds back beyond the radius where it stops growing: rays past the fold land
-    # inside the image again (where other rays are imaged), which the map's orientation flip gives away
-    with np.errstate(invalid="ignore"):
-        (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
-        unfolded = du_du * dv_dv - du_dv * dv_du > 0
-    pixels = torch.from_numpy(pixel_map)
-    inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
-              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
-    # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
-    # grid addresses a scaled copy of it (the depth) at the same points of the field of view
-    grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
-    grid = torch.where(inside[..., None], grid, torch.zeros_like(grid)).float()[None]
-    return grid, inside
-
-
-def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: LensDistortion,
-                   depth: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Resample a distorted view into the pinhole camera of its own ``K``, at the same size.
-
-    The new camera keeps the pinhole part ``K`` of the distorted one (the frame's ``intrinsics`` stay
-    exact): every undistorted pixel samples the distorted image at the forward distortion of its ray
-    (``undistortion_map``), so no inversion is approximated. Barrel and fisheye lenses lose the periphery
-    beyond that pinhole's field of view; where a ray has no source pixel (pincushion corners, or rays past
-    the radius where a polynomial model folds back) the image is 0 and the depth 0 (unknown).
-
-    Args:
-        image: ``(3, H, W)`` float in [0, 1], the distorted image.
-        intrinsics: ``(3, 3)`` pinhole part of its camera (pixels, centres at integer coordinates).
-        distortion: its lens distortion.
-        depth: optional ``(h, w)`` z-depth of the same camera, at the image's size or a scaled copy of it
-            (``h / H = w / W``, e.g. a lower-resolution depth sensor registered to the image: the caller checks
-            it); z-depth is a property of the 3D point, so undistortion moves values without changing them.
-
-    Returns:
-        ``(image (3, H, W), depth (H, W) or None)``: the image sampled bilinearly, the depth by nearest
-        neighbour (no depth is invented across edges).
-    """
-    k = np.ascontiguousarray(intrinsics, dtype=np.float64)
-    grid, inside = _undistortion_grid(k.tobytes(), distortion, tuple(image.shape[1:]))
-    image = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
-    image = image * inside
-    if depth is not None:
-        depth = F.grid_sample(depth[None, None].float(), grid, mode="nearest", padding_mode="zeros",
-                              align_corners=False)[0, 0] * inside
-    return image, depth
-
-
-def _check_depth_size(frame: Frame, depth: torch.Tensor) -> None:
-    """A depth map must have the image's size or be a scaled copy of it (``h / H = w / W``); the error names
-    the file."""
-    scale_y, scale_x = depth.shape[0] / frame.height, depth.shape[1] / frame.width
-    if abs(scale_y - scale_x) > 1e-6 * max(scale_x, scale_y):
-        raise ValueError(f"{frame.depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, neither the image's "
-                         f"size {frame.width}x{frame.height} nor a scaled copy of it")
-
-
-def _mix(*values: int) -> int:
+def mix_seeds(*values: int) -> int:
     """A deterministic 63-bit seed from integers (order matters)."""
     seed = 0
     for value in values:
@@ -122,10 +61,8 @@ def _mix(*values: int) -> int:
 class MultiViewDataset(Dataset):
     """Groups of views of scenes on disk, one group per ``ViewRequest``.
 
-    A sample of request ``(index, V, H, W, seed)``: scene ``index``; a window of ``window`` consecutive frames
-    at a random start (the whole scene if shorter, ``V`` frames if ``window < V``); ``V`` frames of it drawn
-    without replacement, returned in frame order; each view read, randomly cropped to the output's aspect
-    ratio (area fraction drawn from ``crop_scale``, intrinsics updated) and resized to ``(H, W)``. Every
+    A sample of request ``(index, V, H, W, seed)``: scene ``index``; ``V`` of its frames (see below); each
+    view read, cropped to the output's aspect ratio (intrinsics updated) and resized to ``(H, W)``. Every
     random choice comes from ``seed``.
 
     A frame with a lens distortion (``Frame.distortion``, not the identity) and intrinsics is undistorted into
@@ -134,10 +71,20 @@ class MultiViewDataset(Dataset):
     geometry holds) in camera-aware and images-only runs alike. Depth stored at a lower resolution of the same
     camera (a scaled copy of the image's size) is brought to the image's size by nearest neighbour.
 
+    - Frames (``views="window"``): a window of ``window`` consecutive frames at a random start (the whole
+      scene if shorter, ``V`` frames if ``window < V``); ``V`` frames of it drawn without replacement,
+      returned in frame order. ``views="neighbours"``, for a scene that lists neighbours
+      (``Scene.neighbours``): a random frame with at least ``V - 1`` neighbours, and ``V - 1`` of them drawn
+      without replacement; a scene without neighbours falls back to its window.
+    - Crop: random, of an area fraction drawn from ``crop_scale``; or, with probability ``object_zoom`` per
+      sample when every chosen frame has an object mask, the crop that frames the mask's box
+      (``muskie.data.object_zoom``; a view whose mask is empty keeps its random crop).
+
     The sample is a dict (``docs/layout.md``): ``images (V, 3, H, W)`` float32 in [-1, 1]; when the scene has
     cameras ``intrinsics (V, 3, 3)`` float32 (pixels, OpenCV) and ``cam_to_world (V, 4, 4)`` float32 (OpenCV
     axes); when it has depth ``depth (V, H, W)`` float32 z-depth in scene units and ``valid (V, H, W)`` bool;
-    ``scene`` str (the scene's name).
+    ``scene`` str (the scene's name). With ``images_only`` the sample holds ``images`` and ``scene`` only and
+    no depth file is read.
 
     Bad data: with ``skip_bad`` (the default, for training) a scene with fewer than ``V`` frames or an
     unreadable image is logged as a warning with this process's running count (``num_skipped``) and the
@@ -151,6 +98,9 @@ class MultiViewDataset(Dataset):
         crop_scale: ``(low, high)`` area fraction of the random resized crop; ``(1, 1)`` for the largest crop.
         skip_bad: replace bad samples instead of raising.
         max_replacements: how many replacements to try before giving up with a ``RuntimeError``.
+        images_only: return images only (pre-training): no camera or depth in the sample, no depth file read.
+        object_zoom: probability in [0, 1] that a sample zooms into the object's box (frames with masks).
+        views: ``"window"`` or ``"neighbours"``: where a sample's frames come from.
     """
 
     def __init__(
@@ -160,16 +110,26 @@ class MultiViewDataset(Dataset):
         crop_scale: tuple[float, float] = (0.8, 1.0),
         skip_bad: bool = True,
         max_replacements: int = 16,
+        images_only: bool = False,
+        object_zoom: float = 0.0,
+        views: str = "window",
     ):
         if not scenes:
             raise ValueError("MultiViewDataset needs at least one scene")
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
+        if not 0 <= object_zoom <= 1:
+            raise ValueError(f"object_zoom must be a probability in [0, 1], got {object_zoom}")
+        if views not in VIEW_MODES:
+            raise ValueError(f"views must be one of {', '.join(VIEW_MODES)}, got {views!r}")
         self.scenes = list(scenes)
         self.window = window
         self.crop_scale = tuple(crop_scale)
         self.skip_bad = skip_bad
         self.max_replacements = max_replacements
+        self.images_only = images_only
+        self.object_zoom = object_zoom
+        self.views = views
         self.num_skipped = 0
 
     def __len__(self) -> int:
@@ -186,7 +146,7 @@ class MultiViewDataset(Dataset):
             return self._load(request)
         for attempt in range(self.max_replacements + 1):
             current = request if attempt == 0 else request._replace(
-                index=(request.index + attempt) % len(self.scenes), seed=_mix(request.seed, attempt))
+                index=(request.index + attempt) % len(self.scenes), seed=mix_seeds(request.seed, attempt))
             try:
                 return self._load(current)
             except (ValueError, *IMAGE_ERRORS) as err:
@@ -195,36 +155,61 @@ class MultiViewDataset(Dataset):
                                current, err, self.num_skipped)
         raise RuntimeError(f"request {request}: no loadable sample after {self.max_replacements} replacements")
 
+    def _pick_frames(self, scene: Scene, num_views: int, generator: torch.Generator) -> list[int]:
+        """The indices of the frames a sample shows (see the class docstring)."""
+        if self.views == "neighbours" and scene.neighbours:
+            anchors = sorted(i for i, partners in scene.neighbours.items() if len(partners) >= num_views - 1)
+            if not anchors:
+                raise ValueError(f"scene {scene.name} ({scene.root}): no frame lists {num_views - 1} neighbours")
+            anchor = anchors[int(torch.randint(0, len(anchors), (), generator=generator))]
+            partners = scene.neighbours[anchor]
+            chosen = torch.randperm(len(partners), generator=generator)[:num_views - 1].tolist()
+            return [anchor] + [partners[i] for i in chosen]
+        # a window narrower than V grows to V frames
+        window = min(max(self.window, num_views), len(scene))
+        start = int(torch.randint(0, len(scene) - window + 1, (), generator=generator))
+        return (torch.randperm(window, generator=generator)[:num_views].sort().values + start).tolist()
+
+    def _zooms(self, scene: Scene, picks: list[int], generator: torch.Generator) -> bool:
+        """Whether this sample frames the object's box; drawn only where zoom can apply, so the samples of
+        scenes without masks do not depend on ``object_zoom``."""
+        if self.object_zoom == 0 or not all(scene.frames[i].mask_path is not None for i in picks):
+            return False
+        return bool(torch.rand((), generator=generator) < self.object_zoom)
+
     def _load(self, request: ViewRequest) -> dict:
         scene = self.scenes[request.index]
         if len(scene) < request.num_views:
             raise ValueError(f"scene {scene.name} ({scene.root}) has {len(scene)} frames, "
                              f"fewer than the {request.num_views} views asked for")
         generator = torch.Generator().manual_seed(request.seed % _SEED_MODULUS)
-        # a window narrower than V grows to V frames
-        window = min(max(self.window, request.num_views), len(scene))
-        start = int(torch.randint(0, len(scene) - window + 1, (), generator=generator))
-        picks = torch.randperm(window, generator=generator)[:request.num_views].sort().values + start
+        picks = self._pick_frames(scene, request.num_views, generator)
+        zoom = self._zooms(scene, picks, generator)
 
         out_size = (request.height, request.width)
-        with_cameras, with_depth = scene.has_cameras, scene.has_depth
+        with_cameras = scene.has_cameras and not self.images_only
+        with_depth = scene.has_depth and not self.images_only
         images, intrinsics, poses, depths = [], [], [], []
-        for frame_index in picks.tolist():
+        for frame_index in picks:
             frame = scene.frames[frame_index]
             image = read_image(frame.image_path)
             if tuple(image.shape[1:]) != (frame.height, frame.width):
                 raise ValueError(f"{frame.image_path}: image is {image.shape[2]}x{image.shape[1]}, "
                                  f"scene {scene.name} says {frame.width}x{frame.height}")
+            k = torch.from_numpy(frame.intrinsics) if with_cameras else None
             depth = read_frame_depth(frame) if with_depth else None
             if depth is not None:
-                _check_depth_size(frame, depth)
+                check_depth_size(frame, depth)
             if frame.distortion is not None and not frame.distortion.is_identity and frame.intrinsics is not None:
                 image, depth = undistort_view(image, frame.intrinsics, frame.distortion, depth)
             elif depth is not None and tuple(depth.shape) != tuple(image.shape[1:]):
                 # a scaled copy: the depth pixel whose area holds each image pixel's centre
                 depth = F.interpolate(depth[None, None], size=tuple(image.shape[1:]), mode="nearest-exact")[0, 0]
-            k = torch.from_numpy(frame.intrinsics) if with_cameras else None
-            image, k, depth = random_resized_crop(image, out_size, k, depth, self.crop_scale, generator)
+            box = sample_crop(tuple(image.shape[1:]), out_size, self.crop_scale, generator)
+            object_box = mask_box(frame.mask_path, tuple(image.shape[1:])) if zoom else None
+            if object_box is not None:
+                box = object_crop(object_box, tuple(image.shape[1:]), out_size)
+            image, k, depth = crop_and_resize(image, box, out_size, k, depth)
             images.append(image)
             if with_cameras:
                 intrinsics.append(k)
@@ -308,7 +293,7 @@ class MultiViewBatchSampler(Sampler):
 
     def epoch_batches(self, epoch: int) -> list[list[ViewRequest]]:
         """All batches of ``epoch``, in order (a pure function of ``(seed, epoch)``)."""
-        generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
+        generator = torch.Generator().manual_seed(mix_seeds(self.seed, epoch))
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=generator).tolist()
         else:

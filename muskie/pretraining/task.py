@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from muskie.config_io import ConfigError
 from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches
+from muskie.data.mixture import MixtureDataset
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
 from muskie.eval.backbones.muskie_backbone import MuskieFeatures
 from muskie.eval.diagnostics import SHIFTS, same_cell_shares, shifted_copy_test
@@ -72,16 +73,20 @@ class PretrainTask(Task):
         load_into(model, {**fresh_head, **weights.state_dict}, source=str(path))
 
     def dataset(self) -> Dataset:
-        """The training scenes. Raises ValueError when no scene on disk has ``data.max_views`` frames
-        (shorter scenes are allowed: a sample asking one for more views than it has is replaced and logged)."""
+        """The training scenes, images only (pre-training reads no camera or depth file). Raises ValueError
+        when no scene of a dataset on disk has ``data.max_views`` frames (shorter scenes are allowed: a sample
+        asking one for more views than it has is replaced and logged)."""
         data = self.config.data
-        dataset = data.open("train")
-        if isinstance(dataset, MultiViewDataset):
-            longest = max(len(scene) for scene in dataset.scenes)
-            if longest < data.max_views:
-                # every batch of max_views views would be skipped sample by sample until training gives up
-                raise ValueError(f"{data.source}: its longest scene has {longest} frame(s), fewer than "
-                                 f"data.max_views = {data.max_views}; lower data.min_views and data.max_views")
+        dataset = data.open("train", images_only=True)
+        parts = dataset.datasets if isinstance(dataset, MixtureDataset) else [dataset]
+        names = dataset.names if isinstance(dataset, MixtureDataset) else [data.source]
+        for name, part in zip(names, parts):
+            if isinstance(part, MultiViewDataset):
+                longest = max(len(scene) for scene in part.scenes)
+                if longest < data.max_views:
+                    # every batch of max_views views would be skipped sample by sample until training gives up
+                    raise ValueError(f"{name}: its longest scene has {longest} frame(s), fewer than "
+                                     f"data.max_views = {data.max_views}; lower data.min_views and data.max_views")
         return dataset
 
     def batch_sampler(self, num_samples: int, sizes: list[list[int]], group: int) -> MultiViewBatchSampler:
@@ -123,7 +128,7 @@ class PretrainTask(Task):
         data = self.config.data
         if not data.has_validation:
             return []
-        dataset = data.open("val", num_scenes=self.config.val_samples)
+        dataset = data.open("val", num_scenes=self.config.val_samples, images_only=True)
         size = tuple(data.resolutions[0][0])
         batches = evaluation_batches(dataset, self.config.val_samples, data.max_views, size, self.config.seed,
                                      data.batch_size)

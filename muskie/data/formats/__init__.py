@@ -1,8 +1,9 @@
 """Dataset adapters: the pre-training and benchmark datasets read in their authors' layouts.
 
 ``FORMATS`` maps each format name to its :class:`DatasetFormat`; :func:`read_dataset` reads every scene of a
-root. An adapter lives in its own module, which defines ``FORMAT``, and is listed in ``_ADAPTER_MODULES``
-(adapters import optional readers such as h5py only when they read a file, so importing them is cheap).
+root. An adapter lives in its own module, which defines ``FORMAT`` (or ``FORMATS``, a tuple of several), and
+is listed in ``_ADAPTER_MODULES`` (adapters import optional readers such as h5py only when they read a file,
+so importing them is cheap).
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
             for scene_id in dataset_format.find_scenes(root)]
 
 
-_ADAPTER_MODULES: tuple[str, ...] = ("co3d", "wildrgbd", "blendedmvs", "dust3r", "dl3dv", "arkitscenes",
+_ADAPTER_MODULES: tuple[str, ...] = ("generic", "co3d", "wildrgbd", "blendedmvs", "dust3r", "dl3dv", "arkitscenes",
                                      "scannetpp", "sevenscenes", "scannet", "megadepth", "hypersim",
                                      "realestate10k")
 for _module in _ADAPTER_MODULES:
-    register_format(import_module(f"muskie.data.formats.{_module}").FORMAT)
+    _adapter = import_module(f"muskie.data.formats.{_module}")
+    for _format in getattr(_adapter, "FORMATS", None) or (_adapter.FORMAT,):
+        register_format(_format)
 
 __all__ = ["FORMATS", "DatasetFormat", "FormatError", "PoseFilter", "get_format", "read_dataset",
            "register_format"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from muskie.data.scene import Frame, Scene
@@ -74,16 +75,32 @@ def scene_record(scene: Scene, path: str, root: Path) -> dict:
             "frames": [_frame_record(frame, root) for frame in scene.frames]}
 
 
-def write_manifest(records: list[dict], root: Path, out_path: Path) -> None:
+def write_manifest(records: Iterable[dict], root: Path, out_path: Path) -> int:
     """Write the manifest of scene ``records`` (:func:`scene_record`) of the dataset ``root`` to ``out_path``
-    (its folder is created)."""
+    (its folder is created); returns the number of scenes.
+
+    Records are written as they come, so an index of millions of frames never holds them all; the file
+    appears complete or not at all (written beside, then renamed).
+    """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     manifest_dir = out_path.parent.resolve()
     stored_root = str(root.resolve())
     if root.resolve().is_relative_to(manifest_dir):
         stored_root = _relative(root, manifest_dir)
-    manifest = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "root": stored_root, "scenes": records}
-    out_path.write_text(json.dumps(manifest))
+    header = json.dumps({"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "root": stored_root})
+    partial = out_path.with_name(out_path.name + ".partial")
+    count = 0
+    try:
+        with open(partial, "w") as file:
+            file.write(header[:-1] + ', "scenes": [')
+            for record in records:
+                file.write((", " if count else "") + json.dumps(record))
+                count += 1
+            file.write("]}")
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
 
 
 def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False) -> list[Scene]:
