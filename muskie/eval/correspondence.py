@@ -45,7 +45,14 @@ from muskie import report
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.diagnostics import Diagnostics, diagnostics_table, run_diagnostics
-from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
+from muskie.eval.readouts import (
+    DEFAULT_TEMPERATURE,
+    attention_matches,
+    concatenate_normalised,
+    default_multi_layers,
+    mean_attention,
+    nearest_neighbour_matches,
+)
 from muskie.geometry import (
     OCCLUSION_TOLERANCE,
     lift_pixels,
@@ -57,8 +64,18 @@ from muskie.geometry import (
     visible_in_view,
 )
 
-READOUTS = ("nn", "attention")
-PIXEL_THRESHOLDS = (5.0, 10.0)
+# readout -> what it reads (the name is the key of the results)
+READOUT_TITLES = {
+    "nn": "nearest neighbour on the features of --block",
+    "nn-multi": "nearest neighbour on the concatenated L2-normalised features of --layers (probe3d's multi-layer)",
+    "attention": "soft-argmax of the symmetrised cross-view attention of --block",
+    "attention-all": "soft-argmax of the symmetrised cross-view attention averaged over every block (the paper's)",
+}
+READOUTS = tuple(READOUT_TITLES)
+DEFAULT_READOUTS = ("nn", "attention")
+ATTENTION_READOUTS = ("attention", "attention-all")
+PIXEL_THRESHOLDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)  # the authors' evaluation's
+METRIC_THRESHOLDS_CM = (1.0, 2.0, 5.0, 10.0)  # the authors' evaluation's, in cm of a metric scene
 DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
 EPIPOLAR_THRESHOLDS = (2.0, 5.0, 10.0)
@@ -71,8 +88,17 @@ ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)
 DEPTH_METRICS = (
     ("pairs", "pairs"),
     ("epe_mean_px", "EPE px"),
+    ("acc_1px", "@1px %"),
+    ("acc_2px", "@2px %"),
     ("acc_5px", "@5px %"),
     ("acc_10px", "@10px %"),
+    ("acc_25px", "@25px %"),
+    ("acc_50px", "@50px %"),
+    ("err3d_mean_cm", "3D err cm"),
+    ("acc3d_1cm", "@1cm %"),
+    ("acc3d_2cm", "@2cm %"),
+    ("acc3d_5cm", "@5cm %"),
+    ("acc3d_10cm", "@10cm %"),
     ("acc_5pct_diag", "@5%diag %"),
     ("acc_10pct_diag", "@10%diag %"),
     ("err3d_mean", "3D err"),
@@ -159,21 +185,25 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
 
 
 def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Tensor, valid: torch.Tensor,
-                        intrinsics: torch.Tensor, cam_to_world: torch.Tensor) -> dict[str, torch.Tensor]:
+                        intrinsics: torch.Tensor, cam_to_world: torch.Tensor,
+                        pool_view0: bool = False) -> dict[str, torch.Tensor]:
     """Errors of the visible (query, target view) pairs of one sample, each ``(M,)`` float64:
     ``view`` (target index), ``error_2d`` (px), ``error_3d`` (world units, NaN where the predicted pixel
     has no valid depth), ``depth_scale`` (median valid depth of view 0), ``diagonal`` (px),
     ``displacement`` (px, ground truth: from the query pixel to its true target pixel) and ``rotation_deg``
     (relative rotation angle between view 0's and the target's camera, degrees).
 
-    ``predicted``: ``(V, N, 2)`` predicted pixels (row 0 ignored); the rest as in :func:`ground_truth_tracks`.
+    ``predicted``: ``(V, N, 2)`` predicted pixels (row 0: the queries); the rest as in
+    :func:`ground_truth_tracks`. ``pool_view0``: also score every query in view 0 itself, as the authors'
+    evaluation does: the prediction there is the query, so each such pair has zero error and inflates the
+    accuracies.
     """
     num_views, height, width = depth.shape
     scale = depth[0][valid[0]].double().median()
     rotations = pair_rotations(cam_to_world)
     views, errors_2d, errors_3d, displacements = [], [], [], []
-    for t in range(1, num_views):
-        seen = tracks.visible[t]
+    for t in range(0 if pool_view0 else 1, num_views):
+        seen = torch.ones_like(tracks.visible[0]) if t == 0 else tracks.visible[t]
         if not bool(seen.any()):
             continue
         pred, true = predicted[t][seen], tracks.target_uv[t][seen]
@@ -234,6 +264,9 @@ def depth_metrics(errors: dict[str, torch.Tensor]) -> dict[str, float]:
     for fraction in DIAGONAL_FRACTIONS:
         out[f"acc_{100 * fraction:g}pct_diag"] = _percent(e2d <= fraction * errors["diagonal"])
     out["err3d_mean"] = float(e3d[found].mean()) if bool(found.any()) else math.nan
+    out["err3d_mean_cm"] = 100.0 * out["err3d_mean"]
+    for threshold in METRIC_THRESHOLDS_CM:  # NaN compares False: a missing 3D error is a miss
+        out[f"acc3d_{threshold:g}cm"] = _percent(e3d <= threshold / 100.0)
     out["err3d_rel_mean"] = float(relative[found].mean()) if bool(found.any()) else math.nan
     for fraction in DEPTH_FRACTIONS:  # NaN compares False: a missing 3D error is a miss
         out[f"acc3d_{100 * fraction:g}pct"] = _percent(relative <= fraction)
@@ -310,9 +343,14 @@ class CorrespondenceConfig:
 
     Attributes:
         num_queries: query pixels drawn per sample in view 0.
-        readouts: any of ``nn`` and ``attention``; ``attention`` is skipped (and reported so) for backbones
-            without cross-view attention.
-        block: which block's features / attention to read (negative counts from the end; default the last).
+        readouts: any of :data:`READOUTS` (``READOUT_TITLES`` says what each reads); the attention readouts
+            are skipped (and reported so) for backbones without cross-view attention.
+        block: which block's features / attention ``nn`` and ``attention`` read (negative counts from the
+            end; default the last).
+        layers: the blocks whose features ``nn-multi`` concatenates; empty: probe3d's choice
+            (:func:`~muskie.eval.readouts.default_multi_layers`).
+        pool_view0: also score view 0 against itself (the authors' evaluation does; every such pair is a
+            zero error, so accuracies rise). Off by default.
         nn_metric: ``l2`` (the paper's) or ``cosine`` for the nearest-neighbour readout.
         temperature: soft-argmax temperature of the attention readout.
         tolerance: occlusion tolerance in world units (depth protocol).
@@ -324,8 +362,10 @@ class CorrespondenceConfig:
     """
 
     num_queries: int = 100
-    readouts: tuple[str, ...] = READOUTS
+    readouts: tuple[str, ...] = DEFAULT_READOUTS
     block: int = -1
+    layers: tuple[int, ...] = ()
+    pool_view0: bool = False
     nn_metric: str = "l2"
     temperature: float = DEFAULT_TEMPERATURE
     tolerance: float = OCCLUSION_TOLERANCE
@@ -334,9 +374,23 @@ class CorrespondenceConfig:
     displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
     rotation_bins: tuple[float, ...] = ROTATION_BINS
 
+    def readout_blocks(self, readout: str, depth: int) -> list[int]:
+        """The blocks (non-negative indices, for a ``depth``-block backbone) that ``readout`` reads; ValueError
+        for a block out of range."""
+        if readout == "attention-all":
+            return list(range(depth))
+        chosen = (self.layers or default_multi_layers(depth)) if readout == "nn-multi" else (self.block,)
+        bad = [i for i in chosen if not -depth <= i < depth]
+        if bad:
+            raise ValueError(f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative "
+                             "indices from the end)")
+        return [i % depth for i in chosen]
+
     def __post_init__(self):
         object.__setattr__(self, "displacement_bins", check_bins(self.displacement_bins, "displacement_bins"))
         object.__setattr__(self, "rotation_bins", check_bins(self.rotation_bins, "rotation_bins"))
+        object.__setattr__(self, "readouts", tuple(self.readouts))
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         unknown = [r for r in self.readouts if r not in READOUTS]
         if unknown or not self.readouts:
             raise ValueError(f"readouts must be a non-empty subset of {READOUTS}, got {self.readouts}")
@@ -365,6 +419,8 @@ class CorrespondenceResult:
         errors: readout -> pooled per-pair errors (see :func:`score_depth_matches`,
             :func:`score_epipolar_matches`).
         skipped: readout -> why it was not run.
+        readout_blocks: readout -> the blocks it read.
+        pool_view0: view 0 was scored against itself too (:attr:`CorrespondenceConfig.pool_view0`).
         examples: samples kept for figures.
         displacement_bins, rotation_bins: lower bin edges of :meth:`binned` and :meth:`distribution`.
         diagnostics: the same-cell and shifted-copy diagnostics (:mod:`muskie.eval.diagnostics`), when run.
@@ -375,6 +431,8 @@ class CorrespondenceResult:
     samples: int = 0
     errors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    readout_blocks: dict[str, list[int]] = field(default_factory=dict)
+    pool_view0: bool = False
     examples: list[Example] = field(default_factory=list)
     displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
     rotation_bins: tuple[float, ...] = ROTATION_BINS
@@ -420,7 +478,9 @@ class CorrespondenceResult:
         keys = self.binned_keys()
         out = {
             "backbone": self.backbone, "protocol": self.protocol, "samples": self.samples,
-            "skipped": self.skipped,
+            "skipped": self.skipped, "pool_view0": self.pool_view0,
+            "readout_settings": {r: {"reads": READOUT_TITLES[r], "blocks": blocks}
+                                 for r, blocks in self.readout_blocks.items()},
             "readouts": {r: {"pooled": clean(self.metrics(r)),
                              "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()},
                              "binned": {key: {label: clean(m) for label, m in self.binned(r, key).items()}
@@ -445,19 +505,28 @@ def _protocol(sample: dict) -> str:
 
 def _predict(backbone: FeatureBackbone, images: torch.Tensor, queries: torch.Tensor, readouts: Sequence[str],
              config: CorrespondenceConfig) -> dict[str, torch.Tensor]:
-    """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``."""
+    """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``,
+    every readout's blocks read in one :meth:`~muskie.eval.backbones.FeatureBackbone.read_blocks` call."""
     height, width = images.shape[-2:]
-    out = backbone(images[None], block=config.block, with_attention="attention" in readouts)
-    features = out.features[0]  # (V, h, w, C)
+    blocks = {r: config.readout_blocks(r, backbone.depth) for r in readouts}
+    feature_blocks = {i for r in readouts if r not in ATTENTION_READOUTS for i in blocks[r]}
+    attention_blocks = {i for r in readouts if r in ATTENTION_READOUTS for i in blocks[r]}
+    if attention_blocks:  # the attention readouts' grid is the features' grid of the same block
+        feature_blocks.add(min(attention_blocks))
+    out = backbone.read_blocks(images[None], sorted(feature_blocks), sorted(attention_blocks))
     predicted = {}
     for readout in readouts:
-        if readout == "nn":
-            matches = nearest_neighbour_matches(features[0], features[1:], queries, (height, width), config.nn_metric)
+        if readout in ATTENTION_READOUTS:
+            # view 0 -> each target, and each target -> view 0: (T, L, L) per block, averaged over the blocks
+            source_to_target = mean_attention([out.attention[i][0, 0].transpose(0, 1)[1:] for i in blocks[readout]])
+            target_to_source = mean_attention([out.attention[i][0, 1:, :, 0] for i in blocks[readout]])
+            grid = tuple(out.features[min(attention_blocks)].shape[2:4])
+            matches = attention_matches(source_to_target, target_to_source, grid, grid, queries, (height, width),
+                                        config.temperature)
         else:
-            attention = out.attention[0]  # (V, L, V, L)
-            grid = tuple(features.shape[1:3])
-            matches = attention_matches(attention[0].transpose(0, 1)[1:], attention[1:, :, 0], grid, grid, queries,
-                                        (height, width), config.temperature)
+            features = concatenate_normalised([out.features[i][0] for i in blocks[readout]]) \
+                if readout == "nn-multi" else out.features[blocks[readout][0]][0]  # (V, h, w, C)
+            matches = nearest_neighbour_matches(features[0], features[1:], queries, (height, width), config.nn_metric)
         predicted[readout] = torch.cat([queries[None], matches.float()], dim=0)
     return predicted
 
@@ -475,16 +544,20 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
             follow the same protocol.
         keep_examples: how many samples' matches to keep for figures.
     """
-    readouts = [r for r in config.readouts if r != "attention" or backbone.multi_view]
+    readouts = [r for r in config.readouts if r not in ATTENTION_READOUTS or backbone.multi_view]
     result = None
     for index, sample in enumerate(samples):
         protocol = _protocol(sample)
         if result is None:
             result = CorrespondenceResult(backbone=backbone.name, protocol=protocol,
                                           displacement_bins=config.displacement_bins,
-                                          rotation_bins=config.rotation_bins)
-            if "attention" in config.readouts and not backbone.multi_view:
-                result.skipped["attention"] = "no cross-view attention (frame-wise backbone)"
+                                          rotation_bins=config.rotation_bins,
+                                          readout_blocks={r: config.readout_blocks(r, backbone.depth)
+                                                          for r in readouts},
+                                          pool_view0=config.pool_view0 and protocol == "depth")
+            for readout in config.readouts:
+                if readout not in readouts:
+                    result.skipped[readout] = "no cross-view attention (frame-wise backbone)"
         elif protocol != result.protocol:
             raise ValueError(f"sample {index} ({sample.get('scene', '?')}) needs the {protocol} protocol, "
                              f"earlier samples the {result.protocol} protocol: evaluate them separately")
@@ -507,7 +580,7 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
         for readout, matches in predicted.items():
             if protocol == "depth":
                 errors = score_depth_matches(matches, tracks, sample["depth"], sample["valid"], sample["intrinsics"],
-                                             sample["cam_to_world"])
+                                             sample["cam_to_world"], config.pool_view0)
             else:
                 errors = score_epipolar_matches(matches, sample["intrinsics"], sample["cam_to_world"])
             pooled = result.errors.setdefault(readout, {k: torch.zeros(0, dtype=torch.float64) for k in errors})
