@@ -46,7 +46,7 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
             for scene_id in dataset_format.find_scenes(root)]
 
 
-_ADAPTER_MODULES: tuple[str, ...] = ("co3d", "wildrgbd", "blendedmvs", "dust3r")
+_ADAPTER_MODULES: tuple[str, ...] = ("co3d", "wildrgbd", "blendedmvs", "dust3r", "navi")
 for _module in _ADAPTER_MODULES:
     register_format(import_module(f"muskie.data.formats.{_module}").FORMAT)
 
