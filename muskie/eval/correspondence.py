@@ -614,6 +614,63 @@ def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
+# benchmark -> how its samples are chosen (what a results file records)
+BENCHMARKS = {
+    "navi": "NAVI, the authors' selection: last 10% of each object's multiview collections (objects with a wild "
+            "set), the views closest in rotation to each anchor (anchor = view 0), every 20th cluster, each view "
+            "cropped to the object's box",
+    "scannet": "ScanNet, the authors' selection: per scene the first window of consecutive available frames with "
+               "frame-number gaps <= 35 (view 0 = the first), whole frames",
+}
+
+
+def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512),
+                      num_samples: int | None = None) -> list[dict]:
+    """The samples of a paper benchmark (:data:`BENCHMARKS`) under ``root``, in the authors' order, views
+    resized to ``size (H, W)``; the first ``num_samples`` (None: all).
+
+    ``navi``: :func:`muskie.data.formats.navi.evaluation_clusters` with :func:`muskie.data.selection.load_views`
+    (object crop); ``scannet``: the scenes of the ``scannet`` dataset format in order, each
+    :func:`muskie.data.selection.scannet_window` (scenes without one are left out).
+    """
+    from pathlib import Path
+
+    from muskie.data.formats import read_dataset
+    from muskie.data.formats.navi import CLUSTER_STRIDE, evaluation_clusters
+    from muskie.data.selection import load_views, scannet_window
+
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder (the {benchmark} root)")
+    if benchmark == "navi":
+        chosen = [(scene, indices, True) for scene, indices in evaluation_clusters(root, num_views, CLUSTER_STRIDE)]
+    else:
+        chosen = []
+        for scene in read_dataset(root, "scannet"):
+            window = scannet_window(scene.frames, num_views)
+            if window is not None:
+                chosen.append((scene, window, False))
+    chosen = chosen[:num_samples]
+    if not chosen:
+        raise ValueError(f"{root}: the {benchmark} selection found no sample of {num_views} views")
+    return [load_views(scene, indices, size, object_crop=crop) for scene, indices, crop in chosen]
+
+
+def settings_header(settings: dict) -> str:
+    """One markdown paragraph naming what a comparison pins (resolution, views, queries, readouts, pooling,
+    sample selection): what a number must share with a published one to be compared with it."""
+    config = settings["config"]
+    height, width = settings["size"]
+    readouts = ", ".join(f"{r} ({READOUT_TITLES[r]})" for r in config["readouts"])
+    return (f"Settings: {settings['selection']}; {height}x{width} px, {settings['views']} views, "
+            f"{settings['samples']} samples, up to {config['num_queries']} queries per sample; readouts: {readouts}; "
+            f"block {config['block']}, multi-layer blocks {config['layers'] or 'probe3d default'}, nearest-neighbour "
+            f"metric {config['nn_metric']}, temperature {config['temperature']:g}; view 0 pooled in: "
+            f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}.\n")
+
+
 def _distribution_table(results: Sequence[CorrespondenceResult], key: str) -> str:
     """Markdown: how ``key`` spreads over the scored pairs, one row per evaluation set (backbones scored on
     the same pairs share a row)."""
@@ -699,19 +756,22 @@ def _slug(name: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "backbone"
 
 
-def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int = 32,
+def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int | None = None,
                   num_views: int = 8, size: tuple[int, int] = (64, 64),
                   config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
                   seed: int = 0, diagnostics: bool = False, synthetic_mix: Sequence[dict] = (),
-                  synthetic_split: str = "test") -> list[CorrespondenceResult]:
+                  synthetic_split: str = "test", benchmark: str | None = None) -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
     Args:
         backbones: spec strings (:func:`muskie.eval.backbones.build_backbone`) or built backbones.
-        scenes, num_samples, num_views, size, synthetic_path, seed, synthetic_mix, synthetic_split: see
+        scenes, num_views, size, synthetic_path, seed, synthetic_mix, synthetic_split: see
             :func:`load_samples`.
+        num_samples: samples to score; None: 32 (:func:`load_samples`), or every sample of a ``benchmark``.
         config: protocol settings.
+        benchmark: read ``scenes`` as this paper benchmark (:func:`benchmark_samples`: the authors' sample
+            selection, all of its samples unless ``num_samples`` is given) instead of :func:`load_samples`.
         diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
             same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
             sample at ``config.block``, for every backbone) and put it in the results.
@@ -725,9 +785,16 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
 
     if not backbones:
         raise ValueError("give at least one backbone")
-    if num_views < 2 or num_samples < 1:
+    if num_views < 2 or (num_samples is not None and num_samples < 1):
         raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
-    samples = load_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split)
+    if benchmark is None:
+        samples = load_samples(scenes, 32 if num_samples is None else num_samples, num_views, size, seed,
+                               synthetic_path, synthetic_mix, synthetic_split)
+        selection = (f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
+                     "(muskie.data.datasets.evaluation_requests), full frames")
+    else:
+        samples = benchmark_samples(benchmark, scenes, num_views, size, num_samples)
+        selection = BENCHMARKS[benchmark]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
@@ -744,12 +811,12 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
             path = out_dir / f"tracks_{_slug(result.backbone)}.png"
             figure.save(path)
             figures.append(str(path))
-    settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": num_samples,
-                "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
+    settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": len(samples),
+                "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
                 "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
                 "diagnostics": diagnostics,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
-    report.write_report(out_dir, "results", markdown_table(results),
+    report.write_report(out_dir, "results", f"{settings_header(settings)}\n{markdown_table(results)}",
                  {"settings": settings, "results": [r.to_dict() for r in results]})
     return results
