@@ -120,7 +120,8 @@ def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys
     assert code == 0
     report = json.loads((out / "results.json").read_text())
     settings, result = report["settings"], report["results"][0]
-    assert settings["benchmark"] == "navi" and settings["samples"] == 1 and "every 20th cluster" in settings["selection"]
+    assert settings["benchmark"] == "navi" and settings["samples"] == 1
+    assert "every 20th cluster" in settings["selection"]
     assert settings["config"]["pool_view0"] and settings["config"]["readouts"] == ["attention-all", "nn-multi"]
     assert settings["size"] == [32, 32] and settings["views"] == 8 and settings["config"]["num_queries"] == 20
     assert result["pool_view0"] and set(result["readouts"]) == {"attention-all", "nn-multi"}
@@ -134,3 +135,17 @@ def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys
     assert main(["eval", "correspondence", "--benchmark", "navi", "--scenes", str(empty), "--backbone", "identity",
                  "--out", str(out)]) == 2
     assert "not a NAVI root" in capsys.readouterr().err
+
+
+def test_correspondence_probe3d_protocol(tmp_path, capsys):
+    out = tmp_path / "pairs"
+    assert main(["eval", "correspondence", "--protocol", "probe3d", "--backbone", "random", "--out", str(out),
+                 "--matches", "50", *SMALL]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["protocol"] == "probe3d" and report["settings"]["config"]["num_matches"] == 50
+    pooled = report["results"][0]["readouts"]["nn"]["pooled"]
+    assert pooled["pairs"] == 2 * 2 and 0 < pooled["matches"] <= 4 * 50
+    assert "probe3d protocol" in capsys.readouterr().out
+    assert main(["eval", "correspondence", "--protocol", "probe3d", "--readout", "attention", "--backbone", "random",
+                 "--out", str(out), *SMALL]) == 2
+    assert "--readout must be among nn, nn-multi" in capsys.readouterr().err

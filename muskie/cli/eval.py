@@ -51,10 +51,16 @@ def _add_correspondence(evaluations) -> None:
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(64, 64),
                         help="evaluated image size (multiples of each Muskie backbone's patch size)")
     parser.add_argument("--queries", type=int, default=100, help="query pixels per sample")
-    parser.add_argument("--readout", nargs="+", choices=(*READOUTS, "both"), default=["both"],
-                        help="readouts to run ('both' = nn attention): nn (features of --block), nn-multi "
-                        "(concatenated normalised features of --layers), attention (--block), attention-all "
-                        "(averaged over every block: the paper's Muskie readout)")
+    parser.add_argument("--readout", nargs="+", choices=(*READOUTS, "both"), default=None,
+                        help="readouts to run ('both' = nn attention, the default; probe3d protocol: nn): nn "
+                        "(features of --block), nn-multi (concatenated normalised features of --layers), attention "
+                        "(--block), attention-all (averaged over every block: the paper's Muskie readout)")
+    parser.add_argument("--protocol", choices=("tracks", "probe3d"), default="tracks",
+                        help="tracks: the paper's (queries of view 0 tracked through every view); probe3d: pairwise "
+                        "cosine nearest neighbours with the ratio test, recall binned by rotation")
+    parser.add_argument("--matches", type=int, default=1000, help="probe3d protocol: matches kept per pair")
+    parser.add_argument("--stride", type=int, default=4,
+                        help="probe3d protocol: candidate pixels every STRIDE px (probe3d's 1/4 resolution: 4)")
     parser.add_argument("--block", type=int, default=-1, help="block to read (negative: from the end)")
     parser.add_argument("--layers", type=int, nargs="+", default=None, metavar="BLOCK",
                         help="blocks of the nn-multi readout (default: probe3d's, the last block of each quarter)")
@@ -90,8 +96,10 @@ def run_correspondence(args: argparse.Namespace) -> int:
 
     if (args.samples is not None and args.samples < 1) or args.views < 2 or args.queries < 1:
         raise CommandError("--samples and --queries must be >= 1 and --views >= 2")
-    readouts = tuple(dict.fromkeys(r for name in args.readout
-                                   for r in (("nn", "attention") if name == "both" else (name,))))
+    chosen = args.readout or (["nn"] if args.protocol == "probe3d" else ["both"])
+    readouts = tuple(dict.fromkeys(r for name in chosen for r in (("nn", "attention") if name == "both" else (name,))))
+    if args.protocol == "probe3d":
+        return _run_pairwise(args, readouts)
     config = CorrespondenceConfig(num_queries=args.queries, readouts=readouts, block=args.block,
                                   layers=tuple(args.layers or ()), pool_view0=args.pool_view0,
                                   nn_metric=args.nn_metric, temperature=args.temperature, tolerance=args.tolerance,
@@ -107,5 +115,23 @@ def run_correspondence(args: argparse.Namespace) -> int:
           f"{results[0].protocol} protocol\n")
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.json and {sum(bool(r.examples) for r in results)} tracks figure(s)")
+    return 0
+
+
+def _run_pairwise(args: argparse.Namespace, readouts: tuple[str, ...]) -> int:
+    from muskie.eval.pairwise import PAIRWISE_READOUTS, PairwiseConfig, run_pairwise
+
+    if any(r not in PAIRWISE_READOUTS for r in readouts):
+        raise CommandError(f"--protocol probe3d reads features: --readout must be among {', '.join(PAIRWISE_READOUTS)}")
+    if args.matches < 1 or args.stride < 1:
+        raise CommandError("--matches and --stride must be >= 1")
+    config = PairwiseConfig(readouts=readouts, block=args.block, layers=tuple(args.layers or ()),
+                            num_matches=args.matches, stride=args.stride)
+    run_pairwise(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
+                 size=tuple(args.size), config=config, seed=args.seed, benchmark=args.benchmark,
+                 synthetic_path=args.synthetic_path, synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
+                 synthetic_split=args.synthetic_split)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"wrote {args.out}/results.md and results.json")
     return 0
 

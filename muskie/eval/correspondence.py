@@ -658,6 +658,21 @@ def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int,
     return [load_views(scene, indices, size, object_crop=crop) for scene, indices, crop in chosen]
 
 
+def select_samples(scenes: str, num_samples: int | None, num_views: int, size: tuple[int, int], seed: int = 0,
+                   synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test",
+                   benchmark: str | None = None) -> tuple[list[dict], str]:
+    """The samples of a comparison and a sentence saying how they were chosen: :func:`load_samples`
+    (``num_samples`` None: 32) or, for a ``benchmark``, :func:`benchmark_samples` (None: all)."""
+    if num_views < 2 or (num_samples is not None and num_samples < 1):
+        raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
+    if benchmark is not None:
+        return benchmark_samples(benchmark, scenes, num_views, size, num_samples), BENCHMARKS[benchmark]
+    samples = load_samples(scenes, 32 if num_samples is None else num_samples, num_views, size, seed,
+                           synthetic_path, synthetic_mix, synthetic_split)
+    return samples, (f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
+                     "(muskie.data.datasets.evaluation_requests), full frames")
+
+
 def settings_header(settings: dict) -> str:
     """One markdown paragraph naming what a comparison pins (resolution, views, queries, readouts, pooling,
     sample selection): what a number must share with a published one to be compared with it."""
@@ -785,16 +800,8 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
 
     if not backbones:
         raise ValueError("give at least one backbone")
-    if num_views < 2 or (num_samples is not None and num_samples < 1):
-        raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
-    if benchmark is None:
-        samples = load_samples(scenes, 32 if num_samples is None else num_samples, num_views, size, seed,
-                               synthetic_path, synthetic_mix, synthetic_split)
-        selection = (f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
-                     "(muskie.data.datasets.evaluation_requests), full frames")
-    else:
-        samples = benchmark_samples(benchmark, scenes, num_views, size, num_samples)
-        selection = BENCHMARKS[benchmark]
+    samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
+                                        synthetic_split, benchmark)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
@@ -812,7 +819,8 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
             figure.save(path)
             figures.append(str(path))
     settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": len(samples),
-                "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
+                "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed,
+                "synthetic_path": synthetic_path,
                 "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
                 "diagnostics": diagnostics,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
