@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from fixtures import centred_intrinsics, translated
 
 from muskie.eval.backbones import FeatureBackbone, FeatureOutput
@@ -482,3 +483,66 @@ def test_pool_view0_is_off_by_default_and_recorded():
     assert not CorrespondenceConfig().pool_view0 and not plain.pool_view0 and pooled.pool_view0
     assert pooled.metrics("nn")["pairs"] == 3 * 30 and plain.metrics("nn")["pairs"] == 2 * 30
     assert set(pooled.per_view("nn")) == {0, 1, 2}
+
+
+# ---------------------------------------------------------------- the paper's benchmarks on fixtures
+
+
+def test_navi_benchmark_samples_score_the_identity_control_by_its_displacement(tmp_path):
+    from test_formats_navi import make_collection
+
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.correspondence import benchmark_samples
+
+    make_collection(tmp_path / "toy" / "multiview_00_pixel", (0, 7, 19, 33, 48, 60, 71, 80, 85))
+    make_collection(tmp_path / "toy" / "wild_set", (0,))
+    samples = benchmark_samples("navi", tmp_path, num_views=8, size=(32, 32))
+    assert len(samples) == 1 and samples[0]["images"].shape == (8, 3, 32, 32)
+    result = evaluate_correspondence(build_backbone("identity"), samples, CorrespondenceConfig(readouts=("nn",)))
+    errors = result.errors["nn"]
+    assert errors["error_2d"].numel() > 0 and errors["displacement"].max() > 1  # the views do move
+    torch.testing.assert_close(errors["error_2d"], errors["displacement"])
+
+
+def scannet_like_format(root):
+    """A stand-in for the ScanNet adapter: scenes of numbered frames color/<n>.jpg, depth/<n>.png (mm), all
+    from one camera, so every pixel maps to itself."""
+    from muskie.data.formats import DatasetFormat
+    from muskie.data.scene import Frame, Scene
+
+    numbers = {"scene0000_00": [0, 40, 50, 60, 70, 80, 90, 100, 110, 200], "scene0001_00": [0, 50, 100]}
+    for scene, frames in numbers.items():
+        for folder in ("color", "depth"):
+            (root / scene / folder).mkdir(parents=True)
+        for n in frames:
+            Image.fromarray(np.full((12, 16, 3), n % 255, np.uint8)).save(root / scene / "color" / f"{n}.jpg")
+            Image.fromarray(np.full((12, 16), 2000, np.uint16)).save(root / scene / "depth" / f"{n}.png")
+
+    def read_scene(root, scene_id, cameras=True, depth=True):
+        K = np.array([[20.0, 0, 7.5], [0, 20.0, 5.5], [0, 0, 1]])
+        frames = [Frame(image_path=root / scene_id / "color" / f"{n}.jpg", width=16, height=12, intrinsics=K,
+                        cam_to_world=np.eye(4), depth_path=root / scene_id / "depth" / f"{n}.png", depth_scale=1e-3)
+                  for n in numbers[scene_id]]
+        return Scene(name=scene_id, root=root / scene_id, frames=frames, metric=True)
+
+    return DatasetFormat(name="scannet", title="ScanNet", find_scenes=lambda root: sorted(numbers),
+                         read_scene=read_scene)
+
+
+def test_scannet_benchmark_takes_each_scenes_first_window(tmp_path, monkeypatch):
+    from muskie.data.formats import FORMATS
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.correspondence import benchmark_samples
+
+    monkeypatch.setitem(FORMATS, "scannet", scannet_like_format(tmp_path))
+    samples = benchmark_samples("scannet", tmp_path, num_views=8, size=(12, 16))
+    assert [s["scene"] for s in samples] == ["scene0000_00"]  # scene0001_00 has no 8 frames 35 apart
+    # the window starts at frame 40: view 0 is frame 40 (grey 40), the last frame 110
+    assert samples[0]["images"][0].add(1).mul(127.5).mean().item() == pytest.approx(40, abs=2)
+    assert samples[0]["images"][-1].add(1).mul(127.5).mean().item() == pytest.approx(110, abs=2)
+    # one camera: the identity control is a perfect matcher
+    result = evaluate_correspondence(build_backbone("identity"), samples, CorrespondenceConfig(readouts=("nn",)))
+    metrics = result.metrics("nn")
+    assert metrics["acc_1px"] == 100 and metrics["epe_mean_px"] == 0 and metrics["acc3d_1cm"] == 100
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        benchmark_samples("kitti", tmp_path)
