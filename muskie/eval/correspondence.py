@@ -9,13 +9,15 @@ Protocol, per sample of ``V`` views (8 by default), view 0 is the source:
   pixel), in front of the camera, on a valid-depth pixel, and is not occluded: its depth is at most that
   pixel's depth plus ``tolerance`` (0.05 world units = 5 cm in metric scenes; synthetic scenes are in
   metres). Queries visible in no other view are dropped; view 0 is never scored.
-  Metrics over the visible (query, target view) pairs: 2D end-point error (mean, px), accuracy at 5 and 10
-  px (the paper's) and at 5% and 10% of the image diagonal (the paper's thresholds are ~1% of its 512 px
-  images, well below one patch at our sizes); 3D error: predicted and true target pixels lifted with the
-  target view's depth (nearest pixel), mean distance in world units and relative to the sample's median
-  valid depth in view 0, accuracy at 2% and 5% of that median depth (the paper's 2 and 5 cm, scaled to the
-  scene). A prediction on a pixel without valid depth has no 3D error: it counts as a miss at both 3D
-  thresholds and is left out of the 3D means (``3d missing`` says how often).
+  Metrics over the visible (query, target view) pairs (with ``pool_view0`` also each query against itself in
+  view 0, as the authors' evaluation does): 2D end-point error (mean, px), accuracy at 1, 2, 5, 10, 25 and 50
+  px (the authors' thresholds, ~1% of their 512 px images at 5 px) and at 5% and 10% of the image diagonal;
+  3D error: predicted and true target pixels lifted with the target view's depth (nearest pixel), the mean in
+  cm (100 x world units) with accuracy at 1, 2, 5 and 10 cm (absolute, as the paper), and the mean in world
+  units and relative to the sample's median valid depth in view 0 with accuracy at 2% and 5% of that median
+  depth (the paper's 2 and 5 cm, scaled to the scene). A prediction on a pixel without valid depth has no 3D
+  error: it counts as a miss at every 3D threshold and is left out of the 3D means (``3d missing`` says how
+  often).
 - **Scenes with cameras but no depth** (real object scenes): queries drawn among view 0's textured pixels
   (:func:`texture_mask`: grey-level standard deviation over a 7x7 window at least ``min_texture``, which
   excludes flat black backgrounds); every other view is scored by the symmetric epipolar distance of each
