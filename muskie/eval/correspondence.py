@@ -51,9 +51,9 @@ from muskie.eval.readouts import (
     DEFAULT_TEMPERATURE,
     attention_matches,
     concatenate_normalised,
-    default_multi_layers,
     mean_attention,
     nearest_neighbour_matches,
+    readout_blocks,
 )
 from muskie.geometry import (
     OCCLUSION_TOLERANCE,
@@ -377,16 +377,9 @@ class CorrespondenceConfig:
     rotation_bins: tuple[float, ...] = ROTATION_BINS
 
     def readout_blocks(self, readout: str, depth: int) -> list[int]:
-        """The blocks (non-negative indices, for a ``depth``-block backbone) that ``readout`` reads; ValueError
-        for a block out of range."""
-        if readout == "attention-all":
-            return list(range(depth))
-        chosen = (self.layers or default_multi_layers(depth)) if readout == "nn-multi" else (self.block,)
-        bad = [i for i in chosen if not -depth <= i < depth]
-        if bad:
-            raise ValueError(f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative "
-                             "indices from the end)")
-        return [i % depth for i in chosen]
+        """The blocks (non-negative) ``readout`` reads for a ``depth``-block backbone
+        (:func:`~muskie.eval.readouts.readout_blocks`)."""
+        return readout_blocks(readout, depth, self.block, self.layers)
 
     def __post_init__(self):
         object.__setattr__(self, "displacement_bins", check_bins(self.displacement_bins, "displacement_bins"))

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from muskie import report
 from muskie.eval.backbones.base import FeatureBackbone
-from muskie.eval.readouts import concatenate_normalised, default_multi_layers, sample_grid
+from muskie.eval.readouts import concatenate_normalised, readout_blocks, sample_grid
 from muskie.geometry import lift_pixels, project_points, rotation_angle
 
 PAIRWISE_READOUTS = ("nn", "nn-multi")
@@ -76,12 +76,9 @@ class PairwiseConfig:
             raise ValueError(f"rotation_edges must be at least two increasing edges, got {edges}")
 
     def readout_blocks(self, readout: str, depth: int) -> list[int]:
-        """The blocks (non-negative) that ``readout`` reads for a ``depth``-block backbone."""
-        chosen = (self.layers or default_multi_layers(depth)) if readout == "nn-multi" else (self.block,)
-        bad = [i for i in chosen if not -depth <= i < depth]
-        if bad:
-            raise ValueError(f"block(s) {bad} out of range for {depth} blocks")
-        return [i % depth for i in chosen]
+        """The blocks (non-negative) ``readout`` reads for a ``depth``-block backbone
+        (:func:`~muskie.eval.readouts.readout_blocks`)."""
+        return readout_blocks(readout, depth, self.block, self.layers)
 
 
 def ratio_test_matches(source: torch.Tensor, target: torch.Tensor, num_matches: int,

@@ -42,6 +42,20 @@ def default_multi_layers(depth: int) -> tuple[int, ...]:
     return tuple(dict.fromkeys((depth // 4 - 1, depth // 2 - 1, depth // 4 * 3 - 1, depth - 1)))
 
 
+def readout_blocks(readout: str, depth: int, block: int = -1, layers: Sequence[int] = ()) -> list[int]:
+    """The blocks (non-negative indices of a ``depth``-block backbone) a readout reads: every block for
+    ``attention-all``, ``layers`` (empty: :func:`default_multi_layers`) for ``nn-multi``, else ``[block]``.
+    Negative indices count from the end; ValueError for one out of range."""
+    if readout == "attention-all":
+        return list(range(depth))
+    chosen = (tuple(layers) or default_multi_layers(depth)) if readout == "nn-multi" else (block,)
+    bad = [i for i in chosen if not -depth <= i < depth]
+    if bad:
+        raise ValueError(f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative "
+                         "indices from the end)")
+    return [i % depth for i in chosen]
+
+
 def mean_attention(maps: Sequence[torch.Tensor]) -> torch.Tensor:
     """The float64 mean of equally shaped attention maps (one per block), e.g. ``(T, Ls, Lt)`` each."""
     if not maps:
