@@ -105,3 +105,47 @@ def test_correspondence_on_a_synthetic_mixture_of_a_recipe(tmp_path):
     (tmp_path / "bad.yaml").write_text("synthetic_mix: 3\n")
     assert main(["eval", "correspondence", "--backbone", "identity", "--synthetic-mix", str(tmp_path / "bad.yaml"),
                  "--out", str(out), *SMALL]) == 2
+
+
+def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys):
+    from test_formats_navi import make_collection
+
+    root = tmp_path / "navi"
+    make_collection(root / "toy" / "multiview_00_pixel", (0, 7, 19, 33, 48, 60, 71, 80, 85))
+    make_collection(root / "toy" / "wild_set", (0,))
+    out = tmp_path / "corr"
+    code = main(["eval", "correspondence", "--benchmark", "navi", "--scenes", str(root), "--backbone", "random:tiny",
+                 "--size", "32", "32", "--views", "8", "--queries", "20", "--readout", "attention-all", "nn-multi",
+                 "--layers", "0", "-1", "--pool-view0", "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "results.json").read_text())
+    settings, result = report["settings"], report["results"][0]
+    assert settings["benchmark"] == "navi" and settings["samples"] == 1
+    assert "every 20th cluster" in settings["selection"]
+    assert settings["config"]["pool_view0"] and settings["config"]["readouts"] == ["attention-all", "nn-multi"]
+    assert settings["size"] == [32, 32] and settings["views"] == 8 and settings["config"]["num_queries"] == 20
+    assert result["pool_view0"] and set(result["readouts"]) == {"attention-all", "nn-multi"}
+    assert result["readout_settings"]["nn-multi"]["blocks"] == [0, 3]
+    assert "0" in result["readouts"]["nn-multi"]["per_view"]  # view 0 pooled in
+    header = (out / "results.md").read_text().splitlines()[0]
+    assert header.startswith("Settings: NAVI") and "view 0 pooled in: yes" in header and "32x32 px, 8 views" in header
+    assert header in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["eval", "correspondence", "--benchmark", "navi", "--scenes", str(empty), "--backbone", "identity",
+                 "--out", str(out)]) == 2
+    assert "not a NAVI root" in capsys.readouterr().err
+
+
+def test_correspondence_probe3d_protocol(tmp_path, capsys):
+    out = tmp_path / "pairs"
+    assert main(["eval", "correspondence", "--protocol", "probe3d", "--backbone", "random", "--out", str(out),
+                 "--matches", "50", *SMALL]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["protocol"] == "probe3d" and report["settings"]["config"]["num_matches"] == 50
+    pooled = report["results"][0]["readouts"]["nn"]["pooled"]
+    assert pooled["pairs"] == 2 * 2 and 0 < pooled["matches"] <= 4 * 50
+    assert "probe3d protocol" in capsys.readouterr().out
+    assert main(["eval", "correspondence", "--protocol", "probe3d", "--readout", "attention", "--backbone", "random",
+                 "--out", str(out), *SMALL]) == 2
+    assert "--readout must be among nn, nn-multi" in capsys.readouterr().err

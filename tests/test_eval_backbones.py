@@ -38,6 +38,24 @@ def test_muskie_features_are_the_models_patch_tokens():
     assert backbone(x).attention is None
 
 
+def test_reading_several_blocks_in_one_pass_equals_one_block_at_a_time():
+    backbone = random_muskie_backbone("tiny")
+    images = torch.rand(1, 3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out = backbone.read_blocks(images, feature_blocks=[0, -1], attention_blocks=range(backbone.depth))
+    assert sorted(out.features) == [0, backbone.depth - 1] and sorted(out.attention) == list(range(backbone.depth))
+    for block in range(backbone.depth):
+        single = backbone(images, block=block, with_attention=True)
+        torch.testing.assert_close(out.attention[block], single.attention)
+        if block in out.features:
+            torch.testing.assert_close(out.features[block], single.features)
+    # the interface's default, one forward call per block, gives the same
+    default = FeatureBackbone.read_blocks(backbone, images, [0, -1], [1])
+    torch.testing.assert_close(default.features[backbone.depth - 1], out.features[backbone.depth - 1])
+    torch.testing.assert_close(default.attention[1], out.attention[1])
+    with pytest.raises(ValueError, match="out of range"):
+        backbone.read_blocks(images, feature_blocks=[backbone.depth])
+
+
 def test_muskie_backbone_refuses_bad_input():
     backbone = random_muskie_backbone("tiny")
     with pytest.raises(ValueError, match="patch size"):
@@ -217,6 +235,23 @@ def test_dinov2_backbone_resizes_and_maps_the_grid(tmp_path):
     assert backbone.grid_size(24, 48) == (4, 8)
     with pytest.raises(ValueError, match="no cross-view attention"):
         backbone(images(), with_attention=True)
+
+
+def test_dinov2_reads_several_layers_in_one_pass():
+    from muskie.eval.backbones.dinov2 import DinoViT
+
+    torch.manual_seed(0)
+    vit = DinoViT(dim=16, depth=3, num_heads=2, patch_size=4, pos_grid=4)
+    torch.nn.init.normal_(vit.pos_embed, std=0.5)  # position embeddings start at zero: make them count
+    backbone = DinoV2Features(vit, name="tiny", resolution=16)
+    x = images(views=2, size=32)
+    out = backbone.read_blocks(x, feature_blocks=[0, -1])
+    assert sorted(out.features) == [0, 2] and out.attention == {}
+    for block in (0, 2):
+        torch.testing.assert_close(out.features[block], backbone(x, block=block).features)
+    assert not torch.allclose(out.features[0], out.features[2])
+    with pytest.raises(ValueError, match="no cross-view attention"):
+        backbone.read_blocks(x, [0], [0])
 
 
 @needs_onnx

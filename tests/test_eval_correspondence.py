@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from fixtures import centred_intrinsics, translated
 
 from muskie.eval.backbones import FeatureBackbone, FeatureOutput
@@ -112,6 +113,38 @@ def test_centre_matcher_scores_what_it_must():
     assert metrics["acc3d_2pct"] == pytest.approx(100 * np.mean(err3d <= 0.02 * PLANE_DEPTH))
     assert metrics["acc3d_5pct"] == pytest.approx(100 * np.mean(err3d <= 0.05 * PLANE_DEPTH))
     assert 0 < metrics["acc_5px"] < 100  # the case tells thresholds apart
+    # the authors' thresholds: px, and absolute cm of a metric scene (world units are metres)
+    for threshold in (1, 2, 5, 10, 25, 50):
+        assert metrics[f"acc_{threshold}px"] == pytest.approx(100 * np.mean(epe <= threshold))
+    assert metrics["err3d_mean_cm"] == pytest.approx(100 * err3d.mean(), rel=1e-6)
+    for threshold in (1, 2, 5, 10):
+        assert metrics[f"acc3d_{threshold}cm"] == pytest.approx(100 * np.mean(err3d <= threshold / 100))
+
+
+def test_absolute_3d_thresholds_in_cm():
+    error_3d = torch.tensor([0.005, 0.015, 0.03, 0.07, 0.2, math.nan], dtype=torch.float64)  # metres
+    errors = {"error_2d": torch.zeros(6, dtype=torch.float64), "error_3d": error_3d,
+              "depth_scale": torch.ones(6, dtype=torch.float64), "diagonal": torch.ones(6, dtype=torch.float64)}
+    metrics = depth_metrics(errors)
+    assert [metrics[f"acc3d_{cm}cm"] for cm in (1, 2, 5, 10)] == pytest.approx([100 / 6, 200 / 6, 300 / 6, 400 / 6])
+    assert metrics["err3d_mean_cm"] == pytest.approx(100 * (0.005 + 0.015 + 0.03 + 0.07 + 0.2) / 5)
+    assert metrics["missing3d"] == pytest.approx(100 / 6)  # a prediction without depth is a miss, not a mean term
+
+
+def test_pooling_view_0_adds_a_zero_error_pair_per_query():
+    depth, valid, K, c2w = plane_scene()
+    queries = all_pixels()
+    tracks = ground_truth_tracks(queries, depth, valid, K, c2w)
+    centre = (SIZE - 1) / 2
+    predicted = torch.full_like(tracks.target_uv, centre)
+    predicted[0] = queries  # row 0 holds the queries, as every readout returns it
+    plain = depth_metrics(score_depth_matches(predicted, tracks, depth, valid, K, c2w))
+    pooled = depth_metrics(score_depth_matches(predicted, tracks, depth, valid, K, c2w, pool_view0=True))
+    assert pooled["pairs"] == plain["pairs"] + len(queries)
+    assert pooled["epe_mean_px"] == pytest.approx(plain["epe_mean_px"] * plain["pairs"] / pooled["pairs"])
+    hits = plain["acc_1px"] * plain["pairs"] + 100 * len(queries)
+    assert pooled["acc_1px"] == pytest.approx(hits / pooled["pairs"])
+    assert pooled["acc3d_1cm"] > plain["acc3d_1cm"]
 
 
 def test_prediction_without_depth_is_a_3d_miss():
@@ -403,3 +436,113 @@ def test_epipolar_pairs_are_binned_by_rotation():
     counts = result.distribution("rotation_deg")["counts"]
     assert counts == {"0-30": 40, "30-60": 10, "60-90": 0, "90-120": 10, "120+": 10}
     assert "| 90-120 | one-hot positions | nn | 10 |" in markdown_table([result])
+
+
+class LayeredAttention(FeatureBackbone):
+    """Three blocks of cross-view attention on 8-pixel cells: blocks 0 and 1 keep every cell on itself (the
+    truth for views from one camera), the last block sends every cell to the next one."""
+
+    name = "layered attention"
+    multi_view = True
+    depth = 3
+
+    def forward(self, images, block=-1, with_attention=False):
+        b, v, _, h, w = images.shape
+        cells = (h // 8) * (w // 8)
+        keys = torch.arange(cells) if self.block_index(block) < 2 else torch.roll(torch.arange(cells), 1)
+        one_hot = torch.zeros(cells, cells)
+        one_hot[torch.arange(cells), keys] = 1.0
+        attention = one_hot.view(1, 1, cells, 1, cells).expand(b, v, cells, v, cells) / v
+        return FeatureOutput(features=torch.zeros(b, v, h // 8, w // 8, 1),
+                             attention=attention.contiguous() if with_attention else None)
+
+
+def test_each_readout_reads_its_blocks_and_is_named_in_the_results():
+    sample = static_sample()
+    sample["valid"][0, :, :3] = True
+    config = CorrespondenceConfig(num_queries=40, readouts=("attention", "attention-all", "nn-multi"), layers=(0, -1))
+    result = evaluate_correspondence(LayeredAttention(), [sample], config)
+    assert result.readout_blocks == {"attention": [2], "attention-all": [0, 1, 2], "nn-multi": [0, 2]}
+    # the last block alone is wrong; averaged over the blocks, the two right ones win
+    assert result.metrics("attention")["acc_1px"] < 100
+    assert result.metrics("attention-all")["epe_mean_px"] == pytest.approx(0, abs=1e-4)
+    summary = result.to_dict()
+    assert summary["readout_settings"]["attention-all"]["blocks"] == [0, 1, 2]
+    assert "averaged over every block" in summary["readout_settings"]["attention-all"]["reads"]
+    assert summary["pool_view0"] is False
+    table = markdown_table([result])
+    assert "| layered attention | attention-all |" in table and "| layered attention | nn-multi |" in table
+    with pytest.raises(ValueError, match="out of range"):
+        CorrespondenceConfig(readouts=("nn-multi",), layers=(5,)).readout_blocks("nn-multi", 3)
+
+
+def test_pool_view0_is_off_by_default_and_recorded():
+    config = CorrespondenceConfig(num_queries=30, readouts=("nn",), pool_view0=True)
+    pooled = evaluate_correspondence(OneHotPositions(), [static_sample()], config)
+    plain = evaluate_correspondence(OneHotPositions(), [static_sample()], CorrespondenceConfig(num_queries=30))
+    assert not CorrespondenceConfig().pool_view0 and not plain.pool_view0 and pooled.pool_view0
+    assert pooled.metrics("nn")["pairs"] == 3 * 30 and plain.metrics("nn")["pairs"] == 2 * 30
+    assert set(pooled.per_view("nn")) == {0, 1, 2}
+
+
+# ---------------------------------------------------------------- the paper's benchmarks on fixtures
+
+
+def test_navi_benchmark_samples_score_the_identity_control_by_its_displacement(tmp_path):
+    from test_formats_navi import make_collection
+
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.correspondence import benchmark_samples
+
+    make_collection(tmp_path / "toy" / "multiview_00_pixel", (0, 7, 19, 33, 48, 60, 71, 80, 85))
+    make_collection(tmp_path / "toy" / "wild_set", (0,))
+    samples = benchmark_samples("navi", tmp_path, num_views=8, size=(32, 32))
+    assert len(samples) == 1 and samples[0]["images"].shape == (8, 3, 32, 32)
+    result = evaluate_correspondence(build_backbone("identity"), samples, CorrespondenceConfig(readouts=("nn",)))
+    errors = result.errors["nn"]
+    assert errors["error_2d"].numel() > 0 and errors["displacement"].max() > 1  # the views do move
+    torch.testing.assert_close(errors["error_2d"], errors["displacement"])
+
+
+def scannet_like_format(root):
+    """A stand-in for the ScanNet adapter: scenes of numbered frames color/<n>.jpg, depth/<n>.png (mm), all
+    from one camera, so every pixel maps to itself."""
+    from muskie.data.formats import DatasetFormat
+    from muskie.data.scene import Frame, Scene
+
+    numbers = {"scene0000_00": [0, 40, 50, 60, 70, 80, 90, 100, 110, 200], "scene0001_00": [0, 50, 100]}
+    for scene, frames in numbers.items():
+        for folder in ("color", "depth"):
+            (root / scene / folder).mkdir(parents=True)
+        for n in frames:
+            Image.fromarray(np.full((12, 16, 3), n % 255, np.uint8)).save(root / scene / "color" / f"{n}.jpg")
+            Image.fromarray(np.full((12, 16), 2000, np.uint16)).save(root / scene / "depth" / f"{n}.png")
+
+    def read_scene(root, scene_id, cameras=True, depth=True):
+        K = np.array([[20.0, 0, 7.5], [0, 20.0, 5.5], [0, 0, 1]])
+        frames = [Frame(image_path=root / scene_id / "color" / f"{n}.jpg", width=16, height=12, intrinsics=K,
+                        cam_to_world=np.eye(4), depth_path=root / scene_id / "depth" / f"{n}.png", depth_scale=1e-3)
+                  for n in numbers[scene_id]]
+        return Scene(name=scene_id, root=root / scene_id, frames=frames, metric=True)
+
+    return DatasetFormat(name="scannet", title="ScanNet", find_scenes=lambda root: sorted(numbers),
+                         read_scene=read_scene)
+
+
+def test_scannet_benchmark_takes_each_scenes_first_window(tmp_path, monkeypatch):
+    from muskie.data.formats import FORMATS
+    from muskie.eval.backbones import build_backbone
+    from muskie.eval.correspondence import benchmark_samples
+
+    monkeypatch.setitem(FORMATS, "scannet", scannet_like_format(tmp_path))
+    samples = benchmark_samples("scannet", tmp_path, num_views=8, size=(12, 16))
+    assert [s["scene"] for s in samples] == ["scene0000_00"]  # scene0001_00 has no 8 frames 35 apart
+    # the window starts at frame 40: view 0 is frame 40 (grey 40), the last frame 110
+    assert samples[0]["images"][0].add(1).mul(127.5).mean().item() == pytest.approx(40, abs=2)
+    assert samples[0]["images"][-1].add(1).mul(127.5).mean().item() == pytest.approx(110, abs=2)
+    # one camera: the identity control is a perfect matcher
+    result = evaluate_correspondence(build_backbone("identity"), samples, CorrespondenceConfig(readouts=("nn",)))
+    metrics = result.metrics("nn")
+    assert metrics["acc_1px"] == 100 and metrics["epe_mean_px"] == 0 and metrics["acc3d_1cm"] == 100
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        benchmark_samples("kitti", tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from muskie.cli import eval_masked_views, eval_probe
 from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
@@ -20,6 +21,7 @@ def add_parser(subparsers) -> None:
 
 
 def _add_correspondence(evaluations) -> None:
+    from muskie.eval.correspondence import BENCHMARKS, READOUTS
     from muskie.geometry import OCCLUSION_TOLERANCE
 
     parser = evaluations.add_parser(
@@ -39,13 +41,32 @@ def _add_correspondence(evaluations) -> None:
     add_synthetic_mix_argument(parser)
     parser.add_argument("--synthetic-split", choices=("val", "test"), default="test",
                         help="held-out split of synthetic scenes: 'val' to choose settings, 'test' to report")
-    parser.add_argument("--samples", type=int, default=32, help="samples (cycling through the scenes)")
+    parser.add_argument("--benchmark", choices=sorted(BENCHMARKS), default=None,
+                        help="read --scenes as this paper benchmark's root with the authors' sample selection "
+                        "(navi: dataset format navi; scannet: dataset format scannet)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="samples (cycling through the scenes; default 32), or with --benchmark the first N "
+                        "of its selection (default: all)")
     parser.add_argument("--views", type=int, default=8, help="views per sample (view 0 is the query view)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(64, 64),
                         help="evaluated image size (multiples of each Muskie backbone's patch size)")
     parser.add_argument("--queries", type=int, default=100, help="query pixels per sample")
-    parser.add_argument("--readout", choices=("nn", "attention", "both"), default="both")
+    parser.add_argument("--readout", nargs="+", choices=(*READOUTS, "both"), default=None,
+                        help="readouts to run ('both' = nn attention, the default; probe3d protocol: nn): nn "
+                        "(features of --block), nn-multi (concatenated normalised features of --layers), attention "
+                        "(--block), attention-all (averaged over every block: the paper's Muskie readout)")
+    parser.add_argument("--protocol", choices=("tracks", "probe3d"), default="tracks",
+                        help="tracks: the paper's (queries of view 0 tracked through every view); probe3d: pairwise "
+                        "cosine nearest neighbours with the ratio test, recall binned by rotation")
+    parser.add_argument("--matches", type=int, default=1000, help="probe3d protocol: matches kept per pair")
+    parser.add_argument("--stride", type=int, default=4,
+                        help="probe3d protocol: candidate pixels every STRIDE px (probe3d's 1/4 resolution: 4)")
     parser.add_argument("--block", type=int, default=-1, help="block to read (negative: from the end)")
+    parser.add_argument("--layers", type=int, nargs="+", default=None, metavar="BLOCK",
+                        help="blocks of the nn-multi readout (default: probe3d's, the last block of each quarter)")
+    parser.add_argument("--pool-view0", action="store_true",
+                        help="also score view 0 against itself, as the authors' evaluation does (zero-error "
+                        "pairs: inflates accuracy; recorded in the results)")
     parser.add_argument("--nn-metric", choices=("l2", "cosine"), default="l2")
     parser.add_argument("--temperature", type=float, default=1e-4, help="attention soft-argmax temperature")
     parser.add_argument("--tolerance", type=float, default=OCCLUSION_TOLERANCE,
@@ -70,14 +91,17 @@ def run_correspondence(args: argparse.Namespace) -> int:
         DISPLACEMENT_BINS,
         ROTATION_BINS,
         CorrespondenceConfig,
-        markdown_table,
         run_benchmark,
     )
 
-    if args.samples < 1 or args.views < 2 or args.queries < 1:
+    if (args.samples is not None and args.samples < 1) or args.views < 2 or args.queries < 1:
         raise CommandError("--samples and --queries must be >= 1 and --views >= 2")
-    readouts = ("nn", "attention") if args.readout == "both" else (args.readout,)
+    chosen = args.readout or (["nn"] if args.protocol == "probe3d" else ["both"])
+    readouts = tuple(dict.fromkeys(r for name in chosen for r in (("nn", "attention") if name == "both" else (name,))))
+    if args.protocol == "probe3d":
+        return _run_pairwise(args, readouts)
     config = CorrespondenceConfig(num_queries=args.queries, readouts=readouts, block=args.block,
+                                  layers=tuple(args.layers or ()), pool_view0=args.pool_view0,
                                   nn_metric=args.nn_metric, temperature=args.temperature, tolerance=args.tolerance,
                                   min_texture=args.min_texture, seed=args.seed,
                                   displacement_bins=tuple(args.bins or DISPLACEMENT_BINS),
@@ -85,10 +109,29 @@ def run_correspondence(args: argparse.Namespace) -> int:
     results = run_benchmark(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
                             size=tuple(args.size), config=config, synthetic_path=args.synthetic_path,
                             synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
-                            synthetic_split=args.synthetic_split, seed=args.seed, diagnostics=args.diagnostics)
-    print(f"correspondence: {args.scenes}, {args.samples} samples x {args.views} views, "
-          f"{args.size[0]}x{args.size[1]}, {results[0].protocol} protocol\n")
-    print(markdown_table(results))
+                            synthetic_split=args.synthetic_split, seed=args.seed, diagnostics=args.diagnostics,
+                            benchmark=args.benchmark)
+    print(f"correspondence: {args.scenes}, {args.views} views, {args.size[0]}x{args.size[1]}, "
+          f"{results[0].protocol} protocol\n")
+    print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.json and {sum(bool(r.examples) for r in results)} tracks figure(s)")
+    return 0
+
+
+def _run_pairwise(args: argparse.Namespace, readouts: tuple[str, ...]) -> int:
+    from muskie.eval.pairwise import PAIRWISE_READOUTS, PairwiseConfig, run_pairwise
+
+    if any(r not in PAIRWISE_READOUTS for r in readouts):
+        raise CommandError(f"--protocol probe3d reads features: --readout must be among {', '.join(PAIRWISE_READOUTS)}")
+    if args.matches < 1 or args.stride < 1:
+        raise CommandError("--matches and --stride must be >= 1")
+    config = PairwiseConfig(readouts=readouts, block=args.block, layers=tuple(args.layers or ()),
+                            num_matches=args.matches, stride=args.stride)
+    run_pairwise(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
+                 size=tuple(args.size), config=config, seed=args.seed, benchmark=args.benchmark,
+                 synthetic_path=args.synthetic_path, synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
+                 synthetic_split=args.synthetic_split)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"wrote {args.out}/results.md and results.json")
     return 0
 

@@ -1,7 +1,7 @@
 """Depth files as datasets store them, decoded to z-depth in world units.
 
 Datasets disagree on how a depth map is stored: 16-bit PNGs of millimetres (7-Scenes, ScanNet, WildRGB-D),
-16-bit PNGs whose bits are float16 values (CO3Dv2), float32 PFM (BlendedMVS), HDF5 arrays (MegaDepth,
+16-bit PNGs whose bits are float16 values (CO3Dv2), 16-bit PNGs of inverse depth (NAVI), float32 PFM (BlendedMVS), HDF5 arrays (MegaDepth,
 HyperSim), NumPy arrays. A frame names its file's encoding (``Frame.depth_encoding``, a key of
 :data:`DEPTH_ENCODINGS`); :func:`read_depth` decodes a file and :func:`read_frame_depth` also applies the
 frame's scale and turns distances along the ray into z-depth. Every decoder checks what a file's header
@@ -119,6 +119,18 @@ def _decode_png_max_invalid(path: Path) -> np.ndarray:
     return np.where(stored == np.iinfo(np.uint16).max, 0, stored).astype(np.uint16)
 
 
+def _decode_png_navi_inverse(path: Path) -> np.ndarray:
+    """NAVI's 16-bit depth PNGs: inverse depth, ``depth_mm = 65535 * 10 / stored``; a stored 0 is no depth
+    (as NAVI's own reader and the authors' evaluation decode them)."""
+    stored = _decode_image(path)
+    if stored.dtype.itemsize < 2:
+        raise ImageReadError(f"{path}: NAVI depth needs a 16-bit PNG, got {stored.dtype}")
+    stored = stored.astype(np.float64)
+    depth = np.zeros_like(stored)
+    np.divide(65535.0 * 10.0, stored, out=depth, where=stored > 0)
+    return depth.astype(np.float32)
+
+
 def _decode_auto(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".npy":
@@ -134,6 +146,7 @@ DEPTH_ENCODINGS: dict[str, Callable[[Path], np.ndarray]] = {
     "auto": _decode_auto,          # by suffix: .npy, .pfm, .h5/.hdf5, else a single-channel image
     "png_float16": _decode_png_float16,
     "png_max_invalid": _decode_png_max_invalid,  # 65535 = no measurement
+    "png_navi_inverse": _decode_png_navi_inverse,  # NAVI: millimetres = 655350 / stored
 }
 
 

@@ -9,13 +9,15 @@ Protocol, per sample of ``V`` views (8 by default), view 0 is the source:
   pixel), in front of the camera, on a valid-depth pixel, and is not occluded: its depth is at most that
   pixel's depth plus ``tolerance`` (0.05 world units = 5 cm in metric scenes; synthetic scenes are in
   metres). Queries visible in no other view are dropped; view 0 is never scored.
-  Metrics over the visible (query, target view) pairs: 2D end-point error (mean, px), accuracy at 5 and 10
-  px (the paper's) and at 5% and 10% of the image diagonal (the paper's thresholds are ~1% of its 512 px
-  images, well below one patch at our sizes); 3D error: predicted and true target pixels lifted with the
-  target view's depth (nearest pixel), mean distance in world units and relative to the sample's median
-  valid depth in view 0, accuracy at 2% and 5% of that median depth (the paper's 2 and 5 cm, scaled to the
-  scene). A prediction on a pixel without valid depth has no 3D error: it counts as a miss at both 3D
-  thresholds and is left out of the 3D means (``3d missing`` says how often).
+  Metrics over the visible (query, target view) pairs (with ``pool_view0`` also each query against itself in
+  view 0, as the authors' evaluation does): 2D end-point error (mean, px), accuracy at 1, 2, 5, 10, 25 and 50
+  px (the authors' thresholds, ~1% of their 512 px images at 5 px) and at 5% and 10% of the image diagonal;
+  3D error: predicted and true target pixels lifted with the target view's depth (nearest pixel), the mean in
+  cm (100 x world units) with accuracy at 1, 2, 5 and 10 cm (absolute, as the paper), and the mean in world
+  units and relative to the sample's median valid depth in view 0 with accuracy at 2% and 5% of that median
+  depth (the paper's 2 and 5 cm, scaled to the scene). A prediction on a pixel without valid depth has no 3D
+  error: it counts as a miss at every 3D threshold and is left out of the 3D means (``3d missing`` says how
+  often).
 - **Scenes with cameras but no depth** (real object scenes): queries drawn among view 0's textured pixels
   (:func:`texture_mask`: grey-level standard deviation over a 7x7 window at least ``min_texture``, which
   excludes flat black backgrounds); every other view is scored by the symmetric epipolar distance of each
@@ -45,7 +47,14 @@ from muskie import report
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.diagnostics import Diagnostics, diagnostics_table, run_diagnostics
-from muskie.eval.readouts import DEFAULT_TEMPERATURE, attention_matches, nearest_neighbour_matches
+from muskie.eval.readouts import (
+    DEFAULT_TEMPERATURE,
+    attention_matches,
+    concatenate_normalised,
+    mean_attention,
+    nearest_neighbour_matches,
+    readout_blocks,
+)
 from muskie.geometry import (
     OCCLUSION_TOLERANCE,
     lift_pixels,
@@ -57,8 +66,18 @@ from muskie.geometry import (
     visible_in_view,
 )
 
-READOUTS = ("nn", "attention")
-PIXEL_THRESHOLDS = (5.0, 10.0)
+# readout -> what it reads (the name is the key of the results)
+READOUT_TITLES = {
+    "nn": "nearest neighbour on the features of --block",
+    "nn-multi": "nearest neighbour on the concatenated L2-normalised features of --layers (probe3d's multi-layer)",
+    "attention": "soft-argmax of the symmetrised cross-view attention of --block",
+    "attention-all": "soft-argmax of the symmetrised cross-view attention averaged over every block (the paper's)",
+}
+READOUTS = tuple(READOUT_TITLES)
+DEFAULT_READOUTS = ("nn", "attention")
+ATTENTION_READOUTS = ("attention", "attention-all")
+PIXEL_THRESHOLDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)  # the authors' evaluation's
+METRIC_THRESHOLDS_CM = (1.0, 2.0, 5.0, 10.0)  # the authors' evaluation's, in cm of a metric scene
 DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
 EPIPOLAR_THRESHOLDS = (2.0, 5.0, 10.0)
@@ -71,8 +90,17 @@ ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)
 DEPTH_METRICS = (
     ("pairs", "pairs"),
     ("epe_mean_px", "EPE px"),
+    ("acc_1px", "@1px %"),
+    ("acc_2px", "@2px %"),
     ("acc_5px", "@5px %"),
     ("acc_10px", "@10px %"),
+    ("acc_25px", "@25px %"),
+    ("acc_50px", "@50px %"),
+    ("err3d_mean_cm", "3D err cm"),
+    ("acc3d_1cm", "@1cm %"),
+    ("acc3d_2cm", "@2cm %"),
+    ("acc3d_5cm", "@5cm %"),
+    ("acc3d_10cm", "@10cm %"),
     ("acc_5pct_diag", "@5%diag %"),
     ("acc_10pct_diag", "@10%diag %"),
     ("err3d_mean", "3D err"),
@@ -159,21 +187,25 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
 
 
 def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Tensor, valid: torch.Tensor,
-                        intrinsics: torch.Tensor, cam_to_world: torch.Tensor) -> dict[str, torch.Tensor]:
+                        intrinsics: torch.Tensor, cam_to_world: torch.Tensor,
+                        pool_view0: bool = False) -> dict[str, torch.Tensor]:
     """Errors of the visible (query, target view) pairs of one sample, each ``(M,)`` float64:
     ``view`` (target index), ``error_2d`` (px), ``error_3d`` (world units, NaN where the predicted pixel
     has no valid depth), ``depth_scale`` (median valid depth of view 0), ``diagonal`` (px),
     ``displacement`` (px, ground truth: from the query pixel to its true target pixel) and ``rotation_deg``
     (relative rotation angle between view 0's and the target's camera, degrees).
 
-    ``predicted``: ``(V, N, 2)`` predicted pixels (row 0 ignored); the rest as in :func:`ground_truth_tracks`.
+    ``predicted``: ``(V, N, 2)`` predicted pixels (row 0: the queries); the rest as in
+    :func:`ground_truth_tracks`. ``pool_view0``: also score every query in view 0 itself, as the authors'
+    evaluation does: the prediction there is the query, so each such pair has zero error and inflates the
+    accuracies.
     """
     num_views, height, width = depth.shape
     scale = depth[0][valid[0]].double().median()
     rotations = pair_rotations(cam_to_world)
     views, errors_2d, errors_3d, displacements = [], [], [], []
-    for t in range(1, num_views):
-        seen = tracks.visible[t]
+    for t in range(0 if pool_view0 else 1, num_views):
+        seen = torch.ones_like(tracks.visible[0]) if t == 0 else tracks.visible[t]
         if not bool(seen.any()):
             continue
         pred, true = predicted[t][seen], tracks.target_uv[t][seen]
@@ -234,6 +266,9 @@ def depth_metrics(errors: dict[str, torch.Tensor]) -> dict[str, float]:
     for fraction in DIAGONAL_FRACTIONS:
         out[f"acc_{100 * fraction:g}pct_diag"] = _percent(e2d <= fraction * errors["diagonal"])
     out["err3d_mean"] = float(e3d[found].mean()) if bool(found.any()) else math.nan
+    out["err3d_mean_cm"] = 100.0 * out["err3d_mean"]
+    for threshold in METRIC_THRESHOLDS_CM:  # NaN compares False: a missing 3D error is a miss
+        out[f"acc3d_{threshold:g}cm"] = _percent(e3d <= threshold / 100.0)
     out["err3d_rel_mean"] = float(relative[found].mean()) if bool(found.any()) else math.nan
     for fraction in DEPTH_FRACTIONS:  # NaN compares False: a missing 3D error is a miss
         out[f"acc3d_{100 * fraction:g}pct"] = _percent(relative <= fraction)
@@ -310,9 +345,14 @@ class CorrespondenceConfig:
 
     Attributes:
         num_queries: query pixels drawn per sample in view 0.
-        readouts: any of ``nn`` and ``attention``; ``attention`` is skipped (and reported so) for backbones
-            without cross-view attention.
-        block: which block's features / attention to read (negative counts from the end; default the last).
+        readouts: any of :data:`READOUTS` (``READOUT_TITLES`` says what each reads); the attention readouts
+            are skipped (and reported so) for backbones without cross-view attention.
+        block: which block's features / attention ``nn`` and ``attention`` read (negative counts from the
+            end; default the last).
+        layers: the blocks whose features ``nn-multi`` concatenates; empty: probe3d's choice
+            (:func:`~muskie.eval.readouts.default_multi_layers`).
+        pool_view0: also score view 0 against itself (the authors' evaluation does; every such pair is a
+            zero error, so accuracies rise). Off by default.
         nn_metric: ``l2`` (the paper's) or ``cosine`` for the nearest-neighbour readout.
         temperature: soft-argmax temperature of the attention readout.
         tolerance: occlusion tolerance in world units (depth protocol).
@@ -324,8 +364,10 @@ class CorrespondenceConfig:
     """
 
     num_queries: int = 100
-    readouts: tuple[str, ...] = READOUTS
+    readouts: tuple[str, ...] = DEFAULT_READOUTS
     block: int = -1
+    layers: tuple[int, ...] = ()
+    pool_view0: bool = False
     nn_metric: str = "l2"
     temperature: float = DEFAULT_TEMPERATURE
     tolerance: float = OCCLUSION_TOLERANCE
@@ -334,9 +376,16 @@ class CorrespondenceConfig:
     displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
     rotation_bins: tuple[float, ...] = ROTATION_BINS
 
+    def readout_blocks(self, readout: str, depth: int) -> list[int]:
+        """The blocks (non-negative) ``readout`` reads for a ``depth``-block backbone
+        (:func:`~muskie.eval.readouts.readout_blocks`)."""
+        return readout_blocks(readout, depth, self.block, self.layers)
+
     def __post_init__(self):
         object.__setattr__(self, "displacement_bins", check_bins(self.displacement_bins, "displacement_bins"))
         object.__setattr__(self, "rotation_bins", check_bins(self.rotation_bins, "rotation_bins"))
+        object.__setattr__(self, "readouts", tuple(self.readouts))
+        object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         unknown = [r for r in self.readouts if r not in READOUTS]
         if unknown or not self.readouts:
             raise ValueError(f"readouts must be a non-empty subset of {READOUTS}, got {self.readouts}")
@@ -365,6 +414,8 @@ class CorrespondenceResult:
         errors: readout -> pooled per-pair errors (see :func:`score_depth_matches`,
             :func:`score_epipolar_matches`).
         skipped: readout -> why it was not run.
+        readout_blocks: readout -> the blocks it read.
+        pool_view0: view 0 was scored against itself too (:attr:`CorrespondenceConfig.pool_view0`).
         examples: samples kept for figures.
         displacement_bins, rotation_bins: lower bin edges of :meth:`binned` and :meth:`distribution`.
         diagnostics: the same-cell and shifted-copy diagnostics (:mod:`muskie.eval.diagnostics`), when run.
@@ -375,6 +426,8 @@ class CorrespondenceResult:
     samples: int = 0
     errors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    readout_blocks: dict[str, list[int]] = field(default_factory=dict)
+    pool_view0: bool = False
     examples: list[Example] = field(default_factory=list)
     displacement_bins: tuple[float, ...] = DISPLACEMENT_BINS
     rotation_bins: tuple[float, ...] = ROTATION_BINS
@@ -420,7 +473,9 @@ class CorrespondenceResult:
         keys = self.binned_keys()
         out = {
             "backbone": self.backbone, "protocol": self.protocol, "samples": self.samples,
-            "skipped": self.skipped,
+            "skipped": self.skipped, "pool_view0": self.pool_view0,
+            "readout_settings": {r: {"reads": READOUT_TITLES[r], "blocks": blocks}
+                                 for r, blocks in self.readout_blocks.items()},
             "readouts": {r: {"pooled": clean(self.metrics(r)),
                              "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()},
                              "binned": {key: {label: clean(m) for label, m in self.binned(r, key).items()}
@@ -445,19 +500,28 @@ def _protocol(sample: dict) -> str:
 
 def _predict(backbone: FeatureBackbone, images: torch.Tensor, queries: torch.Tensor, readouts: Sequence[str],
              config: CorrespondenceConfig) -> dict[str, torch.Tensor]:
-    """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``."""
+    """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``,
+    every readout's blocks read in one :meth:`~muskie.eval.backbones.FeatureBackbone.read_blocks` call."""
     height, width = images.shape[-2:]
-    out = backbone(images[None], block=config.block, with_attention="attention" in readouts)
-    features = out.features[0]  # (V, h, w, C)
+    blocks = {r: config.readout_blocks(r, backbone.depth) for r in readouts}
+    feature_blocks = {i for r in readouts if r not in ATTENTION_READOUTS for i in blocks[r]}
+    attention_blocks = {i for r in readouts if r in ATTENTION_READOUTS for i in blocks[r]}
+    if attention_blocks:  # the attention readouts' grid is the features' grid of the same block
+        feature_blocks.add(min(attention_blocks))
+    out = backbone.read_blocks(images[None], sorted(feature_blocks), sorted(attention_blocks))
     predicted = {}
     for readout in readouts:
-        if readout == "nn":
-            matches = nearest_neighbour_matches(features[0], features[1:], queries, (height, width), config.nn_metric)
+        if readout in ATTENTION_READOUTS:
+            # view 0 -> each target, and each target -> view 0: (T, L, L) per block, averaged over the blocks
+            source_to_target = mean_attention([out.attention[i][0, 0].transpose(0, 1)[1:] for i in blocks[readout]])
+            target_to_source = mean_attention([out.attention[i][0, 1:, :, 0] for i in blocks[readout]])
+            grid = tuple(out.features[min(attention_blocks)].shape[2:4])
+            matches = attention_matches(source_to_target, target_to_source, grid, grid, queries, (height, width),
+                                        config.temperature)
         else:
-            attention = out.attention[0]  # (V, L, V, L)
-            grid = tuple(features.shape[1:3])
-            matches = attention_matches(attention[0].transpose(0, 1)[1:], attention[1:, :, 0], grid, grid, queries,
-                                        (height, width), config.temperature)
+            features = concatenate_normalised([out.features[i][0] for i in blocks[readout]]) \
+                if readout == "nn-multi" else out.features[blocks[readout][0]][0]  # (V, h, w, C)
+            matches = nearest_neighbour_matches(features[0], features[1:], queries, (height, width), config.nn_metric)
         predicted[readout] = torch.cat([queries[None], matches.float()], dim=0)
     return predicted
 
@@ -475,16 +539,20 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
             follow the same protocol.
         keep_examples: how many samples' matches to keep for figures.
     """
-    readouts = [r for r in config.readouts if r != "attention" or backbone.multi_view]
+    readouts = [r for r in config.readouts if r not in ATTENTION_READOUTS or backbone.multi_view]
     result = None
     for index, sample in enumerate(samples):
         protocol = _protocol(sample)
         if result is None:
             result = CorrespondenceResult(backbone=backbone.name, protocol=protocol,
                                           displacement_bins=config.displacement_bins,
-                                          rotation_bins=config.rotation_bins)
-            if "attention" in config.readouts and not backbone.multi_view:
-                result.skipped["attention"] = "no cross-view attention (frame-wise backbone)"
+                                          rotation_bins=config.rotation_bins,
+                                          readout_blocks={r: config.readout_blocks(r, backbone.depth)
+                                                          for r in readouts},
+                                          pool_view0=config.pool_view0 and protocol == "depth")
+            for readout in config.readouts:
+                if readout not in readouts:
+                    result.skipped[readout] = "no cross-view attention (frame-wise backbone)"
         elif protocol != result.protocol:
             raise ValueError(f"sample {index} ({sample.get('scene', '?')}) needs the {protocol} protocol, "
                              f"earlier samples the {result.protocol} protocol: evaluate them separately")
@@ -507,7 +575,7 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
         for readout, matches in predicted.items():
             if protocol == "depth":
                 errors = score_depth_matches(matches, tracks, sample["depth"], sample["valid"], sample["intrinsics"],
-                                             sample["cam_to_world"])
+                                             sample["cam_to_world"], config.pool_view0)
             else:
                 errors = score_epipolar_matches(matches, sample["intrinsics"], sample["cam_to_world"])
             pooled = result.errors.setdefault(readout, {k: torch.zeros(0, dtype=torch.float64) for k in errors})
@@ -539,6 +607,78 @@ def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[
     dataset = open_view_dataset(scenes, split=synthetic_split, synthetic_path=synthetic_path, crop_scale=(1.0, 1.0),
                                 skip_bad=False, synthetic_mix=list(synthetic_mix))
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
+
+
+# benchmark -> how its samples are chosen (what a results file records)
+BENCHMARKS = {
+    "navi": "NAVI, the authors' selection: last 10% of each object's multiview collections (objects with a wild "
+            "set), the views closest in rotation to each anchor (anchor = view 0), every 20th cluster, each view "
+            "cropped to the object's box",
+    "scannet": "ScanNet, the authors' selection: per scene the first window of consecutive available frames with "
+               "frame-number gaps <= 35 (view 0 = the first), whole frames",
+}
+
+
+def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512),
+                      num_samples: int | None = None) -> list[dict]:
+    """The samples of a paper benchmark (:data:`BENCHMARKS`) under ``root``, in the authors' order, views
+    resized to ``size (H, W)``; the first ``num_samples`` (None: all).
+
+    ``navi``: :func:`muskie.data.formats.navi.evaluation_clusters` with :func:`muskie.data.selection.load_views`
+    (object crop); ``scannet``: the scenes of the ``scannet`` dataset format in order, each
+    :func:`muskie.data.selection.scannet_window` (scenes without one are left out).
+    """
+    from pathlib import Path
+
+    from muskie.data.formats import read_dataset
+    from muskie.data.formats.navi import CLUSTER_STRIDE, evaluation_clusters
+    from muskie.data.selection import load_views, scannet_window
+
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; known: {', '.join(BENCHMARKS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder (the {benchmark} root)")
+    if benchmark == "navi":
+        chosen = [(scene, indices, True) for scene, indices in evaluation_clusters(root, num_views, CLUSTER_STRIDE)]
+    else:
+        chosen = []
+        for scene in read_dataset(root, "scannet"):
+            window = scannet_window(scene.frames, num_views)
+            if window is not None:
+                chosen.append((scene, window, False))
+    chosen = chosen[:num_samples]
+    if not chosen:
+        raise ValueError(f"{root}: the {benchmark} selection found no sample of {num_views} views")
+    return [load_views(scene, indices, size, object_crop=crop) for scene, indices, crop in chosen]
+
+
+def select_samples(scenes: str, num_samples: int | None, num_views: int, size: tuple[int, int], seed: int = 0,
+                   synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test",
+                   benchmark: str | None = None) -> tuple[list[dict], str]:
+    """The samples of a comparison and a sentence saying how they were chosen: :func:`load_samples`
+    (``num_samples`` None: 32) or, for a ``benchmark``, :func:`benchmark_samples` (None: all)."""
+    if num_views < 2 or (num_samples is not None and num_samples < 1):
+        raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
+    if benchmark is not None:
+        return benchmark_samples(benchmark, scenes, num_views, size, num_samples), BENCHMARKS[benchmark]
+    samples = load_samples(scenes, 32 if num_samples is None else num_samples, num_views, size, seed,
+                           synthetic_path, synthetic_mix, synthetic_split)
+    return samples, (f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
+                     "(muskie.data.datasets.evaluation_requests), full frames")
+
+
+def settings_header(settings: dict) -> str:
+    """One markdown paragraph naming what a comparison pins (resolution, views, queries, readouts, pooling,
+    sample selection): what a number must share with a published one to be compared with it."""
+    config = settings["config"]
+    height, width = settings["size"]
+    readouts = ", ".join(f"{r} ({READOUT_TITLES[r]})" for r in config["readouts"])
+    return (f"Settings: {settings['selection']}; {height}x{width} px, {settings['views']} views, "
+            f"{settings['samples']} samples, up to {config['num_queries']} queries per sample; readouts: {readouts}; "
+            f"block {config['block']}, multi-layer blocks {config['layers'] or 'probe3d default'}, nearest-neighbour "
+            f"metric {config['nn_metric']}, temperature {config['temperature']:g}; view 0 pooled in: "
+            f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}.\n")
 
 
 def _distribution_table(results: Sequence[CorrespondenceResult], key: str) -> str:
@@ -626,19 +766,22 @@ def _slug(name: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "backbone"
 
 
-def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int = 32,
+def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int | None = None,
                   num_views: int = 8, size: tuple[int, int] = (64, 64),
                   config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
                   seed: int = 0, diagnostics: bool = False, synthetic_mix: Sequence[dict] = (),
-                  synthetic_split: str = "test") -> list[CorrespondenceResult]:
+                  synthetic_split: str = "test", benchmark: str | None = None) -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
     Args:
         backbones: spec strings (:func:`muskie.eval.backbones.build_backbone`) or built backbones.
-        scenes, num_samples, num_views, size, synthetic_path, seed, synthetic_mix, synthetic_split: see
+        scenes, num_views, size, synthetic_path, seed, synthetic_mix, synthetic_split: see
             :func:`load_samples`.
+        num_samples: samples to score; None: 32 (:func:`load_samples`), or every sample of a ``benchmark``.
         config: protocol settings.
+        benchmark: read ``scenes`` as this paper benchmark (:func:`benchmark_samples`: the authors' sample
+            selection, all of its samples unless ``num_samples`` is given) instead of :func:`load_samples`.
         diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
             same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
             sample at ``config.block``, for every backbone) and put it in the results.
@@ -652,9 +795,8 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
 
     if not backbones:
         raise ValueError("give at least one backbone")
-    if num_views < 2 or num_samples < 1:
-        raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
-    samples = load_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split)
+    samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
+                                        synthetic_split, benchmark)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
@@ -671,12 +813,13 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
             path = out_dir / f"tracks_{_slug(result.backbone)}.png"
             figure.save(path)
             figures.append(str(path))
-    settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": num_samples,
-                "views": num_views, "size": list(size), "seed": seed, "synthetic_path": synthetic_path,
+    settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": len(samples),
+                "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed,
+                "synthetic_path": synthetic_path,
                 "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
                 "diagnostics": diagnostics,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
-    report.write_report(out_dir, "results", markdown_table(results),
+    report.write_report(out_dir, "results", f"{settings_header(settings)}\n{markdown_table(results)}",
                  {"settings": settings, "results": [r.to_dict() for r in results]})
     return results

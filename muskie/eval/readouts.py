@@ -13,9 +13,16 @@ between source and target.
   over the target's cells (temperature 1e-4: nearly an argmax, but smooth between near-ties) gives each
   source cell an expected target position; the flow (expected position minus the source cell's centre) is
   upsampled bilinearly to the query pixels and added to them, so the answer is sub-cell.
+
+Several blocks can feed one readout: :func:`mean_attention` averages attention maps over blocks (the paper's
+Muskie readout averages every global-attention layer before the soft-argmax) and
+:func:`concatenate_normalised` joins the L2-normalised features of several blocks into one grid (probe3d's
+multi-layer features) for the nearest neighbour.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +31,44 @@ from muskie.eval.backbones.base import cell_centres, pixels_to_grid
 
 NN_METRICS = ("l2", "cosine")
 DEFAULT_TEMPERATURE = 1e-4
+
+
+def default_multi_layers(depth: int) -> tuple[int, ...]:
+    """probe3d's multi-layer choice for a ``depth``-block backbone: the last block of each quarter,
+    ``(depth//4 - 1, depth//2 - 1, 3*(depth//4) - 1, depth - 1)`` without repeats (``(2, 5, 8, 11)`` for 12
+    blocks); fewer than 4 blocks: every block."""
+    if depth < 4:
+        return tuple(range(depth))
+    return tuple(dict.fromkeys((depth // 4 - 1, depth // 2 - 1, depth // 4 * 3 - 1, depth - 1)))
+
+
+def readout_blocks(readout: str, depth: int, block: int = -1, layers: Sequence[int] = ()) -> list[int]:
+    """The blocks (non-negative indices of a ``depth``-block backbone) a readout reads: every block for
+    ``attention-all``, ``layers`` (empty: :func:`default_multi_layers`) for ``nn-multi``, else ``[block]``.
+    Negative indices count from the end; ValueError for one out of range."""
+    if readout == "attention-all":
+        return list(range(depth))
+    chosen = (tuple(layers) or default_multi_layers(depth)) if readout == "nn-multi" else (block,)
+    bad = [i for i in chosen if not -depth <= i < depth]
+    if bad:
+        raise ValueError(f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative "
+                         "indices from the end)")
+    return [i % depth for i in chosen]
+
+
+def mean_attention(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The float64 mean of equally shaped attention maps (one per block), e.g. ``(T, Ls, Lt)`` each."""
+    if not maps:
+        raise ValueError("give at least one attention map to average")
+    return torch.stack([m.double() for m in maps]).mean(dim=0)
+
+
+def concatenate_normalised(grids: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Feature grids ``(..., h, w, C_i)`` of several blocks, each L2-normalised per cell over its channels,
+    concatenated to ``(..., h, w, sum C_i)``: every block weighs the same in a distance, whatever its scale."""
+    if not grids:
+        raise ValueError("give at least one feature grid")
+    return torch.cat([F.normalize(g.float(), dim=-1) for g in grids], dim=-1)
 
 
 def sample_grid(grid: torch.Tensor, uv: torch.Tensor, height: int, width: int) -> torch.Tensor:

