@@ -16,6 +16,7 @@ COMMANDS = {
     "eval": "eval",
     "pca": "pca",
     "recon": "recon",
+    "features": "features",
 }
 
 
