@@ -110,7 +110,7 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
     ``scenes``, the views of each scene in chunks of at most ``batch_views``.
 
     Args:
-        model: a Muskie or a bare backbone (run in eval mode on ``device``, no gradients).
+        model: a Muskie or a bare backbone (set to eval mode and moved to ``device``; no gradients).
         scenes: the scenes (``muskie.data.sources``); only their images are read.
         blocks, attention_blocks: block indices, negative counting from the end.
         size: ``(H, W)`` to resize every image to (multiples of the patch size); None keeps the images' own
@@ -141,7 +141,7 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
     images, scene_names, chunks = [], [], []
     shape = None  # (H, W) of every view: the first image's
     for scene in scenes:
-        for start, end in chunk_ranges(len(scene.frames), batch_views) if scene.frames else []:
+        for start, end in chunk_ranges(len(scene.frames), batch_views):
             paths = [frame.image_path for frame in scene.frames[start:end]]
             views = [_read_view(path, size) for path in paths]
             for path, view in zip(paths, views):

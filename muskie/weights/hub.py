@@ -62,6 +62,7 @@ def resolve_pretrained(name: str | os.PathLike, options: HubOptions = HubOptions
                                    force_download=options.force_download, token=options.token,
                                    local_files_only=options.local_files_only)
     except OSError as err:  # huggingface_hub's errors (not found, offline and not cached, HTTP) are OSErrors
+        reason = " ".join(str(err).split())  # huggingface_hub's messages span lines; ours is one
         raise FileNotFoundError(f"{name}: no such local path, and not a Hub repository muskie could read "
-                                f"({type(err).__name__}: {err})") from None
+                                f"({type(err).__name__}: {reason})") from None
     return Path(folder)
