@@ -12,6 +12,7 @@ import torch
 import yaml
 from fixtures import tiny_pretrain_config
 
+from muskie.loading import load_model
 from muskie.model import Muskie, MuskieBackbone, MuskieConfig
 from muskie.pretraining.task import pretrain
 from muskie.recon.model import ReconModel
@@ -47,6 +48,7 @@ def test_a_reconstruction_folder_keeps_its_metadata_and_bytes(tmp_path):
     # safetensors orders a header's metadata keys at random (a Rust HashMap), so with two keys even the old
     # code did not repeat its bytes: the header is compared as JSON, the tensors byte for byte
     assert safetensors_parts(saved / "model.safetensors") == safetensors_parts(FOLDERS / "recon" / "model.safetensors")
+    assert load_model(FOLDERS / "recon").metadata == {"image_size": [8, 8]}, "load_model keeps it too"
     with pytest.raises(ValueError, match="holds a Muskie, not a ReconModel"):
         ReconModel.from_pretrained(FOLDERS / "muskie")
 
