@@ -198,8 +198,8 @@ def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, im
     if Path(out).suffix != ".safetensors":
         raise ValueError(f"{out}: the output must be a .safetensors file")
     target = resolve_device(device)
+    loaded = [read_image_folder(images)] if images is not None else load_scenes(scenes)  # before any download
     model = MuskieBackbone.from_pretrained(checkpoint, allow_pickle=allow_pickle)
-    loaded = [read_image_folder(images)] if images is not None else load_scenes(scenes)
     feature_set = extract_features(model, loaded, blocks, attention_blocks, batch_views, size, target,
                                    source=str(checkpoint))
     return save_features(out, feature_set)
