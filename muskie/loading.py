@@ -61,8 +61,11 @@ def build_model(weights: WeightsFile) -> nn.Module:
         cls = model_class(weights.model_class)
     except ValueError as err:
         raise ValueError(f"{weights.source}: {err}") from None
-    return build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict, weights.source,
-                          config_source=weights.config_source)
+    model = build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict, weights.source,
+                           config_source=weights.config_source)
+    if hasattr(model, "metadata"):  # muskie's models keep what the file records about them (HubModel)
+        model.metadata = dict(weights.metadata)
+    return model
 
 
 def load_model(path: str | os.PathLike, *, allow_pickle: bool = False,

@@ -99,7 +99,7 @@ def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path, capsys):
         assert "pre.pt: not a reconstruction checkpoint (a pretrain checkpoint of a Muskie" in err
 
 
-def test_version_1_checkpoint_evaluates_at_its_training_size_and_a_folder_needs_size(tmp_path, capsys):
+def test_version_1_checkpoint_evaluates_at_its_training_size_and_a_folder_without_one_needs_size(tmp_path, capsys):
     from pathlib import Path
 
     from muskie.cli.main import main
@@ -110,7 +110,13 @@ def test_version_1_checkpoint_evaluates_at_its_training_size_and_a_folder_needs_
     assert main([*argv, "--checkpoint", str(v1), "--out", str(tmp_path / "v1")]) == 0
     assert "| 8x8 |" in (tmp_path / "v1" / "recon_eval.md").read_text(), "the size the v1 file was trained at"
     capsys.readouterr()
-    folder = load_model(v1).save_pretrained(tmp_path / "recon-model")
+    model = load_model(v1)
+    kept = model.save_pretrained(tmp_path / "kept")
+    assert main([*argv, "--checkpoint", str(kept), "--out", str(tmp_path / "k")]) == 0, "the folder keeps its size"
+    assert "| 8x8 |" in (tmp_path / "k" / "recon_eval.md").read_text()
+    capsys.readouterr()
+    model.metadata = {}
+    folder = model.save_pretrained(tmp_path / "recon-model")
     assert main([*argv, "--checkpoint", str(folder), "--out", str(tmp_path / "f")]) == 2
     assert "does not record the image size it was trained at; pass --size H W" in capsys.readouterr().err
     assert main([*argv, "--checkpoint", str(folder), "--out", str(tmp_path / "f"), "--size", "8", "8"]) == 0

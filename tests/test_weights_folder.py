@@ -31,7 +31,7 @@ def assert_same_model(a, b):
 
 def test_save_and_load_round_trip(tmp_path, model):
     directory = model.save_pretrained(tmp_path / "run" / "final")
-    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in directory.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     assert json.loads((directory / "config.json").read_text())["embed_dim"] == 128
     loaded = Muskie.from_pretrained(directory).eval()
     assert loaded.config == model.config

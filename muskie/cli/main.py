@@ -17,6 +17,7 @@ COMMANDS = {
     "pca": "pca",
     "recon": "recon",
     "data": "data",
+    "features": "features",
 }
 
 

@@ -6,15 +6,16 @@ import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from muskie.model.config import MuskieConfig
+from muskie.model.hub import HubModel
 from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tables, token_positions
-from muskie.weights import WeightsFile, build_and_load, read_weights, save_folder
+from muskie.weights import WeightsFile, build_and_load
+from muskie.weights.hub import HubOptions
 
 
 def check_image_batch(images: torch.Tensor) -> tuple[int, int, int, int]:
@@ -86,18 +87,20 @@ class BackboneOutput:
     attention: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-class MuskieBackbone(nn.Module):
+class MuskieBackbone(nn.Module, HubModel):
     """A native multi-view encoder: all views of a scene go through every block together.
 
     Parameter names are those of the released checkpoints (brief section 2). Initialisation follows the
     ViTs the release builds on: linear layers truncated-normal (std 0.02) with zero bias, the patch
     convolution Xavier-uniform on its flattened kernel (MAE), registers truncated-normal (std 0.02),
-    LayerNorms at identity, and the mask token zero.
+    LayerNorms at identity, and the mask token zero. Saving, loading and ``push_to_hub`` come from
+    :class:`~muskie.model.hub.HubModel` (huggingface_hub's ``PyTorchModelHubMixin``).
     """
 
     def __init__(self, config: MuskieConfig):
         super().__init__()
         self.config = config
+        self.metadata: dict = {}  # facts about the trained model that its weights file records
         e = config.embed_dim
         self.patch_embed = PatchEmbed(config.patch_size, e)
         self.register_tokens = nn.Parameter(torch.empty(1, 1, config.num_registers, e))
@@ -126,24 +129,28 @@ class MuskieBackbone(nn.Module):
         return cls(MuskieConfig.from_dict(values))
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, *, allow_pickle: bool = False, **overrides):
-        """The model stored at ``path``, loaded strictly: one of our folders, a ``.safetensors`` file, a
-        pre-training checkpoint (any format version; of a peer recipe, its encoder) or a released ``.pth``
-        (see :func:`muskie.weights.read_weights`).
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, allow_pickle: bool = False,
+                        revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                        force_download: bool = False, token: str | bool | None = None,
+                        local_files_only: bool = False, **overrides):
+        """The model stored at ``name_or_path``, loaded strictly: one of our folders, a ``.safetensors`` file,
+        a pre-training checkpoint (any format version; of a peer recipe, its encoder) or a released ``.pth``
+        (see :func:`muskie.weights.read_weights`); or, when no such local path exists, the Hugging Face Hub
+        repository ``org/name`` (its folder, downloaded into the Hub cache; ``HF_HUB_OFFLINE=1`` or
+        ``local_files_only`` reads the cache only). ``revision``, ``cache_dir``, ``force_download`` and
+        ``token`` are huggingface_hub's, for that download.
 
         ``overrides`` change config fields (e.g. ``cross_view``, ``grad_checkpointing``). A bare backbone
         ignores the checkpoint's pixel head. ``allow_pickle``: unpickle Python objects (the release's
         training checkpoints need it; runs code from the file, so only for files you trust). Files of
         other models (a reconstruction checkpoint) are refused: load those with ``muskie.load_model``.
         """
-        weights = encoder_weights(read_weights(path, allow_pickle=allow_pickle))
+        options = HubOptions(revision, cache_dir, force_download, token, local_files_only)
+        weights = encoder_weights(cls.read_pretrained(name_or_path, options, allow_pickle))
         config = muskie_config(weights).replace(**overrides)
-        return build_and_load(lambda: cls(config), weights.state_dict, weights.source)
-
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``directory/model.safetensors`` and ``directory/config.json``; returns the directory."""
-        return save_folder(directory, state_dict=self.state_dict(), model_class=type(self).__name__,
-                           model_config=self.config_dict())
+        model = build_and_load(lambda: cls(config), weights.state_dict, weights.source)
+        model.metadata = dict(weights.metadata)
+        return model
 
     def forward(
         self,

@@ -33,7 +33,7 @@ from muskie.pretraining.step import shuffle_views
 from muskie.pretraining.task import PretrainTask
 from muskie.train.distributed import unwrap_model
 from muskie.train.engine import ModelRecord, StepContext, TaskLoss
-from muskie.weights import HEAD_PREFIXES, load_into, read_weights
+from muskie.weights import HEAD_PREFIXES, TrainingRecord, load_into, read_weights
 
 
 class PeerTask(PretrainTask):
@@ -81,9 +81,9 @@ class PeerTask(PretrainTask):
         """The frame-wise encoder: the features a peer recipe is evaluated on."""
         return model.encoder
 
-    def export(self, model: PeerModel, directory: Path) -> None:
+    def export(self, model: PeerModel, directory: Path, training: TrainingRecord) -> None:
         """The encoder as a ``MuskieBackbone`` folder: ``muskie:DIRECTORY`` as an evaluation backbone."""
-        model.encoder.save_pretrained(directory)
+        model.encoder.save_pretrained(directory, model_card_kwargs={"training": training})
 
     def _masks(self, batch: int, num_views: int, grid_h: int, grid_w: int, generator: torch.Generator,
                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,7 +33,7 @@ from muskie.pretraining.step import pretraining_loss
 from muskie.train.distributed import DistInfo, unwrap_model
 from muskie.train.engine import ModelRecord, StepContext, Task, TaskLoss, TrainResult, train
 from muskie.train.streams import batch_stream
-from muskie.weights import HEAD_PREFIXES, load_into, read_weights
+from muskie.weights import HEAD_PREFIXES, TrainingRecord, load_into, read_weights
 
 log = logging.getLogger("muskie.pretrain")
 
@@ -170,8 +170,8 @@ class PretrainTask(Task):
                         metrics[f"shift_same_attention_{shift}"] = sum(s.same for s in chosen) / len(chosen)
         return metrics
 
-    def export(self, model: Muskie, directory: Path) -> None:
-        model.save_pretrained(directory)
+    def export(self, model: Muskie, directory: Path, training: TrainingRecord) -> None:
+        model.save_pretrained(directory, model_card_kwargs={"training": training})
 
 
 # method -> its task class, or "module:attribute" imported when first needed (the peer recipes build on

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,10 +20,12 @@ from muskie.config_io import from_dict, to_dict
 from muskie.model import MuskieBackbone
 from muskie.model.backbone import init_linear_and_norm
 from muskie.model.config import preset_config
+from muskie.model.hub import HubModel
 from muskie.model.layers import AlternatingAttentionBlock, rope_tables, token_positions
 from muskie.recon.config import ReconModelConfig
 from muskie.recon.heads import CameraHead, DPTHead
-from muskie.weights import save_folder
+from muskie.weights import build_and_load
+from muskie.weights.hub import HubOptions
 
 
 @dataclass
@@ -53,17 +54,20 @@ def default_head_layers(num_layers: int) -> list[int]:
     return [(k + 1) * num_layers // 4 - 1 for k in range(4)]
 
 
-class ReconModel(nn.Module):
+class ReconModel(nn.Module, HubModel):
     """Backbone -> ``new_blocks`` AA blocks -> DPT head (points + confidence) and camera head.
 
     The new blocks carry their own register tokens and use the backbone's RoPE positions; they and the heads
     are initialised as the backbone is (truncated normal, std 0.02, zero biases), except the camera head's
-    output layers, which start at the identity pose.
+    output layers, which start at the identity pose. ``metadata`` records the image size the model was
+    trained at (``{"image_size": [H, W]}``, set by the training task and kept in its weights files).
+    Saving, loading and ``push_to_hub`` come from :class:`~muskie.model.hub.HubModel`.
     """
 
     def __init__(self, backbone: MuskieBackbone, config: ReconModelConfig = ReconModelConfig()):
         super().__init__()
         self.config = config
+        self.metadata: dict = {}
         self.backbone = backbone
         bc = backbone.config
         self.num_layers = bc.depth + config.new_blocks
@@ -100,11 +104,23 @@ class ReconModel(nn.Module):
         head = from_dict(ReconModelConfig, values.get("head", {}), where="head")
         return cls(MuskieBackbone.from_config_dict(values["backbone"]), head)
 
-    def save_pretrained(self, directory: str | os.PathLike, metadata: dict | None = None) -> Path:
-        """Write ``directory/model.safetensors`` and ``directory/config.json`` (``muskie.load_model`` reads
-        it back), with ``metadata`` such as ``{"image_size": [H, W]}``; returns the directory."""
-        return save_folder(directory, state_dict=self.state_dict(), model_class=type(self).__name__,
-                           model_config=self.config_dict(), metadata=metadata)
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, force_download: bool = False,
+                        token: str | bool | None = None, local_files_only: bool = False) -> ReconModel:
+        """The reconstruction model stored at ``name_or_path`` (a folder or a reconstruction checkpoint),
+        loaded strictly, with its ``metadata``; or, when no such local path exists, the Hugging Face Hub
+        repository ``org/name`` (see :meth:`MuskieBackbone.from_pretrained` for the download arguments).
+        A file of another model is a ValueError."""
+        options = HubOptions(revision, cache_dir, force_download, token, local_files_only)
+        weights = cls.read_pretrained(name_or_path, options, allow_pickle=False)
+        if weights.model_class != cls.__name__:
+            raise ValueError(f"{weights.source}: holds a {weights.model_class}, not a {cls.__name__}; load it with "
+                             f"muskie.load_model")
+        model = build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict,
+                               weights.source, config_source=weights.config_source)
+        model.metadata = dict(weights.metadata)
+        return model
 
     def _init_new_parameters(self) -> None:
         nn.init.trunc_normal_(self.register_tokens, std=0.02)

@@ -24,7 +24,7 @@ from muskie.recon.model import ReconModel, build_recon_model
 from muskie.train.distributed import DistInfo
 from muskie.train.engine import ModelRecord, StepContext, Task, TaskLoss, TrainResult, train
 from muskie.train.streams import batch_stream
-from muskie.weights import HEAD_PREFIXES, load_into, read_weights
+from muskie.weights import HEAD_PREFIXES, TrainingRecord, load_into, read_weights
 
 TASK_NAME = "recon"
 REQUIRED = ("depth", "cameras")  # every training scene needs both
@@ -88,8 +88,9 @@ class ReconTask(Task):
         return list(evaluation_batches(dataset, self.config.val_samples, data.num_views, tuple(data.size),
                                        self.config.seed, data.batch_size))
 
-    def export(self, model: ReconModel, directory: Path) -> None:
-        model.save_pretrained(directory, metadata=self.describe_model(model).metadata)
+    def export(self, model: ReconModel, directory: Path, training: TrainingRecord) -> None:
+        model.metadata = self.describe_model(model).metadata  # the image size it was trained at
+        model.save_pretrained(directory, model_card_kwargs={"training": training})
 
 
 def train_recon(config: ReconTrainConfig, resume: bool = True, stop_at_step: int | None = None,

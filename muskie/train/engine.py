@@ -43,6 +43,7 @@ from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, ba
 from muskie.train.optim import build_optimizer
 from muskie.train.run_folder import RunLock, truncate_metrics
 from muskie.train.schedule import learning_rate
+from muskie.weights.card import TrainingRecord
 from muskie.weights.checkpoint import (LATEST_NAME, Checkpoint, CheckpointError, read_checkpoint,
                                        remove_stale_temporaries, save_checkpoint)
 
@@ -155,8 +156,10 @@ class Task(ABC):
         return {"loss": sum(float(self.loss(model, part, context).loss) for part in parts) / len(parts)}
 
     @abstractmethod
-    def export(self, model: nn.Module, directory: Path) -> None:
-        """Write the finished model (e.g. ``save_pretrained``) into ``directory``."""
+    def export(self, model: nn.Module, directory: Path, training: TrainingRecord) -> None:
+        """Write the finished model into ``directory``, e.g. ``save_pretrained`` with
+        ``model_card_kwargs={"training": training}``: ``training`` (the task, steps, config and last metrics
+        of the run) goes into its model card."""
 
 
 @dataclass
@@ -235,6 +238,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                                   f"parameters ({err}); start a fresh run from its weights with --init-from "
                                   f"{checkpoint_path} and another --out") from None
         start_step, best_val = saved.step, saved.state.get("best_val")
+        last_loss, last_val = saved.metrics.get("loss"), {}  # for the model card of a run resumed at its end
         if dist.is_main:
             truncate_metrics(out_dir / METRICS_NAME, start_step)
         log.info("resumed from %s at step %d%s", checkpoint_path, start_step,
@@ -247,7 +251,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
             log.info("initialised the model from %s", config.init_from)
         model.to(device)
         optimizer = build_optimizer(model, config.optim)
-        start_step, best_val = 0, None
+        start_step, best_val, last_loss, last_val = 0, None, None, {}
         if dist.is_main:
             (out_dir / METRICS_NAME).unlink(missing_ok=True)
     if dist.is_main:
@@ -346,6 +350,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                 val_metrics = _validate(task, train_model, validation, config, device, autocast)
                 if log_file is not None:
                     log_file.validation(step, val_metrics)
+                last_val = {f"val_{name}": value for name, value in val_metrics.items()}
                 if best_val is None or val_metrics["loss"] < best_val:
                     best_val = val_metrics["loss"]
                     save(out_dir / BEST_NAME, {"loss": losses[-1], "val_loss": best_val})
@@ -375,7 +380,10 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
     if step >= config.steps:
         exported = out_dir / FINAL_MODEL_DIR
         if dist.is_main:
-            task.export(model, exported)
+            last_loss = losses[-1] if losses else last_loss
+            metrics = {**({"loss": last_loss} if last_loss is not None else {}), **last_val,
+                       **({"best_val_loss": best_val} if best_val is not None else {})}
+            task.export(model, exported, TrainingRecord(task.name, step, to_dict(config), metrics))
         barrier(dist)
     return TrainResult(out_dir=out_dir, step=step, checkpoint=checkpoint_path, losses=losses, model=model.eval(),
                        ended_by=ended_by, exported=exported)
