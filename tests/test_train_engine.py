@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import torch
+import yaml
 from fixtures import TINY_PRETRAIN_MODEL, assert_same_weights, tiny_pretrain_config
 
 from muskie.pretraining.config import PretrainConfig
@@ -182,3 +183,28 @@ def test_a_peer_recipe_validates_its_encoder_with_the_shortcut_diagnostics(tmp_p
     assert record["step"] == 2 and "val_loss" in record and 0 <= record["val_shift_found_nn_1"] <= 1
     assert not any(key.startswith(("val_same_cell", "val_shift_found_attention")) for key in record), \
         "a frame-wise encoder has no cross-view attention"
+
+
+def test_auto_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    from muskie import devices
+    from muskie.train import engine
+
+    monkeypatch.setattr(engine, "resolve_precision", lambda precision, device: devices.resolve_precision(
+        precision, device) if precision != "auto" else ("fp32", "precision auto: fp32 (test)"))
+    pretrain(tiny_config(tmp_path, precision="auto", steps=2), progress=False)
+    saved = read_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert saved.config["precision"] == "fp32"
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["precision"] == "fp32"
+    # a machine whose auto would now say bf16 resumes the run in the precision it started with
+    monkeypatch.setattr(engine, "resolve_precision", lambda precision, device: ("bf16", "test"))
+    result = pretrain(tiny_config(tmp_path, precision="auto", steps=3), progress=False)
+    assert result.step == 3 and read_checkpoint(tmp_path / "checkpoint-last.pt").config["precision"] == "fp32"
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns_with_the_measured_cost(tmp_path, monkeypatch):
+    from muskie.train import engine
+
+    monkeypatch.setattr(engine, "native_bf16", lambda device: False)
+    monkeypatch.setattr(engine, "bf16_slowdown", lambda: 40.0)
+    with pytest.warns(UserWarning, match="measured 40x slower than float32"):
+        pretrain(tiny_config(tmp_path, precision="bf16", steps=1), progress=False)

@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", default=None, help="output folder for checkpoints, logs and config")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default=None)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                        help="auto: bf16 where the device computes it natively, else fp32 (default of the recipe)")
     parser.add_argument("--seed", type=int, default=None)
     add_training_flags(parser, "--set optim.lr=1e-3 --set data.batch_size=8")
     parser.set_defaults(run=run)

@@ -103,7 +103,7 @@ class PretrainConfig(RunConfig):
 
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 2_500_000
-    precision: str = "bf16"
+    precision: str = "auto"
     out_dir: str = "runs/pretrain"
     checkpoint_every: int = 1000
     model: str = "base"

@@ -15,7 +15,7 @@ from typing import TypeVar
 from muskie.config_io import ConfigError, layered_config
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs"
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 T = TypeVar("T", bound="RunConfig")
 
@@ -55,7 +55,10 @@ class RunConfig:
         steps: optimiser steps; the schedule spans them. A finished run started again with a larger
             ``steps`` is extended (the rest of the schedule is re-spanned over the new length).
         accum_steps: micro-batches accumulated into one optimiser step.
-        precision: ``fp32`` or ``bf16`` (autocast; weights and optimiser state stay float32).
+        precision: ``auto`` (bf16 where the device computes it natively, else fp32: see
+            :func:`muskie.devices.resolve_precision`; a resumed run keeps the precision it started with),
+            ``fp32`` or ``bf16`` (autocast; weights and optimiser state stay float32). A run records the
+            precision it used, never ``auto``.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         seed: seeds the initial weights, the data order and every random choice of a step.
         out_dir: the run folder (checkpoints, ``config.yaml``, ``metrics.jsonl``, TensorBoard, ``model/``).
@@ -75,7 +78,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 1000
     accum_steps: int = 1
-    precision: str = "fp32"
+    precision: str = "auto"
     device: str = "auto"
     seed: int = 0
     out_dir: str = "runs/run"
@@ -90,7 +93,7 @@ class RunConfig:
     def validate(self: T) -> T:
         """Check values that types alone do not; returns self. Raises ConfigError naming the key."""
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+            raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         for name in ("steps", "accum_steps", "checkpoint_every", "log_every", "val_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -25,6 +25,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from muskie.config_io import to_dict
-from muskie.devices import resolve_device
+from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_device, resolve_precision
 from muskie.train.config import RunConfig
 from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, barrier, init_distributed, shutdown
 from muskie.train.optim import build_optimizer
@@ -225,6 +226,7 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         for stale in remove_stale_temporaries(checkpoint_path):
             log.info("removed %s, left by a checkpoint write that was interrupted", stale)
     saved = read_checkpoint(checkpoint_path, map_location="cpu") if resume and checkpoint_path.exists() else None
+    _settle_precision(config, saved, device)
     if saved is not None:
         _check_resumable(task, saved, checkpoint_path)
         model = task.model_from_checkpoint(saved)
@@ -387,6 +389,22 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         barrier(dist)
     return TrainResult(out_dir=out_dir, step=step, checkpoint=checkpoint_path, losses=losses, model=model.eval(),
                        ended_by=ended_by, exported=exported)
+
+
+def _settle_precision(config: RunConfig, saved: Checkpoint | None, device: torch.device) -> None:
+    """Replace ``auto`` by the precision the run uses (a resumed run's own, else the device's), so checkpoints and
+    ``config.yaml`` record it; log which and why; warn once, with the measured cost, about bf16 on a CPU that
+    emulates it."""
+    if config.precision == "auto" and saved is not None and saved.config.get("precision") in ("fp32", "bf16"):
+        config.precision = saved.config["precision"]
+        reason = f"precision auto: {config.precision}, the precision this run started with"
+    else:
+        config.precision, reason = resolve_precision(config.precision, device)
+    log.info(reason)
+    if config.precision == "bf16" and device.type == "cpu" and not native_bf16(device):
+        warnings.warn(f"precision bf16 on a CPU without native bf16 ({cpu_capability()}): a bf16 matrix product "
+                      f"measured {bf16_slowdown():.0f}x slower than float32 here; use precision auto or fp32",
+                      stacklevel=3)
 
 
 @torch.no_grad()
