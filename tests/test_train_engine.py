@@ -208,3 +208,12 @@ def test_bf16_on_a_cpu_that_emulates_it_warns_with_the_measured_cost(tmp_path, m
     monkeypatch.setattr(engine, "bf16_slowdown", lambda: 40.0)
     with pytest.warns(UserWarning, match="measured 40x slower than float32"):
         pretrain(tiny_config(tmp_path, precision="bf16", steps=1), progress=False)
+
+
+def test_a_time_budget_ends_with_a_checkpoint_and_an_exported_model_and_the_run_resumes(tmp_path):
+    result = pretrain(tiny_config(tmp_path, steps=3), progress=False, max_minutes=0)
+    assert result.ended_by == "time budget" and result.step == 1
+    assert result.exported == tmp_path / "model" and (tmp_path / "model" / "model.safetensors").is_file()
+    assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 1
+    finished = pretrain(tiny_config(tmp_path, steps=3), progress=False)
+    assert finished.ended_by is None and finished.step == 3 and finished.exported == tmp_path / "model"

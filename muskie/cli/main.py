@@ -109,7 +109,10 @@ def run_training(train_function, config, args: argparse.Namespace) -> int:
     else:
         print(f"stopped by {result.ended_by} at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}; "
               "run the same command again to resume")
-    if result.exported is not None:
+    if result.exported is not None and result.step < config.steps:
+        print(f"weights at step {result.step}: {result.exported} (load with muskie.load_model); the run did not "
+              f"reach its {config.steps} steps, so its results will differ from those of the full run")
+    elif result.exported is not None:
         print(f"final weights: {result.exported} (load with muskie.load_model)")
     if result.ended_by in ("SIGINT", "SIGTERM"):
         return 128 + int(getattr(signal, result.ended_by))

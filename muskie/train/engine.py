@@ -379,7 +379,8 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
     if ended_by is None and step < config.steps:
         ended_by = "stop_at_step"
     exported = None
-    if step >= config.steps:
+    # a run cut short by its time budget still leaves a usable model (of the step it reached)
+    if step >= config.steps or ended_by == "time budget":
         exported = out_dir / FINAL_MODEL_DIR
         if dist.is_main:
             last_loss = losses[-1] if losses else last_loss
