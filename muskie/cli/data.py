@@ -29,6 +29,11 @@ def add_parser(subparsers) -> None:
     index.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes reading scenes (default: the CPU count)")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.add_argument("--allow-pickle", action="store_true",
+                       help="read files that can only be unpickled (MegaDepth scene-info .npz; runs code from the "
+                       "file: trusted files only)")
+    index.add_argument("--allow-outside", action="store_true",
+                       help="read files that the dataset's own files name outside its root")
     index.set_defaults(run=run_index)
 
     check = actions.add_parser("check", help="counts, image sizes, and convention checks on sampled frames",
@@ -59,7 +64,9 @@ def add_parser(subparsers) -> None:
 def run_index(args: argparse.Namespace) -> int:
     from muskie.data.indexing import index_dataset
 
-    summary = index_dataset(args.root, args.format, args.out, workers=args.workers, progress=not args.no_progress)
+    options = {name: True for name in ("allow_pickle", "allow_outside") if getattr(args, name)}
+    summary = index_dataset(args.root, args.format, args.out, workers=args.workers, progress=not args.no_progress,
+                            options=options)
     for scene_id, error in summary.failed[:5]:
         print(f"muskie data index: skipped scene {scene_id}: {error}", file=sys.stderr)
     print(f"indexed {summary.scenes} scenes, {summary.frames} frames into {summary.manifest}"

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from muskie.config_io import ConfigError, from_dict
 
 from muskie.data.batch import ViewBatch, collate_views
-from muskie.data.formats import FORMATS, get_format, read_dataset
+from muskie.data.formats import FORMATS, check_options, get_format, read_dataset
 from muskie.data.mixture import MixtureDataset
 from muskie.data.scene import Scene
 from muskie.data.sources import load_manifest, load_scenes
@@ -60,6 +60,9 @@ class DatasetSourceConfig:
             masks; None: 0.5 for object-centric formats (CO3D, WildRGB-D), 0 otherwise.
         views: ``"window"`` (consecutive frames) or ``"neighbours"`` (a frame and its listed neighbours, for
             datasets that give them: BlendedMVS, MegaDepth).
+        options: keyword options of the format's adapter (``muskie.data.formats.adapter_options``), e.g.
+            ``{allow_pickle: true}`` for MegaDepth scene-info files you trust, ``{allow_outside: true}`` for a
+            dataset whose files name paths outside its root.
     """
 
     path: str = ""
@@ -68,6 +71,7 @@ class DatasetSourceConfig:
     window: int | None = None
     object_zoom: float | None = None
     views: str = "window"
+    options: dict = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
         """Raise ConfigError naming the key (``where`` is the entry's, e.g. ``data.sources[1]``)."""
@@ -84,6 +88,13 @@ class DatasetSourceConfig:
             raise ConfigError(f"{where}.object_zoom must be a probability in [0, 1], got {self.object_zoom}")
         if self.views not in VIEW_MODES:
             raise ConfigError(f"{where}.views must be one of {', '.join(VIEW_MODES)}, got {self.views!r}")
+        try:
+            check_options(self.format, self.options)
+        except ValueError as err:
+            raise ConfigError(f"{where}.options: {err}") from None
+        for key, value in self.options.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.options.{key} must be true or false, got {value!r}")
 
     def frame_window(self) -> int:
         """The window in frames: ``window`` or the format's default."""
@@ -116,7 +127,8 @@ def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
         if is_manifest(path):
             scenes = load_manifest(path)
         else:
-            scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only)
+            scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only,
+                                  **entry.options)
     except (OSError, ValueError) as err:
         raise ValueError(f"{prefix}path: {err}" if where else str(err)) from None
     if not scenes:

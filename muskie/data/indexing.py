@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from muskie.data.formats import get_format
+from muskie.data.formats import check_options, get_format
 from muskie.data.sources.manifest import scene_record, write_manifest
 
 
@@ -34,18 +34,18 @@ class IndexSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _index_scene(job: tuple[str, str, str]) -> tuple[str, dict | None, str | None]:
-    """``(scene id, manifest record or None, error or None)`` of one ``(root, format, scene id)`` job."""
-    root, format_name, scene_id = job
+def _index_scene(job: tuple[str, str, str, dict]) -> tuple[str, dict | None, str | None]:
+    """``(scene id, manifest record or None, error or None)`` of one ``(root, format, scene id, options)`` job."""
+    root, format_name, scene_id, options = job
     try:
-        scene = get_format(format_name).read_scene(Path(root), scene_id, cameras=True, depth=True)
+        scene = get_format(format_name).read_scene(Path(root), scene_id, cameras=True, depth=True, **options)
     except (OSError, ValueError) as err:
         return scene_id, None, f"{type(err).__name__}: {err}"
     return scene_id, scene_record(scene, scene_id, Path(root)), None
 
 
 def index_dataset(root: str | Path, format_name: str, out_path: str | Path, workers: int = 1,
-                  progress: bool = False) -> IndexSummary:
+                  progress: bool = False, options: dict | None = None) -> IndexSummary:
     """Index every scene of the dataset at ``root`` in format ``format_name`` into the manifest ``out_path``.
 
     Args:
@@ -54,6 +54,7 @@ def index_dataset(root: str | Path, format_name: str, out_path: str | Path, work
         out_path: the manifest to write (v2; its folder is created; written completely or not at all).
         workers: processes reading scenes (1: in this process).
         progress: show a progress bar (scenes, with the running frame count).
+        options: keyword options of the format's adapter (``muskie.data.formats.adapter_options``).
 
     Returns:
         The summary; scenes the adapter fails to read are left out and listed in ``failed``.
@@ -70,10 +71,12 @@ def index_dataset(root: str | Path, format_name: str, out_path: str | Path, work
         raise FileNotFoundError(f"{root}: no such folder")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    options = dict(options or {})
+    check_options(format_name, options)
     scene_ids = get_format(format_name).find_scenes(root)
     if not scene_ids:
         raise ValueError(f"{root}: no {format_name} scenes found")
-    jobs = [(str(root), format_name, scene_id) for scene_id in scene_ids]
+    jobs = [(str(root), format_name, scene_id, options) for scene_id in scene_ids]
     summary = IndexSummary(out_path)
     bar = tqdm(total=len(jobs), unit="scene", desc=f"indexing {root}", disable=not progress, dynamic_ncols=True)
 
