@@ -1,5 +1,11 @@
-"""Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie."""
+"""Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie, a
+small real filesystem to fill."""
 
+import contextlib
+import os
+import subprocess
+
+import pytest
 import torch
 
 from muskie.model import Muskie, MuskieConfig
@@ -65,3 +71,20 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size: str = "256k"):
+    """A tmpfs of ``size`` mounted at ``path`` (created), for real full-disk errors; unmounted afterwards.
+    Skips the test where it cannot be mounted: mounting needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("a small tmpfs to fill needs root to mount; full-disk tests skipped")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs ({mounted.stderr.strip()}); full-disk tests skipped")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import SMALL_MUSKIE, small_muskie
+from fixtures import SMALL_MUSKIE, small_filesystem, small_muskie
 
-from muskie.model import Muskie, MuskieBackbone
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.outputs import NoSpaceLeftError
 
 CONFIG = SMALL_MUSKIE
 V1_FOLDER = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "model"
@@ -91,3 +92,18 @@ def test_config_json_of_a_muskie_is_unchanged_and_other_classes_name_theirs(tmp_
     assert again.read_bytes() == old.read_bytes(), "a Muskie folder is written exactly as muskie 0.1.0 wrote it"
     bare = MuskieBackbone(CONFIG).save_pretrained(tmp_path / "bare") / "config.json"
     assert json.loads(bare.read_text()) == {"model_class": "MuskieBackbone", **CONFIG.to_dict()}
+
+
+def test_a_full_disk_leaves_no_half_written_folder(tmp_path):
+    small = Muskie(MuskieConfig(embed_dim=8, depth=1, num_heads=2, patch_size=4))
+    large = Muskie(MuskieConfig(embed_dim=128, depth=2, num_heads=4, patch_size=8))  # 7 MB of weights
+    with small_filesystem(tmp_path / "disk") as disk:
+        with pytest.raises(NoSpaceLeftError, match=f"no space left on {disk}; nothing was written to {disk}/new"):
+            large.save_pretrained(disk / "new")
+        assert list(disk.iterdir()) == [], "no folder, no temporary file"
+        kept = small.save_pretrained(disk / "kept")
+        before = {p.name: p.read_bytes() for p in kept.iterdir()}
+        with pytest.raises(NoSpaceLeftError, match="no space left on"):
+            large.save_pretrained(kept)
+        assert {p.name: p.read_bytes() for p in kept.iterdir()} == before, "the previous weights are intact"
+        assert [p.name for p in disk.iterdir()] == ["kept"]

@@ -100,13 +100,14 @@ class SceneSourceConfig:
     def open(self, split: str = "train", require: tuple[str, ...] = (), num_scenes: int | None = None) -> Dataset:
         """The training scenes (``split="train"``, random crops) or the held-out ones (``"val"``: ``val_source``
         or the synthetic ``val`` split, full frames); ``num_scenes`` synthetic scenes (default
-        ``synthetic_scenes``). ``require``: see :func:`open_view_dataset`."""
+        ``synthetic_scenes``). ``require``: see :func:`open_view_dataset`. Training replaces bad samples;
+        held-out scenes do not (a validation scores the samples it names, or fails naming the bad one)."""
         training = split == "train"
         return open_view_dataset(self.source if training else (self.val_source or self.source), split=split,
                                  synthetic_path=self.synthetic_path,
                                  synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
                                  crop_scale=tuple(self.crop_scale) if training else (1.0, 1.0), require=require,
-                                 synthetic_mix=self.synthetic_mix)
+                                 synthetic_mix=self.synthetic_mix, skip_bad=training)
 
     def validate(self, needs_validation: bool = False) -> None:
         """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""
