@@ -399,3 +399,18 @@ def test_issue_14_user_errors_exit_2_with_one_line(argv, message, files, capsys,
     assert fill(message) in lines[-1]
     assert lines[-1].startswith("muskie") and (message.startswith("argument ") or len(lines) == 1), err
     assert sorted(p.name for p in files.iterdir()) == before, "nothing was written"
+
+
+def test_pretrain_on_a_full_disk_says_so_in_one_line(tmp_path, capsys):
+    from fixtures import small_filesystem
+
+    tiny = ["--preset", "tiny", "--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+            "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.max_views=2", "--set", "data.batch_size=1",
+            "--set", "data.workers=0", "--set", "data.synthetic_scenes=4", "--set", "checkpoint_every=1",
+            "--steps", 2, "--device", "cpu", "--precision", "fp32", "--no-progress"]
+    with small_filesystem(tmp_path / "disk", size="200k") as disk:  # the first checkpoint does not fit
+        code, err = run_cli(["pretrain", *tiny, "--out", disk / "run"], capsys)
+        assert code == 2 and "Traceback" not in err
+        assert err.strip().splitlines()[-1] == (f"muskie pretrain: error: no space left on {disk / 'run'}: "
+                                                "checkpoint-last.pt was not written")
+        assert not list((disk / "run").glob(".checkpoint-last.pt.*")), "no temporary file left"
