@@ -27,7 +27,8 @@ def _add_train(commands) -> None:
         description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
         "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
         "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
-    parser.add_argument("--recipe", default=None, type=path, help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
+    parser.add_argument("--recipe", default=None, type=path,
+                        help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
     parser.add_argument("--backbone-weights", default=None, type=path,
                         help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
                         "released .pth); default: a random backbone of --preset")
