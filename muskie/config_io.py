@@ -1,8 +1,11 @@
-"""Dataclass configs from and to plain dicts / YAML, with unknown keys and wrong types rejected."""
+"""Dataclass configs from and to plain dicts / YAML, with unknown keys, wrong types and non-finite numbers
+rejected. YAML is read without aliases (``&a`` / ``*a``): nested aliases expand exponentially (a few hundred
+bytes can ask for gigabytes), and no recipe needs them."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -18,6 +21,36 @@ _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 class ConfigError(ValueError):
     """A config with an unknown key, a value of the wrong type, or an unreadable file."""
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases, so a document costs no more than its own size."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in muskie configs",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """The YAML document ``text`` (no aliases); a :class:`ConfigError` naming ``where`` if it is not valid."""
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: not valid YAML ({' '.join(str(err).split())})") from None
+
+
+def check_fields(config: Any, where: str) -> None:
+    """Check the fields of dataclass instance ``config`` against their annotations, in place (ints become
+    floats where a float is declared): for dataclasses built directly from a file's dict (``MuskieConfig``
+    from a ``config.json``), whose constructor does not go through :func:`from_dict`. Raises
+    :class:`ConfigError` naming ``where.field``."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = _coerce(hints[f.name], getattr(config, f.name), f"{where}.{f.name}")
+        object.__setattr__(config, f.name, value)  # frozen dataclasses too
 
 
 def to_dict(config: Any) -> dict:
@@ -82,7 +115,7 @@ def parse_override(text: str) -> dict:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw)
+    value = parse_yaml(raw, f"override {text!r}")
     result: dict = {}
     node = result
     parts = key.strip().split(".")
@@ -96,10 +129,7 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    data = parse_yaml(path.read_text(), str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
@@ -139,10 +169,16 @@ def _coerce(annotation, value, where: str):
     if annotation is float:
         if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
             # YAML 1.1 reads "1e-3" (no dot) as a string; it is a number to anyone writing a config
-            return float(value)
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            value = math.inf
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")

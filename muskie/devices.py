@@ -6,16 +6,26 @@ import torch
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N`` as a device; ValueError for
-    a name torch does not know or CUDA asked for where there is none."""
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a device;
+    ValueError for a name torch does not know, a device type muskie does not run on (``meta`` holds no data),
+    or a device this machine does not have."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         raise ValueError(f"device {name!r} is not a device name (auto, cpu, cuda or cuda:N): {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but CUDA is not available")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} was asked for but CUDA is not available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {name!r} was asked for but MPS (Apple GPU) is not available")
+    elif device.type != "cpu":
+        raise ValueError(f"device {name!r}: muskie runs on cpu, cuda, cuda:N or mps, not on {device.type!r}")
     return device
 
 

@@ -1,5 +1,11 @@
-"""Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie."""
+"""Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie, a
+small real filesystem to fill."""
 
+import contextlib
+import os
+import subprocess
+
+import pytest
 import torch
 
 from muskie.model import Muskie, MuskieConfig
@@ -87,3 +93,20 @@ def write_camera_scene(folder, num_frames: int, size: int = 16, with_depth: bool
     depth = torch.arange(1, num_frames + 1, dtype=torch.float64).view(-1, 1, 1).expand(-1, size, size)
     write_transforms_json(folder, images, centred_intrinsics(num_frames, 20.0, size), poses,
                           depth if with_depth else None)
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size: str = "256k"):
+    """A tmpfs of ``size`` mounted at ``path`` (created), for real full-disk errors; unmounted afterwards.
+    Skips the test where it cannot be mounted: mounting needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("a small tmpfs to fill needs root to mount; full-disk tests skipped")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs ({mounted.stderr.strip()}); full-disk tests skipped")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

@@ -1,8 +1,9 @@
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
-from muskie.config_io import ConfigError, from_dict, merge, parse_override, to_dict
+from muskie.config_io import ConfigError, from_dict, load_yaml, merge, parse_override, to_dict
 
 
 @dataclass
@@ -38,6 +39,9 @@ def test_round_trip_and_int_to_float():
         ({"inner": {"pair": [1.0]}}, r"config.inner.pair: expected 2 values"),
         ({"clip": "high"}, r"config.clip: expected a number"),
         ({"inner": 3}, r"config.inner: expected a mapping"),
+        ({"inner": {"rate": float("nan")}}, r"config.inner.rate: expected a finite number, got nan"),
+        ({"clip": float("-inf")}, r"config.clip: expected a finite number, got -inf"),
+        ({"inner": {"pair": [0.1, 10**400]}}, r"config.inner.pair\[1\]: expected a finite number"),
     ],
 )
 def test_bad_configs_name_the_key(data, message):
@@ -52,3 +56,28 @@ def test_merge_and_overrides():
     assert merge(config, parse_override("inner.sizes=[[3, 4], [5, 6]]")).inner.sizes == [[3, 4], [5, 6]]
     with pytest.raises(ConfigError, match="key.subkey=value"):
         parse_override("inner.rate")
+
+
+def test_non_finite_yaml_numbers_are_refused():
+    for text in ("inner.rate=.nan", "inner.rate=.inf", "clip=-.Inf"):
+        with pytest.raises(ConfigError, match="expected a finite number"):
+            merge(Outer(), parse_override(text))
+
+
+def test_a_malformed_override_value_is_a_config_error_naming_it():
+    with pytest.raises(ConfigError, match=r"override 'inner.sizes=\[\[1, 2\]': not valid YAML"):
+        parse_override("inner.sizes=[[1, 2]")
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    # "billion laughs": 9 levels of 9 aliases expand into 9**9 (387 million) strings
+    lines = ['a0: &a0 ["lol"]'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 1000
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"{path}: not valid YAML .*aliases .* are not allowed"):
+        load_yaml(path)
+    assert time.perf_counter() - started < 1
+    with pytest.raises(ConfigError, match="aliases"):
+        parse_override("inner.sizes=[&x [1, 2], *x]")

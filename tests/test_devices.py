@@ -17,6 +17,16 @@ def test_unknown_device_names_are_refused():
         resolve_device("gpu0")
 
 
+def test_devices_muskie_does_not_run_on_or_this_machine_lacks_are_refused():
+    with pytest.raises(ValueError, match="device 'meta': muskie runs on cpu, cuda, cuda:N or mps, not on 'meta'"):
+        resolve_device("meta")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="device 'mps' was asked for but MPS .* is not available"):
+            resolve_device("mps")
+    with pytest.raises(ValueError, match=f"device 'cuda:{torch.cuda.device_count()}' was asked for but "):
+        resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_follows_native_bf16(monkeypatch, native, expected):
     monkeypatch.setattr(devices, "native_bf16", lambda device: native)

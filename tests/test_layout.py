@@ -11,9 +11,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muskie"
 # layer -> the top-level parts of muskie it may import (besides itself)
 ALLOWED = {
     "geometry": {"constants"},
-    "weights": {"constants"},
-    "data": {"constants", "config_io", "geometry"},
-    "model": {"constants", "weights", "geometry"},
+    "weights": {"constants", "devices", "outputs"},
+    "data": {"constants", "config_io", "geometry", "outputs"},
+    "model": {"constants", "config_io", "weights", "geometry"},
     "train": {"constants", "config_io", "devices", "data", "weights"},
 }
 

@@ -242,6 +242,13 @@ def test_create_model_presets_and_overrides():
         (dict(embed_dim=24, depth=1, num_heads=4), "multiple of 4"),
         (dict(embed_dim=32, depth=0, num_heads=2), "depth must be a positive integer"),
         (dict(embed_dim=32, depth=1, num_heads=2, mlp_ratio=0), "mlp_ratio"),
+        (dict(embed_dim=32, depth=1, num_heads=2, rope_base=float("nan")), "rope_base: expected a finite number"),
+        (dict(embed_dim=32, depth=1, num_heads=2, rope_base=float("inf")), "rope_base: expected a finite number"),
+        (dict(embed_dim=32, depth=1, num_heads=2, mlp_ratio=float("nan")), "mlp_ratio: expected a finite number"),
+        (dict(embed_dim=32, depth=1, num_heads=2, cross_view="no"), "cross_view: expected true or false"),
+        (dict(embed_dim=32, depth=1, num_heads=2, grad_checkpointing=1), "grad_checkpointing: expected true or"),
+        (dict(embed_dim=32, depth=2.0, num_heads=2), "depth: expected an integer"),
+        (dict(embed_dim=32, depth=1, num_heads=2, num_registers=True), "num_registers: expected an integer"),
     ],
 )
 def test_config_rejects_bad_shapes(fields, message):

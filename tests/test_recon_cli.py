@@ -93,7 +93,9 @@ def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path, capsys):
     model = Muskie(MuskieConfig(embed_dim=16, depth=1, num_heads=1, patch_size=8))
     save_checkpoint(tmp_path / "pre.pt", task="pretrain", step=1, model_class="Muskie",
                     model_config=model.config_dict(), model_state=model.state_dict(), config={"model": "tiny"})
-    for action in (["eval", "--out", tmp_path / "out"], ["predict", "--images", tmp_path, "--out", tmp_path / "out"]):
+    (tmp_path / "images").mkdir()
+    for action in (["eval", "--out", tmp_path / "out"],
+                   ["predict", "--images", tmp_path / "images", "--out", tmp_path / "out"]):
         assert main(["recon", action[0], "--checkpoint", str(tmp_path / "pre.pt"), *map(str, action[1:])]) == 2
         err = capsys.readouterr().err
         assert "pre.pt: not a reconstruction checkpoint (a pretrain checkpoint of a Muskie" in err

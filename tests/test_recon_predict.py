@@ -85,3 +85,33 @@ def test_predict_folder_writes_cameras_cloud_and_picture(tmp_path):
         predict_folder(model, folder, tmp_path / "out2", size=(20, 32))
     with pytest.raises(FileNotFoundError):
         predict_folder(model, tmp_path / "missing", tmp_path / "out3")
+
+
+def test_predict_never_writes_into_its_input_nor_over_earlier_results(tmp_path):
+    from PIL import Image
+
+    scene = tmp_path / "scene"
+    (scene / "images").mkdir(parents=True)
+    g = np.random.default_rng(1)
+    for i in range(2):
+        Image.fromarray(g.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)).save(scene / "images" / f"img{i}.png")
+    (scene / "transforms.json").write_text("{}")
+    before = {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()}
+    torch.manual_seed(0)
+    model = ReconModel(MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2)),
+                       ReconModelConfig(dpt_dim=16, camera_dim=16))
+    for images, out in ((scene, scene), (scene / "images", scene), (scene, scene / "images" / "pred"),
+                        (scene / "images", scene / "images")):
+        with pytest.raises(ValueError, match=f"{out}: --out would write into the input"):
+            predict_folder(model, images, out, long_side=16)
+    assert {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()} == before, "the input is untouched"
+    out = tmp_path / "pred"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=f"{out}: --out is not empty; .* --overwrite"):
+        predict_folder(model, scene, out, long_side=16)
+    assert (out / "notes.txt").read_text() == "mine"
+    paths = predict_folder(model, scene, out, long_side=16, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["images", "points.ply", "render.png", "transforms.json"]
+    assert all(path.parent == out and path.is_file() for path in paths.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred", "scene"], "no temporary folder left"

@@ -5,6 +5,7 @@ import torch
 from ddp_runner import train_on_ranks
 from fixtures import assert_same_weights
 
+from muskie.config_io import ConfigError
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
 from muskie.loading import load_model
 from muskie.recon.config import ReconTrainConfig, load_recon_config
@@ -113,3 +114,14 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     saved = torch.load(tmp_path / "run" / "checkpoint-last.pt", weights_only=True)["model"]
     assert_same_weights(rank0, rank1)
     assert_same_weights(rank0, saved)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"loss": {"camera_weight": -1}}, "loss.normal_weight, loss.confidence_weight and loss.camera_weight must be >= 0"),
+    ({"loss": {"huber_delta": 0}}, "loss.huber_delta and loss.confidence_threshold must be > 0"),
+    ({"loss": {"confidence_threshold": float("nan")}}, "config.loss.confidence_threshold: expected a finite number"),
+    ({"model": {"freeze_backbone": "no"}}, "config.model.freeze_backbone: expected true or false"),
+])
+def test_loss_weights_and_flags_out_of_range_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recon_config("tiny-cpu", [override])

@@ -263,6 +263,11 @@ def files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     (tmp_path / "cut.pth").write_bytes(b"PK\x03\x04 truncated")
     Muskie(MuskieConfig(embed_dim=128, depth=1, num_heads=4, patch_size=8)).save_pretrained(tmp_path / "model")
+    write_synthetic_scenes(tmp_path, 1, config=SyntheticConfig(num_frames=3), height=8, width=8)
+    (tmp_path / "synthetic-train-000000").rename(tmp_path / "scene")
+    write_synthetic_scenes(tmp_path, 1, config=SyntheticConfig(num_frames=3), height=8, width=8)
+    (tmp_path / "synthetic-train-000000").rename(tmp_path / "bad_scene")
+    (tmp_path / "bad_scene" / "images" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
     return tmp_path
 
 
@@ -272,7 +277,7 @@ def files(tmp_path):
         (["synth", "--out", "{a_file}", "--scenes", 1, "--frames", 2, "--height", 8, "--width", 8],
          "{a_file}: exists and is not a folder"),
         (["synth", "--out", "{tmp}/s", "--scenes", 0], "need num_scenes >= 1"),
-        (["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 0], "image size must be positive"),
+        (["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 0], "argument --height: an image side must be in 1.."),
         (["synth", "--out", "{tmp}/s", "--scenes", 1, "--frames", 0], "num_frames must be positive"),
         (["synth", "--out", "{tmp}/s", "--scenes", "two"], "argument --scenes: invalid int value: 'two'"),
         (["synth", "--out", "{tmp}/s", "--scenes", 1, "--split", "holdout"], "argument --split: invalid choice"),
@@ -309,7 +314,7 @@ def files(tmp_path):
          "{tmp}/none: no such file or directory"),
         (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--samples", 0], "--samples and --batch-size"),
         (["eval", "masked-views", "--checkpoint", "{tmp}/model"], "the following arguments are required: --out"),
-        (["info", "--size", 0, 0], "image size 0x0 is not a positive multiple"),
+        (["info", "--size", 0, 0], "argument --size: an image side must be in 1..8192 pixels, got 0"),
         (["info", "--views", 0], "num_views must be at least 1"),
         (["info", "--size", 224], "argument --size: expected 2 arguments"),
         (["info", "--preset", "gigantic"], "argument --preset: invalid choice"),
@@ -323,3 +328,89 @@ def test_bad_command_lines_exit_2_with_a_message(argv, message, files, capsys):
     code, err = run_cli([fill(arg) for arg in argv], capsys)
     assert code == 2
     assert fill(message) in err
+
+
+# Issue 14's classes: each exits 2 with one line (argparse: its usage, then one error line), no traceback.
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # a malformed --set value is a YAML error
+        (["pretrain", "--set", "optim.lr=[1,"], "override 'optim.lr=[1,': not valid YAML"),
+        (["pretrain", "--set", "model_overrides={rope_base: .nan}"], "MuskieConfig.rope_base: expected a finite"),
+        (["pretrain", "--set", "model_overrides={cross_view: 'no'}"], "MuskieConfig.cross_view: expected true or"),
+        # --views larger than the scene; an unreadable image is named, never silently replaced
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--scenes", "{tmp}/scene", "--views", 5, "--refs", 1,
+          "--size", 8, 8, "--out", "{tmp}/r"], "has 3 frames, fewer than the 5 views asked for"),
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--scenes", "{tmp}/bad_scene", "--views", 2, "--refs",
+          1, "--samples", 4, "--size", 8, 8, "--out", "{tmp}/r"], "{tmp}/bad_scene/images/001.png"),
+        # devices muskie does not run on, or this machine lacks
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "meta"],
+         "muskie runs on cpu, cuda, cuda:N or mps, not on 'meta'"),
+        (["pretrain", "--device", "meta", "--out", "{tmp}/p"], "not on 'meta'"),
+        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/r",
+          "--device", "meta"], "not on 'meta'"),
+        # image sizes of 0 or beyond any machine
+        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/r",
+          "--size", 0, 0], "argument --size: an image side must be in 1..8192 pixels, got 0"),
+        (["eval", "correspondence", "--backbone", "identity", "--size", 100000, 100000, "--out", "{tmp}/r"],
+         "argument --size: an image side must be in 1..8192 pixels, got 100000"),
+        (["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 100000], "argument --height: an image side"),
+        (["info", "--size", 1000000, 1000000], "argument --size: an image side"),
+        # non-finite numbers
+        (["eval", "correspondence", "--backbone", "identity", "--temperature", "nan", "--out", "{tmp}/r"],
+         "argument --temperature: expected a finite number, got 'nan'"),
+        (["eval", "correspondence", "--backbone", "identity", "--tolerance", "nan", "--out", "{tmp}/r"],
+         "argument --tolerance: expected a finite number"),
+        (["eval", "probe", "--backbone", "identity", "--lr", "inf", "--out", "{tmp}/r"], "argument --lr: expected a"),
+        (["pretrain", "--max-minutes", "nan"], "argument --max-minutes: expected a finite number"),
+        # empty paths (an unset shell variable): none may mean the current folder
+        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", ""], "argument --out: empty path"),
+        (["eval", "masked-views", "--checkpoint", "", "--out", "{tmp}/r"], "argument --checkpoint: empty path"),
+        (["eval", "correspondence", "--backbone", "identity", "--scenes", "", "--out", "{tmp}/r"],
+         "argument --scenes: empty path"),
+        (["eval", "probe", "--backbone", "identity", "--out", ""], "argument --out: empty path"),
+        (["pca", "--backbone", "identity", "--out", ""], "argument --out: empty path"),
+        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "", "--out", "{tmp}/r"],
+         "argument --images: empty path"),
+        (["recon", "eval", "--checkpoint", "{tmp}/model", "--scenes", "", "--out", "{tmp}/r"],
+         "argument --scenes: empty path"),
+        (["recon", "train", "--data", ""], "argument --data: empty path"),
+        (["synth", "--out", "", "--scenes", 1], "argument --out: empty path"),
+        (["pretrain", "--data", ""], "argument --data: empty path"),
+        (["pretrain", "--out", " "], "argument --out: empty path"),
+        (["pretrain", "--init-from", ""], "argument --init-from: empty path"),
+        (["pretrain", "--recipe", ""], "argument --recipe: empty path"),
+        # an output folder that is an input
+        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/scene"],
+         "{tmp}/scene: --out would write into the input {tmp}/scene"),
+    ],
+)
+def test_issue_14_user_errors_exit_2_with_one_line(argv, message, files, capsys, monkeypatch):
+    monkeypatch.chdir(files)  # a command that took "" for the current folder would write here
+    before = sorted(p.name for p in files.iterdir())
+
+    def fill(text):
+        return str(text).replace("{tmp}", str(files))
+
+    code, err = run_cli([fill(arg) for arg in argv], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert fill(message) in lines[-1]
+    assert lines[-1].startswith("muskie") and (message.startswith("argument ") or len(lines) == 1), err
+    assert sorted(p.name for p in files.iterdir()) == before, "nothing was written"
+
+
+def test_pretrain_on_a_full_disk_says_so_in_one_line(tmp_path, capsys):
+    from fixtures import small_filesystem
+
+    tiny = ["--preset", "tiny", "--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+            "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.max_views=2", "--set", "data.batch_size=1",
+            "--set", "data.workers=0", "--set", "data.synthetic_scenes=4", "--set", "checkpoint_every=1",
+            "--steps", 2, "--device", "cpu", "--precision", "fp32", "--no-progress"]
+    with small_filesystem(tmp_path / "disk", size="200k") as disk:  # the first checkpoint does not fit
+        code, err = run_cli(["pretrain", *tiny, "--out", disk / "run"], capsys)
+        assert code == 2 and "Traceback" not in err
+        assert err.strip().splitlines()[-1] == (f"muskie pretrain: error: no space left on {disk / 'run'}: "
+                                                "checkpoint-last.pt was not written")
+        assert not list((disk / "run").glob(".checkpoint-last.pt.*")), "no temporary file left"

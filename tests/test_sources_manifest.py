@@ -73,6 +73,19 @@ def test_bad_scene_raises_or_is_skipped(tmp_path):
     assert [s.name for s in scenes] == ["cat/seq_b"]
 
 
+def test_a_manifest_without_root_or_with_scenes_not_a_list_names_the_file(tmp_path):
+    _dataset(tmp_path / "data")
+    build_manifest(tmp_path / "data", tmp_path / "m.json")
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    for broken, said in (({k: v for k, v in manifest.items() if k != "root"}, 'the manifest has no "root"'),
+                         ({**manifest, "root": 7}, 'the manifest has no "root"'),
+                         ({**manifest, "scenes": {"a": 1}}, '"scenes" is not a list')):
+        (tmp_path / "broken.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=f"{tmp_path / 'broken.json'}: {said}"):
+            load_manifest(tmp_path / "broken.json")
+    assert len(load_manifest(tmp_path / "m.json")) == len(load_manifest(tmp_path / "m.json", root=tmp_path / "data"))
+
+
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent"):
         build_manifest(tmp_path / "absent", tmp_path / "m.json")

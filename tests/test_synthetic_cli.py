@@ -51,3 +51,17 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
         write_synthetic_scenes(tmp_path, 1, depth_format="exr")
     with pytest.raises(ValueError, match="num_scenes"):
         write_synthetic_scenes(tmp_path, 0)
+
+
+def test_an_existing_scene_is_refused_unless_overwritten_and_then_replaced_whole(tmp_path, capsys):
+    args = ["synth", "--out", str(tmp_path), "--scenes", "1", "--height", "8", "--width", "8"]
+    assert main([*args, "--frames", "4"]) == 0
+    scene = tmp_path / "synthetic-train-000000"
+    before = {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()}
+    assert main([*args, "--frames", "2"]) == 2
+    assert f"{scene}: exists (1 of the 1 scene folders do); pass --overwrite" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()} == before, "the scene is untouched"
+    assert main([*args, "--frames", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in (scene / "images").iterdir()) == ["000.png", "001.png"], "no stale frame"
+    assert len(read_transforms_json(scene)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic-train-000000"], "no temporary folder left"

@@ -217,3 +217,43 @@ def test_a_time_budget_ends_with_a_checkpoint_and_an_exported_model_and_the_run_
     assert read_checkpoint(tmp_path / "checkpoint-last.pt").step == 1
     finished = pretrain(tiny_config(tmp_path, steps=3), progress=False)
     assert finished.ended_by is None and finished.step == 3 and finished.exported == tmp_path / "model"
+
+
+class CrashAt(PretrainTask):
+    """Dies (as a kill would, with no checkpoint) while computing step ``at`` (0-based)."""
+
+    def __init__(self, config, at):
+        super().__init__(config)
+        self.at = at
+
+    def loss(self, model, part, context):
+        if context.step == self.at:
+            raise RuntimeError("killed")
+        return super().loss(model, part, context)
+
+
+def test_a_fresh_start_moves_the_earlier_runs_files_aside_and_deletes_nothing(tmp_path):
+    pretrain(tiny_config(tmp_path / "run"), stop_at_step=4, progress=False)
+    earlier = {name: (tmp_path / "run" / name).read_bytes() for name in ("metrics.jsonl", "config.yaml")}
+    (tmp_path / "run" / "checkpoint-last.pt").rename(tmp_path / "suspect.pt")  # as the docs advise for a bad one
+    fresh = pretrain(tiny_config(tmp_path / "run"), progress=False)
+    assert fresh.step == 6 and len(fresh.losses) == 6
+    (moved,) = (tmp_path / "run" / "previous-runs").iterdir()
+    assert {name: (moved / name).read_bytes() for name in earlier} == earlier, "the earlier run's log is kept"
+    assert (moved / "tensorboard").is_dir()
+    assert [step for step, _ in logged(tmp_path / "run")] == list(range(1, 7)), "the new log is the new run's only"
+
+
+def test_an_interrupted_no_resume_never_leaves_the_old_checkpoint_for_the_next_run(tmp_path):
+    straight = pretrain(tiny_config(tmp_path / "straight"), progress=False)
+    pretrain(tiny_config(tmp_path / "run"), stop_at_step=4, progress=False)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(CrashAt(tiny_config(tmp_path / "run"), at=1), resume=False, progress=False)
+    assert not (tmp_path / "run" / "checkpoint-last.pt").exists(), "the old checkpoint was moved aside first"
+    (moved,) = (tmp_path / "run" / "previous-runs").iterdir()
+    assert read_checkpoint(moved / "checkpoint-last.pt").step == 4
+    again = pretrain(tiny_config(tmp_path / "run"), progress=False)  # the next plain run starts afresh
+    assert len(again.losses) == 6
+    assert logged(tmp_path / "run") == logged(tmp_path / "straight"), "one run's log, not two interleaved"
+    assert_same_weights(again.model.state_dict(), straight.model.state_dict())
+    assert len(list((tmp_path / "run" / "previous-runs").iterdir())) == 2, "the crashed run's files kept too"

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures import small_filesystem
 
 from muskie.model import MuskieConfig
+from muskie.outputs import NoSpaceLeftError
 from muskie.weights.checkpoint import (
     CheckpointError,
     atomic_torch_save,
@@ -50,20 +52,24 @@ def test_the_file_is_self_describing_plain_values(tmp_path):
     assert payload["metrics"] == payload["metadata"] == payload["state"] == {}
 
 
-def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
+def test_a_full_disk_keeps_the_previous_file_and_names_the_folder(tmp_path):
+    with small_filesystem(tmp_path / "disk") as disk:
+        path = disk / "ckpt.pt"
+        _save(path, step=1)
+        with pytest.raises(NoSpaceLeftError, match=f"no space left on {disk}: ckpt.pt was not written "
+                                                   r"\(the previous one is kept\)"):
+            atomic_torch_save({"x": torch.zeros(1_000_000)}, path)  # 4 MB on a 256 kB filesystem
+        assert read_checkpoint(path).step == 1
+        assert [p.name for p in disk.iterdir()] == ["ckpt.pt"], "no temporary file left"
+
+
+def test_a_device_this_machine_lacks_is_the_devices_error_not_the_files(tmp_path):
     path = tmp_path / "ckpt.pt"
-    _save(path, step=1)
-
-    def broken_save(obj, handle):
-        handle.write(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_torch_save({"x": 1}, path)
-    monkeypatch.undo()
-    assert read_checkpoint(path).step == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+    _save(path)
+    device = "mps" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ValueError, match=f"device '{device}' was asked for but") as raised:
+        read_checkpoint(path, map_location=device)
+    assert not isinstance(raised.value, CheckpointError) and str(path) not in str(raised.value)
 
 
 def test_truncated_file_is_a_clear_error(tmp_path):

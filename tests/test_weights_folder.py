@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures import SMALL_MUSKIE, small_muskie
+from fixtures import SMALL_MUSKIE, small_filesystem, small_muskie
 
-from muskie.model import Muskie, MuskieBackbone
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.outputs import NoSpaceLeftError
 
 CONFIG = SMALL_MUSKIE
 V1_FOLDER = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "model"
@@ -63,6 +64,15 @@ def test_missing_paths_and_bad_config_files(tmp_path, model):
     config_path.write_text("{not json")
     with pytest.raises(ValueError, match="invalid config"):
         Muskie.from_pretrained(directory)
+    # JSON's NaN / Infinity and a string for a boolean: all-NaN outputs, RoPE off, or cross-view on, silently
+    for field, text, said in (("rope_base", "NaN", "expected a finite number"),
+                              ("rope_base", "Infinity", "expected a finite number"),
+                              ("cross_view", '"no"', "expected true or false")):
+        config_path.write_text(json.dumps(CONFIG.to_dict()).replace(
+            f'"{field}": {json.dumps(getattr(CONFIG, field))}', f'"{field}": {text}'))
+        assert text in config_path.read_text()
+        with pytest.raises(ValueError, match=f"{config_path}: invalid config: MuskieConfig.{field}: {said}"):
+            Muskie.from_pretrained(directory)
     config_path.unlink()
     with pytest.raises(FileNotFoundError, match="config.json: missing"):
         Muskie.from_pretrained(directory)
@@ -82,3 +92,18 @@ def test_config_json_of_a_muskie_is_unchanged_and_other_classes_name_theirs(tmp_
     assert again.read_bytes() == old.read_bytes(), "a Muskie folder is written exactly as muskie 0.1.0 wrote it"
     bare = MuskieBackbone(CONFIG).save_pretrained(tmp_path / "bare") / "config.json"
     assert json.loads(bare.read_text()) == {"model_class": "MuskieBackbone", **CONFIG.to_dict()}
+
+
+def test_a_full_disk_leaves_no_half_written_folder(tmp_path):
+    small = Muskie(MuskieConfig(embed_dim=8, depth=1, num_heads=2, patch_size=4))
+    large = Muskie(MuskieConfig(embed_dim=128, depth=2, num_heads=4, patch_size=8))  # 7 MB of weights
+    with small_filesystem(tmp_path / "disk") as disk:
+        with pytest.raises(NoSpaceLeftError, match=f"no space left on {disk}; nothing was written to {disk}/new"):
+            large.save_pretrained(disk / "new")
+        assert list(disk.iterdir()) == [], "no folder, no temporary file"
+        kept = small.save_pretrained(disk / "kept")
+        before = {p.name: p.read_bytes() for p in kept.iterdir()}
+        with pytest.raises(NoSpaceLeftError, match="no space left on"):
+            large.save_pretrained(kept)
+        assert {p.name: p.read_bytes() for p in kept.iterdir()} == before, "the previous weights are intact"
+        assert [p.name for p in disk.iterdir()] == ["kept"]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from muskie.cli import eval_masked_views, eval_probe
+from muskie.cli.arguments import finite, image_side, path
 from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
                              synthetic_mix_from_file)
 
@@ -35,7 +36,7 @@ def _add_correspondence(evaluations) -> None:
         "backbone. See docs/correspondence.md.",
     )
     add_backbone_argument(parser)
-    parser.add_argument("--scenes", default="synthetic",
+    parser.add_argument("--scenes", default="synthetic", type=path,
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     add_synthetic_mix_argument(parser)
@@ -48,7 +49,7 @@ def _add_correspondence(evaluations) -> None:
                         help="samples (cycling through the scenes; default 32), or with --benchmark the first N "
                         "of its selection (default: all)")
     parser.add_argument("--views", type=int, default=8, help="views per sample (view 0 is the query view)")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(64, 64),
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=(64, 64),
                         help="evaluated image size (multiples of each Muskie backbone's patch size)")
     parser.add_argument("--queries", type=int, default=100, help="query pixels per sample")
     parser.add_argument("--readout", nargs="+", choices=(*READOUTS, "both"), default=None,
@@ -68,21 +69,21 @@ def _add_correspondence(evaluations) -> None:
                         help="also score view 0 against itself, as the authors' evaluation does (zero-error "
                         "pairs: inflates accuracy; recorded in the results)")
     parser.add_argument("--nn-metric", choices=("l2", "cosine"), default="l2")
-    parser.add_argument("--temperature", type=float, default=1e-4, help="attention soft-argmax temperature")
-    parser.add_argument("--tolerance", type=float, default=OCCLUSION_TOLERANCE,
+    parser.add_argument("--temperature", type=finite, default=1e-4, help="attention soft-argmax temperature")
+    parser.add_argument("--tolerance", type=finite, default=OCCLUSION_TOLERANCE,
                         help="occlusion tolerance in world units (depth protocol)")
-    parser.add_argument("--min-texture", type=float, default=0.03,
+    parser.add_argument("--min-texture", type=finite, default=0.03,
                         help="query candidates without depth: grey std over 7x7 pixels at least this")
-    parser.add_argument("--bins", type=float, nargs="+", metavar="PX", default=None,
+    parser.add_argument("--bins", type=finite, nargs="+", metavar="PX", default=None,
                         help="lower edges of the ground-truth displacement bins in px, from 0; the last bin is "
                         "open-ended (default: 0 4 8 16)")
-    parser.add_argument("--rotation-bins", type=float, nargs="+", metavar="DEG", default=None,
+    parser.add_argument("--rotation-bins", type=finite, nargs="+", metavar="DEG", default=None,
                         help="lower edges of the relative camera rotation bins in degrees (default: 0 30 60 90 120)")
     parser.add_argument("--diagnostics", action="store_true",
                         help="also measure the cross-view attention's same-cell share in every block and run the "
                         "shifted-copy test (does a backbone follow content or copy positions?)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, type=path, help="output folder")
     parser.set_defaults(run=run_correspondence)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from muskie.cli.arguments import image_side, path
 from muskie.cli.main import CommandError
 
 DEFAULT_MODES = ("random", "rectangle", "ellipse")
@@ -23,19 +24,19 @@ def add_parser(evaluations) -> None:
         "another scene's references (n/a when all samples come from one scene), and for the masked input alone "
         "(masked patches filled with the view's mean visible colour); writes OUT/metrics.md, OUT/metrics.json and one PNG per figure sample.",
     )
-    parser.add_argument("--checkpoint", required=True,
+    parser.add_argument("--checkpoint", required=True, type=path,
                         help="training checkpoint (.pt), save_pretrained folder, or released .pth")
-    parser.add_argument("--scenes", default="synthetic",
+    parser.add_argument("--scenes", default="synthetic", type=path,
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, type=path, help="output folder")
     parser.add_argument("--samples", type=int, default=32,
                         help="samples to score (cycling through the scenes when there are fewer)")
     parser.add_argument("--figures", type=int, default=4, help="scenes to draw (PNG each)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--views", type=int, default=4, help="views per scene")
     parser.add_argument("--refs", type=int, default=2, help="reference views (fully visible) per scene")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="image size (default 64 64 for 8-pixel patches, else 224 224)")
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), help="mask modes to score")
     parser.add_argument("--seed", type=int, default=0)
@@ -69,14 +70,16 @@ def run(args: argparse.Namespace) -> int:
     height, width = args.size or ((64, 64) if patch <= 8 else (224, 224))
     if height % patch or width % patch:
         raise CommandError(f"--size {height} {width} is not a multiple of the model's patch size {patch}")
-    dataset = open_view_dataset(args.scenes, split="test", synthetic_path=args.synthetic_path, crop_scale=(1.0, 1.0))
+    # every scored sample is the one asked for: an unreadable image or a scene shorter than --views is an
+    # error naming it, never silently replaced by another sample
+    dataset = open_view_dataset(args.scenes, split="test", synthetic_path=args.synthetic_path, crop_scale=(1.0, 1.0),
+                                skip_bad=False)
     count = args.samples
 
     def batches():
         return evaluation_batches(dataset, count, args.views, (height, width), args.seed, args.batch_size)
 
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     figures_written = []
     for mode in args.modes:
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                                                record.confidence[i], ref_views,
                                                title=f"scene {drawn}, mask {mode}")
                 path = out_dir / f"sample_{drawn:03d}_{mode}.png"
+                out_dir.mkdir(parents=True, exist_ok=True)  # only once a sample was scored: a refusal writes nothing
                 figure.save(path)
                 figures_written.append(str(path))
                 drawn += 1

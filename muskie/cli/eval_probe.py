@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli.arguments import finite, image_side, path
 from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
                              synthetic_mix_from_file)
 
@@ -28,7 +29,7 @@ def add_parser(evaluations) -> None:
     parser.add_argument("--test-samples", type=int, default=None,
                         help="scored samples (test split; default: as many as --samples)")
     parser.add_argument("--views", type=int, default=defaults.num_views, help="views per sample")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=defaults.size,
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=defaults.size,
                         help="image size (multiples of each Muskie backbone's patch size)")
     parser.add_argument("--synthetic-path", default=defaults.synthetic_path, help="camera path of the scenes")
     add_synthetic_mix_argument(parser)
@@ -38,13 +39,13 @@ def add_parser(evaluations) -> None:
     parser.add_argument("--hidden", type=int, default=defaults.hidden, help="width of the conv head")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="probe training steps")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training views per step")
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--lr", type=finite, default=defaults.lr)
+    parser.add_argument("--weight-decay", type=finite, default=defaults.weight_decay)
     parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
     parser.add_argument("--no-floor", action="store_true", help="leave out the constant-feature floor")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, type=path, help="output folder")
     parser.set_defaults(run=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from muskie.cli.arguments import image_side
 from muskie.model.config import PRESETS, preset_config
 from muskie.model.flops import flops_per_view
 from muskie.model.muskie import parameter_counts
@@ -78,7 +79,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help="list model presets, parameter counts and FLOPs per view")
     parser.add_argument("--preset", choices=list(PRESETS), help="show only this preset (default: all)")
     parser.add_argument("--views", type=int, default=8, help="views per scene (default: 8)")
-    parser.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"), help="image size in pixels (default: 224 224)")
+    parser.add_argument("--size", type=image_side, nargs=2, default=(224, 224), metavar=("H", "W"),
+                        help="image size in pixels (default: 224 224)")
     parser.set_defaults(run=run)
 
 

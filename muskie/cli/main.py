@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+from muskie.cli.arguments import finite, path
+
 # sub-command name -> module under muskie.cli
 COMMANDS = {
     "synth": "synth",
@@ -48,7 +50,7 @@ def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_synthetic_mix_argument(parser: argparse.ArgumentParser) -> None:
     """``--synthetic-mix YAML`` of the evaluation commands (read with :func:`synthetic_mix_from_file`)."""
-    parser.add_argument("--synthetic-mix", default=None, metavar="YAML",
+    parser.add_argument("--synthetic-mix", default=None, type=path, metavar="YAML",
                         help="a YAML file whose synthetic_mix (or a recipe's data.synthetic_mix) lists a mixture of "
                         "synthetic scene kinds (SyntheticConfig fields per entry: camera_path, overlap, "
                         "principal_shift, zoom, ...) instead of --synthetic-path")
@@ -74,12 +76,12 @@ def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> Non
     """The flags every training command shares (the engine's: resume, budget, init, threads)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override any config key, e.g. {set_example}")
-    parser.add_argument("--init-from", default=None, metavar="WEIGHTS",
+    parser.add_argument("--init-from", default=None, type=path, metavar="WEIGHTS",
                         help="start a fresh run from these weights (any file muskie.load_model reads) without "
                         "their optimiser state; ignored when resuming")
     parser.add_argument("--stop-at-step", type=int, default=None,
                         help="stop (with a checkpoint) after this many steps; the schedule still spans --steps")
-    parser.add_argument("--max-minutes", type=float, default=None,
+    parser.add_argument("--max-minutes", type=finite, default=None,
                         help="stop (with a checkpoint) after this much wall-clock time")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the training process (torch.set_num_threads); default: torch's")

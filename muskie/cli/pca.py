@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from muskie.cli.arguments import image_side, path
 from muskie.cli.main import CommandError, add_backbone_argument
 
 
@@ -16,15 +17,15 @@ def add_parser(subparsers) -> None:
         "colours across views mean multi-view consistent features.",
     )
     add_backbone_argument(parser)
-    parser.add_argument("--scenes", default="synthetic",
+    parser.add_argument("--scenes", default="synthetic", type=path,
                         help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--sample", type=int, default=0, help="which sample (scene index, cycling)")
     parser.add_argument("--views", type=int, default=4)
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(64, 64))
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=(64, 64))
     parser.add_argument("--block", type=int, default=-1, help="block to read (negative: from the end)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output PNG file")
+    parser.add_argument("--out", required=True, type=path, help="output PNG file")
     parser.set_defaults(run=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli.arguments import path
 from muskie.cli.main import add_training_flags, layered_config_from_flags, run_training, set_threads
 from muskie.pretraining.config import load_pretrain_config
 from muskie.train.config import recipe_names
@@ -20,12 +21,12 @@ def add_parser(subparsers) -> None:
         "The resolved config is written to OUT/config.yaml; checkpoints to OUT/checkpoint-last.pt; an "
         "interrupted run resumes from it when started again with the same settings.",
     )
-    parser.add_argument("--recipe", default=None,
+    parser.add_argument("--recipe", default=None, type=path,
                         help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")
     parser.add_argument("--preset", default=None, help="model preset (tiny, small, base, large, huge)")
-    parser.add_argument("--data", default=None,
+    parser.add_argument("--data", default=None, type=path,
                         help="'synthetic', a scene folder, a folder of scene folders, or a manifest .json")
-    parser.add_argument("--out", default=None, help="output folder for checkpoints, logs and config")
+    parser.add_argument("--out", default=None, type=path, help="output folder for checkpoints, logs and config")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,

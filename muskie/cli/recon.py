@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli.arguments import finite, image_side, path
 from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
 
@@ -26,14 +27,15 @@ def _add_train(commands) -> None:
         description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
         "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
         "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
-    parser.add_argument("--recipe", default=None, help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
-    parser.add_argument("--backbone-weights", default=None,
+    parser.add_argument("--recipe", default=None, type=path,
+                        help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
+    parser.add_argument("--backbone-weights", default=None, type=path,
                         help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
                         "released .pth); default: a random backbone of --preset")
     parser.add_argument("--preset", default=None, help="backbone preset when starting from random weights")
     parser.add_argument("--freeze-backbone", action="store_true", help="train only the new blocks and heads")
-    parser.add_argument("--data", default=None, help="'synthetic' or scene folder(s) with depth and cameras")
-    parser.add_argument("--out", default=None, help="output folder")
+    parser.add_argument("--data", default=None, type=path, help="'synthetic' or scene folder(s) with depth and cameras")
+    parser.add_argument("--out", default=None, type=path, help="output folder")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=None)
@@ -47,8 +49,8 @@ def _add_eval(commands) -> None:
         description="Scores a reconstruction checkpoint on held-out synthetic scenes and/or scene folders "
         "with cameras (pose AUC@5/15/30 over all view pairs; accuracy, completeness, overall and L1 after "
         "Umeyama + ICP alignment where depth is known). Writes OUT/recon_eval.md and OUT/recon_eval.json.")
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
-    parser.add_argument("--scenes", nargs="+", default=["synthetic"],
+    parser.add_argument("--checkpoint", required=True, type=path, help="a checkpoint written by `muskie recon train`")
+    parser.add_argument("--scenes", nargs="+", type=path, default=["synthetic"],
                         help="'synthetic' (a held-out split, see --synthetic-split) and/or scene folders, "
                              "dataset roots or manifests")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
@@ -57,12 +59,12 @@ def _add_eval(commands) -> None:
                         help="held-out split of the synthetic scenes: 'val' to choose settings, 'test' to report")
     parser.add_argument("--samples", type=int, default=16, help="samples per evaluation set")
     parser.add_argument("--views", type=int, default=8, help="views per sample")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size (default: the size the model was trained at)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", required=True, help="output folder for the tables")
+    parser.add_argument("--out", required=True, type=path, help="output folder for the tables")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.set_defaults(run=run_eval)
 
@@ -73,14 +75,15 @@ def _add_predict(commands) -> None:
         description="Reconstructs all images of a folder (or its images/ subfolder) in one pass. Writes "
         "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/points.ply and OUT/render.png. Poses "
         "are in the first view's camera frame, in the model's unit of length.")
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint written by `muskie recon train`")
-    parser.add_argument("--images", required=True, help="folder of images")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    parser.add_argument("--checkpoint", required=True, type=path, help="a checkpoint written by `muskie recon train`")
+    parser.add_argument("--images", required=True, type=path, help="folder of images")
+    parser.add_argument("--out", required=True, type=path, help="output folder")
+    parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size, multiples of the patch size (default: the images' aspect ratio, "
                         "long side as trained)")
-    parser.add_argument("--min-confidence", type=float, default=0.0, help="leave out less confident pixels")
+    parser.add_argument("--min-confidence", type=finite, default=0.0, help="leave out less confident pixels")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
     parser.set_defaults(run=run_predict)
 
 
@@ -140,13 +143,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from muskie.outputs import check_output_folder
     from muskie.recon.predict import predict_folder
 
+    check_output_folder(args.out, inputs=[args.images], overwrite=args.overwrite)  # before the model is read
     model, trained = _load(args.checkpoint, args.device)
     if args.size is None and trained is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
     paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
-                           args.min_confidence, long_side=max(trained or args.size))
+                           args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli.arguments import finite, image_side, path
 from muskie.data.synthetic.camera_paths import PATH_KINDS
 from muskie.data.synthetic.config import SPLIT_RANGES, SyntheticConfig
 from muskie.data.synthetic.writer import DEPTH_FORMATS, write_synthetic_scenes
@@ -18,18 +19,18 @@ def add_parser(subparsers) -> None:
         "depth/NNN.npy (float32 metres).",
     )
     defaults = SyntheticConfig()
-    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--out", required=True, type=path, help="output folder (created if missing)")
     parser.add_argument("--scenes", type=int, required=True, help="number of scenes")
     parser.add_argument("--split", choices=list(SPLIT_RANGES), default="train", help="seed range (default: train)")
     parser.add_argument("--first", type=int, default=0, help="index of the first scene in the split (default: 0)")
-    parser.add_argument("--height", type=int, default=256, help="image height in pixels (default: 256)")
-    parser.add_argument("--width", type=int, default=256, help="image width in pixels (default: 256)")
+    parser.add_argument("--height", type=image_side, default=256, help="image height in pixels (default: 256)")
+    parser.add_argument("--width", type=image_side, default=256, help="image width in pixels (default: 256)")
     parser.add_argument(
         "--frames", type=int, default=defaults.num_frames, help=f"frames per scene (default: {defaults.num_frames})"
     )
     parser.add_argument("--path", choices=PATH_KINDS, default=defaults.camera_path, help=f"camera path (default: {defaults.camera_path})")
     parser.add_argument(
-        "--overlap", type=float, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})"
+        "--overlap", type=finite, default=defaults.overlap, help=f"view overlap knob in (0, 1) (default: {defaults.overlap})"
     )
     parser.add_argument(
         "--depth-format",
@@ -37,6 +38,8 @@ def add_parser(subparsers) -> None:
         default="png",
         help="depth maps as 16-bit millimetre PNG or float32 metre .npy (default: png)",
     )
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace scene folders that exist already (default: refuse them)")
     parser.set_defaults(run=run)
 
 
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
         first_scene=args.first,
         depth_format=args.depth_format,
+        overwrite=args.overwrite,
     )
     print(f"wrote {len(folders)} scenes of {args.frames} frames ({args.height}x{args.width}, {args.path} path) to {args.out}")
     return 0

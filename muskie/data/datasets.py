@@ -228,7 +228,8 @@ class SceneSourceConfig:
         """The training scenes (``split="train"``, random crops: ``sources``' mixture or ``source``) or the
         held-out ones (``"val"``: ``val_source`` or the synthetic ``val`` split, full frames); ``num_scenes``
         synthetic scenes (default ``synthetic_scenes``). ``require``, ``images_only``: see
-        :func:`open_view_dataset`."""
+        :func:`open_view_dataset`. Training replaces bad samples; held-out scenes do not (a validation scores
+        the samples it names, or fails naming the bad one)."""
         training = split == "train"
         crop_scale = tuple(self.crop_scale) if training else (1.0, 1.0)
         if training and self.sources:
@@ -237,7 +238,7 @@ class SceneSourceConfig:
                                  synthetic_path=self.synthetic_path,
                                  synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
                                  crop_scale=crop_scale, require=require, synthetic_mix=self.synthetic_mix,
-                                 images_only=images_only)
+                                 images_only=images_only, skip_bad=training)
 
     def validate(self, needs_validation: bool = False) -> None:
         """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""

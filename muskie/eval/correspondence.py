@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from muskie import report
+from muskie.config_io import check_fields
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.diagnostics import Diagnostics, diagnostics_table, run_diagnostics
@@ -382,6 +383,7 @@ class CorrespondenceConfig:
         return readout_blocks(readout, depth, self.block, self.layers)
 
     def __post_init__(self):
+        check_fields(self, "CorrespondenceConfig")  # finite numbers: a NaN temperature scores nothing, silently
         object.__setattr__(self, "displacement_bins", check_bins(self.displacement_bins, "displacement_bins"))
         object.__setattr__(self, "rotation_bins", check_bins(self.rotation_bins, "rotation_bins"))
         object.__setattr__(self, "readouts", tuple(self.readouts))

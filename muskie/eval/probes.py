@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie import report
+from muskie.config_io import check_fields
 from muskie.eval.backbones.base import FeatureBackbone
 
 TASKS = ("depth", "normals")
@@ -111,6 +112,7 @@ class ProbeConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_fields(self, "ProbeConfig")  # integers are integers, numbers finite
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be distinct entries of {TASKS}, got {self.tasks}")

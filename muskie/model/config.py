@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from muskie.config_io import check_fields
 from muskie.constants import NUM_REGISTER_TOKENS, PRESET_SIZES, ROPE_BASE
 
 
@@ -44,11 +45,13 @@ class MuskieConfig:
     grad_checkpointing: bool = False
 
     def __post_init__(self):
+        # the fields come from files (config.json, recipes): integers, finite numbers and true booleans only
+        check_fields(self, "MuskieConfig")
         for name in ("embed_dim", "depth", "num_heads", "patch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if value < 1:
                 raise ValueError(f"MuskieConfig.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.num_registers, int) or self.num_registers < 0:
+        if self.num_registers < 0:
             raise ValueError(f"MuskieConfig.num_registers must be a non-negative integer, got {self.num_registers!r}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from muskie.config_io import check_fields
 from muskie.model import MuskieBackbone, MuskieConfig
 
 
@@ -29,9 +30,10 @@ class DecoderConfig:
     mlp_ratio: float = 4.0
 
     def __post_init__(self):
+        check_fields(self, "DecoderConfig")  # read from files: integers and finite numbers only
         for name in ("dim", "depth", "num_heads"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if value < 1:
                 raise ValueError(f"DecoderConfig.{name} must be a positive integer, got {value!r}")
         if self.dim % self.num_heads or self.head_dim % 4:
             raise ValueError(f"decoder head width dim/num_heads = {self.dim}/{self.num_heads} must be a whole "

@@ -23,6 +23,7 @@ from muskie.data.imageio import read_image
 from muskie.data.sources import read_image_folder, write_transforms_json
 from muskie.data.transforms import resize
 from muskie.geometry import invert_pose, pixel_grid, transform_points
+from muskie.outputs import check_output_folder, output_folder
 from muskie.recon.model import ReconModel
 from muskie.recon.ply import write_ply
 from muskie.recon.render import render_point_cloud
@@ -111,35 +112,40 @@ def predict_views(model: ReconModel, images: torch.Tensor, names: list[str],
 
 
 def write_prediction(prediction: Prediction, out_dir: str | Path, min_confidence: float = 0.0,
-                     render_size: tuple[int, int] = (480, 640)) -> dict[str, Path]:
+                     render_size: tuple[int, int] = (480, 640), overwrite: bool = False) -> dict[str, Path]:
     """Write ``transforms.json`` (+ ``images/``), ``points.ply`` and ``render.png`` into ``out_dir``; returns
-    their paths by kind (``transforms``, ``ply``, ``render``)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    transforms = write_transforms_json(out_dir, prediction.images, prediction.intrinsics, prediction.cam_to_world,
-                                       image_names=prediction.names)
+    their paths by kind (``transforms``, ``ply``, ``render``).
+
+    A non-empty ``out_dir`` is refused unless ``overwrite``, which replaces it whole (no stale file of the old
+    folder stays). The folder appears only once complete (:func:`muskie.outputs.output_folder`)."""
+    out_dir = check_output_folder(out_dir, overwrite=overwrite)
     keep = (prediction.confidence >= min_confidence) & torch.isfinite(prediction.points).all(-1)
     if not keep.any():
         raise ValueError(f"no pixel has confidence >= {min_confidence}; lower min_confidence")
-    points = prediction.points[keep].numpy()
-    colors = prediction.images.permute(0, 2, 3, 1)[keep].numpy()
-    ply = write_ply(out_dir / PLY_NAME, points, colors)
-    image_size = tuple(prediction.images.shape[-2:])
-    render = render_point_cloud(points, colors, prediction.cam_to_world.numpy(), prediction.intrinsics.numpy(),
-                                image_size, size=render_size)
-    render_path = out_dir / RENDER_NAME
-    render.save(render_path)
-    return {"transforms": transforms, "ply": ply, "render": render_path}
+    names = {"transforms": TRANSFORMS_NAME, "ply": PLY_NAME, "render": RENDER_NAME}
+    with output_folder(out_dir, overwrite=True) as staging:
+        write_transforms_json(staging, prediction.images, prediction.intrinsics, prediction.cam_to_world,
+                              image_names=prediction.names)
+        points = prediction.points[keep].numpy()
+        colors = prediction.images.permute(0, 2, 3, 1)[keep].numpy()
+        write_ply(staging / PLY_NAME, points, colors)
+        image_size = tuple(prediction.images.shape[-2:])
+        render = render_point_cloud(points, colors, prediction.cam_to_world.numpy(), prediction.intrinsics.numpy(),
+                                    image_size, size=render_size)
+        render.save(staging / RENDER_NAME)
+    return {kind: out_dir / name for kind, name in names.items()}
 
 
 def predict_folder(model: ReconModel, folder: str | Path, out_dir: str | Path, size: tuple[int, int] | None = None,
                    device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                   long_side: int = 64) -> dict[str, Path]:
+                   long_side: int = 64, overwrite: bool = False) -> dict[str, Path]:
     """Reconstruct the images of ``folder`` and write the results (module docstring) into ``out_dir``.
 
     ``size`` = (H, W) input size, multiples of the patch size; default: the first image's aspect ratio
-    with its long side ``long_side``. Returns the written paths by kind.
+    with its long side ``long_side``. ``out_dir`` may not be ``folder``, lie inside it or hold it, and must
+    be empty unless ``overwrite`` (see :func:`write_prediction`). Returns the written paths by kind.
     """
+    check_output_folder(out_dir, inputs=[folder], overwrite=overwrite)
     patch = model.backbone.config.patch_size
     if size is None:
         first = read_image_folder(folder).frames[0]
@@ -149,4 +155,5 @@ def predict_folder(model: ReconModel, folder: str | Path, out_dir: str | Path, s
     images, names = load_images(folder, size)
     if len(names) < 2:
         raise ValueError(f"{folder}: reconstruction needs at least 2 images, found {len(names)}")
-    return write_prediction(predict_views(model, images, names, device), out_dir, min_confidence)
+    return write_prediction(predict_views(model, images, names, device), out_dir, min_confidence,
+                            overwrite=overwrite)

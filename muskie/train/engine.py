@@ -42,7 +42,7 @@ from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_d
 from muskie.train.config import RunConfig
 from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, barrier, init_distributed, shutdown
 from muskie.train.optim import build_optimizer
-from muskie.train.run_folder import RunLock, truncate_metrics
+from muskie.train.run_folder import RunLock, move_earlier_run, truncate_metrics
 from muskie.train.schedule import learning_rate
 from muskie.weights.card import TrainingRecord
 from muskie.weights.checkpoint import (LATEST_NAME, Checkpoint, CheckpointError, read_checkpoint,
@@ -54,6 +54,10 @@ CONFIG_NAME = "config.yaml"
 METRICS_NAME = "metrics.jsonl"
 FINAL_MODEL_DIR = "model"
 BEST_NAME = "checkpoint-best.pt"
+TENSORBOARD_DIR = "tensorboard"
+# What a run writes into its folder (globs), the checkpoint first: a fresh run moves an earlier run's aside.
+RUN_FILES = (LATEST_NAME, BEST_NAME, "checkpoint-[0-9]*.pt", CONFIG_NAME, METRICS_NAME, TENSORBOARD_DIR,
+             FINAL_MODEL_DIR)
 # Keys a resumed run may change: they decide where and how often things are written, never the result.
 RESUME_FREE_KEYS = ("device", "out_dir", "log_every", "checkpoint_every", "keep_checkpoints", "val_every",
                     "val_samples", "init_from", "allow_pickle")
@@ -255,7 +259,9 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         optimizer = build_optimizer(model, config.optim)
         start_step, best_val, last_loss, last_val = 0, None, None, {}
         if dist.is_main:
-            (out_dir / METRICS_NAME).unlink(missing_ok=True)
+            moved = move_earlier_run(out_dir, RUN_FILES)
+            if moved is not None:
+                log.warning("starting a fresh run: moved the files of the earlier run in %s to %s", out_dir, moved)
     if dist.is_main:
         (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     barrier(dist)
@@ -481,7 +487,7 @@ class _MetricsLog:
 
         self.file = open(out_dir / METRICS_NAME, "a")
         # on resume, events a killed run logged after its checkpoint are purged
-        self.writer = SummaryWriter(log_dir=str(out_dir / "tensorboard"),
+        self.writer = SummaryWriter(log_dir=str(out_dir / TENSORBOARD_DIR),
                                     purge_step=start_step + 1 if start_step else None)
         self.bar = None
         if progress:

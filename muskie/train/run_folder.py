@@ -1,11 +1,16 @@
-"""A run folder's guards: one writer at a time, and metric logs cut back to the last checkpoint on resume."""
+"""A run folder's guards: one writer at a time, metric logs cut back to the last checkpoint on resume, and
+an earlier run's files moved aside (never deleted) when a fresh run starts in its folder."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
+
+# Where a fresh run moves the files of an earlier run in its folder: OUT/previous-runs/<UTC time>/.
+PREVIOUS_RUNS_DIR = "previous-runs"
 
 
 class RunFolderBusyError(RuntimeError):
@@ -54,3 +59,24 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)
+
+
+def move_earlier_run(out_dir: Path, patterns: tuple[str, ...]) -> Path | None:
+    """Move the files of an earlier run (those matching the glob ``patterns`` in ``out_dir``, in that order)
+    into a new ``out_dir/previous-runs/<UTC time>/`` folder, so that a fresh run starts in an empty folder
+    and nothing of the earlier run is lost; returns that folder, or None when there was nothing to move.
+
+    Each file is moved with one rename, the checkpoint first (``patterns[0]``): a kill in the middle leaves
+    no checkpoint beside another run's log for the next run to resume. Call only under the folder's lock.
+    """
+    found = list(dict.fromkeys(path for pattern in patterns for path in sorted(out_dir.glob(pattern))))
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target, suffix = out_dir / PREVIOUS_RUNS_DIR / stamp, 1
+    while target.exists():  # two fresh starts within one second
+        target, suffix = out_dir / PREVIOUS_RUNS_DIR / f"{stamp}-{suffix}", suffix + 1
+    target.mkdir(parents=True)
+    for path in found:
+        os.replace(path, target / path.name)
+    return target

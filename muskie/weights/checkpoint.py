@@ -20,6 +20,7 @@ Version 1 (muskie 0.1.0) had only ``step``, ``model``, ``optimizer``, ``config``
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from muskie.devices import resolve_device
+from muskie.outputs import NoSpaceLeftError
 
 CHECKPOINT_FORMAT = "muskie-train"
 CHECKPOINT_VERSION = 2
@@ -77,16 +81,26 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """Save ``obj`` to ``path`` so that ``path`` is either the old file or the complete new one.
 
     Writes a temporary file in the same folder, flushes it to disk, then renames it over ``path``
-    (``os.replace`` is atomic on POSIX), and syncs the folder so the rename survives a power cut.
+    (``os.replace`` is atomic on POSIX), and syncs the folder so the rename survives a power cut. A full
+    disk raises :class:`muskie.outputs.NoSpaceLeftError` naming the folder (torch itself reports only an
+    ``inline_container.cc`` position mismatch).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            writer = _ErrorRecordingWriter(handle)
+            try:
+                torch.save(obj, writer)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except (OSError, RuntimeError) as err:
+                cause = writer.error or err
+                if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+                    raise NoSpaceLeftError(f"no space left on {path.parent}: {path.name} was not written"
+                                           + (" (the previous one is kept)" if path.exists() else "")) from None
+                raise
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -154,11 +168,14 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ValueError: ``map_location`` names no device this machine has (:func:`muskie.devices.resolve_device`).
         CheckpointError: the file is truncated, corrupt, of another format or of an unsupported version.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    if not isinstance(map_location, torch.device):
+        map_location = resolve_device(map_location)  # a bad device is the device's error, not the file's
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
@@ -168,6 +185,24 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: not a muskie training checkpoint (for released or exported weights use muskie.load_model)"
         )
     return parse_checkpoint(payload, path)
+
+
+class _ErrorRecordingWriter:
+    """A file's ``write`` that remembers the OSError it raised: torch.save turns it into a RuntimeError
+    that no longer says why."""
+
+    def __init__(self, handle):
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def is_checkpoint_payload(content: Any) -> bool:

@@ -10,6 +10,7 @@ under the ``muskie.metadata`` key of the safetensors header, so ``config.json`` 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+
+from muskie.outputs import files_into
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -30,19 +33,23 @@ def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: 
                 metadata: dict | None = None) -> Path:
     """Write ``directory/{model.safetensors, config.json}``; returns the directory.
 
-    Each file is written under a temporary name and renamed, so an interrupted save leaves no half file.
+    Both files are written beside ``directory`` first and renamed into it once complete
+    (:func:`muskie.outputs.files_into`), so a failed save (a full disk: a
+    :class:`muskie.outputs.NoSpaceLeftError` naming the folder) changes nothing in ``directory`` and leaves no
+    half-written folder.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: t.detach().contiguous().cpu() for k, t in state_dict.items()}
     config = model_config if model_class == DEFAULT_FOLDER_CLASS else {MODEL_CLASS_KEY: model_class, **model_config}
-    weights_tmp = directory / (WEIGHTS_FILE + ".tmp")
     header = {"format": "pt", **({METADATA_KEY: json.dumps(metadata)} if metadata else {})}
-    save_file(tensors, str(weights_tmp), metadata=header)
-    config_tmp = directory / (CONFIG_FILE + ".tmp")
-    config_tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(weights_tmp, directory / WEIGHTS_FILE)
-    os.replace(config_tmp, directory / CONFIG_FILE)
+    with files_into(directory) as staging:
+        try:
+            save_file(tensors, str(staging / WEIGHTS_FILE), metadata=header)
+        except Exception as err:  # safetensors' Rust I/O errors are not OSErrors
+            if "os error 28" in str(err):  # ENOSPC
+                raise OSError(errno.ENOSPC, str(err)) from None
+            raise
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return directory
 
 

@@ -18,13 +18,17 @@ from torch import nn
 
 from muskie.weights.release import HEAD_PREFIXES, LISTED_KEYS, block_indices
 
+# The peer models of muskie.peers: a frame-wise backbone under ``encoder.``, a decoder under ``decoder.``.
+PEER_CLASSES = ("MAEModel", "MuMModel", "CroCoModel")
+
 
 def check_config_fits(model_class: str, model_config: dict, state_dict: dict, source: str) -> None:
     """Refuse a config whose block counts or widths differ from the tensors of ``state_dict``.
 
-    Knows the Muskie backbone's layout (brief section 2), on its own (``Muskie``, ``MuskieBackbone``) or
-    under ``backbone.`` with new blocks after it (``ReconModel``); other classes are left to the model
-    comparison of :func:`build_and_load`.
+    Knows the Muskie backbone's layout (brief section 2), on its own (``Muskie``, ``MuskieBackbone``),
+    under ``backbone.`` with new blocks after it (``ReconModel``), or under ``encoder.`` with a decoder of
+    ``decoder.blocks.N`` (the peer models); other classes are left to the model comparison of
+    :func:`build_and_load`.
     """
     if not isinstance(model_config, dict):
         raise ValueError(f"{source}: the model config is not a mapping but {type(model_config).__name__}")
@@ -38,6 +42,15 @@ def check_config_fits(model_class: str, model_config: dict, state_dict: dict, so
         problems += _backbone_problems(backbone, state_dict, source, prefix="backbone.")
         if isinstance(head, dict):
             problems += _count_problems(head.get("new_blocks"), "new_blocks", state_dict, "blocks.", source)
+    elif model_class in PEER_CLASSES:
+        encoder, decoder = model_config.get("encoder"), model_config.get("decoder")
+        if not isinstance(encoder, dict) or not isinstance(decoder, dict):
+            raise ValueError(f"{source}: a {model_class} config needs 'encoder' and 'decoder' mappings")
+        problems += _backbone_problems(encoder, state_dict, source, prefix="encoder.")
+        problems += _count_problems(decoder.get("depth"), "decoder depth", state_dict, "decoder.blocks.", source)
+        embed = state_dict.get("decoder.embed.weight")
+        if embed is not None and "dim" in decoder and decoder["dim"] != embed.shape[0]:
+            problems.append(f"decoder dim {decoder['dim']!r} but the weights have {embed.shape[0]}")
     if problems:
         raise ValueError(f"{source}: the config does not fit the weights ({'; '.join(problems)}); "
                          f"no model was built")

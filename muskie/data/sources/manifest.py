@@ -163,6 +163,11 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
     if manifest.get("version") not in READABLE_VERSIONS:
         raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, expected one of "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
+    if root is None and not isinstance(manifest.get("root"), str):
+        raise ValueError(f"{path}: the manifest has no \"root\" (the dataset folder, relative to the manifest); "
+                         "rebuild it with build_manifest")
+    if not isinstance(manifest.get("scenes", []), list):
+        raise ValueError(f"{path}: \"scenes\" is not a list")
     root = Path(root) if root is not None else path.parent / manifest["root"]
 
     scenes = []

@@ -19,6 +19,7 @@ from muskie.data.sources.transforms_json import TRANSFORMS_FILE, write_transform
 from muskie.data.synthetic.config import SyntheticConfig, split_seeds
 from muskie.data.synthetic.dataset import render_sample, scene_name
 from muskie.data.synthetic.scene_spec import make_scene
+from muskie.outputs import output_folder
 
 DEPTH_FORMATS = ("png", "npy")
 # Largest depth a 16-bit PNG in millimetres holds, metres.
@@ -36,6 +37,7 @@ def write_synthetic_scenes(
     width: int = 256,
     first_scene: int = 0,
     depth_format: str = "png",
+    overwrite: bool = False,
 ) -> list[Path]:
     """Render scenes ``first_scene .. first_scene + num_scenes - 1`` of a split, every frame of their path,
     into ``out_dir/<scene name>/`` folders (see the module docstring for the format).
@@ -48,6 +50,8 @@ def write_synthetic_scenes(
         height, width: image size in pixels.
         first_scene: index of the first scene in the split.
         depth_format: ``png`` (16-bit millimetres) or ``npy`` (float32 metres).
+        overwrite: replace scene folders that exist already (each whole: no frame of the old scene stays);
+            without it an existing one is refused before anything is written.
 
     Returns:
         The scene folders written, in order.
@@ -62,8 +66,15 @@ def write_synthetic_scenes(
     if first_scene + num_scenes > len(seeds):
         raise ValueError(f"split {split!r} has {len(seeds)} scenes; asked for up to index {first_scene + num_scenes - 1}")
     out_dir = Path(out_dir)
+    if not str(out_dir).strip():
+        raise ValueError("the output folder is empty: give a path (an unset shell variable?)")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a folder")
+    existing = [out_dir / scene_name(split, i) for i in range(first_scene, first_scene + num_scenes)
+                if (out_dir / scene_name(split, i)).exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{existing[0]}: exists ({len(existing)} of the {num_scenes} scene folders do); pass "
+                         "--overwrite to replace them, or choose another --out or --first")
     written = []
     for index in range(first_scene, first_scene + num_scenes):
         name = scene_name(split, index)
@@ -74,14 +85,14 @@ def write_synthetic_scenes(
         ]
         sample = {key: torch.cat([part[key] for part in parts]) for key in ("images", "intrinsics", "cam_to_world", "depth")}
         images = (sample["images"] + 1.0) / 2.0
-        folder = out_dir / name
-        if depth_format == "png":
-            depth = torch.where(sample["depth"] <= _MAX_PNG_DEPTH, sample["depth"], 0.0)
-            write_transforms_json(folder, images, sample["intrinsics"], sample["cam_to_world"], depth=depth)
-        else:
-            json_path = write_transforms_json(folder, images, sample["intrinsics"], sample["cam_to_world"])
-            _add_npy_depth(json_path, sample["depth"])
-        written.append(folder)
+        with output_folder(out_dir / name, overwrite=overwrite) as folder:  # complete, or not there at all
+            if depth_format == "png":
+                depth = torch.where(sample["depth"] <= _MAX_PNG_DEPTH, sample["depth"], 0.0)
+                write_transforms_json(folder, images, sample["intrinsics"], sample["cam_to_world"], depth=depth)
+            else:
+                json_path = write_transforms_json(folder, images, sample["intrinsics"], sample["cam_to_world"])
+                _add_npy_depth(json_path, sample["depth"])
+        written.append(out_dir / name)
     return written
 
 

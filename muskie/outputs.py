@@ -1,0 +1,91 @@
+"""Folders that commands write results into: never an input, never over earlier results unless asked, never
+left half-written.
+
+:func:`output_folder` writes a folder of results (a prediction, a synthetic scene) into a temporary sibling
+and moves it into place with renames only once it is complete, so a failure (a full disk, an exception, a
+kill) leaves either the earlier folder or nothing, and a replaced folder keeps no stale file of the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+class NoSpaceLeftError(OSError):
+    """A write failed because the filesystem is full; the message names the folder."""
+
+
+def check_output_folder(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
+                        flag: str = "--out") -> Path:
+    """``out`` as a Path, after refusing (ValueError naming ``flag``) an empty path, a path that is a file,
+    one equal to, inside or around one of ``inputs``, and an existing non-empty folder unless ``overwrite``."""
+    if not str(out).strip():
+        raise ValueError(f"{flag} is empty: give an output folder (an unset shell variable?)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: {flag} exists and is not a folder")
+    target = out.resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target == source or source in target.parents or target in source.parents:
+            raise ValueError(f"{out}: {flag} would write into the input {source}; choose a folder outside it")
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"{out}: {flag} is not empty; choose another folder or pass --overwrite to replace it")
+    return out
+
+
+@contextlib.contextmanager
+def output_folder(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``out``; when the block ends without error it becomes ``out``,
+    replacing an existing ``out`` whole only if ``overwrite`` (else a ValueError). On any error the temporary
+    folder is removed and ``out`` is as it was; a full disk raises :class:`NoSpaceLeftError` naming the folder."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out}: exists; pass --overwrite to replace it")
+    with _staging(out) as staging:
+        yield staging
+        if out.exists():
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+
+
+@contextlib.contextmanager
+def files_into(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``folder``; when the block ends without error, each file written
+    there is renamed into ``folder`` (created if missing), replacing a file of the same name; other files of
+    ``folder`` stay. On any error nothing reaches ``folder``; a full disk raises :class:`NoSpaceLeftError`."""
+    folder = Path(folder)
+    with _staging(folder) as staging:
+        yield staging
+        if not folder.exists():
+            os.replace(staging, folder)
+        else:
+            for entry in sorted(staging.iterdir()):
+                os.replace(entry, folder / entry.name)
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out``, removed at the end whatever happens; ENOSPC inside the block becomes
+    a :class:`NoSpaceLeftError` naming ``out``'s folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield staging
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise NoSpaceLeftError(f"no space left on {out.parent}; nothing was written to {out}") from None
+        raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
