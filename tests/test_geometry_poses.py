@@ -221,3 +221,12 @@ def test_quaternions_are_normalised_and_give_proper_rotations():
     half = math.radians(30.0) / 2
     rotation = quaternion_to_rotation([math.cos(half), 0.0, 0.0, math.sin(half)])
     np.testing.assert_allclose(rotation @ [1.0, 0, 0], [math.cos(2 * half), math.sin(2 * half), 0.0], atol=1e-15)
+
+
+def test_special_orthonormalize_under_bf16_autocast_gives_a_float32_rotation():
+    matrix = torch.eye(3) + 0.1 * torch.randn(4, 3, 3, generator=torch.Generator().manual_seed(0))
+    expected = special_orthonormalize(matrix)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rotation = special_orthonormalize(torch.nn.functional.linear(matrix, torch.eye(3)))
+    assert rotation.dtype == torch.float32
+    torch.testing.assert_close(rotation, expected, atol=2e-2, rtol=0)

@@ -168,10 +168,15 @@ class _SpecialOrthonormalize(torch.autograd.Function):
 def special_orthonormalize(matrix: torch.Tensor) -> torch.Tensor:
     """The rotation matrix ``(..., 3, 3)`` (det +1) nearest to ``matrix (..., 3, 3)`` in Frobenius norm.
 
-    Computed by SVD, with a backward that stays finite when singular values coincide.
+    Computed by SVD, with a backward that stays finite when singular values coincide. Always in at least
+    float32, outside autocast: SVD and the determinant have no bfloat16 / float16 kernels, so a low-precision
+    ``matrix`` (a camera head under bf16 autocast) gives a float32 rotation.
     """
     if matrix.shape[-2:] != (3, 3):
         raise ValueError(f"matrix must have shape (..., 3, 3), got {tuple(matrix.shape)}")
+    if matrix.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled(matrix.device.type):
+        with torch.autocast(matrix.device.type, enabled=False):
+            return _SpecialOrthonormalize.apply(matrix.float() if matrix.dtype != torch.float64 else matrix)
     return _SpecialOrthonormalize.apply(matrix)
 
 
