@@ -44,6 +44,7 @@ from scipy.spatial.transform import Rotation
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
+from muskie.data.formats.reading import numeric_rows
 from muskie.data.formats.paths import names_in, read_text
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
@@ -91,13 +92,7 @@ def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         FormatError: a line that is not seven numbers, or no sample.
     """
     rows = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values = [float(token) for token in line.split()]
-        except ValueError as err:
-            raise FormatError(f"{path}: line {number}: not numbers ({err})") from err
+    for number, values in numeric_rows(path):
         if len(values) != 7 or not np.isfinite(values[0]):
             raise FormatError(f"{path}: line {number}: expected 'timestamp rx ry rz tx ty tz', got {line.strip()!r}")
         rows.append(values)

@@ -3,6 +3,7 @@ text matrices, and the one way they refuse a root that does not look like their 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,18 @@ from muskie.data.formats.paths import read_text
 
 # a text matrix of a few numbers: anything larger is not the small file the format describes
 _MAX_MATRIX_BYTES = 1 << 16
+
+
+def numeric_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
+    """``(line number, values)`` of every non-blank line of a text file of whitespace-separated numbers;
+    a FormatError names the file and line of anything else."""
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, [float(token) for token in line.split()]
+        except ValueError as err:
+            raise FormatError(f"{path}: line {number}: not numbers ({err})") from err
 
 
 def read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import files_with_suffix, names_in, read_text, scene_folder
+from muskie.data.formats.reading import numeric_rows
+from muskie.data.formats.paths import files_with_suffix, names_in, scene_folder
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -71,13 +72,7 @@ def read_poses(path: Path) -> dict[int, np.ndarray]:
         FormatError: a row without 17 numbers, or a frame id that is not a non-negative integer.
     """
     poses = {}
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            values = [float(token) for token in line.split()]
-        except ValueError as err:
-            raise FormatError(f"{path}: line {number}: not numbers ({err})") from err
+    for number, values in numeric_rows(path):
         if len(values) != 17:
             raise FormatError(f"{path}: line {number}: expected a frame id and 16 values, got {len(values)}")
         if not (0 <= values[0] < 2**53 and values[0] == int(values[0])):
