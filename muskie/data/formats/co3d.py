@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import json
 import zlib
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.paths import files_with_suffix, names_in, path_inside, scene_folder
 from muskie.data.imageio import image_size
+from muskie.data.sources.json_file import parse_json
 from muskie.data.scene import Frame, Scene
 from muskie.geometry.pytorch3d_cameras import INTRINSICS_FORMATS, opencv_from_pytorch3d
 
@@ -57,13 +57,9 @@ def read_jgz(path: Path):
     if len(data) > limit:
         raise FormatError(f"{path}: inflates to more than {_MAX_INFLATION} times its size; not an annotation file")
     try:
-        return json.loads(data)
-    except json.JSONDecodeError as err:
-        raise FormatError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise FormatError(f"{path}: not UTF-8 JSON ({err})") from err
-    except RecursionError:
-        raise FormatError(f"{path}: JSON nested too deeply to read") from None
+        return parse_json(data, path)
+    except ValueError as err:
+        raise FormatError(str(err)) from None
 
 
 @functools.lru_cache(maxsize=1)
