@@ -125,7 +125,7 @@ def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
                          f"{path}: no such file or directory")
     try:
         if is_manifest(path):
-            scenes = load_manifest(path)
+            scenes = load_manifest(path, allow_outside=entry.options.get("allow_outside", False))
         else:
             scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only,
                                   **entry.options)
