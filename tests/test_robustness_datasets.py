@@ -372,3 +372,14 @@ def test_an_evaluation_report_on_a_full_disk_names_the_folder(tmp_path):
         with pytest.raises(OSError, match=rf"no space left on {disk / 'eval'}: table.md and table.json were not "
                                           "both written"):
             write_report(disk / "eval", "table", "x" * 100_000, {})
+
+
+@pytest.mark.parametrize("compression", ["gzip", None])
+def test_an_hdf5_depth_claiming_terabytes_is_refused_before_it_is_read(tmp_path, compression):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "depth.h5"
+    with h5py.File(path, "w") as handle:  # chunks never written: read as the fill value, allocated in full
+        handle.create_dataset("depth", shape=(2**20, 2**20), dtype="f4", chunks=(64, 64), compression=compression)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(ImageReadError, match=r"depth.h5: dataset 'depth' claims shape \(1048576, 1048576\)"):
+        read_depth(path)
