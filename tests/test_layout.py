@@ -14,7 +14,7 @@ ALLOWED = {
     "weights": {"constants", "devices", "outputs"},
     "data": {"constants", "config_io", "geometry", "outputs"},
     "model": {"constants", "config_io", "weights", "geometry"},
-    "train": {"constants", "config_io", "devices", "data", "weights"},
+    "train": {"constants", "config_io", "devices", "outputs", "data", "weights"},
 }
 
 

@@ -7,7 +7,8 @@ coordinates, as nerfstudio and our convention have it) and the image size ``w, h
 ``file_path`` and ``transform_matrix``: camera-to-world in OpenGL camera axes (x right, y up, z backwards),
 converted here to OpenCV axes by negating its 2nd and 3rd columns. Optional ``depth_file_path`` names a
 depth map whose stored values times ``depth_unit_scale_factor`` (default 0.001, nerfstudio's) are z-depths.
-Distortion coefficients (``k1``...) are ignored, with a warning when non-zero.
+Distortion coefficients (``k1``...) are ignored, with a warning when non-zero. The files a json names must lie
+inside its folder, symlinks resolved (``allow_outside`` lifts this), and its poses must be rigid.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -44,12 +46,14 @@ def _find_json(scene_dir: str | Path) -> Path:
     return path
 
 
-def _resolve_image(root: Path, file_path: str) -> Path:
-    path = root / file_path
+def _resolve_image(root: Path, file_path: str, where: str, allow_outside: bool) -> Path:
+    """The image ``file_path`` names, inside ``root`` unless ``allow_outside``; a path without a suffix takes
+    the first of ``_IMAGE_SUFFIXES`` that exists."""
+    path = path_inside(root, file_path, where, allow_outside)
     if path.suffix == "" and not path.exists():
         for suffix in _IMAGE_SUFFIXES:
             if path.with_suffix(suffix).exists():
-                return path.with_suffix(suffix)
+                return path_inside(root, file_path + suffix, where, allow_outside)
     return path
 
 
@@ -62,11 +66,13 @@ def _number(entry: dict, key: str, where: str) -> float:
     return float(value)
 
 
-def read_transforms_json(scene_dir: str | Path) -> Scene:
+def read_transforms_json(scene_dir: str | Path, allow_outside: bool = False) -> Scene:
     """Read a ``transforms.json`` scene.
 
     Args:
         scene_dir: the scene folder, or the json file itself.
+        allow_outside: accept ``file_path`` / ``depth_file_path`` values that lead outside the json's folder
+            (absolute, ``..``, or through a symlink).
 
     Returns:
         ``Scene`` named after the folder, frames in the json's order, every frame with intrinsics and an
@@ -74,7 +80,8 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
 
     Raises:
         FileNotFoundError: no json at ``scene_dir``.
-        ValueError: the json is malformed or lacks a required entry (the message names file and frame).
+        ValueError: the json is malformed or lacks a required entry, a path leads outside the folder, a pose
+            is not rigid (the message names file and frame).
     """
     json_path = _find_json(scene_dir)
     root = json_path.parent
@@ -96,8 +103,8 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
         merged = {**meta, **entry}
         if not isinstance(merged.get("file_path"), str):
             raise ValueError(f"{where}: missing 'file_path'")
-        image_path = _resolve_image(root, merged["file_path"])
         where = f"{json_path}: frame {index} ({merged['file_path']})"
+        image_path = _resolve_image(root, merged["file_path"], f"{where}: file_path", allow_outside)
 
         if "w" in merged and "h" in merged:
             width, height = _number(merged, "w", where), _number(merged, "h", where)
@@ -136,7 +143,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
 
         depth_path = None
         if isinstance(merged.get("depth_file_path"), str):
-            depth_path = root / merged["depth_file_path"]
+            depth_path = path_inside(root, merged["depth_file_path"], f"{where}: depth_file_path", allow_outside)
         try:
             frames.append(
                 Frame(
