@@ -48,7 +48,8 @@ def block_count(state_dict: dict, prefix: str, source: str, family: str) -> int:
         raise ValueError(f"{source}: not a {family} state_dict (no {prefix}0.* keys)")
     if indices != set(range(len(indices))):
         missing = sorted(set(range(max(indices) + 1)) - indices)
-        raise ValueError(f"{source}: {family} blocks are not numbered 0..{max(indices)} (missing {missing[:LISTED_KEYS]})")
+        raise ValueError(f"{source}: {family} blocks are not numbered 0..{max(indices)} "
+                         f"(missing {missing[:LISTED_KEYS]})")
     return len(indices)
 
 
@@ -112,7 +113,8 @@ def load_checked(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor
     wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
     if missing or unexpected or wrong:  # a reader's bug, not a user's file: say all of it
         raise ValueError(f"{source}: the weights do not fit the model built from their shapes (missing "
-                         f"{missing[:LISTED_KEYS]}, unexpected {unexpected[:LISTED_KEYS]}, shape {wrong[:LISTED_KEYS]})")
+                         f"{missing[:LISTED_KEYS]}, unexpected {unexpected[:LISTED_KEYS]}, "
+                         f"shape {wrong[:LISTED_KEYS]})")
     model.load_state_dict({k: t.detach().to(torch.float32) for k, t in tensors.items()}, strict=True, assign=True)
     return model.eval()
 

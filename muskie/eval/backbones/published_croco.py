@@ -49,7 +49,8 @@ def croco_parts(content: dict, source: str) -> tuple[dict, dict]:
     for key in ("enc_embed_dim", "enc_depth", "enc_num_heads", "patch_size"):
         if type(kwargs[key]) is not int or kwargs[key] < 1:
             raise ValueError(f"{source}: croco_kwargs[{key!r}] = {kwargs[key]!r} is not a positive integer")
-    if kwargs["pos_embed"] != "cosine" and not (isinstance(kwargs["pos_embed"], str) and ROPE.fullmatch(kwargs["pos_embed"])):
+    pos_embed = kwargs["pos_embed"]
+    if pos_embed != "cosine" and not (isinstance(pos_embed, str) and ROPE.fullmatch(pos_embed)):
         raise ValueError(f"{source}: croco_kwargs['pos_embed'] = {kwargs['pos_embed']!r} is neither 'cosine' nor "
                          f"'RoPE<frequency>'")
     return state, kwargs

@@ -5,8 +5,8 @@ The files are bare state_dicts of ``facebookresearch/dinov2``'s ``DinoVisionTran
 models), ``register_tokens (1, R, E)`` (the ``_reg4`` files), ``mask_token (1, E)`` (unused here),
 ``blocks.{i}.{norm1, attn.qkv, attn.proj, ls1.gamma, norm2, mlp.fc1, mlp.fc2 | mlp.w12, mlp.w3, ls2.gamma}`` and
 ``norm``. Everything is read from the shapes: width, depth, patch size, register count, feed-forward (an MLP,
-or ViT-g's fused SwiGLU). Heads have 64 channels in every published size (S 6, B 12, L 16, g 24), and every one has LayerScale (the hub's
-``init_values=1.0``), so it is required.
+or ViT-g's fused SwiGLU). Heads have 64 channels in every published size (S 6, B 12, L 16, g 24), and every
+one has LayerScale (the hub's ``init_values=1.0``), so it is required.
 
 Tokens: the class token and the patches get the position table (resized to the patch grid, see
 :mod:`muskie.eval.backbones.vit_positions`), then the registers go between them. How the table is resized

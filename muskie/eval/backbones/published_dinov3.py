@@ -7,7 +7,8 @@ ls1.gamma, norm2, mlp.fc1, mlp.fc2 | mlp.w1, mlp.w2, mlp.w3, ls2.gamma}``, ``nor
 ``cls_norm`` / ``local_cls_norm`` (they normalise the class and storage tokens only: unused here).
 
 Everything is read from the shapes: width, depth, patch size, storage-token count, feed-forward (MLP or
-SwiGLU); every published ViT has LayerScale (``layerscale_init``), so it is required. The head width is four times the number of stored RoPE periods. ``qkv.bias_mask``
+SwiGLU); every published ViT has LayerScale (``layerscale_init``), so it is required. The head width is four
+times the number of stored RoPE periods. ``qkv.bias_mask``
 (the ``mask_k_bias`` files) multiplies the qkv bias, zeroing the keys' part, so it is folded into the bias.
 Tokens: class, storage, patches; the rotary embedding (:class:`~muskie.eval.backbones.vit_positions.
 NormalizedRope`, coordinates normalised per axis, as the hub's ``normalize_coords="separate"``; its training-time
