@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.geometry import intrinsics_from_fov, pixel_grid, umeyama
+from muskie.geometry import umeyama
 from muskie.model import MuskieBackbone
 from muskie.model.config import preset_config
 from muskie.recon.chunks import assemble_chunks, checked_overlap, chunk_ranges
 from muskie.recon.config import ReconModelConfig
 from muskie.recon.model import ReconModel
 from muskie.recon.predict import predict_capture, predict_views
-from muskie.recon.prediction import Prediction
+
+from fixtures import capture_seen_through, known_capture, random_rotation
 
 
 def test_chunks_share_the_asked_views_and_the_last_ends_at_the_last_view():
@@ -27,58 +28,22 @@ def test_chunks_share_the_asked_views_and_the_last_ends_at_the_last_view():
             chunk_ranges(10, chunk_views, overlap)
 
 
-def rotation(rng) -> np.ndarray:
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q * np.linalg.det(q)
-
-
-def similarity_matrix(scale: float, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    matrix = np.eye(4)
-    matrix[:3, :3], matrix[:3, 3] = scale * rotation, translation
-    return matrix
-
-
-def ground_truth(rng, num_views=9, height=5, width=6) -> dict:
-    """A capture in float64 NumPy: cameras around the origin, positive depths, their local and world points."""
-    K = intrinsics_from_fov(torch.full((num_views,), 60.0), height, width, dtype=torch.float64).numpy()
-    poses = np.tile(np.eye(4), (num_views, 1, 1))
-    for view in range(num_views):
-        poses[view, :3, :3] = rotation(rng)
-        poses[view, :3, 3] = rng.normal(size=3)
-    depth = rng.uniform(1.0, 3.0, size=(num_views, height, width))
-    pixels = np.concatenate([pixel_grid(height, width, dtype=torch.float64).numpy(), np.ones((height, width, 1))], -1)
-    local = np.einsum("vij,hwj->vhwi", np.linalg.inv(K), pixels) * depth[..., None]
-    world = np.einsum("vij,vhwj->vhwi", poses[:, :3, :3], local) + poses[:, None, None, :3, 3]
-    return {"K": K, "poses": poses, "local": local, "world": world,
-            "confidence": rng.uniform(0.2, 1.0, size=(num_views, height, width)),
-            "images": rng.uniform(size=(num_views, 3, height, width))}
-
-
-def seen_through(truth: dict, views: list[int], matrix: np.ndarray) -> Prediction:
-    """The ground truth of ``views`` in the world frame ``matrix`` (a similarity as a 4x4) takes it to."""
-    scale = np.cbrt(np.linalg.det(matrix[:3, :3]))
-    world = truth["world"][views] @ matrix[:3, :3].T + matrix[:3, 3]
-    # a camera-to-world pose of the scaled world: the similarity, then the pose, on points scale times longer
-    poses = matrix @ truth["poses"][views] @ np.diag([1 / scale, 1 / scale, 1 / scale, 1.0])
-    as_tensor = torch.from_numpy
-    return Prediction([f"v{v}" for v in views], as_tensor(truth["images"][views]),
-                      as_tensor(scale * truth["local"][views]), as_tensor(world),
-                      as_tensor(truth["confidence"][views]), as_tensor(poses), as_tensor(truth["K"][views]))
-
-
 def random_similarity(rng) -> np.ndarray:
-    return similarity_matrix(float(np.exp(rng.uniform(-1, 1))), rotation(rng), rng.normal(scale=3.0, size=3))
+    """A 4x4 similarity: scale in [1/e, e], any rotation, translation ~ N(0, 9)."""
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.exp(rng.uniform(-1, 1)) * random_rotation(rng)
+    matrix[:3, 3] = rng.normal(scale=3.0, size=3)
+    return matrix
 
 
 def test_chunks_under_known_similarities_are_reassembled_in_the_first_chunks_frame():
     rng = np.random.default_rng(0)
-    truth = ground_truth(rng)
+    truth = known_capture(rng)
     ranges = chunk_ranges(9, 4, 2)  # views 0-3, 2-5, 4-7, 5-8
     frames = [random_similarity(rng) for _ in ranges]
-    chunks = [seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
+    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
     assembled = assemble_chunks(iter(chunks), ranges)
-    expected = seen_through(truth, list(range(9)), frames[0])
+    expected = capture_seen_through(truth, list(range(9)), frames[0])
     assert assembled.names == [f"v{v}" for v in range(9)]
     for field in ("points", "local_points", "cam_to_world", "confidence", "intrinsics", "images"):
         got, want = getattr(assembled, field), getattr(expected, field)
@@ -89,17 +54,17 @@ def test_chunks_under_known_similarities_are_reassembled_in_the_first_chunks_fra
 
 def test_the_fit_on_shared_frames_is_weighted_by_confidence():
     rng = np.random.default_rng(1)
-    truth = ground_truth(rng, num_views=6)
+    truth = known_capture(rng, num_views=6)
     ranges = chunk_ranges(6, 4, 2)
     frames = [random_similarity(rng) for _ in ranges]
-    chunks = [seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
+    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
     # the second chunk's first shared view is wrong in half its pixels, which it is not confident about
     wrong = torch.zeros(5, 6, dtype=torch.bool)
     wrong[:, :3] = True
     chunks[1].points[0][wrong] += torch.from_numpy(rng.normal(scale=5.0, size=(int(wrong.sum()), 3)))
     chunks[1].confidence[0][wrong] = 1e-12
     assembled = assemble_chunks(chunks, ranges)
-    expected = seen_through(truth, list(range(6)), frames[0])
+    expected = capture_seen_through(truth, list(range(6)), frames[0])
     torch.testing.assert_close(assembled.points[4:], expected.points[4:], atol=1e-6, rtol=0)
     torch.testing.assert_close(assembled.cam_to_world[4:], expected.cam_to_world[4:], atol=1e-6, rtol=0)
     # an unweighted fit of the same points would be far off: the weights are what the test checks
@@ -110,8 +75,8 @@ def test_the_fit_on_shared_frames_is_weighted_by_confidence():
 
 
 def test_assembly_refuses_chunks_that_do_not_fit_their_ranges():
-    truth = ground_truth(np.random.default_rng(2), num_views=6)
-    chunks = [seen_through(truth, [0, 1, 2], np.eye(4)), seen_through(truth, [3, 4, 5], np.eye(4))]
+    truth = known_capture(np.random.default_rng(2), num_views=6)
+    chunks = [capture_seen_through(truth, [0, 1, 2], np.eye(4)), capture_seen_through(truth, [3, 4, 5], np.eye(4))]
     with pytest.raises(ValueError, match=r"chunk 1 \(views 3-5\) shares no view"):
         assemble_chunks(chunks, [range(0, 3), range(3, 6)])
     with pytest.raises(ValueError, match="chunk 0 holds 3 views, its range 4"):
