@@ -58,16 +58,17 @@ def assemble_chunks(chunks: Iterable[Prediction], ranges: list[range]) -> Predic
     count = 0
     for index, (chunk, views) in enumerate(zip(chunks, ranges)):
         count += 1
+        where = f"chunk {index} (views {views.start}-{views.stop - 1})"
         if len(chunk.names) != len(views):
             raise ValueError(f"chunk {index} holds {len(chunk.names)} views, its range {len(views)}")
         shared = [i for i, view in enumerate(views) if view in placed]
         if index > 0:
             if not shared:
-                raise ValueError(f"chunk {index} (views {views.start}-{views.stop - 1}) shares no view with the chunks before")
+                raise ValueError(f"{where} shares no view with the chunks before")
             try:
                 alignment = shared_alignment(chunk.views(shared), concatenate([placed[views[i]] for i in shared]))
             except ValueError as err:
-                raise ValueError(f"chunk {index} (views {views.start}-{views.stop - 1}): cannot align it ({err})") from err
+                raise ValueError(f"{where}: cannot align it ({err})") from err
             chunk = chunk.moved(alignment)
         for i, view in enumerate(views):
             placed.setdefault(view, chunk.views([i]))
