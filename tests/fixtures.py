@@ -1,13 +1,15 @@
 """Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie, a
-small real filesystem to fill."""
+small real filesystem to fill, a capture with exact cameras and its reconstruction in any frame."""
 
 import contextlib
 import os
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
+from muskie.geometry import intrinsics_from_fov, pixel_grid
 from muskie.model import Muskie, MuskieConfig
 
 # width 128 = the tiny preset's, so released-style files (no config) resolve to its 4 heads
@@ -110,3 +112,41 @@ def small_filesystem(path, size: str = "256k"):
         yield path
     finally:
         subprocess.run(["umount", str(path)], check=True)
+
+
+def random_rotation(rng) -> np.ndarray:
+    """A uniformly random proper rotation (3, 3) float64."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.linalg.det(q)
+
+
+def known_capture(rng, num_views=9, height=5, width=6) -> dict:
+    """A capture in float64 NumPy: cameras around the origin, positive depths, their local and world points."""
+    K = intrinsics_from_fov(torch.full((num_views,), 60.0), height, width, dtype=torch.float64).numpy()
+    poses = np.tile(np.eye(4), (num_views, 1, 1))
+    for view in range(num_views):
+        poses[view, :3, :3] = random_rotation(rng)
+        poses[view, :3, 3] = rng.normal(size=3)
+    depth = rng.uniform(1.0, 3.0, size=(num_views, height, width))
+    pixels = np.concatenate([pixel_grid(height, width, dtype=torch.float64).numpy(), np.ones((height, width, 1))], -1)
+    local = np.einsum("vij,hwj->vhwi", np.linalg.inv(K), pixels) * depth[..., None]
+    world = np.einsum("vij,vhwj->vhwi", poses[:, :3, :3], local) + poses[:, None, None, :3, 3]
+    return {"K": K, "poses": poses, "local": local, "world": world,
+            "confidence": rng.uniform(0.2, 1.0, size=(num_views, height, width)),
+            "images": rng.uniform(size=(num_views, 3, height, width))}
+
+
+def capture_seen_through(truth: dict, views: list[int], matrix: np.ndarray):
+    """The ground truth of ``views`` as a ``muskie.recon.prediction.Prediction`` (float64) in the world frame
+    ``matrix`` (a similarity as a 4x4) takes it to."""
+    from muskie.recon.prediction import Prediction
+
+    scale = np.cbrt(np.linalg.det(matrix[:3, :3]))
+    world = truth["world"][views] @ matrix[:3, :3].T + matrix[:3, 3]
+    # a camera-to-world pose of the scaled world: the similarity, then the pose, on points scale times longer
+    poses = matrix @ truth["poses"][views] @ np.diag([1 / scale, 1 / scale, 1 / scale, 1.0])
+    as_tensor = torch.from_numpy
+    return Prediction([f"v{v}" for v in views], as_tensor(truth["images"][views]),
+                      as_tensor(scale * truth["local"][views]), as_tensor(world),
+                      as_tensor(truth["confidence"][views]), as_tensor(poses), as_tensor(truth["K"][views]))

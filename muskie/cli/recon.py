@@ -71,17 +71,25 @@ def _add_eval(commands) -> None:
 
 def _add_predict(commands) -> None:
     parser = commands.add_parser(
-        "predict", help="a folder of images -> cameras (transforms.json), point cloud (PLY), rendering (PNG)",
-        description="Reconstructs all images of a folder (or its images/ subfolder) in one pass. Writes "
-        "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/points.ply and OUT/render.png. Poses "
-        "are in the first view's camera frame, in the model's unit of length.")
+        "predict", help="a folder of images -> cameras, depth, point cloud, COLMAP model, HTML viewer",
+        description="Reconstructs all images of a folder (or its images/ subfolder), in one pass or, with "
+        "--chunk-views, in chunks of views that share frames, aligned into the first chunk's frame. Writes "
+        "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/sparse/0/ (a COLMAP text model), "
+        "OUT/depth/ (16-bit PNG, scale in depth/scale.json, and float32 .npy), OUT/confidence/ (.npy and PNG), "
+        "OUT/points.ply (with confidence), OUT/viewer.html (opens offline) and OUT/render.png. Poses are in the "
+        "first view's camera frame, in the model's unit of length.")
     parser.add_argument("--checkpoint", required=True, type=path, help="a checkpoint written by `muskie recon train`")
     parser.add_argument("--images", required=True, type=path, help="folder of images")
     parser.add_argument("--out", required=True, type=path, help="output folder")
     parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size, multiples of the patch size (default: the images' aspect ratio, "
                         "long side as trained)")
-    parser.add_argument("--min-confidence", type=finite, default=0.0, help="leave out less confident pixels")
+    parser.add_argument("--chunk-views", type=int, default=None, metavar="N",
+                        help="reconstruct N views at a time (long captures); default: all in one pass")
+    parser.add_argument("--chunk-overlap", type=int, default=None, metavar="K",
+                        help="views consecutive chunks share, used to align them (default: N // 3, at least 1)")
+    parser.add_argument("--min-confidence", type=finite, default=0.0,
+                        help="leave less confident pixels out of the point cloud, COLMAP points and viewer")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
     parser.set_defaults(run=run_predict)
@@ -144,14 +152,23 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from muskie.outputs import check_output_folder
+    from muskie.recon.chunks import checked_overlap
     from muskie.recon.predict import predict_folder
 
     check_output_folder(args.out, inputs=[args.images], overwrite=args.overwrite)  # before the model is read
+    if args.chunk_overlap is not None and args.chunk_views is None:
+        raise CommandError("--chunk-overlap needs --chunk-views")
+    if args.chunk_views is not None:
+        try:
+            checked_overlap(args.chunk_views, args.chunk_overlap)
+        except ValueError as err:
+            raise CommandError(f"--chunk-views / --chunk-overlap: {err}") from None
     model, trained = _load(args.checkpoint, args.device)
     if args.size is None and trained is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
     paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
-                           args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite)
+                           args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite,
+                           chunk_views=args.chunk_views, chunk_overlap=args.chunk_overlap)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

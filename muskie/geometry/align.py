@@ -21,8 +21,17 @@ class Similarity(NamedTuple):
     translation: np.ndarray
 
     def apply(self, points: np.ndarray) -> np.ndarray:
-        """Transform ``points (N, 3)``."""
+        """Transform ``points (..., 3)``."""
         return self.scale * np.asarray(points, dtype=np.float64) @ self.rotation.T + self.translation
+
+    def apply_to_poses(self, cam_to_world: np.ndarray) -> np.ndarray:
+        """Move camera-to-world poses ``(..., 4, 4)`` with the world: rotation ``R @ R_i``, centre
+        ``apply(t_i)``. The camera frame keeps its axes; lengths in it scale by ``scale`` (a camera's local
+        points become ``scale`` times longer), so the poses stay rigid."""
+        poses = np.array(cam_to_world, dtype=np.float64)
+        poses[..., :3, :3] = self.rotation @ poses[..., :3, :3]
+        poses[..., :3, 3] = self.apply(poses[..., :3, 3])
+        return poses
 
 
 def _check_points(name: str, points) -> np.ndarray:
@@ -34,23 +43,30 @@ def _check_points(name: str, points) -> np.ndarray:
     return points
 
 
-def umeyama(source, target, with_scale: bool = True) -> Similarity:
+def umeyama(source, target, with_scale: bool = True, weights=None) -> Similarity:
     """The similarity (or rigid transform, without ``with_scale``) minimising
-    ``sum_k |scale * R @ source_k + t - target_k|^2`` for corresponding points ``source, target (N, 3)``
-    (Umeyama, PAMI 1991). Needs ``N >= 3`` points not all on a line."""
+    ``sum_k w_k |scale * R @ source_k + t - target_k|^2`` for corresponding points ``source, target (N, 3)``
+    (Umeyama, PAMI 1991), ``weights (N,)`` non-negative (default all 1; integer weights act as repeated
+    points). Needs ``N >= 3`` points of positive weight, not all on a line."""
     source = _check_points("source", source)
     target = _check_points("target", target)
     if source.shape != target.shape or len(source) < 3:
         raise ValueError(f"umeyama needs two (N, 3) arrays of the same N >= 3, got {source.shape} and {target.shape}")
-    mean_source, mean_target = source.mean(0), target.mean(0)
+    weights = np.ones(len(source)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(source),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"umeyama weights must be ({len(source)},) finite and non-negative, got shape {weights.shape}")
+    if (weights > 0).sum() < 3:
+        raise ValueError("umeyama needs at least 3 points of positive weight")
+    weights = weights / weights.sum()
+    mean_source, mean_target = weights @ source, weights @ target
     centred_source, centred_target = source - mean_source, target - mean_target
-    covariance = centred_target.T @ centred_source / len(source)
+    covariance = (weights[:, None] * centred_target).T @ centred_source
     u, singular, vt = np.linalg.svd(covariance)
     sign = np.ones(3)
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[2] = -1.0  # the best orthogonal map is a reflection: take the best rotation instead
     rotation = (u * sign) @ vt
-    variance = (centred_source**2).sum() / len(source)
+    variance = weights @ (centred_source**2).sum(1)
     if variance <= 0:
         raise ValueError("umeyama: the source points all coincide")
     scale = float((singular * sign).sum() / variance) if with_scale else 1.0

@@ -33,8 +33,8 @@ DEFAULT_DEPTH_UNIT_SCALE = 1e-3
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 # Suffixes tried when ``file_path`` has none (instant-ngp's NeRF-synthetic files omit it).
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
-# 16-bit PNG depth in millimetres: largest storable depth in metres.
-_MAX_DEPTH_MM = 65535
+# 16-bit PNG depth: the largest storable number of steps
+_MAX_DEPTH_STEPS = 65535
 
 
 def _find_json(scene_dir: str | Path) -> Path:
@@ -176,6 +176,7 @@ def write_transforms_json(
     cam_to_world,
     depth=None,
     image_names: list[str] | None = None,
+    depth_scale: float = DEFAULT_DEPTH_UNIT_SCALE,
 ) -> Path:
     """Write a scene folder in the ``transforms.json`` convention (readable by ``read_transforms_json``).
 
@@ -185,9 +186,11 @@ def write_transforms_json(
             ``images/NNN.png``.
         intrinsics: ``(V, 3, 3)`` pinhole ``K`` in pixels, pixel centres at integer coordinates, no skew.
         cam_to_world: ``(V, 4, 4)`` camera-to-world poses, OpenCV axes.
-        depth: optional ``(V, H, W)`` z-depth in metres (0 or non-finite = unknown), saved as 16-bit PNGs in
-            millimetres ``depth/NNN.png`` with ``depth_unit_scale_factor`` 0.001; at most 65.535 m.
+        depth: optional ``(V, H, W)`` z-depth in world units (0 or non-finite = unknown), saved as 16-bit PNGs
+            ``depth/NNN.png`` of ``round(depth / depth_scale)`` with ``depth_unit_scale_factor`` = ``depth_scale``;
+            at most ``65535 * depth_scale``.
         image_names: optional file stems, one per view (default ``000``, ``001``, ...).
+        depth_scale: world units per step of the stored depth; default 0.001 (millimetres of a scene in metres).
 
     Returns:
         The path of the written json. Cameras are written with full float64 precision, so reading them back
@@ -233,16 +236,17 @@ def write_transforms_json(
             "transform_matrix": opencv_to_opengl(cam_to_world[view]).tolist(),
         }
         if depth is not None:
-            millimetres = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] * 1000.0, 0.0)
-            if millimetres.max() > _MAX_DEPTH_MM:
-                raise ValueError(f"view {view}: depth {millimetres.max() / 1000:.3f} m exceeds 65.535 m (16-bit mm)")
-            Image.fromarray(np.round(millimetres).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
+            steps = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] / depth_scale, 0.0)
+            if np.round(steps.max()) > _MAX_DEPTH_STEPS:
+                raise ValueError(f"view {view}: depth {steps.max() * depth_scale:.6g} exceeds "
+                                 f"{_MAX_DEPTH_STEPS * depth_scale:.6g} (65535 steps of {depth_scale:g})")
+            Image.fromarray(np.round(steps).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
             frame["depth_file_path"] = f"depth/{name}.png"
         frames.append(frame)
 
     meta = {"camera_model": "PINHOLE", "frames": frames}
     if depth is not None:
-        meta["depth_unit_scale_factor"] = 1e-3
+        meta["depth_unit_scale_factor"] = float(depth_scale)
     json_path = scene_dir / TRANSFORMS_FILE
     json_path.write_text(json.dumps(meta, indent=1))
     return json_path
