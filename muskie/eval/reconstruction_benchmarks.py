@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from muskie import report
-from muskie.data.formats import FORMATS, read_dataset
-from muskie.data.formats import sevenscenes
+from muskie.data.depth_codecs import read_frame_depth
+from muskie.data.formats import FORMATS, read_dataset, sevenscenes
 from muskie.data.scene import Frame, Scene
 from muskie.data.selection import keyframe_number, load_views, stride_keyframes
 from muskie.eval.reconstruction import REPORT_NAME, gt_points, prediction_errors
@@ -104,7 +104,6 @@ def benchmark_scenes(benchmark: ReconBenchmark, root: str | Path) -> tuple[list[
 
 def _depth_reader(benchmark: ReconBenchmark, register_depth: bool) -> Callable[[Frame], torch.Tensor]:
     """A frame's depth in metres with the benchmark's validity rule applied (invalid = 0)."""
-    from muskie.data.depth_codecs import read_frame_depth
 
     def depth_of(frame: Frame) -> torch.Tensor:
         if frame.depth_path is not None:
