@@ -95,3 +95,16 @@ def test_nearest_distances_of_known_points():
         nearest_distances(query, np.zeros((0, 3)))
     with pytest.raises(ValueError, match="non-finite"):
         nearest_distances(np.array([[np.nan, 0, 0]]), reference)
+
+
+def test_point_normals_of_a_tilted_plane_and_nearest_neighbour_indices():
+    from muskie.geometry import nearest_neighbours, point_normals
+
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 30)), -1).reshape(-1, 2)
+    plane = np.c_[grid, 0.3 * grid[:, 0] - 0.2 * grid[:, 1]]
+    normal = np.array([-0.3, 0.2, 1.0]) / np.linalg.norm([-0.3, 0.2, 1.0])
+    normals = point_normals(plane, chunk=100)  # several chunks
+    np.testing.assert_allclose(np.abs(normals @ normal), 1.0, atol=1e-9)
+    distance, index = nearest_neighbours(plane[[5, 17]] + [0.0, 0.0, 0.01], plane)
+    np.testing.assert_array_equal(index, [5, 17])
+    np.testing.assert_allclose(distance, 0.01, atol=1e-12)

@@ -12,15 +12,15 @@ Conventions (everywhere in muskie; see also ``muskie.constants``):
 - Depth is z-depth: a point's coordinate along the camera's optical axis, not its distance from the camera
   centre.
 
-Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
-OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions), ``visibility`` (the
-occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align``
-(Umeyama, ICP, nearest distances), ``projection`` (projection matrices as pinholes: RQ factorisation,
-OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
+Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift, depth transfer), ``poses``
+(inversion, the OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions),
+``visibility`` (the occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar
+distance), ``align`` (Umeyama, ICP, nearest neighbours, point-cloud normals), ``projection`` (projection
+matrices as pinholes: RQ factorisation, OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
 imported by ``align`` when first used).
 """
 
-from muskie.geometry.align import Similarity, icp, nearest_distances, umeyama
+from muskie.geometry.align import Similarity, icp, nearest_distances, nearest_neighbours, point_normals, umeyama
 from muskie.geometry.cameras import (
     camera_rays,
     gather_pixels,
@@ -30,6 +30,7 @@ from muskie.geometry.cameras import (
     pixel_grid,
     pixel_rays,
     project_points,
+    transfer_depth,
     unproject,
     unproject_depth,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "lift_pixels",
     "look_at",
     "nearest_distances",
+    "nearest_neighbours",
     "nearest_pixel",
     "opencv_to_opengl",
     "opengl_to_opencv",
@@ -72,6 +74,7 @@ __all__ = [
     "pinhole_from_opengl_projection",
     "pixel_grid",
     "pixel_rays",
+    "point_normals",
     "project_points",
     "quaternion_to_rotation",
     "relative_poses",
@@ -79,6 +82,7 @@ __all__ = [
     "rotation_to_quaternion",
     "special_orthonormalize",
     "symmetric_epipolar_distance",
+    "transfer_depth",
     "transform_points",
     "umeyama",
     "unproject",

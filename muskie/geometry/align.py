@@ -1,4 +1,5 @@
-"""Aligning point clouds: the Umeyama similarity from correspondences and a nearest-neighbour ICP.
+"""Aligning point clouds: the Umeyama similarity from correspondences and a nearest-neighbour ICP; nearest
+neighbours and point-cloud normals.
 
 Everything here is float64 NumPy; a transform ``(scale, rotation (3, 3), translation (3,))`` maps a point
 ``x`` to ``scale * rotation @ x + translation``. The nearest-neighbour searches use SciPy's k-d tree,
@@ -110,12 +111,40 @@ def icp(source, target, initial: Similarity, max_distance: float, iterations: in
     return current
 
 
-def nearest_distances(query, reference) -> np.ndarray:
-    """Distance ``(N,)`` from each point of ``query (N, 3)`` to its nearest point of ``reference (M, 3)``."""
+def nearest_neighbours(query, reference) -> tuple[np.ndarray, np.ndarray]:
+    """Distance ``(N,)`` float64 from each point of ``query (N, 3)`` to its nearest point of ``reference
+    (M, 3)``, and that point's index ``(N,)``."""
     from scipy.spatial import cKDTree
 
     query = _check_points("query", query)
     reference = _check_points("reference", reference)
     if len(reference) == 0:
         raise ValueError("reference point cloud is empty")
-    return cKDTree(reference).query(query)[0]
+    return cKDTree(reference).query(query)
+
+
+def nearest_distances(query, reference) -> np.ndarray:
+    """Distance ``(N,)`` from each point of ``query (N, 3)`` to its nearest point of ``reference (M, 3)``."""
+    return nearest_neighbours(query, reference)[0]
+
+
+def point_normals(points, neighbours: int = 30, chunk: int = 1 << 16) -> np.ndarray:
+    """Unit normals ``(N, 3)`` float64 of a point cloud ``(N, 3)``: per point, the direction of least variance
+    of its ``neighbours`` nearest points (itself included), the principal-component estimate Open3D's
+    ``estimate_normals`` makes with its default 30-neighbour search. The sign is arbitrary (compare normals
+    by the absolute value of their dot product). Points are processed ``chunk`` at a time."""
+    from scipy.spatial import cKDTree
+
+    points = _check_points("points", points)
+    if len(points) < 3:
+        raise ValueError(f"normals need at least 3 points, got {len(points)}")
+    k = min(neighbours, len(points))
+    tree = cKDTree(points)
+    normals = np.empty_like(points)
+    for start in range(0, len(points), chunk):
+        _, index = tree.query(points[start:start + chunk], k=k)
+        near = points[index]  # (n, k, 3)
+        centred = near - near.mean(axis=1, keepdims=True)
+        _, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred))
+        normals[start:start + chunk] = vectors[:, :, 0]  # eigh sorts eigenvalues ascending
+    return normals
