@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from muskie.cli.arguments import finite, image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
 from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
 
@@ -20,15 +21,16 @@ def add_parser(subparsers) -> None:
 
 
 def _add_train(commands) -> None:
-    from muskie.recon.config import recon_recipe_names
+    from muskie.train.config import RECON_RECIPE_PREFIX, recipe_names
 
     parser = commands.add_parser(
         "train", help="fine-tune the reconstruction model",
         description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
-        "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
+        "shorthand flags, then --set overrides (a flag left out keeps the recipe's value; --print-config lists "
+        "every key with its type and default). Writes OUT/config.yaml, OUT/metrics.jsonl and "
         "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
     parser.add_argument("--recipe", default=None, type=path,
-                        help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
+                        help=f"a named recipe ({', '.join(recipe_names(RECON_RECIPE_PREFIX))}) or a YAML file")
     parser.add_argument("--backbone-weights", default=None, type=path,
                         help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
                         "released .pth); default: a random backbone of --preset")
@@ -37,8 +39,8 @@ def _add_train(commands) -> None:
     parser.add_argument("--data", default=None, type=path, help="'synthetic' or scene folder(s) with depth and cameras")
     parser.add_argument("--out", default=None, type=path, help="output folder")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=None)
+    add_device_argument(parser, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the run (default: the recipe's)")
     add_training_flags(parser, "--set data.num_views=4 --set optim.lr=1e-4")
     parser.set_defaults(run=run_train)
 
@@ -61,11 +63,12 @@ def _add_eval(commands) -> None:
     parser.add_argument("--views", type=int, default=8, help="views per sample")
     parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size (default: the size the model was trained at)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1, help="samples per forward pass")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    add_device_argument(parser)
     parser.add_argument("--out", required=True, type=path, help="output folder for the tables")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    add_progress_argument(parser)
     parser.set_defaults(run=run_eval)
 
 
@@ -82,7 +85,7 @@ def _add_predict(commands) -> None:
                         help="input size, multiples of the patch size (default: the images' aspect ratio, "
                         "long side as trained)")
     parser.add_argument("--min-confidence", type=finite, default=0.0, help="leave out less confident pixels")
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
     parser.set_defaults(run=run_predict)
 
@@ -103,8 +106,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _load(checkpoint: str, device: str):
-    """The reconstruction model of ``checkpoint`` in eval mode on ``device``, and the image size (H, W) it
-    was trained at (None when the file does not say). The file is read once."""
+    """The reconstruction model of ``checkpoint`` in eval mode on ``device`` (a ``--device`` name), the image
+    size (H, W) it was trained at (None when the file does not say) and the device. The file is read once."""
     from muskie.devices import resolve_device
     from muskie.loading import build_model
     from muskie.weights import read_weights
@@ -116,14 +119,14 @@ def _load(checkpoint: str, device: str):
         raise CommandError(f"{checkpoint}: not a reconstruction checkpoint ({held}; a pre-training checkpoint? "
                            "fine-tune it first with `muskie recon train --backbone-weights ...`)")
     size = weights.metadata.get("image_size")
-    return build_model(weights).to(target).eval(), tuple(size) if size else None
+    return build_model(weights).to(target).eval(), tuple(size) if size else None, target
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from muskie.eval.reconstruction import evaluate_recon, evaluation_dataset, markdown_table, write_tables
 
     set_threads(args.threads)
-    model, trained = _load(args.checkpoint, args.device)
+    model, trained, device = _load(args.checkpoint, args.device)
     size = tuple(args.size) if args.size else trained
     if size is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
@@ -131,8 +134,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for source in args.scenes:
         name = f"synthetic-{args.synthetic_split}-{args.synthetic_path}" if source == "synthetic" else source
         dataset = evaluation_dataset(source, args.synthetic_path, args.synthetic_scenes, args.synthetic_split)
-        results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, args.device,
-                                       args.batch_size)
+        results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, device,
+                                       args.batch_size, progress=not args.no_progress, desc=f"scoring {name}")
     meta = {"checkpoint": str(args.checkpoint), "seed": args.seed,
             "pose": "AUC (%) of max(rotation, translation-direction) error over all view pairs, no alignment",
             "points": "GT units, after Umeyama similarity + ICP; n/a without depth"}
@@ -147,10 +150,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from muskie.recon.predict import predict_folder
 
     check_output_folder(args.out, inputs=[args.images], overwrite=args.overwrite)  # before the model is read
-    model, trained = _load(args.checkpoint, args.device)
+    model, trained, device = _load(args.checkpoint, args.device)
     if args.size is None and trained is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
-    paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
+    print(f"reconstructing the images of {args.images} on {device}", file=sys.stderr)
+    paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, device,
                            args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
