@@ -44,6 +44,20 @@ def with_umask_permissions(path: str | os.PathLike) -> None:
     os.chmod(path, full & ~current_umask())
 
 
+@contextlib.contextmanager
+def naming_a_full_disk(folder: str | os.PathLike, what: str) -> Iterator[None]:
+    """Inside the block, a write that fails on a full filesystem (ENOSPC) raises :class:`NoSpaceLeftError`
+    ``no space left on <folder>: <what>`` instead of Python's ``[Errno 28]`` naming one file."""
+    try:
+        yield
+    except NoSpaceLeftError:
+        raise
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise NoSpaceLeftError(f"no space left on {folder}: {what}") from None
+        raise
+
+
 def check_output_folder(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
                         flag: str = "--out") -> Path:
     """``out`` as a Path, after refusing (ValueError naming ``flag``) an empty path, a path that is a file,

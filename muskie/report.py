@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from muskie.outputs import naming_a_full_disk
+
 
 def format_cell(value, spec: str = ".4g") -> str:
     """A table cell: integers as they are, None and NaN as ``n/a``, other numbers with ``spec``, text as is."""
@@ -31,10 +33,12 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 
 def write_report(out_dir: str | Path, stem: str, markdown: str, data: dict) -> tuple[Path, Path]:
     """Write ``out_dir/<stem>.md`` (``markdown``) and ``out_dir/<stem>.json`` (``data``, indented); returns
-    both paths. The folder is created if needed."""
+    both paths. The folder is created if needed; a full disk raises :class:`muskie.outputs.NoSpaceLeftError`
+    naming it."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     markdown_path, json_path = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-    markdown_path.write_text(markdown)
-    json_path.write_text(json.dumps(data, indent=2))
+    with naming_a_full_disk(out_dir, f"{markdown_path.name} and {json_path.name} were not both written"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(markdown)
+        json_path.write_text(json.dumps(data, indent=2))
     return markdown_path, json_path

@@ -1,13 +1,17 @@
 """Small test objects several test files build: random rigid poses, a pinhole camera row, a small Muskie, a
-small real filesystem to fill."""
+small real filesystem to fill, a capture with exact cameras and its reconstruction in any frame, an NRGBD
+scene of a wall."""
 
 import contextlib
+import math
 import os
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
+from muskie.geometry import intrinsics_from_fov, pixel_grid
 from muskie.model import Muskie, MuskieConfig
 
 # width 128 = the tiny preset's, so released-style files (no config) resolve to its 4 heads
@@ -110,3 +114,82 @@ def small_filesystem(path, size: str = "256k"):
         yield path
     finally:
         subprocess.run(["umount", str(path)], check=True)
+
+
+def random_rotation(rng) -> np.ndarray:
+    """A uniformly random proper rotation (3, 3) float64."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.linalg.det(q)
+
+
+def known_capture(rng, num_views=9, height=5, width=6) -> dict:
+    """A capture in float64 NumPy: cameras around the origin, positive depths, their local and world points."""
+    K = intrinsics_from_fov(torch.full((num_views,), 60.0), height, width, dtype=torch.float64).numpy()
+    poses = np.tile(np.eye(4), (num_views, 1, 1))
+    for view in range(num_views):
+        poses[view, :3, :3] = random_rotation(rng)
+        poses[view, :3, 3] = rng.normal(size=3)
+    depth = rng.uniform(1.0, 3.0, size=(num_views, height, width))
+    pixels = np.concatenate([pixel_grid(height, width, dtype=torch.float64).numpy(), np.ones((height, width, 1))], -1)
+    local = np.einsum("vij,hwj->vhwi", np.linalg.inv(K), pixels) * depth[..., None]
+    world = np.einsum("vij,vhwj->vhwi", poses[:, :3, :3], local) + poses[:, None, None, :3, 3]
+    return {"K": K, "poses": poses, "local": local, "world": world,
+            "confidence": rng.uniform(0.2, 1.0, size=(num_views, height, width)),
+            "images": rng.uniform(size=(num_views, 3, height, width))}
+
+
+def capture_seen_through(truth: dict, views: list[int], matrix: np.ndarray):
+    """The ground truth of ``views`` as a ``muskie.recon.prediction.Prediction`` (float64) in the world frame
+    ``matrix`` (a similarity as a 4x4) takes it to."""
+    from muskie.recon.prediction import Prediction
+
+    scale = np.cbrt(np.linalg.det(matrix[:3, :3]))
+    world = truth["world"][views] @ matrix[:3, :3].T + matrix[:3, 3]
+    # a camera-to-world pose of the scaled world: the similarity, then the pose, on points scale times longer
+    poses = matrix @ truth["poses"][views] @ np.diag([1 / scale, 1 / scale, 1 / scale, 1.0])
+    as_tensor = torch.from_numpy
+    return Prediction([f"v{v}" for v in views], as_tensor(truth["images"][views]),
+                      as_tensor(scale * truth["local"][views]), as_tensor(world),
+                      as_tensor(truth["confidence"][views]), as_tensor(poses), as_tensor(truth["K"][views]))
+
+
+# NRGBD's camera, written from the dataset's facts (60 degrees across 640 px, centred principal point)
+NRGBD_FOCAL = 320 / math.tan(math.radians(30))
+NRGBD_K = np.array([[NRGBD_FOCAL, 0, 319.5], [0, NRGBD_FOCAL, 239.5], [0, 0, 1]])
+NRGBD_WALL = 3.0  # metres: the world plane z = 3 every fixture camera looks at
+
+
+def nrgbd_camera(i: int) -> np.ndarray:
+    """``(4, 4)`` OpenCV camera-to-world of fixture frame ``i``: turned about y by ``4 i - 6`` degrees,
+    at x = 0.1 i, y = -0.05 i, z = 0.02 i, looking at the wall."""
+    angle = math.radians(4 * i - 6)
+    pose = np.eye(4)
+    pose[:3, :3] = [[math.cos(angle), 0, math.sin(angle)], [0, 1, 0], [-math.sin(angle), 0, math.cos(angle)]]
+    pose[:3, 3] = [0.1 * i, -0.05 * i, 0.02 * i]
+    return pose
+
+
+def write_nrgbd_scene(folder, num_frames: int, no_pose: tuple[int, ...] = ()) -> list[np.ndarray]:
+    """An NRGBD scene in the authors' layout: frames ``img<i>.png`` (640x480), ``depth<i>.png`` (uint16 mm of
+    the wall ``z = NRGBD_WALL``, ray-plane intersections in float64) and ``poses.txt`` (OpenGL axes, ``nan``
+    blocks for the frames ``no_pose``). Returns the OpenCV camera-to-world poses."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    (folder / "depth").mkdir()
+    columns, rows = np.meshgrid(np.arange(640.0), np.arange(480.0))
+    rays = np.stack([columns, rows, np.ones_like(rows)], -1) @ np.linalg.inv(NRGBD_K).T
+    poses, blocks = [], []
+    for i in range(num_frames):
+        pose = nrgbd_camera(i)
+        poses.append(pose)
+        world_z = rays @ pose[2, :3]  # the z component of each ray in the world
+        depth = (NRGBD_WALL - pose[2, 3]) / world_z
+        Image.fromarray(np.rint(depth * 1000).astype(np.uint16)).save(folder / "depth" / f"depth{i}.png")
+        texture = ((columns * 7 + rows * 3 + 40 * i) % 256).astype(np.uint8)
+        Image.fromarray(np.stack([texture] * 3, -1)).save(folder / "images" / f"img{i}.png")
+        gl = pose @ np.diag([1.0, -1.0, -1.0, 1.0])
+        blocks.append("\n".join(" ".join("nan" if i in no_pose else f"{v:.12f}" for v in row) for row in gl))
+    (folder / "poses.txt").write_text("\n".join(blocks) + "\n")
+    return poses

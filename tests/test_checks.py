@@ -1,11 +1,11 @@
-"""muskie.data.checks: a correct scene passes; inverted poses, a wrong depth unit, bad cameras fail."""
+"""muskie.data.checks: a correct scene passes; inverted poses, a wrong depth unit, bad cameras fail (poses that are\nnot rigid are refused when the manifest is read: test_robustness_datasets.py)."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from muskie.data.checks import check_manifest, check_scenes, intrinsics_sane, rotation_error
+from muskie.data.checks import check_manifest, check_scenes, intrinsics_sane
 from muskie.data.sources import load_scenes
 from muskie.data.sources.manifest import scene_record, write_manifest
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
@@ -43,8 +43,7 @@ def test_a_correct_scene_passes(synthetic_scene, tmp_path):
 @pytest.mark.parametrize("wrong", [np.linalg.inv, opengl_to_opencv], ids=["inverted", "opengl"])
 def test_wrong_pose_conventions_fail_the_reprojection(synthetic_scene, wrong):
     report = check_scenes([with_frames(synthetic_scene, cam_to_world=lambda f: wrong(f.cam_to_world))], samples=6)
-    assert not report.passed and not checks(report)["reprojection"].passed
-    assert checks(report)["rotation"].passed  # still rigid: only the geometry shows it
+    assert not report.passed and not checks(report)["reprojection"].passed  # still rigid: only the geometry shows it
 
 
 def test_millimetres_read_as_metres_fail(synthetic_scene):
@@ -52,16 +51,9 @@ def test_millimetres_read_as_metres_fail(synthetic_scene):
     assert not checks(report)["reprojection"].passed and report.median_depth > 1000
 
 
-def test_bad_rotations_intrinsics_and_sizes_are_counted(synthetic_scene):
-    def scaled(frame):
-        pose = frame.cam_to_world.copy()
-        pose[:3, :3] *= 1.1
-        return pose
-
-    report = check_scenes([with_frames(synthetic_scene, cam_to_world=scaled, width=40)], samples=4)
-    assert checks(report)["rotation"].failed == 4 and checks(report)["image size"].failed == 4
-    assert checks(report)["intrinsics"].passed
-    assert rotation_error(np.eye(4)) == 0
+def test_bad_intrinsics_and_sizes_are_counted(synthetic_scene):
+    report = check_scenes([with_frames(synthetic_scene, width=40)], samples=4)
+    assert checks(report)["image size"].failed == 4 and checks(report)["intrinsics"].passed
     frame = dataclasses.replace(synthetic_scene.frames[0], intrinsics=np.array([[20, 0, 40], [0, 20, 15], [0, 0, 1.]]))
     assert not intrinsics_sane(frame) and intrinsics_sane(synthetic_scene.frames[0])
 

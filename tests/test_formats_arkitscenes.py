@@ -150,3 +150,9 @@ def test_scene_names(tmp_path):
     video = make_video(tmp_path, ["1.000", "1.100"], ["1.0 0 0 0 0 0 0", "2.0 0 0 0 0 0 0"])
     assert read_scene(tmp_path, f"Training/{VIDEO}").name == f"Training/{VIDEO}"
     assert read_scene(video, ".").name == VIDEO
+
+
+def test_a_trajectory_row_of_the_wrong_length_names_its_line(tmp_path):
+    make_video(tmp_path, ["1.100", "1.200"], ["1.0 0 0 0 0 0 0", "2.0 0 0 0 0 0"])
+    with pytest.raises(FormatError, match=r"lowres_wide.traj: line 2: expected 7 numbers .* got 6 numbers"):
+        read_scene(tmp_path, f"Training/{VIDEO}")

@@ -15,6 +15,7 @@ from PIL import Image
 
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.views import MultiViewDataset, ViewRequest
+from muskie.data.dataset_paths import OutsideRootError
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.co3d import find_scenes, read_scene
 from muskie.geometry import look_at, project_points, unproject_depth
@@ -190,8 +191,8 @@ def test_paths_leading_outside_the_root_are_refused(tmp_path):
         entries[0]["image"]["path"] = "../secret.jpg"
 
     make_co3d(root, edit=escape)
-    with pytest.raises(FormatError, match=r"frame_annotations.jgz: entry 0: image.path: path '../secret.jpg' "
-                                          "leads outside the dataset root"):
+    with pytest.raises(OutsideRootError, match=r"frame_annotations.jgz: entry 0: image.path: path '../secret.jpg' "
+                                          "leads outside"):
         read_scene(root, SCENE)
     assert read_scene(root, SCENE, allow_outside=True).frames[-1].image_path.resolve() == outside.resolve()
 
@@ -206,7 +207,7 @@ def test_a_symlink_leading_outside_the_root_is_refused(tmp_path):
     make_co3d(root, edit=link)
     os.symlink(tmp_path, root / SCENE / "masks" / "up")  # the named file exists, through a link out of root
     Image.new("L", (WIDTH, HEIGHT)).save(tmp_path / "outside.png")
-    with pytest.raises(FormatError, match="entry 1: mask.path: path .*masks/up/outside.png' leads outside"):
+    with pytest.raises(OutsideRootError, match="entry 1: mask.path: path .*masks/up/outside.png' leads outside"):
         read_scene(root, SCENE)
 
 

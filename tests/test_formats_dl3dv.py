@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from muskie.data.dataset_paths import OutsideRootError
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.dl3dv import find_scenes, read_scene
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
@@ -115,7 +116,7 @@ def test_frame_paths_stay_inside_the_root(tmp_path):
     root = tmp_path / "root"
     make_scene(root / HASH, [gl_pose()], frame_extra={"file_path": "images/../../../outside.png"})
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "outside.png")
-    with pytest.raises(FormatError, match="outside the dataset root"):
+    with pytest.raises(OutsideRootError, match="leads outside"):
         read_scene(root, HASH)
 
 

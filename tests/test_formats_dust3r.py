@@ -12,8 +12,10 @@ import torch
 from PIL import Image
 
 from muskie.data.depth_codecs import read_frame_depth
+from muskie.data.dataset_paths import OutsideRootError
 from muskie.data.formats import FormatError, get_format
-from muskie.data.formats.dust3r import find_scenes, read_npz_arrays, read_scene
+from muskie.data.formats.dust3r import find_scenes, read_scene
+from muskie.data.formats.reading import read_npz_arrays
 from muskie.geometry import look_at, project_points, unproject
 
 WIDTH, HEIGHT = 36, 28
@@ -136,7 +138,7 @@ def test_scene_ids_from_the_split_lists_stay_inside_the_root(tmp_path):
     make_co3d(root)
     (root / "selected_seqs_train.json").write_text(json.dumps({"..": {"elsewhere": [1]}}))
     assert find_scenes(root) == ["../elsewhere"]
-    with pytest.raises(FormatError, match="scene id .*path '../elsewhere' leads outside the dataset root"):
+    with pytest.raises(OutsideRootError, match="scene id .*path '../elsewhere' leads outside"):
         read_scene(root, "../elsewhere")
     (tmp_path / "elsewhere" / "images").mkdir(parents=True)
     Image.new("RGB", (WIDTH, HEIGHT)).save(tmp_path / "elsewhere" / "images" / "frame000001.jpg")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from muskie.data.depth_codecs import read_frame_depth
+from muskie.data.dataset_paths import OutsideRootError
 from muskie.data.formats import FORMATS, FormatError, read_dataset
 from muskie.data.formats.megadepth import read_scene_info
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
@@ -97,7 +98,7 @@ def test_paths_leaving_the_root_are_refused_unless_allowed(sample, tmp_path):
     np.savez(tmp_path / "root/bad.npz", **info)
     (tmp_path / "elsewhere").mkdir()
     shutil.copy(sample / "megadepth_sample/5122787062_7ef463a806_o.jpg", tmp_path / "elsewhere")
-    with pytest.raises(FormatError, match=r"bad.npz: entry 1474: path '../elsewhere/.*' leads outside the dataset"):
+    with pytest.raises(OutsideRootError, match=r"bad.npz: entry 1474: path '../elsewhere/.*' leads outside"):
         FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True)
     with pytest.warns(UserWarning, match="335 of 336 listed images"):
         scene = FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True, depth=False,

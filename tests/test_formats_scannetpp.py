@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from muskie.data.dataset_paths import OutsideRootError
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.scannetpp import read_scene, scannetpp_format
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
@@ -132,5 +133,5 @@ def test_an_image_folder_linked_from_outside_the_root_is_refused(tmp_path):
     for name in ("colmap", "depth"):
         (outside / name).rename(capture / name)
     (capture / "rgb").symlink_to(outside / "rgb")
-    with pytest.raises(FormatError, match="outside the dataset root"):
+    with pytest.raises(OutsideRootError, match="leads outside"):
         read_scene(root, f"data/{SCENE}/iphone")

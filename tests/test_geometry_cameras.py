@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from fixtures import random_pose
@@ -129,3 +130,40 @@ def test_lift_pixels_uses_the_depth_and_validity_of_the_nearest_pixel():
     both, _ = lift_pixels(uv.expand(2, -1, -1), torch.stack([depth, 2 * depth]), valid.expand(2, -1, -1), K, pose)
     torch.testing.assert_close(both[0], points)
     torch.testing.assert_close(both[1], unproject(uv, 2 * z, K, pose))
+
+
+def test_transfer_depth_of_a_plane_matches_a_float64_reference():
+    """A fronto-parallel plane 2 m ahead seen by a second camera 0.1 m to the right and 0.05 m back with
+    another focal length: every target pixel the plane covers reads 2.05 m, and each splatted pixel is where
+    NumPy's projection of the lifted source pixel lands."""
+    from muskie.geometry import transfer_depth
+
+    height, width = 12, 16
+    k_source = torch.tensor([[20.0, 0, 7.5], [0, 20.0, 5.5], [0, 0, 1]], dtype=torch.float64)
+    k_target = torch.tensor([[15.0, 0, 8.0], [0, 15.0, 6.0], [0, 0, 1]], dtype=torch.float64)
+    source_to_target = torch.eye(4, dtype=torch.float64)
+    source_to_target[:3, 3] = torch.tensor([-0.1, 0.0, 0.05])  # the target camera sits at x = +0.1, z = -0.05
+    depth = torch.full((height, width), 2.0, dtype=torch.float64)
+    depth[0, 0] = 0.0  # no measurement: nothing splatted from it
+    out = transfer_depth(depth, k_source, source_to_target, k_target, (height, width))
+    rows, cols = np.nonzero(depth.numpy() > 0)
+    rays = np.linalg.inv(k_source.numpy()) @ np.stack([cols, rows, np.ones_like(cols)]).astype(np.float64)
+    points = rays * 2.0 + np.array([[-0.1], [0.0], [0.05]])
+    projected = k_target.numpy() @ points
+    u, v = np.rint(projected[0] / projected[2]), np.rint(projected[1] / projected[2])
+    expected = np.zeros((height, width))
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    expected[v[inside].astype(int), u[inside].astype(int)] = points[2, inside]
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)
+    assert out.max() == pytest.approx(2.05) and (out == 0).any()
+
+
+def test_transfer_depth_keeps_the_nearest_point_of_a_pixel():
+    from muskie.geometry import transfer_depth
+
+    k = torch.tensor([[4.0, 0, 1.5], [0, 4.0, 1.5], [0, 0, 1]], dtype=torch.float64)
+    depth = torch.tensor([[1.0, 3.0], [2.0, 4.0]], dtype=torch.float64)
+    # a 1x1 target with a tiny focal length: every point lands on its one pixel
+    tiny = torch.tensor([[1e-3, 0, 0.0], [0, 1e-3, 0.0], [0, 0, 1]], dtype=torch.float64)
+    out = transfer_depth(depth, k, torch.eye(4, dtype=torch.float64), tiny, (1, 1))
+    assert out.item() == 1.0

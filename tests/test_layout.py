@@ -14,7 +14,7 @@ ALLOWED = {
     "weights": {"constants", "devices", "outputs"},
     "data": {"constants", "config_io", "geometry", "outputs", "progress", "lazy_exports"},
     "model": {"constants", "config_io", "weights", "geometry", "lazy_exports"},
-    "train": {"constants", "config_io", "devices", "data", "weights", "progress"},
+    "train": {"constants", "config_io", "devices", "outputs", "data", "weights", "progress"},
 }
 
 

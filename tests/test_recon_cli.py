@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from muskie.data.sources import read_transforms_json
+from muskie.data.sources import read_colmap_scene, read_transforms_json
 from muskie.recon.ply import read_ply
 
 from cli_runner import muskie
@@ -56,8 +56,19 @@ def test_predict_on_images_written_by_synth(checkpoint, tmp_path):
     assert (cameras.frames[0].width, cameras.frames[0].height) == (16, 8)  # aspect 1:2, long side 16 as trained
     header = (tmp_path / "pred" / "points.ply").read_bytes().split(b"end_header")[0].decode()
     assert "element vertex 384" in header  # 3 views x 8 x 16 pixels
-    assert read_ply(tmp_path / "pred" / "points.ply")[0].shape == (384, 3)
+    cloud = read_ply(tmp_path / "pred" / "points.ply")
+    assert cloud.points.shape == (384, 3) and cloud.confidence.shape == (384,)
     assert Image.open(tmp_path / "pred" / "render.png").size == (640, 480)
+    assert len(read_colmap_scene(tmp_path / "pred")) == 3
+    assert sorted(p.name for p in (tmp_path / "pred" / "depth").iterdir())[-2:] == ["002.png", "scale.json"]
+    assert (tmp_path / "pred" / "viewer.html").read_text().startswith("<!DOCTYPE html>")
+    # in chunks of 2 views sharing 1: views 0-1 and 1-2, assembled in view 0's frame
+    out = muskie("recon", "predict", "--checkpoint", checkpoint, "--images", scene / "images", "--out",
+                 tmp_path / "chunked", "--chunk-views", 2, "--chunk-overlap", 1)
+    assert "viewer: " in out.stdout and "colmap: " in out.stdout
+    chunked = read_transforms_json(tmp_path / "chunked")
+    assert len(chunked) == 3
+    np.testing.assert_allclose(chunked.frames[0].cam_to_world, np.eye(4), atol=1e-6)
 
 
 def test_eval_and_predict_on_a_real_scene(checkpoint, tmp_path, real_data):
@@ -78,6 +89,12 @@ def test_eval_and_predict_on_a_real_scene(checkpoint, tmp_path, real_data):
     (["train", "--backbone-weights", "/nonexistent/muskie", "--steps", "1", "--device", "cpu"], "/nonexistent/muskie"),
     (["eval", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt"),
     (["predict", "--checkpoint", "/nonexistent.pt", "--images", "x"], "/nonexistent.pt"),
+    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "1"],
+     "--chunk-views / --chunk-overlap: chunk views must be at least 2, got 1"),
+    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "4", "--chunk-overlap", "4"],
+     "chunk overlap must be between 1 and chunk views - 1 = 3, got 4"),
+    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-overlap", "2"],
+     "--chunk-overlap needs --chunk-views"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
     result = muskie("recon", *args, "--out", tmp_path / "out", check=False)

@@ -22,15 +22,39 @@ def test_ply_round_trip_and_header(tmp_path):
     path = write_ply(tmp_path / "cloud.ply", points, colors)
     header = path.read_bytes().split(b"end_header\n")[0].decode()
     assert header.startswith("ply\nformat binary_little_endian 1.0\n") and "element vertex 17\n" in header
-    back_points, back_colors = read_ply(path)
+    back_points, back_colors, back_confidence = read_ply(path)
     np.testing.assert_array_equal(back_points, points)
     np.testing.assert_array_equal(back_colors, colors)
+    assert back_confidence is None
     write_ply(tmp_path / "float.ply", points, np.full((17, 3), 0.5))
     assert (read_ply(tmp_path / "float.ply")[1] == 128).all()
     with pytest.raises(ValueError, match="non-finite"):
         write_ply(tmp_path / "bad.ply", np.full((2, 3), np.nan), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="colors"):
         write_ply(tmp_path / "bad.ply", points, colors[:3])
+
+
+def test_ply_carries_a_confidence_property(tmp_path):
+    g = np.random.default_rng(0)
+    points = g.normal(size=(9, 3)).astype(np.float32)
+    colors = g.integers(0, 256, size=(9, 3)).astype(np.uint8)
+    confidence = g.uniform(size=9).astype(np.float32)
+    path = write_ply(tmp_path / "cloud.ply", points, colors, confidence)
+    header, body = path.read_bytes().split(b"end_header\n")
+    assert header.decode().endswith("property uchar blue\nproperty float confidence\n")
+    assert len(body) == 9 * 19, "x y z float, r g b uchar, confidence float, no padding"
+    # parsed by hand: the last 4 bytes of each 19-byte vertex are its confidence
+    by_hand = np.frombuffer(b"".join(body[19 * i + 15:19 * i + 19] for i in range(9)), dtype="<f4")
+    np.testing.assert_array_equal(by_hand, confidence)
+    cloud = read_ply(path)
+    np.testing.assert_array_equal(cloud.points, points)
+    np.testing.assert_array_equal(cloud.colors, colors)
+    np.testing.assert_array_equal(cloud.confidence, confidence)
+    with pytest.raises(ValueError, match="confidence must have shape"):
+        write_ply(tmp_path / "bad.ply", points, colors, confidence[:3])
+    (tmp_path / "other.ply").write_bytes(path.read_bytes().replace(b"float confidence", b"float intensity"))
+    with pytest.raises(ValueError, match="not write_ply's"):
+        read_ply(tmp_path / "other.ply")
 
 
 def test_intrinsics_are_recovered_from_exact_local_points():
@@ -78,7 +102,7 @@ def test_predict_folder_writes_cameras_cloud_and_picture(tmp_path):
     assert [f.image_path.stem for f in scene.frames] == ["img0", "img1", "img2"]
     assert (scene.frames[0].width, scene.frames[0].height) == (32, 24)
     np.testing.assert_allclose(scene.frames[0].cam_to_world, np.eye(4), atol=1e-6)
-    points, _ = read_ply(paths["ply"])
+    points = read_ply(paths["ply"]).points
     assert points.shape == (3 * 24 * 32, 3)
     assert Image.open(paths["render"]).size == (640, 480)
     with pytest.raises(ValueError, match="patch size"):
@@ -112,6 +136,63 @@ def test_predict_never_writes_into_its_input_nor_over_earlier_results(tmp_path):
         predict_folder(model, scene, out, long_side=16)
     assert (out / "notes.txt").read_text() == "mine"
     paths = predict_folder(model, scene, out, long_side=16, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["images", "points.ply", "render.png", "transforms.json"]
-    assert all(path.parent == out and path.is_file() for path in paths.values())
+    assert sorted(p.name for p in out.iterdir()) == ["confidence", "depth", "images", "points.ply", "render.png",
+                                                     "sparse", "transforms.json", "viewer.html"]
+    assert all(path.exists() and path.is_relative_to(out) for path in paths.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pred", "scene"], "no temporary folder left"
+
+
+def test_predict_folder_writes_depth_confidence_and_a_colmap_model_that_agree(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from muskie.data.depth_codecs import read_depth
+    from muskie.data.sources.colmap import read_colmap_model, read_colmap_scene
+    from muskie.geometry import invert_pose, transform_points
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    g = np.random.default_rng(2)
+    for i in range(3):
+        Image.fromarray(g.integers(0, 256, size=(16, 24, 3), dtype=np.uint8)).save(folder / f"f{i}.png")
+    torch.manual_seed(0)
+    model = ReconModel(MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2, patch_size=8)),
+                       ReconModelConfig(dpt_dim=16, camera_dim=16))
+    out = tmp_path / "out"
+    predict_folder(model, folder, out, long_side=24)
+    scene = read_transforms_json(out)
+    scale = json.loads((out / "depth" / "scale.json").read_text())["depth_png_scale"]
+    cloud = read_ply(out / "points.ply")
+    depths, confidences = [], []
+    for view, frame in enumerate(scene.frames):
+        depth = np.load(out / "depth" / f"f{view}.npy")
+        assert depth.dtype == np.float32 and depth.shape == (16, 24)
+        assert frame.depth_scale == scale and frame.depth_path == out / "depth" / f"f{view}.png"
+        assert np.asarray(Image.open(frame.depth_path)).dtype == np.uint16
+        stored = read_depth(frame.depth_path, frame.depth_scale)
+        np.testing.assert_allclose(stored, depth, atol=scale / 2 * 1.001, rtol=0)
+        confidence = np.load(out / "confidence" / f"f{view}.npy")
+        picture = np.asarray(Image.open(out / "confidence" / f"f{view}.png"))
+        np.testing.assert_array_equal(picture, np.round(confidence.astype(np.float64) * 255))
+        depths.append(depth)
+        confidences.append(confidence)
+    assert max(float(d.max()) for d in depths) == pytest.approx(65535 * scale, rel=1e-6), "the largest is 65535"
+    # every pixel is in the cloud, in pixel order: its confidence, and its z in its camera is the depth map's
+    np.testing.assert_array_equal(cloud.confidence, np.concatenate([c.reshape(-1) for c in confidences]))
+    for view, frame in enumerate(scene.frames):
+        world = cloud.points[view * 384:(view + 1) * 384].astype(np.float64)
+        in_camera = transform_points(invert_pose(frame.cam_to_world), world)
+        np.testing.assert_allclose(in_camera[:, 2], depths[view].reshape(-1), rtol=1e-4, atol=1e-5)
+    colmap = read_colmap_scene(out)
+    for frame, colmap_frame in zip(scene.frames, colmap.frames):
+        assert colmap_frame.image_path == frame.image_path and colmap_frame.image_path.is_file()
+        np.testing.assert_allclose(colmap_frame.intrinsics, frame.intrinsics, atol=1e-9)
+        # the quaternion makes the float32 rotation exactly orthonormal: equal to float32 precision
+        np.testing.assert_allclose(colmap_frame.cam_to_world, frame.cam_to_world, atol=2e-6)
+    assert len(read_colmap_model(out / "sparse" / "0")[2]) == 3 * 384
+    threshold = float(np.median(cloud.confidence))
+    predict_folder(model, folder, tmp_path / "confident", long_side=24, min_confidence=threshold)
+    kept = int((cloud.confidence >= threshold).sum())
+    assert len(read_ply(tmp_path / "confident" / "points.ply").points) == kept
+    assert len(read_colmap_model(tmp_path / "confident" / "sparse" / "0")[2]) == kept

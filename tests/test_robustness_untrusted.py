@@ -84,3 +84,12 @@ def test_pickled_depth_array_is_refused(tmp_path):
     with pytest.raises(ImageReadError, match="depth.npy: cannot read depth array"):
         read_depth(path)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_file_of_random_bytes_is_called_unreadable_not_pickled(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8)))
+    with pytest.raises(ValueError, match="noise.pth: cannot read the checkpoint, the file may be truncated or "
+                                         "not a PyTorch file") as error:
+        load_model(path)
+    assert "pickled" not in str(error.value)

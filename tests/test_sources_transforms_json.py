@@ -51,6 +51,18 @@ def test_round_trip_is_exact_for_cameras(tmp_path):
         assert stored[0, 0] == 0 or view != 0
 
 
+def test_depth_is_stored_in_steps_of_the_given_scale(tmp_path):
+    depth = torch.linspace(0.001, 0.3, 2 * 4 * 5, dtype=torch.float64).reshape(2, 4, 5)
+    scale = 0.3 / 65535  # the largest depth takes the largest step count
+    write_transforms_json(tmp_path, torch.zeros(2, 3, 4, 5), random_intrinsics(2), random_poses(2), depth,
+                          depth_scale=scale)
+    scene = read_transforms_json(tmp_path)
+    assert scene.frames[0].depth_scale == scale
+    for view, frame in enumerate(scene.frames):
+        np.testing.assert_allclose(read_depth(frame.depth_path, frame.depth_scale), depth[view],
+                                   atol=scale / 2 * (1 + 1e-6), rtol=0)
+
+
 def test_opengl_pose_converted_to_opencv(tmp_path):
     # an OpenGL camera at (0, 0, 5) looking down -z (its "backwards" axis +z points away from the origin)
     gl_pose = np.eye(4)
@@ -133,5 +145,8 @@ def test_writer_validates_inputs(tmp_path):
     skewed[0, 0, 1] = 0.1
     with pytest.raises(ValueError, match="skew"):
         write_transforms_json(tmp_path, images, skewed, random_poses(2))
-    with pytest.raises(ValueError, match="65.535 m"):
+    with pytest.raises(ValueError, match="exceeds 65.535 "):
         write_transforms_json(tmp_path, images, random_intrinsics(2), random_poses(2), torch.full((2, 4, 4), 70.0))
+    with pytest.raises(ValueError, match="exceeds 6.5535 "):
+        write_transforms_json(tmp_path, images, random_intrinsics(2), random_poses(2), torch.full((2, 4, 4), 7.0),
+                              depth_scale=1e-4)

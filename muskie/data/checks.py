@@ -3,13 +3,15 @@
 A manifest's counts and image sizes, and on a random sample of frames:
 
 - ``image size``: the image file's header agrees with the size the manifest records;
-- ``rotation``: the pose's rotation part is a rotation (``R^T R = I``, ``det R = +1``, last row ``0 0 0 1``);
 - ``intrinsics``: positive focal lengths, the principal point inside the image;
 - ``reprojection``: frame ``i`` lifted with its depth and projected into a neighbour ``j`` (its first listed
   neighbour, else frame ``i + PAIR_GAP``) lands where ``j``'s own depth agrees: the median over the visible
   pixels of ``|z_j - depth_j| / depth_j``. Poses that are world-to-camera, OpenGL axes or depth in the wrong
   unit show as large errors or no overlap wherever the camera moves and turns enough between the two
   frames; a pair whose depth cannot be read fails.
+
+Poses that are not rigid never get this far: reading the manifest refuses them (``Frame`` checks every pose
+with ``muskie.geometry.poses.rigidity_error``), naming the scene and frame.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from muskie.data.transforms import resize_intrinsics
 from muskie.geometry.cameras import gather_pixels, nearest_pixel, pixel_grid, project_points, unproject
 from muskie.progress import progress_bar
 
-ROTATION_TOLERANCE = 1e-3
 # median relative depth error of a pair of neighbouring frames above which the reprojection check fails
 REPROJECTION_TOLERANCE = 0.05
 # a pair overlaps when this share of frame i's valid depth pixels lands on valid depth in frame j
@@ -80,14 +81,6 @@ class DatasetReport:
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
-
-
-def rotation_error(cam_to_world: np.ndarray) -> float:
-    """How far a ``(4, 4)`` pose is from rigid: the largest of ``|R^T R - I|``, ``|det R - 1|`` and the last
-    row's distance from ``0 0 0 1`` (0 for a rigid pose)."""
-    rotation = cam_to_world[:3, :3]
-    return float(max(np.abs(rotation.T @ rotation - np.eye(3)).max(), abs(np.linalg.det(rotation) - 1),
-                     np.abs(cam_to_world[3] - [0, 0, 0, 1]).max()))
 
 
 def intrinsics_sane(frame: Frame) -> bool:
@@ -183,12 +176,6 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progres
             size_failures += 1
     report.checks.append(CheckResult("image size", len(sampled), size_failures, "frames whose header differs",
                                      float(size_failures), size_failures == 0))
-
-    posed = [scene.frames[i] for scene, i in sampled if scene.frames[i].cam_to_world is not None]
-    errors = [rotation_error(frame.cam_to_world) for frame in posed]
-    bad = sum(error > ROTATION_TOLERANCE for error in errors)
-    report.checks.append(CheckResult("rotation", len(posed), bad, "largest deviation from rigid",
-                                     max(errors, default=None), bad == 0))
 
     with_k = [scene.frames[i] for scene, i in sampled if scene.frames[i].intrinsics is not None]
     bad = sum(not intrinsics_sane(frame) for frame in with_k)

@@ -62,7 +62,8 @@ class DatasetSourceConfig:
             datasets that give them: BlendedMVS, MegaDepth).
         options: keyword options of the format's adapter (``muskie.data.formats.adapter_options``), e.g.
             ``{allow_pickle: true}`` for MegaDepth scene-info files you trust, ``{allow_outside: true}`` for a
-            dataset whose files name paths outside its root.
+            dataset whose files name paths outside its root (for a manifest: paths outside its ``root``, as a
+            root assembled from links to other disks has; its other options are the adapter's when indexing).
     """
 
     path: str = ""
@@ -125,7 +126,7 @@ def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
                          f"{path}: no such file or directory")
     try:
         if is_manifest(path):
-            scenes = load_manifest(path)
+            scenes = load_manifest(path, allow_outside=entry.options.get("allow_outside", False))
         else:
             scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only,
                                   **entry.options)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from muskie.data.hdf5_arrays import hdf5_array_fits
 from muskie.data.imageio import ImageReadError, open_image
 from muskie.data.scene import Frame
 
@@ -94,7 +95,7 @@ def _decode_hdf5(path: Path) -> np.ndarray:
             dataset = handle[name]
             if dataset.ndim != 2:
                 raise ImageReadError(f"{path}: depth must be a 2-D array, got shape {dataset.shape}")
-            if dataset.compression is None and dataset.size * dataset.dtype.itemsize > path.stat().st_size:
+            if not hdf5_array_fits(dataset, path):
                 raise ImageReadError(f"{path}: dataset {name!r} claims shape {dataset.shape} of "
                                      f"{dataset.dtype}, more than the file holds")
             return np.asarray(dataset[()])

@@ -1,8 +1,10 @@
 """Reading images, with errors that name the file and the problem.
 
 Missing files raise ``FileNotFoundError``; files that exist but cannot be decoded (empty, truncated,
-corrupt, unsupported) raise ``ImageReadError``, a ``ValueError``. Training code catches both to skip a
-sample (``IMAGE_ERRORS``).
+corrupt, unsupported, a header claiming more pixels than Pillow's decompression-bomb limit, float pixels
+that are NaN or infinite) raise ``ImageReadError``, a ``ValueError``. Training code catches both to skip a
+sample (``IMAGE_ERRORS``). Reading a header (:func:`image_size`) and decoding (:func:`open_image`) refuse the
+same files the same way.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ class ImageReadError(ValueError):
 IMAGE_ERRORS = (ImageReadError, FileNotFoundError)
 
 
-def open_image(path: Path) -> Image.Image:
-    """Open and fully decode ``path`` (Pillow decodes lazily: truncation shows up only on ``load``)."""
+def _open_header(path: Path) -> Image.Image:
+    """``path`` opened by Pillow, its header read and checked (not decoded): the one gate of every image read.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ImageReadError: a folder, an empty file, an unknown or corrupt header, or a header claiming more than
+            twice ``Image.MAX_IMAGE_PIXELS`` pixels (a decompression bomb: a tiny file that would decode to
+            gigabytes).
+    """
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
@@ -36,11 +45,22 @@ def open_image(path: Path) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
-        image = Image.open(path)
-        image.load()
+        return Image.open(path)
     except UnidentifiedImageError as err:
         raise ImageReadError(f"{path}: not a readable image (unknown or corrupt format)") from err
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path}: refused, the header claims more pixels than an image may have ({err})") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"{path}: not a readable image ({err})") from err
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode ``path`` (Pillow decodes lazily: truncation shows up only on ``load``)."""
+    image = _open_header(path)
+    try:
+        image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        image.close()
         raise ImageReadError(f"{path}: cannot decode image ({err})") from err
     return image
 
@@ -48,19 +68,16 @@ def open_image(path: Path) -> Image.Image:
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` in pixels of the image as ``read_image`` returns it (EXIF orientation applied).
 
-    Reads only the header: the file is not decoded, so corruption past the header is not detected.
+    Reads only the header (checked as :func:`open_image` checks it): the file is not decoded, so corruption
+    past the header is not detected.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.is_file() and path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
-    try:
-        with Image.open(path) as image:
+    with _open_header(path) as image:
+        try:
             width, height = image.size
             orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"{path}: not a readable image ({err})") from err
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageReadError(f"{path}: not a readable image ({err})") from err
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return width, height
@@ -81,7 +98,8 @@ def read_image(path: str | Path, background: float | None = None) -> torch.Tenso
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ImageReadError: the file is empty, truncated, corrupt or not an image.
+        ImageReadError: the file is empty, truncated, corrupt or not an image, or a float image has NaN or
+            infinite pixels (the message gives their count).
     """
     path = Path(path)
     image = open_image(path)
@@ -96,6 +114,10 @@ def read_image(path: str | Path, background: float | None = None) -> torch.Tenso
         rgb = np.repeat(gray[..., None], 3, axis=-1)
     elif image.mode == "F":
         gray = np.asarray(image, dtype=np.float32)
+        # the only mode that can hold NaN or infinity: a model fed one returns a NaN loss, blamed on the optimiser
+        bad = int(np.count_nonzero(~np.isfinite(gray)))
+        if bad:
+            raise ImageReadError(f"{path}: {bad} of {gray.size} pixels are NaN or infinite")
         rgb = np.repeat(gray[..., None], 3, axis=-1)
     else:
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

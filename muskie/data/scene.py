@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.geometry.distortion import LensDistortion
+from muskie.geometry.poses import RIGID_TOLERANCE, rigidity_error
 
 
 def _as_matrix(value, shape: tuple[int, int], name: str, where: str) -> np.ndarray | None:
@@ -40,7 +41,8 @@ class Frame:
         intrinsics: ``(3, 3)`` float64 pinhole ``K`` in pixels (pixel centres at integer coordinates,
             positive focal lengths), or ``None`` when the camera is unknown.
         cam_to_world: ``(4, 4)`` float64 camera-to-world pose, OpenCV axes (x right, y down, z forward), in
-            the scene's world units, or ``None`` when unknown.
+            the scene's world units, or ``None`` when unknown; rigid (``rigidity_error`` at most
+            ``RIGID_TOLERANCE``: a scaled or sheared rotation part is refused).
         depth_path: a depth map file (z-depth along the optical axis), or ``None``.
         depth_scale: world units per stored depth unit (0.001 for 16-bit PNGs in millimetres and metric
             scenes); a stored 0 means "no depth".
@@ -86,6 +88,11 @@ class Frame:
             raise ValueError(f"{where}: intrinsics must have positive focal lengths, got fx "
                              f"{self.intrinsics[0, 0]!r} and fy {self.intrinsics[1, 1]!r}")
         object.__setattr__(self, "cam_to_world", _as_matrix(self.cam_to_world, (4, 4), "cam_to_world", where))
+        # every reader builds frames, so this is the one rigidity check of poses read from files
+        if self.cam_to_world is not None and not rigidity_error(self.cam_to_world) <= RIGID_TOLERANCE:
+            raise ValueError(f"{where}: cam_to_world is not a rigid motion (its rotation part is scaled, sheared "
+                             f"or mirrored, or its last row is not 0 0 0 1: deviation "
+                             f"{rigidity_error(self.cam_to_world):.3g} > {RIGID_TOLERANCE:g})")
         if not (np.isfinite(self.depth_scale) and self.depth_scale > 0):
             raise ValueError(f"{where}: depth_scale must be positive, got {self.depth_scale!r}")
 

@@ -8,12 +8,16 @@ The correspondence benchmarks of the paper fix their samples instead of drawing 
   consecutive available frames whose frame numbers never jump by more than ``max_gap``.
 - :func:`object_box` (NAVI): the square crop around the object, from its valid depth.
 
+The reconstruction benchmarks (7-Scenes, NRGBD) take keyframes: :func:`stride_keyframes` keeps every
+``stride``-th frame of a sequence by frame number (:func:`keyframe_number`).
+
 :func:`load_views` reads the chosen frames of a scene into the sample dict of ``docs/layout.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +26,7 @@ from muskie.constants import normalize_image
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.imageio import read_image
 from muskie.data.scene import Frame, Scene
-from muskie.data.transforms import CropBox, crop_and_resize
+from muskie.data.transforms import CropBox, centred_crop, crop_and_resize
 from muskie.geometry import rotation_angle
 
 
@@ -79,6 +83,26 @@ def scannet_window(frames: Sequence[Frame], num_views: int = 8, max_gap: int = 3
     return None if window is None else [order[i] for i in window]
 
 
+def keyframe_number(frame: Frame) -> int:
+    """A frame's number: the last run of digits in its image file's name before the first dot
+    (``frame-000120.color.png`` -> 120, ``img120.png`` -> 120)."""
+    digits = re.findall(r"\d+", frame.image_path.name.split(".")[0])
+    if not digits:
+        raise ValueError(f"{frame.image_path}: expected a numbered frame like frame-000120.color.png or img120.png")
+    return int(digits[-1])
+
+
+def stride_keyframes(frames: Sequence[Frame], stride: int) -> list[int]:
+    """Indices into ``frames`` (a sequence's available frames) of its keyframes: the frames numbered 0,
+    ``stride``, ``2 * stride``, ... (:func:`keyframe_number`), in frame-number order. This is how Spann3R,
+    CUT3R and pi3 pick the input views of a sequence (``range(N)[::stride]`` over frames numbered 0 .. N-1); a
+    keyframe that is not available (no pose) is left out, not replaced by a neighbour."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    numbered = sorted((keyframe_number(frame), index) for index, frame in enumerate(frames))
+    return [index for number, index in numbered if number % stride == 0]
+
+
 def object_box(valid: torch.Tensor) -> CropBox:
     """The square crop around an object, from its valid-depth pixels ``valid (H, W)`` bool, as the authors'
     NAVI evaluation makes it: within the centred square of side ``min(H, W)``, the bounding box of the valid
@@ -101,23 +125,36 @@ def object_box(valid: torch.Tensor) -> CropBox:
     return CropBox(top0 + top, left0 + left, box, box)
 
 
-def load_views(scene: Scene, indices: Sequence[int], size: tuple[int, int], object_crop: bool = False) -> dict:
+def load_views(scene: Scene, indices: Sequence[int], size: tuple[int, int], object_crop: bool = False,
+               centre_crop: bool = False, depth_of: Callable[[Frame], torch.Tensor | None] | None = None) -> dict:
     """The sample of frames ``indices`` of ``scene``, in that order (view 0 first), each resized to ``size =
-    (H, W)``: the whole frame, or with ``object_crop`` the :func:`object_box` of its valid depth (the scene
-    must then have depth). Returns the dict of ``docs/layout.md`` (cameras and depth where the scene has
-    them)."""
-    if object_crop and not scene.has_depth:
+    (H, W)``: the whole frame, with ``centre_crop`` its largest centred crop of the output's aspect
+    (:func:`muskie.data.transforms.centred_crop`), or with ``object_crop`` the :func:`object_box` of its valid
+    depth (the scene must then have depth). ``depth_of`` reads a frame's ``(H, W)`` depth in world units (None:
+    none); default: its depth file where it names one. Returns the dict of ``docs/layout.md`` (cameras and
+    depth where the scene has them)."""
+    if object_crop and not scene.has_depth and depth_of is None:
         raise ValueError(f"scene {scene.name}: an object crop needs depth")
+    if object_crop and centre_crop:
+        raise ValueError("choose one of object_crop and centre_crop")
     images, intrinsics, poses, depths = [], [], [], []
     for index in indices:
         frame = scene.frames[index]
         image = read_image(frame.image_path)
-        depth = read_frame_depth(frame) if frame.depth_path is not None else None
+        if depth_of is not None:
+            depth = depth_of(frame)
+        else:
+            depth = read_frame_depth(frame) if frame.depth_path is not None else None
         k = torch.from_numpy(frame.intrinsics) if frame.intrinsics is not None else None
         if depth is not None and tuple(depth.shape) != tuple(image.shape[1:]):
-            raise ValueError(f"{frame.depth_path}: depth is {tuple(depth.shape)}, its image "
+            raise ValueError(f"{frame.depth_path or frame.image_path}: depth is {tuple(depth.shape)}, its image "
                              f"{tuple(image.shape[1:])}")
-        box = object_box(depth > 0) if object_crop else CropBox(0, 0, image.shape[1], image.shape[2])
+        if object_crop:
+            box = object_box(depth > 0)
+        elif centre_crop:
+            box = centred_crop(tuple(image.shape[1:]), size)
+        else:
+            box = CropBox(0, 0, image.shape[1], image.shape[2])
         image, k, depth = crop_and_resize(image, box, size, k, depth)
         images.append(image)
         intrinsics.append(k)

@@ -86,6 +86,18 @@ def sample_crop(
     return CropBox(top, left, crop_h, crop_w)
 
 
+def centred_crop(in_size: tuple[int, int], out_size: tuple[int, int]) -> CropBox:
+    """The largest crop of the output's aspect ratio (rounded to whole pixels) centred in an image of
+    ``in_size = (H, W)``; ``out_size = (H', W')``."""
+    in_h, in_w = in_size
+    out_h, out_w = out_size
+    if min(in_h, in_w, out_h, out_w) <= 0:
+        raise ValueError(f"sizes must be positive, got in_size {in_size} and out_size {out_size}")
+    fit = min(in_h / out_h, in_w / out_w)
+    crop_h, crop_w = min(in_h, max(1, round(out_h * fit))), min(in_w, max(1, round(out_w * fit)))
+    return CropBox((in_h - crop_h) // 2, (in_w - crop_w) // 2, crop_h, crop_w)
+
+
 def crop_and_resize(
     image: torch.Tensor,
     box: CropBox,

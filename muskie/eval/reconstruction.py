@@ -11,11 +11,11 @@ import torch
 from torch.utils.data import Dataset
 
 from muskie import report
-from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches, open_view_dataset
 from muskie.geometry import unproject_depth
 from muskie.progress import progress_bar
-from muskie.eval.reconstruction_metrics import AUC_THRESHOLDS, pointmap_metrics, pose_metrics, relative_pose_errors
+from muskie.eval.reconstruction_metrics import (AUC_THRESHOLDS, pointmap_errors, pose_metrics, relative_pose_errors,
+                                                summarise_pointmap_errors)
 from muskie.recon.model import ReconModel
 from muskie.report import format_cell
 
@@ -76,13 +76,16 @@ def evaluate_recon(
             raise ValueError("evaluation samples lack cameras")
         output = model(batch.images.to(device))
         for i in range(batch.num_scenes):
-            rotation, translation = relative_pose_errors(output.cam_to_world[i].cpu(), batch.cam_to_world[i])
-            rotation_errors.append(rotation.numpy())
-            translation_errors.append(translation.numpy())
+            gt = {"cam_to_world": batch.cam_to_world[i], "intrinsics": batch.intrinsics[i]}
+            if batch.has_depth:
+                gt.update(depth=batch.depth[i], valid=batch.valid[i])
+            errors = prediction_errors(output.cam_to_world[i].cpu(), output.points[i].cpu(), gt)
+            rotation_errors.append(errors["rotation"])
+            translation_errors.append(errors["translation"])
             same_pose = torch.eye(4, dtype=torch.float64).expand(num_views, 4, 4)
             gt_rotations.append(relative_pose_errors(same_pose, batch.cam_to_world[i])[0].numpy())
-            if batch.has_depth:
-                point_scores.append(_pointmap_scores(output.points[i].cpu(), batch, i))
+            if "points" in errors:
+                point_scores.append(summarise_pointmap_errors(errors["points"]))
     result = {"samples": num_samples, "views": num_views, "size": list(size)}
     result.update(pose_metrics(np.concatenate(rotation_errors), np.concatenate(translation_errors)))
     result["median_gt_rotation"] = float(np.median(np.concatenate(gt_rotations)))
@@ -91,11 +94,36 @@ def evaluate_recon(
     return result
 
 
-def _pointmap_scores(pred_points: torch.Tensor, batch: ViewBatch, index: int) -> dict:
-    valid = batch.valid[index] & (batch.depth[index] > 0)
-    gt = unproject_depth(batch.depth[index].double(), batch.intrinsics[index].double(),
-                         batch.cam_to_world[index].double())
-    return pointmap_metrics(pred_points.double()[valid].numpy(), gt[valid].numpy())
+def gt_points(gt: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ground truth's world points ``(V, H, W, 3)`` float64 and where they are valid ``(V, H, W)`` bool,
+    from ``gt``'s ``depth (V, H, W)``, ``valid``, ``intrinsics (V, 3, 3)`` and ``cam_to_world (V, 4, 4)``."""
+    points = unproject_depth(gt["depth"].double(), gt["intrinsics"].double(), gt["cam_to_world"].double())
+    return points, gt["valid"] & (gt["depth"] > 0)
+
+
+def prediction_errors(pred_cam_to_world: torch.Tensor, pred_points: torch.Tensor, gt: dict,
+                      icp_distance: float | None = None, normals: bool = False) -> dict:
+    """The errors of one sample's reconstruction, the scoring every evaluation here shares.
+
+    Args:
+        pred_cam_to_world: ``(V, 4, 4)`` predicted camera-to-world poses (any world frame and scale).
+        pred_points: ``(V, H, W, 3)`` predicted world points.
+        gt: the sample's ground truth: ``cam_to_world (V, 4, 4)``, ``intrinsics (V, 3, 3)`` and, to score
+            points, ``depth (V, H, W)`` (z-depth, 0 = none) and ``valid (V, H, W)`` bool.
+        icp_distance, normals: see :func:`muskie.eval.reconstruction_metrics.pointmap_errors`.
+
+    Returns:
+        ``rotation``, ``translation``: ``(P,)`` float64 degrees of the ``V (V - 1) / 2`` pairs
+        (:func:`relative_pose_errors`); with depth, ``points``: :func:`pointmap_errors`' arrays over the
+        valid pixels.
+    """
+    rotation, translation = relative_pose_errors(pred_cam_to_world, gt["cam_to_world"])
+    errors = {"rotation": rotation.numpy(), "translation": translation.numpy()}
+    if "depth" in gt:
+        points, valid = gt_points(gt)
+        errors["points"] = pointmap_errors(pred_points.double()[valid].numpy(), points[valid].numpy(),
+                                           icp_distance=icp_distance, normals=normals)
+    return errors
 
 
 def markdown_table(results: dict[str, dict]) -> str:

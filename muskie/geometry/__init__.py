@@ -12,20 +12,22 @@ Conventions (everywhere in muskie; see also ``muskie.constants``):
 - Depth is z-depth: a point's coordinate along the camera's optical axis, not its distance from the camera
   centre.
 
-Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift), ``poses`` (inversion, the
-OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions), ``visibility`` (the
-occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar distance), ``align``
-(Umeyama, ICP, nearest distances), ``projection`` (projection matrices as pinholes: RQ factorisation,
-OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
+Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift, depth transfer), ``poses``
+(inversion, the OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions),
+``visibility`` (the occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar
+distance), ``align`` (Umeyama, ICP, nearest neighbours, point-cloud normals), ``projection`` (projection
+matrices as pinholes: RQ factorisation, OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
 imported by ``align`` when first used).
 """
 
 from muskie.lazy_exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "muskie.geometry.align": ("Similarity", "icp", "nearest_distances", "umeyama"),
+    "muskie.geometry.align": ("Similarity", "icp", "nearest_distances", "nearest_neighbours", "point_normals",
+        "umeyama"),
     "muskie.geometry.cameras": ("camera_rays", "gather_pixels", "intrinsics_from_fov", "lift_pixels",
-        "nearest_pixel", "pixel_grid", "pixel_rays", "project_points", "unproject", "unproject_depth"),
+        "nearest_pixel", "pixel_grid", "pixel_rays", "project_points", "transfer_depth", "unproject",
+        "unproject_depth"),
     "muskie.geometry.epipolar": ("fundamental_matrix", "symmetric_epipolar_distance"),
     "muskie.geometry.poses": ("invert_pose", "look_at", "opencv_to_opengl", "opengl_to_opencv", "pair_mask",
         "quaternion_to_rotation", "relative_poses", "rotation_angle", "rotation_to_quaternion",
@@ -49,6 +51,7 @@ __all__ = [
     "lift_pixels",
     "look_at",
     "nearest_distances",
+    "nearest_neighbours",
     "nearest_pixel",
     "opencv_to_opengl",
     "opengl_to_opencv",
@@ -56,6 +59,7 @@ __all__ = [
     "pinhole_from_opengl_projection",
     "pixel_grid",
     "pixel_rays",
+    "point_normals",
     "project_points",
     "quaternion_to_rotation",
     "relative_poses",
@@ -63,6 +67,7 @@ __all__ = [
     "rotation_to_quaternion",
     "special_orthonormalize",
     "symmetric_epipolar_distance",
+    "transfer_depth",
     "transform_points",
     "umeyama",
     "unproject",

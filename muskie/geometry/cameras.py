@@ -1,4 +1,5 @@
-"""Pinhole cameras: pixel grids, intrinsics, rays, projection, unprojection, nearest-pixel lookups.
+"""Pinhole cameras: pixel grids, intrinsics, rays, projection, unprojection, nearest-pixel lookups, depth
+transferred between cameras.
 
 Every function takes torch tensors of any float dtype with leading batch dimensions that broadcast against
 each other, and returns tensors of the promoted dtype on the inputs' device (conventions: ``muskie.geometry``).
@@ -154,6 +155,42 @@ def lift_pixels(uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, K: t
     height, width = depth.shape[-2:]
     index, _ = nearest_pixel(uv, height, width)
     return unproject(uv, gather_pixels(depth, index), K, cam_to_world), gather_pixels(valid, index)
+
+
+def transfer_depth(depth: torch.Tensor, K_source: torch.Tensor, source_to_target: torch.Tensor,
+                   K_target: torch.Tensor, target_size: tuple[int, int]) -> torch.Tensor:
+    """The z-depth map a second camera would see of the points of a depth map (a depth sensor's map
+    registered to a colour camera, for instance).
+
+    Every pixel with depth > 0 is lifted with ``K_source``, moved into the target camera by
+    ``source_to_target`` and splatted to its nearest target pixel; where several land on one pixel the
+    nearest wins (a z-buffer). Target pixels nothing lands on get 0 (no depth).
+
+    Args:
+        depth: ``(H, W)`` z-depth of the source camera, 0 = none.
+        K_source, K_target: ``(3, 3)`` intrinsics in pixels.
+        source_to_target: ``(4, 4)`` rigid transform from source to target camera coordinates (OpenCV axes).
+        target_size: ``(H', W')`` of the target image.
+
+    Returns:
+        ``(H', W')`` z-depth in the target camera, in the source's units and dtype, 0 = none.
+    """
+    if depth.ndim != 2:
+        raise ValueError(f"depth must have shape (H, W), got {tuple(depth.shape)}")
+    _check_camera(K_source, source_to_target)
+    _check_camera(K_target, source_to_target)
+    height, width = target_size
+    valid = depth > 0
+    uv = pixel_grid(*depth.shape, dtype=torch.float64, device=depth.device)[valid]
+    identity = torch.eye(4, dtype=torch.float64, device=depth.device)
+    points = unproject(uv, depth[valid].double(), K_source.double(), identity)
+    # the target camera's pose in source coordinates is the inverse of source_to_target
+    target_uv, z = project_points(points, K_target.double(), invert_pose(source_to_target.double()))
+    index, inside = nearest_pixel(target_uv, height, width)
+    keep = inside & (z > 0)
+    nearest = torch.full((height * width,), torch.inf, dtype=torch.float64, device=depth.device)
+    nearest.scatter_reduce_(0, index[keep], z[keep], reduce="amin")
+    return torch.where(torch.isfinite(nearest), nearest, 0.0).reshape(height, width).to(depth.dtype)
 
 
 def _check_camera(K: torch.Tensor, cam_to_world: torch.Tensor) -> None:

@@ -1,5 +1,6 @@
 """Rigid poses and rotations: inversion, applying a pose, look-at cameras, the OpenGL <-> OpenCV flip,
-relative poses, rotation and vector angles, the nearest rotation of a 3x3 matrix, quaternions.
+relative poses, rotation and vector angles, the nearest rotation of a 3x3 matrix, quaternions, how far a
+matrix is from a rigid pose.
 
 Poses are camera-to-world ``(..., 4, 4)`` with OpenCV camera axes unless a name says otherwise. The relative
 pose of the pair ``(i, j)`` is ``T_i^-1 T_j``: it maps camera ``j``'s coordinates to camera ``i``'s. It does
@@ -18,6 +19,9 @@ import torch
 
 # OpenGL camera axes (x right, y up, z backwards) are OpenCV's with y and z flipped.
 _GL_CV_FLIP = (1.0, -1.0, -1.0, 1.0)
+# the largest rigidity_error of a pose read from a file: far above the rounding of poses stored as text with
+# six or more digits (about 1e-6), far below a scale or shear that changes the geometry (a 1% scale gives 0.02)
+RIGID_TOLERANCE = 1e-3
 
 
 def _check_pose(name: str, pose) -> None:
@@ -42,6 +46,19 @@ def invert_pose(pose):
                             + rotation_t[..., 2] * translation[..., 2:3])
     inverse[..., 3, 3] = 1.0
     return inverse
+
+
+def rigidity_error(pose) -> float:
+    """How far a ``(4, 4)`` pose (array-like) is from a rigid motion: the largest of ``|R^T R - I|`` (entries),
+    ``|det R - 1|`` and the last row's distance from ``0 0 0 1``; 0 for a rigid pose, NaN for a non-finite one.
+    A scaled, sheared or mirrored rotation part, or a projective last row, gives a large value."""
+    pose = np.asarray(pose, dtype=np.float64)
+    _check_pose("pose", pose)
+    rotation = pose[:3, :3]
+    if not np.all(np.isfinite(pose)):
+        return float("nan")
+    return float(max(np.abs(rotation.T @ rotation - np.eye(3)).max(), abs(np.linalg.det(rotation) - 1),
+                     np.abs(pose[3] - [0, 0, 0, 1]).max()))
 
 
 def transform_points(pose, points):

@@ -1,19 +1,24 @@
-"""From a folder of images to cameras, a coloured point cloud and a picture of both.
+"""From a folder of images to cameras, depth, a coloured point cloud, a COLMAP model and a viewer.
 
-``predict_folder`` reads the images (resized to the model's input size), runs the model once on all of
-them, and writes into the output folder:
+``predict_folder`` reads the images (resized to the model's input size), reconstructs them in one pass or,
+for long captures, in chunks of views that share frames (:mod:`muskie.recon.chunks`), and writes into the
+output folder:
 - ``transforms.json`` + ``images/`` (the resized inputs): the predicted cameras, readable by
   ``muskie.data.sources.read_transforms_json``. Poses are expressed in the first view's camera frame (view
   0 at the identity) in the model's unit of length (the scene's scale is unknowable from images);
   intrinsics are estimated from the predicted local points (:func:`estimate_intrinsics`).
-- ``points.ply``: every pixel's world point with its colour, binary little-endian PLY; pixels below
-  ``min_confidence`` are left out.
+- ``sparse/0/``: the same cameras and a sample of the points as a COLMAP text model
+  (:mod:`muskie.recon.colmap_export`).
+- ``depth/`` and ``confidence/``: per-view z-depth (16-bit PNG, its scale in ``depth/scale.json``, and
+  float32 ``.npy``) and confidence (``.npy`` and an 8-bit PNG) (:mod:`muskie.recon.depth_maps`).
+- ``points.ply``: every pixel's world point with its colour and confidence, binary little-endian PLY;
+  pixels below ``min_confidence`` are left out (also from the COLMAP points and the viewer).
+- ``viewer.html``: the cloud and the cameras in a page that opens offline (:mod:`muskie.recon.viewer`).
 - ``render.png``: the cloud and the cameras (view 0 red), from behind and above the cameras.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,36 +29,20 @@ from muskie.data.sources import read_image_folder, write_transforms_json
 from muskie.data.transforms import resize
 from muskie.geometry import invert_pose, pixel_grid, transform_points
 from muskie.outputs import check_output_folder, output_folder
+from muskie.recon.chunks import assemble_chunks, checked_overlap, chunk_ranges
+from muskie.recon.colmap_export import DEFAULT_MAX_POINTS, write_colmap_prediction
+from muskie.recon.depth_maps import CONFIDENCE_DIR, DEPTH_DIR, depth_png_scale, write_depth_arrays
 from muskie.recon.model import ReconModel
 from muskie.recon.ply import write_ply
+from muskie.recon.prediction import Prediction
 from muskie.recon.render import render_point_cloud
+from muskie.recon.viewer import MAX_VIEWER_POINTS, write_viewer
 
 TRANSFORMS_NAME = "transforms.json"
+COLMAP_DIR = "sparse/0"
 PLY_NAME = "points.ply"
+VIEWER_NAME = "viewer.html"
 RENDER_NAME = "render.png"
-
-
-@dataclass
-class Prediction:
-    """The model's reconstruction of ``V`` views of ``H x W`` pixels.
-
-    Attributes:
-        names: the image file stems, in view order.
-        images: ``(V, 3, H, W)`` float32 RGB in [0, 1], the model's input.
-        local_points, points: ``(V, H, W, 3)`` in each camera's frame and in the world frame of view 0.
-        confidence: ``(V, H, W)`` in (0, 1).
-        cam_to_world: ``(V, 4, 4)`` poses, OpenCV axes, view 0 the identity.
-        intrinsics: ``(V, 3, 3)`` estimated ``K`` in pixels of the ``H x W`` input.
-    """
-
-    names: list[str]
-    images: torch.Tensor
-    local_points: torch.Tensor
-    points: torch.Tensor
-    confidence: torch.Tensor
-    cam_to_world: torch.Tensor
-    intrinsics: torch.Tensor
-
 
 def default_size(image_size: tuple[int, int], patch_size: int, long_side: int) -> tuple[int, int]:
     """An input size ``(H, W)`` of the image's aspect ratio, its long side ``long_side``, both sides
@@ -111,41 +100,71 @@ def predict_views(model: ReconModel, images: torch.Tensor, names: list[str],
                       intrinsics=estimate_intrinsics(output.local_points[0].cpu(), confidence).float())
 
 
-def write_prediction(prediction: Prediction, out_dir: str | Path, min_confidence: float = 0.0,
-                     render_size: tuple[int, int] = (480, 640), overwrite: bool = False) -> dict[str, Path]:
-    """Write ``transforms.json`` (+ ``images/``), ``points.ply`` and ``render.png`` into ``out_dir``; returns
-    their paths by kind (``transforms``, ``ply``, ``render``).
+def predict_capture(model: ReconModel, images: torch.Tensor, names: list[str], device: str | torch.device = "cpu",
+                    chunk_views: int | None = None, chunk_overlap: int | None = None) -> Prediction:
+    """Reconstruct a capture ``images (V, 3, H, W)`` in [0, 1]: in one pass when ``chunk_views`` is None or
+    at least ``V``, else in chunks of ``chunk_views`` views, consecutive chunks sharing ``chunk_overlap``
+    (default: a third of a chunk), assembled into the first chunk's frame
+    (:mod:`muskie.recon.chunks`). The model sees one chunk at a time."""
+    if chunk_views is not None:
+        checked_overlap(chunk_views, chunk_overlap)
+    if chunk_views is None or len(names) <= chunk_views:
+        return predict_views(model, images, names, device)
+    ranges = chunk_ranges(len(names), chunk_views, chunk_overlap)
+    chunks = (predict_views(model, images[views.start:views.stop], names[views.start:views.stop], device)
+              for views in ranges)
+    return assemble_chunks(chunks, ranges)
 
-    A non-empty ``out_dir`` is refused unless ``overwrite``, which replaces it whole (no stale file of the old
-    folder stays). The folder appears only once complete (:func:`muskie.outputs.output_folder`)."""
+
+def write_prediction(prediction: Prediction, out_dir: str | Path, min_confidence: float = 0.0,
+                     render_size: tuple[int, int] = (480, 640), overwrite: bool = False,
+                     max_colmap_points: int = DEFAULT_MAX_POINTS, max_viewer_points: int = MAX_VIEWER_POINTS
+                     ) -> dict[str, Path]:
+    """Write the results (module docstring) into ``out_dir``; returns their paths by kind (``transforms``,
+    ``colmap``, ``depth``, ``confidence``, ``ply``, ``viewer``, ``render``).
+
+    The COLMAP model holds at most ``max_colmap_points`` points, the viewer ``max_viewer_points`` (random
+    samples of the kept pixels); the PLY holds them all. A non-empty ``out_dir`` is refused unless
+    ``overwrite``, which replaces it whole (no stale file of the old folder stays). The folder appears only
+    once complete (:func:`muskie.outputs.output_folder`)."""
     out_dir = check_output_folder(out_dir, overwrite=overwrite)
     keep = (prediction.confidence >= min_confidence) & torch.isfinite(prediction.points).all(-1)
     if not keep.any():
         raise ValueError(f"no pixel has confidence >= {min_confidence}; lower min_confidence")
-    names = {"transforms": TRANSFORMS_NAME, "ply": PLY_NAME, "render": RENDER_NAME}
+    names = {"transforms": TRANSFORMS_NAME, "colmap": COLMAP_DIR, "depth": DEPTH_DIR, "confidence": CONFIDENCE_DIR,
+             "ply": PLY_NAME, "viewer": VIEWER_NAME, "render": RENDER_NAME}
+    image_size = tuple(prediction.images.shape[-2:])
     with output_folder(out_dir, overwrite=True) as staging:
+        scale = depth_png_scale(prediction.depth)
         write_transforms_json(staging, prediction.images, prediction.intrinsics, prediction.cam_to_world,
-                              image_names=prediction.names)
+                              depth=prediction.depth, image_names=prediction.names, depth_scale=scale)
+        write_depth_arrays(staging, prediction.names, prediction.depth, prediction.confidence, scale)
+        write_colmap_prediction(staging / COLMAP_DIR, prediction, keep, max_colmap_points)
         points = prediction.points[keep].numpy()
         colors = prediction.images.permute(0, 2, 3, 1)[keep].numpy()
-        write_ply(staging / PLY_NAME, points, colors)
-        image_size = tuple(prediction.images.shape[-2:])
-        render = render_point_cloud(points, colors, prediction.cam_to_world.numpy(), prediction.intrinsics.numpy(),
-                                    image_size, size=render_size)
+        write_ply(staging / PLY_NAME, points, colors, prediction.confidence[keep].numpy())
+        cam_to_world, intrinsics = prediction.cam_to_world.numpy(), prediction.intrinsics.numpy()
+        write_viewer(staging / VIEWER_NAME, points, colors, cam_to_world, intrinsics, image_size, max_viewer_points,
+                     title=f"muskie reconstruction of {len(prediction.names)} views")
+        render = render_point_cloud(points, colors, cam_to_world, intrinsics, image_size, size=render_size)
         render.save(staging / RENDER_NAME)
     return {kind: out_dir / name for kind, name in names.items()}
 
 
 def predict_folder(model: ReconModel, folder: str | Path, out_dir: str | Path, size: tuple[int, int] | None = None,
                    device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                   long_side: int = 64, overwrite: bool = False) -> dict[str, Path]:
+                   long_side: int = 64, overwrite: bool = False, chunk_views: int | None = None,
+                   chunk_overlap: int | None = None) -> dict[str, Path]:
     """Reconstruct the images of ``folder`` and write the results (module docstring) into ``out_dir``.
 
     ``size`` = (H, W) input size, multiples of the patch size; default: the first image's aspect ratio
-    with its long side ``long_side``. ``out_dir`` may not be ``folder``, lie inside it or hold it, and must
-    be empty unless ``overwrite`` (see :func:`write_prediction`). Returns the written paths by kind.
+    with its long side ``long_side``. ``chunk_views`` / ``chunk_overlap``: see :func:`predict_capture`.
+    ``out_dir`` may not be ``folder``, lie inside it or hold it, and must be empty unless ``overwrite``
+    (see :func:`write_prediction`). Returns the written paths by kind.
     """
     check_output_folder(out_dir, inputs=[folder], overwrite=overwrite)
+    if chunk_views is not None:
+        checked_overlap(chunk_views, chunk_overlap)  # bad chunk settings refused before the images are read
     patch = model.backbone.config.patch_size
     if size is None:
         first = read_image_folder(folder).frames[0]
@@ -155,5 +174,5 @@ def predict_folder(model: ReconModel, folder: str | Path, out_dir: str | Path, s
     images, names = load_images(folder, size)
     if len(names) < 2:
         raise ValueError(f"{folder}: reconstruction needs at least 2 images, found {len(names)}")
-    return write_prediction(predict_views(model, images, names, device), out_dir, min_confidence,
-                            overwrite=overwrite)
+    prediction = predict_capture(model, images, names, device, chunk_views, chunk_overlap)
+    return write_prediction(prediction, out_dir, min_confidence, overwrite=overwrite)

@@ -14,23 +14,42 @@ from muskie.geometry import invert_pose, look_at, transform_points, unproject
 BACKGROUND = (24, 24, 28)
 
 
-def _virtual_camera(points: np.ndarray, cam_to_world: np.ndarray) -> np.ndarray:
-    """A world-to-camera ``(4, 4)`` (OpenCV axes) looking at the cloud's median from behind the cameras."""
+def overview_viewpoint(points: np.ndarray, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(eye, target, up)`` (each ``(3,)`` world) of a viewpoint looking at the cloud's median from behind
+    and above the cameras ``(V, 4, 4)``; ``up`` is the cameras' mean "up" (their -y axis)."""
     target = np.median(points, axis=0)
     centres = cam_to_world[:, :3, 3]
-    up = -cam_to_world[:, :3, 1].mean(0)  # the cameras' mean "up" (their -y axis)
+    up = -cam_to_world[:, :3, 1].mean(0)
     up = up / max(np.linalg.norm(up), 1e-12)
     offset = centres.mean(0) - target
     distance = np.linalg.norm(offset)
     if distance < 1e-9:  # cameras at the centre of the cloud: step back along their mean viewing direction
         offset = -cam_to_world[:, :3, 2].mean(0)
         distance = np.linalg.norm(offset)
-    eye = target + 1.6 * offset + 0.6 * distance * up
-    return invert_pose(look_at(torch.from_numpy(eye), torch.from_numpy(target), torch.from_numpy(up)).numpy())
+    return target + 1.6 * offset + 0.6 * distance * up, target, up
 
 
-def _frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int],
-                      depth: float) -> np.ndarray:
+def overview_camera(points: np.ndarray, cam_to_world: np.ndarray) -> np.ndarray:
+    """The world-to-camera ``(4, 4)`` (OpenCV axes) of :func:`overview_viewpoint`."""
+    eye, target, up = (torch.from_numpy(v) for v in overview_viewpoint(points, cam_to_world))
+    return invert_pose(look_at(eye, target, up).numpy())
+
+
+def camera_colors(count: int) -> np.ndarray:
+    """``(count, 3)`` uint8 colours of the cameras: view 0 red, the others along the hue circle."""
+    hues = [0.0 if view == 0 else 0.15 + 0.7 * view / max(count - 1, 1) for view in range(count)]
+    rgb = np.array([colorsys.hsv_to_rgb(hue, 0.8, 1.0) for hue in hues]).reshape(-1, 3)
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def frustum_depth(points: np.ndarray, cam_to_world: np.ndarray) -> float:
+    """How deep the frusta are drawn: 0.15 times the median distance from the cameras to the points."""
+    subset = points[:: max(1, len(points) // 10_000)]  # enough for a median, bounded memory
+    return 0.15 * float(np.median(np.linalg.norm(subset[:, None, :] - cam_to_world[None, :, :3, 3], axis=-1)))
+
+
+def frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int],
+                     depth: float) -> np.ndarray:
     """``(8, 2, 3)`` world segments of one camera's frustum: centre to the 4 image corners at ``depth``,
     and the rectangle joining the corners."""
     height, width = image_size
@@ -65,7 +84,7 @@ def render_point_cloud(points, colors, cam_to_world, intrinsics, image_size: tup
         raise ValueError(f"need points (N, 3), N >= 1, and colors of the same shape; got {points.shape}, "
                          f"{colors.shape}")
     height, width = size
-    world_to_camera = _virtual_camera(points, cam_to_world)
+    world_to_camera = overview_camera(points, cam_to_world)
 
     def to_view(world: np.ndarray) -> np.ndarray:
         return transform_points(world_to_camera, world)
@@ -101,12 +120,9 @@ def render_point_cloud(points, colors, cam_to_world, intrinsics, image_size: tup
     first = np.unique(flat, return_index=True)[1]
     canvas.reshape(-1, 3)[flat[first]] = chosen[first]
 
-    subset = points[:: max(1, len(points) // 10_000)]  # enough for a median, bounded memory
-    scene_scale = np.median(np.linalg.norm(subset[:, None, :] - cam_to_world[None, :, :3, 3], axis=-1))
-    for view in range(len(cam_to_world)):
-        hue = 0.0 if view == 0 else 0.15 + 0.7 * view / max(len(cam_to_world) - 1, 1)
-        color = np.round(np.array(colorsys.hsv_to_rgb(hue, 0.8, 1.0)) * 255).astype(np.uint8)
-        segments = _frustum_segments(cam_to_world[view], intrinsics[view], image_size, 0.15 * scene_scale)
+    frustum = frustum_depth(points, cam_to_world)
+    for view, color in enumerate(camera_colors(len(cam_to_world))):
+        segments = frustum_segments(cam_to_world[view], intrinsics[view], image_size, frustum)
         for start, end in segments:
             samples = to_view(start + np.linspace(0.0, 1.0, 2 * (height + width))[:, None] * (end - start))
             samples = samples[samples[:, 2] > 1e-6]

@@ -39,6 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from muskie.config_io import to_dict
 from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_device, resolve_precision
+from muskie.outputs import naming_a_full_disk
 from muskie.progress import progress_bar
 from muskie.train.config import RunConfig
 from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, barrier, init_distributed, shutdown
@@ -264,7 +265,8 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
             if moved is not None:
                 log.warning("starting a fresh run: moved the files of the earlier run in %s to %s", out_dir, moved)
     if dist.is_main:
-        (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        with naming_a_full_disk(out_dir, f"{CONFIG_NAME} was not written; free space and run again"):
+            (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     barrier(dist)
     train_model = model
     if dist.enabled:
@@ -481,24 +483,35 @@ def _to_host(records: list[dict]) -> list[dict]:
 
 
 class _MetricsLog:
-    """``metrics.jsonl`` (one JSON line per step), TensorBoard scalars and the progress bar."""
+    """``metrics.jsonl`` (one JSON line per step), TensorBoard scalars and the progress bar. A full disk while
+    writing them raises :class:`muskie.outputs.NoSpaceLeftError` naming the run folder."""
 
     def __init__(self, out_dir: Path, start_step: int, progress: bool, end_step: int, desc: str):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.file = open(out_dir / METRICS_NAME, "a")
-        # on resume, events a killed run logged after its checkpoint are purged
-        self.writer = SummaryWriter(log_dir=str(out_dir / TENSORBOARD_DIR),
-                                    purge_step=start_step + 1 if start_step else None)
+        self.out_dir = out_dir
+        with self.full_disk():
+            self.file = open(out_dir / METRICS_NAME, "a")
+            # on resume, events a killed run logged after its checkpoint are purged
+            self.writer = SummaryWriter(log_dir=str(out_dir / TENSORBOARD_DIR),
+                                        purge_step=start_step + 1 if start_step else None)
         self.bar = progress_bar(total=end_step, initial=start_step, desc=desc, unit="step", enabled=progress)
 
+    def full_disk(self):
+        """The guard of every write: a full disk says so, naming the run folder (a resumed run truncates
+        ``metrics.jsonl`` to its checkpoint's step and logs the later steps again)."""
+        return naming_a_full_disk(self.out_dir, f"{METRICS_NAME} or {TENSORBOARD_DIR}/ could not be written; the "
+                                  "run stopped. Free space and run the same command again to resume from the last "
+                                  "checkpoint")
+
     def write(self, records: list[dict]) -> None:
-        for record in records:
-            self.file.write(json.dumps(record) + "\n")
-            for key, value in record.items():
-                if key != "step" and isinstance(value, float):
-                    self.writer.add_scalar(f"train/{key}", value, record["step"])
-        self.file.flush()
+        with self.full_disk():
+            for record in records:
+                self.file.write(json.dumps(record) + "\n")
+                for key, value in record.items():
+                    if key != "step" and isinstance(value, float):
+                        self.writer.add_scalar(f"train/{key}", value, record["step"])
+            self.file.flush()
         if records:
             last = records[-1]
             self.bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}",
@@ -506,15 +519,20 @@ class _MetricsLog:
             self.bar.update(len(records))
 
     def validation(self, step: int, metrics: dict[str, float]) -> None:
-        self.file.write(json.dumps({"step": step, **{f"val_{key}": value for key, value in metrics.items()}}) + "\n")
-        self.file.flush()
-        for key, value in metrics.items():
-            self.writer.add_scalar(f"val/{key}", value, step)
+        with self.full_disk():
+            self.file.write(json.dumps({"step": step, **{f"val_{key}": value for key, value in metrics.items()}})
+                            + "\n")
+            self.file.flush()
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"val/{key}", value, step)
 
     def close(self) -> None:
         self.bar.close()
-        self.file.close()
-        self.writer.close()
+        with self.full_disk():
+            try:
+                self.file.close()
+            finally:
+                self.writer.close()
 
 
 class _StopSignals:

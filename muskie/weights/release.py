@@ -42,13 +42,15 @@ def read_torch_file(path: str | os.PathLike, allow_pickle: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as err:
-        if not allow_pickle and "Weights only load failed" in str(err):
+        if not allow_pickle and "Unsupported global" in str(err):
             raise ValueError(
                 f"{path}: the file holds pickled Python objects besides tensors (the release's training "
                 f"checkpoints pickle their argparse arguments) and was not loaded. If you trust its source, "
                 f"pass allow_pickle=True (CLI: --allow-pickle)"
             ) from None
-        raise ValueError(f"{path}: cannot read the checkpoint ({err})") from None
+        raise ValueError(
+            f"{path}: cannot read the checkpoint, the file may be truncated or not a PyTorch file"
+        ) from None
     except Exception as err:  # torch.load raises many types for truncated or foreign files
         raise ValueError(
             f"{path}: cannot read the checkpoint, the file may be truncated or not a PyTorch file ({err})"

@@ -71,7 +71,7 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
 
 _ADAPTER_MODULES: tuple[str, ...] = ("generic", "co3d", "wildrgbd", "blendedmvs", "dust3r", "dl3dv", "arkitscenes",
                                      "scannetpp", "sevenscenes", "scannet", "megadepth", "hypersim",
-                                     "realestate10k", "navi")
+                                     "realestate10k", "navi", "nrgbd")
 for _module in _ADAPTER_MODULES:
     _adapter = import_module(f"muskie.data.formats.{_module}")
     for _format in getattr(_adapter, "FORMATS", None) or (_adapter.FORMAT,):

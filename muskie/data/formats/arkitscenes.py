@@ -94,7 +94,8 @@ def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = []
     for number, values in numeric_rows(path):
         if len(values) != 7 or not np.isfinite(values[0]):
-            raise FormatError(f"{path}: line {number}: expected 'timestamp rx ry rz tx ty tz', got {line.strip()!r}")
+            raise FormatError(f"{path}: line {number}: expected 7 numbers 'timestamp rx ry rz tx ty tz' with a finite "
+                              f"timestamp, got {len(values)} numbers")
         rows.append(values)
     if not rows:
         raise FormatError(f"{path}: no trajectory sample")

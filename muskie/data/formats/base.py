@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.scene import Scene
+from muskie.geometry.poses import RIGID_TOLERANCE, rigidity_error
 
 
 class FormatError(ValueError):
@@ -51,23 +52,17 @@ class PoseFilter:
     """Counts and drops frames whose pose is unusable (non-finite entries, or a rotation part that is not a
     rotation), so an adapter can skip them and warn once per scene with the count."""
 
-    def __init__(self, where: str, tolerance: float = 1e-3):
+    def __init__(self, where: str):
         self.where = where
-        self.tolerance = tolerance
         self.dropped = 0
 
     def usable(self, cam_to_world: np.ndarray | None) -> bool:
-        """True for a finite rigid ``(4, 4)`` pose (``R^T R = I`` and ``det R = 1`` within the tolerance, last
-        row ``0 0 0 1``); counts the others."""
+        """True for a finite rigid ``(4, 4)`` pose (``muskie.geometry.poses.rigidity_error`` at most
+        ``RIGID_TOLERANCE``, the bound ``Frame`` enforces); counts the others."""
         if cam_to_world is None:
             return True
         pose = np.asarray(cam_to_world, dtype=np.float64)
-        ok = pose.shape == (4, 4) and bool(np.all(np.isfinite(pose)))
-        if ok:
-            rotation = pose[:3, :3]
-            ok = (np.abs(rotation.T @ rotation - np.eye(3)).max() < self.tolerance
-                  and abs(np.linalg.det(rotation) - 1) < self.tolerance
-                  and np.allclose(pose[3], [0, 0, 0, 1], atol=self.tolerance))
+        ok = pose.shape == (4, 4) and rigidity_error(pose) <= RIGID_TOLERANCE
         if not ok:
             self.dropped += 1
         return ok

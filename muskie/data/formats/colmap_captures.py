@@ -16,8 +16,9 @@ import warnings
 
 import torch
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.formats.base import FormatError, PoseFilter
-from muskie.data.formats.paths import names_in, path_inside
+from muskie.data.formats.paths import names_in
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame
 from muskie.data.sources.colmap import camera_distortion, camera_to_intrinsics, image_to_cam_to_world, read_colmap_model

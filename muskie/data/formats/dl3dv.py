@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.colmap_captures import colmap_capture_frames, rescale_intrinsics
 from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
-from muskie.data.formats.paths import names_in, path_inside
+from muskie.data.formats.paths import names_in
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.colmap import find_colmap_model

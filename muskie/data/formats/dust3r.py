@@ -32,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import files_with_suffix, names_in, path_inside
+from muskie.data.formats.paths import files_with_suffix, names_in
+from muskie.data.formats.reading import read_npz_arrays
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -41,47 +43,6 @@ from muskie.data.sources.json_file import read_json
 SPLIT_LISTS = ("selected_seqs_train.json", "selected_seqs_test.json")
 _CO3D_DEPTH_SCALE = 65535  # stored values span [0, 65535] = [0, maximum_depth]
 _WILDRGBD_DEPTH_SCALE = 1e-3  # millimetres -> metres
-
-
-def read_npz_arrays(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """The arrays ``shapes`` names from an ``.npz``, each checked against its expected shape before it is read.
-
-    ``np.load`` allocates what an array's header claims before reading it, so a crafted tiny archive could
-    claim gigabytes; here each header is read and compared first.
-
-    Returns:
-        name -> float64 array of the expected shape.
-
-    Raises:
-        FormatError: not a zip archive, a missing array, another shape, or a non-numeric dtype.
-    """
-    arrays = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for name, shape in shapes.items():
-                try:
-                    member = archive.open(f"{name}.npy")
-                except KeyError:
-                    raise FormatError(f"{path}: no array '{name}'") from None
-                with member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    stored_shape, fortran_order, dtype = read_header(member)
-                    if stored_shape != shape or dtype.hasobject or dtype.kind not in "fiu":
-                        raise FormatError(f"{path}: '{name}' must be a numeric array of shape {shape}, got "
-                                          f"{dtype} of shape {stored_shape}")
-                    size = int(np.prod(shape)) * dtype.itemsize
-                    data = member.read(size)
-                    if len(data) != size:
-                        raise FormatError(f"{path}: '{name}' is truncated")
-                    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
-                    arrays[name] = array.astype(np.float64)
-    except FormatError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        raise FormatError(f"{path}: not a readable .npz archive ({err})") from err
-    return arrays
 
 
 def find_scenes(root: Path) -> list[str]:

@@ -3,33 +3,26 @@ download folder, a split or subset folder, or one scene (DL3DV-10K, ARKitScenes,
 
 Scene ids are the folders' paths relative to the root (``.`` for the root itself). They come from listing
 folders, not from a dataset's files, so, as with ``paths.scene_folder``, they are checked by shape and
-symlinks are not resolved: a root assembled from linked scene folders reads.
+symlinks are not resolved: a root assembled from linked scene folders reads. The walk is
+``muskie.data.dataset_paths.walk_folders``: a folder reached again through a link (a loop) is not re-entered.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from muskie.data.dataset_paths import walk_folders
 from muskie.data.formats.base import FormatError
 
 
 def walk_scene_folders(root: Path, is_scene: Callable[[Path], bool], max_depth: int) -> list[str]:
     """Ids of the folders at most ``max_depth`` levels below ``root`` (``root`` included) for which
-    ``is_scene`` holds, sorted; the walk does not descend into a scene folder nor into hidden folders.
-    Empty when there is none (the adapter raises the error that says what it expected)."""
+    ``is_scene`` holds, sorted; the walk does not descend into a scene folder nor into hidden folders, and
+    enters each real folder once. Empty when there is none (the adapter raises the error that says what it
+    expected)."""
     root = Path(root)
-    scenes, queue = [], [(root, 0)]
-    while queue:
-        folder, depth = queue.pop()
-        if is_scene(folder):
-            scenes.append(folder.relative_to(root).as_posix())
-        elif depth < max_depth:
-            with os.scandir(folder) as entries:
-                queue.extend((Path(entry.path), depth + 1) for entry in entries
-                             if entry.is_dir() and not entry.name.startswith("."))
-    return sorted(scenes)
+    return sorted(folder.relative_to(root).as_posix() for folder in walk_folders(root, is_scene, max_depth))
 
 
 def found_scene_folder(root: Path, scene_id: str) -> Path:

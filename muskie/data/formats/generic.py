@@ -3,7 +3,8 @@
 A dataset root in one of these formats is a tree of scene folders, each read by its reader in
 ``muskie.data.sources``; ``auto`` takes every scene folder whatever it holds (``load_scene``'s detection).
 A scene's id is its folder's path relative to the root (``"."`` for a root that is itself a scene), and its
-name is that path (the root's folder name for ``"."``).
+name is that path (the root's folder name for ``"."``). The option ``allow_outside`` accepts files that a scene's
+camera files name outside its folder (``muskie.data.sources``' readers refuse them by default).
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ def _without(scene: Scene, cameras: bool, depth: bool) -> Scene:
 
 
 def _reader(kind: str | None):
-    def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True) -> Scene:
+    def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
+                   allow_outside: bool = False) -> Scene:
         folder = Path(root) / scene_id
         if kind is not None and scene_format(folder) != kind:
             raise FormatError(f"{folder}: not a {kind} scene folder")
-        scene = load_scene(folder)
+        scene = load_scene(folder, allow_outside=allow_outside)
         scene.name = Path(root).resolve().name if scene_id == "." else scene_id
         # these readers read no depth file, so leaving depth out afterwards reads nothing either
         return _without(scene, cameras, depth)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
+from muskie.data.hdf5_arrays import hdf5_array_fits
 from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
@@ -122,7 +123,7 @@ def _read_keyframes(path: Path, trailing: tuple[int, ...]) -> np.ndarray:
             if dataset.ndim != 1 + len(trailing) or dataset.shape[1:] != trailing:
                 raise ValueError(f"{path}: expected an array of shape (N, {', '.join(map(str, trailing))}), "
                                  f"got {dataset.shape}")
-            if dataset.compression is None and dataset.size * dataset.dtype.itemsize > path.stat().st_size:
+            if not hdf5_array_fits(dataset, path):
                 raise ValueError(f"{path}: 'dataset' claims shape {dataset.shape}, more than the file holds")
             return np.asarray(dataset[()], dtype=np.float64)
     except OSError as err:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.paths import names_in, path_inside, scene_folder
+from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene

@@ -1,8 +1,7 @@
-"""Paths inside a dataset root: paths named by the dataset's own files, and listings of its folders.
+"""Folders and files of a dataset root as adapters list them: scene folders by id, files by suffix, names, text.
 
-Paths written in a dataset's files (annotations, split lists, scene ids) are untrusted: they must stay inside
-the dataset root once symlinks are resolved, so that a crafted annotation cannot make muskie read files
-elsewhere. ``allow_outside=True`` is the explicit opt-out, for roots assembled from symlinks the user trusts.
+Paths that a dataset's own files name are checked by ``muskie.data.dataset_paths.path_inside`` (inside the
+root once symlinks are resolved, unless ``allow_outside``).
 """
 
 from __future__ import annotations
@@ -11,28 +10,6 @@ import os
 from pathlib import Path
 
 from muskie.data.formats.base import FormatError
-
-
-def path_inside(root: Path, relative: str, where: str, allow_outside: bool = False) -> Path:
-    """``root / relative`` for a path read from a file of the dataset (or a scene id).
-
-    Args:
-        root: the dataset root.
-        relative: the path as the file writes it, relative to ``root``.
-        where: the file (and entry) that named it, for the error message.
-        allow_outside: accept paths that resolve outside ``root``.
-
-    Raises:
-        FormatError: ``relative`` is not a non-empty string, or it resolves (symlinks followed) outside
-            ``root`` (absolute paths and ``..`` included).
-    """
-    if not isinstance(relative, str) or not relative:
-        raise FormatError(f"{where}: expected a path relative to the dataset root, got {relative!r}")
-    path = root / relative
-    if not allow_outside and not path.resolve().is_relative_to(root.resolve()):
-        raise FormatError(f"{where}: path {relative!r} leads outside the dataset root {root} (symlinks "
-                          "resolved); pass allow_outside=True if the root is assembled from links you trust")
-    return path
 
 
 def scene_folder(root: Path, scene_id: str, pattern: str) -> Path:

@@ -28,7 +28,7 @@ import torch
 
 from muskie.data.formats.base import DatasetFormat, PoseFilter
 from muskie.data.formats.paths import names_in, scene_folder
-from muskie.data.formats.reading import read_matrix, require
+from muskie.data.formats.reading import npz_names, read_matrix, read_npz_arrays, require
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.transforms import resize_intrinsics
@@ -126,14 +126,14 @@ def read_scannet1500(test_npz: str | Path, intrinsics_npz: str | Path) -> list[S
         ValueError: a file lacks its arrays or has the wrong shapes, or a pair's scene has no intrinsics.
     """
     test_npz, intrinsics_npz = Path(test_npz), Path(intrinsics_npz)
-    try:
-        with np.load(test_npz, allow_pickle=False) as test:
-            names, rel_poses = np.asarray(test["name"]), np.asarray(test["rel_pose"], dtype=np.float64)
-        with np.load(intrinsics_npz, allow_pickle=False) as stored:
-            scene_intrinsics = {key: np.asarray(stored[key], dtype=np.float64) for key in stored.files}
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{test_npz} / {intrinsics_npz}: not ScanNet-1500 files ({err})") from err
-    if names.ndim != 2 or names.shape[1] != 4 or rel_poses.shape != (len(names), 12):
+    for path in (test_npz, intrinsics_npz):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+    # headers checked before anything is allocated: np.load would allocate what a crafted header claims
+    test = read_npz_arrays(test_npz, {"name": (None, 4), "rel_pose": (None, 12)})
+    names, rel_poses = test["name"].astype(np.int64), test["rel_pose"]
+    scene_intrinsics = read_npz_arrays(intrinsics_npz, {name: (3, 3) for name in npz_names(intrinsics_npz)})
+    if len(rel_poses) != len(names):
         raise ValueError(f"{test_npz}: expected name (N, 4) and rel_pose (N, 12), got {names.shape} and "
                          f"{rel_poses.shape}")
     pairs = []

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.scene import Frame, Scene
 from muskie.geometry import invert_pose, quaternion_to_rotation, rotation_to_quaternion
 from muskie.geometry.distortion import LensDistortion
@@ -483,13 +484,14 @@ def _find_image_dir(model_dir: Path) -> Path:
     return model_dir
 
 
-def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> Scene:
+def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None, allow_outside: bool = False) -> Scene:
     """Read a COLMAP project as a ``Scene``.
 
     Args:
         path: a scene folder holding ``sparse/0``, ``sparse`` or the model files directly.
         image_dir: where the images named in the model live; default: the nearest ``images`` folder at or
-            up to two levels above the model folder.
+            up to two levels above the model folder. The names must lead inside it, symlinks resolved.
+        allow_outside: accept image names that lead outside ``image_dir`` (absolute, ``..``, a symlink).
 
     Returns:
         ``Scene`` named after ``path``'s folder, frames sorted by image name (COLMAP's image ids are not a
@@ -518,9 +520,10 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None) -> 
             raise ValueError(f"{model_dir / ('cameras' + suffix)}: {err}") from err
         if not np.linalg.norm(image.qvec) > 0:  # also catches NaN
             raise ValueError(f"{where}: quaternion {image.qvec.tolist()} is not a rotation")
+        image_path = path_inside(image_dir, image.name, where, allow_outside)
         try:
-            frames.append(Frame(image_dir / image.name, camera.width, camera.height, intrinsics,
-                                image_to_cam_to_world(image), distortion=distortion))
+            frames.append(Frame(image_path, camera.width, camera.height, intrinsics, image_to_cam_to_world(image),
+                                distortion=distortion))
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
     if not frames:

@@ -30,15 +30,9 @@ def scene_format(path: str | Path) -> str | None:
     return None
 
 
-_READERS = {
-    "transforms_json": read_transforms_json,
-    "colmap": read_colmap_scene,
-    "image_folder": read_image_folder,
-}
-
-
-def load_scene(path: str | Path) -> Scene:
-    """Load a scene folder of any supported format (see ``scene_format``).
+def load_scene(path: str | Path, allow_outside: bool = False) -> Scene:
+    """Load a scene folder of any supported format (see ``scene_format``); ``allow_outside``: accept files
+    that the scene's camera files name outside its folder (``transforms.json``) or its image folder (COLMAP).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -52,4 +46,8 @@ def load_scene(path: str | Path) -> Scene:
     if kind is None:
         raise ValueError(f"{path}: not a scene (no {TRANSFORMS_FILE}, no COLMAP model in sparse/0, sparse or "
                          "the folder itself, no images)")
-    return _READERS[kind](path)
+    if kind == "transforms_json":
+        return read_transforms_json(path, allow_outside=allow_outside)
+    if kind == "colmap":
+        return read_colmap_scene(path, allow_outside=allow_outside)
+    return read_image_folder(path)

@@ -6,7 +6,8 @@ cameras when known, depth when known), paths relative to the dataset root. The r
 the manifest file when it lies below the manifest's folder (so the pair can move together), else absolute.
 
 Format (``"format": "muskie-manifest", "version": 2``; version 1, without the fields marked v2, is read
-with their defaults)::
+with their defaults). Every path a manifest names (a scene's ``path``, a frame's ``image``, ``depth``, ``mask``)
+must lead inside its root, symlinks resolved, unless the reader is given ``allow_outside``::
 
     {"root": "...", "scenes": [{"name": "a/b", "path": "a/b", "metric": false (v2), "neighbours": {} (v2),
         "frames": [
@@ -24,6 +25,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from muskie.data.dataset_paths import OutsideRootError, path_inside, walk_folders
 from muskie.data.scene import Frame, Scene
 from muskie.geometry.distortion import LensDistortion
 from muskie.data.sources.detect import load_scene, scene_format
@@ -37,15 +39,10 @@ READABLE_VERSIONS = (1, 2)
 def find_scene_dirs(root: str | Path) -> list[Path]:
     """Scene folders under ``root`` (``root`` itself if it is one), in sorted order.
 
-    A folder that holds a scene (see ``scene_format``) is not searched further; hidden folders are skipped.
+    A folder that holds a scene (see ``scene_format``) is not searched further; hidden folders are skipped;
+    a folder reached again through a symlink (a loop, a second link) is not (``walk_folders``).
     """
-    root = Path(root)
-    if scene_format(root) is not None:
-        return [root]
-    found = []
-    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found.extend(find_scene_dirs(child))
-    return found
+    return walk_folders(Path(root), lambda folder: scene_format(folder) is not None)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -103,13 +100,16 @@ def write_manifest(records: Iterable[dict], root: Path, out_path: Path) -> int:
     return count
 
 
-def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False) -> list[Scene]:
+def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False,
+                   allow_outside: bool = False) -> list[Scene]:
     """Index every scene under ``root`` into the JSON manifest ``out_path``.
 
     Args:
         root: dataset folder; each scene folder below it (any depth) is read with ``load_scene``.
         out_path: the manifest file to write (its folder is created).
-        skip_bad: warn about and leave out scenes that fail to load, instead of raising.
+        skip_bad: warn about and leave out scenes that fail to load (any unreadable or malformed file),
+            instead of raising.
+        allow_outside: passed to ``load_scene``.
 
     Returns:
         The indexed scenes (scene names are their folders' paths relative to ``root``).
@@ -125,8 +125,8 @@ def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = Fals
     scenes, records = [], []
     for scene_dir in find_scene_dirs(root):
         try:
-            scene = load_scene(scene_dir)
-        except (ValueError, FileNotFoundError) as err:
+            scene = load_scene(scene_dir, allow_outside=allow_outside)
+        except (ValueError, OSError) as err:
             if not skip_bad:
                 raise
             warnings.warn(f"manifest: skipping scene {scene_dir}: {err}", stacklevel=2)
@@ -140,19 +140,22 @@ def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = Fals
     return scenes
 
 
-def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scene]:
+def load_manifest(path: str | Path, root: str | Path | None = None, allow_outside: bool = False) -> list[Scene]:
     """Read a manifest written by ``build_manifest``.
 
     Args:
         path: the manifest file.
         root: the dataset root, overriding the one stored (for a dataset that moved).
+        allow_outside: accept scene and frame paths that lead outside the root (symlinks resolved), as a
+            manifest of a root assembled from links to other disks has.
 
     Returns:
         The scenes, in the manifest's order; nothing on disk but the manifest is read.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not a manifest, or a malformed entry (the message names the file, scene and frame).
+        ValueError: not a manifest, a malformed entry, a path outside the root, a pose that is not rigid (the
+            message names the file, scene and frame).
     """
     path = Path(path)
     if not path.is_file():
@@ -170,6 +173,9 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
         raise ValueError(f"{path}: \"scenes\" is not a list")
     root = Path(root) if root is not None else path.parent / manifest["root"]
 
+    def inside(relative, where: str) -> Path:
+        return path_inside(root, relative, where, allow_outside)
+
     scenes = []
     for scene_index, record in enumerate(manifest.get("scenes", [])):
         where = f"{path}: scene {scene_index}"
@@ -178,29 +184,33 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[Scen
             for frame_index, entry in enumerate(record["frames"]):
                 where = f"{path}: scene {scene_index} ({record['name']}), frame {frame_index}"
                 frames.append(Frame(
-                    image_path=root / entry["image"],
+                    image_path=inside(entry["image"], f"{where}: image"),
                     width=entry["width"],
                     height=entry["height"],
                     intrinsics=entry["intrinsics"],
                     cam_to_world=entry["cam_to_world"],
-                    depth_path=None if entry["depth"] is None else root / entry["depth"],
+                    depth_path=None if entry["depth"] is None else inside(entry["depth"], f"{where}: depth"),
                     depth_scale=entry["depth_scale"],
                     depth_encoding=entry.get("depth_encoding", "auto"),
                     depth_along_ray=entry.get("depth_along_ray", False),
-                    mask_path=None if entry.get("mask") is None else root / entry["mask"],
+                    mask_path=None if entry.get("mask") is None else inside(entry["mask"], f"{where}: mask"),
                     distortion=None if entry.get("distortion") is None else LensDistortion.from_dict(entry["distortion"]),
                 ))
             neighbours = {int(k): [int(i) for i in v] for k, v in record.get("neighbours", {}).items()}
-            scenes.append(Scene(name=record["name"], root=root / record["path"], frames=frames,
+            scene_root = inside(record["path"], f"{path}: scene {scene_index} ({record['name']}): path")
+            scenes.append(Scene(name=record["name"], root=scene_root, frames=frames,
                                 metric=record.get("metric", False), neighbours=neighbours))
+        except OutsideRootError:
+            raise
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{where}: malformed entry ({type(err).__name__}: {err})") from err
     return scenes
 
 
-def load_scenes(source: str | Path) -> list[Scene]:
+def load_scenes(source: str | Path, allow_outside: bool = False) -> list[Scene]:
     """The scenes of ``source``: a manifest ``.json`` (``load_manifest``), a ``transforms.json``, one scene
-    folder, or a dataset root whose scene folders are found by ``find_scene_dirs`` and read one by one.
+    folder, or a dataset root whose scene folders are found by ``find_scene_dirs`` and read one by one;
+    ``allow_outside``: accept paths that the manifest or the scenes' files name outside their roots.
 
     Raises:
         FileNotFoundError: ``source`` does not exist.
@@ -210,15 +220,15 @@ def load_scenes(source: str | Path) -> list[Scene]:
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or directory")
     if source.is_file() and source.suffix == ".json" and source.name != "transforms.json":
-        return load_manifest(source)
+        return load_manifest(source, allow_outside=allow_outside)
     if source.is_file():
-        return [load_scene(source)]
+        return [load_scene(source, allow_outside=allow_outside)]
     scene_dirs = find_scene_dirs(source)
     if not scene_dirs:
         raise ValueError(f"{source}: no scenes found")
     scenes = []
     for scene_dir in scene_dirs:
-        scene = load_scene(scene_dir)
+        scene = load_scene(scene_dir, allow_outside=allow_outside)
         if scene_dir != source:
             scene.name = _relative(scene_dir, source)
         scenes.append(scene)

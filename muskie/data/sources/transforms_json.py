@@ -7,7 +7,8 @@ coordinates, as nerfstudio and our convention have it) and the image size ``w, h
 ``file_path`` and ``transform_matrix``: camera-to-world in OpenGL camera axes (x right, y up, z backwards),
 converted here to OpenCV axes by negating its 2nd and 3rd columns. Optional ``depth_file_path`` names a
 depth map whose stored values times ``depth_unit_scale_factor`` (default 0.001, nerfstudio's) are z-depths.
-Distortion coefficients (``k1``...) are ignored, with a warning when non-zero.
+Distortion coefficients (``k1``...) are ignored, with a warning when non-zero. The files a json names must lie
+inside its folder, symlinks resolved (``allow_outside`` lifts this), and its poses must be rigid.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from muskie.data.dataset_paths import path_inside
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -31,8 +33,8 @@ DEFAULT_DEPTH_UNIT_SCALE = 1e-3
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 # Suffixes tried when ``file_path`` has none (instant-ngp's NeRF-synthetic files omit it).
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
-# 16-bit PNG depth in millimetres: largest storable depth in metres.
-_MAX_DEPTH_MM = 65535
+# 16-bit PNG depth: the largest storable number of steps
+_MAX_DEPTH_STEPS = 65535
 
 
 def _find_json(scene_dir: str | Path) -> Path:
@@ -44,12 +46,14 @@ def _find_json(scene_dir: str | Path) -> Path:
     return path
 
 
-def _resolve_image(root: Path, file_path: str) -> Path:
-    path = root / file_path
+def _resolve_image(root: Path, file_path: str, where: str, allow_outside: bool) -> Path:
+    """The image ``file_path`` names, inside ``root`` unless ``allow_outside``; a path without a suffix takes
+    the first of ``_IMAGE_SUFFIXES`` that exists."""
+    path = path_inside(root, file_path, where, allow_outside)
     if path.suffix == "" and not path.exists():
         for suffix in _IMAGE_SUFFIXES:
             if path.with_suffix(suffix).exists():
-                return path.with_suffix(suffix)
+                return path_inside(root, file_path + suffix, where, allow_outside)
     return path
 
 
@@ -62,11 +66,13 @@ def _number(entry: dict, key: str, where: str) -> float:
     return float(value)
 
 
-def read_transforms_json(scene_dir: str | Path) -> Scene:
+def read_transforms_json(scene_dir: str | Path, allow_outside: bool = False) -> Scene:
     """Read a ``transforms.json`` scene.
 
     Args:
         scene_dir: the scene folder, or the json file itself.
+        allow_outside: accept ``file_path`` / ``depth_file_path`` values that lead outside the json's folder
+            (absolute, ``..``, or through a symlink).
 
     Returns:
         ``Scene`` named after the folder, frames in the json's order, every frame with intrinsics and an
@@ -74,7 +80,8 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
 
     Raises:
         FileNotFoundError: no json at ``scene_dir``.
-        ValueError: the json is malformed or lacks a required entry (the message names file and frame).
+        ValueError: the json is malformed or lacks a required entry, a path leads outside the folder, a pose
+            is not rigid (the message names file and frame).
     """
     json_path = _find_json(scene_dir)
     root = json_path.parent
@@ -96,8 +103,8 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
         merged = {**meta, **entry}
         if not isinstance(merged.get("file_path"), str):
             raise ValueError(f"{where}: missing 'file_path'")
-        image_path = _resolve_image(root, merged["file_path"])
         where = f"{json_path}: frame {index} ({merged['file_path']})"
+        image_path = _resolve_image(root, merged["file_path"], f"{where}: file_path", allow_outside)
 
         if "w" in merged and "h" in merged:
             width, height = _number(merged, "w", where), _number(merged, "h", where)
@@ -136,7 +143,7 @@ def read_transforms_json(scene_dir: str | Path) -> Scene:
 
         depth_path = None
         if isinstance(merged.get("depth_file_path"), str):
-            depth_path = root / merged["depth_file_path"]
+            depth_path = path_inside(root, merged["depth_file_path"], f"{where}: depth_file_path", allow_outside)
         try:
             frames.append(
                 Frame(
@@ -169,6 +176,7 @@ def write_transforms_json(
     cam_to_world,
     depth=None,
     image_names: list[str] | None = None,
+    depth_scale: float = DEFAULT_DEPTH_UNIT_SCALE,
 ) -> Path:
     """Write a scene folder in the ``transforms.json`` convention (readable by ``read_transforms_json``).
 
@@ -178,9 +186,11 @@ def write_transforms_json(
             ``images/NNN.png``.
         intrinsics: ``(V, 3, 3)`` pinhole ``K`` in pixels, pixel centres at integer coordinates, no skew.
         cam_to_world: ``(V, 4, 4)`` camera-to-world poses, OpenCV axes.
-        depth: optional ``(V, H, W)`` z-depth in metres (0 or non-finite = unknown), saved as 16-bit PNGs in
-            millimetres ``depth/NNN.png`` with ``depth_unit_scale_factor`` 0.001; at most 65.535 m.
+        depth: optional ``(V, H, W)`` z-depth in world units (0 or non-finite = unknown), saved as 16-bit PNGs
+            ``depth/NNN.png`` of ``round(depth / depth_scale)`` with ``depth_unit_scale_factor`` = ``depth_scale``;
+            at most ``65535 * depth_scale``.
         image_names: optional file stems, one per view (default ``000``, ``001``, ...).
+        depth_scale: world units per step of the stored depth; default 0.001 (millimetres of a scene in metres).
 
     Returns:
         The path of the written json. Cameras are written with full float64 precision, so reading them back
@@ -226,16 +236,17 @@ def write_transforms_json(
             "transform_matrix": opencv_to_opengl(cam_to_world[view]).tolist(),
         }
         if depth is not None:
-            millimetres = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] * 1000.0, 0.0)
-            if millimetres.max() > _MAX_DEPTH_MM:
-                raise ValueError(f"view {view}: depth {millimetres.max() / 1000:.3f} m exceeds 65.535 m (16-bit mm)")
-            Image.fromarray(np.round(millimetres).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
+            steps = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] / depth_scale, 0.0)
+            if np.round(steps.max()) > _MAX_DEPTH_STEPS:
+                raise ValueError(f"view {view}: depth {steps.max() * depth_scale:.6g} exceeds "
+                                 f"{_MAX_DEPTH_STEPS * depth_scale:.6g} (65535 steps of {depth_scale:g})")
+            Image.fromarray(np.round(steps).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
             frame["depth_file_path"] = f"depth/{name}.png"
         frames.append(frame)
 
     meta = {"camera_model": "PINHOLE", "frames": frames}
     if depth is not None:
-        meta["depth_unit_scale_factor"] = 1e-3
+        meta["depth_unit_scale_factor"] = float(depth_scale)
     json_path = scene_dir / TRANSFORMS_FILE
     json_path.write_text(json.dumps(meta, indent=1))
     return json_path

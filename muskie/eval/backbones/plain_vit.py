@@ -1,0 +1,179 @@
+"""A plain frame-wise ViT, assembled from the parts the published ViTs share (DINOv2, DINOv3, MAE, CroCo v2).
+
+Every family is a pre-norm transformer: patch embedding (a ``p x p`` convolution with stride ``p``), optional
+prefix tokens (a class token, then register / storage tokens), additive position embeddings or a rotary
+embedding of the patch tokens, ``depth`` blocks ``x + ls1 * attn(norm1(x))``, ``x + ls2 * ffn(norm2(x))``
+(LayerScale ``ls`` optional) and a final LayerNorm. Attention: one ``qkv`` Linear whose rows are q, k, v, each
+holding the heads as contiguous blocks of channels, softmax scale ``1 / sqrt(head_dim)``. The feed-forward is
+an MLP with exact GELU, or a SwiGLU (``silu(a) * b``) with its two input projections fused (DINOv2-g) or
+separate (DINOv3 "plus" sizes).
+
+Parameter names follow the published files where they can (``blocks.{i}.attn.qkv``, ``blocks.{i}.mlp.fc1``,
+``norm``, ...), so each family's reader renames little. The readers (``dinov2_official``, ``dinov3``, ``mae``,
+``croco``) build this module from shapes they have checked, and only then fill it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# rotates queries or keys (..., L, head_dim) of the patch tokens by their positions
+Rotate = Callable[[torch.Tensor], torch.Tensor]
+
+FFN_KINDS = ("mlp", "swiglu_fused", "swiglu")
+
+
+class Mlp(nn.Module):
+    """``fc2(gelu(fc1(x)))`` with exact GELU."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class FusedSwiGLU(nn.Module):
+    """``w3(silu(a) * b)`` with ``(a, b)`` the two halves of ``w12(x)`` (DINOv2's ``SwiGLUFFNFused``)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(a) * b)
+
+
+class SwiGLU(nn.Module):
+    """``w3(silu(w1(x)) * w2(x))`` (DINOv3's ``SwiGLUFFN``)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden)
+        self.w2 = nn.Linear(dim, hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w3(F.silu(self.w1(x)) * self.w2(x))
+
+
+def feed_forward(kind: str, dim: int, hidden: int) -> nn.Module:
+    """The feed-forward of ``kind`` (one of :data:`FFN_KINDS`) with ``hidden`` inner channels."""
+    modules = {"mlp": Mlp, "swiglu_fused": FusedSwiGLU, "swiglu": SwiGLU}
+    if kind not in modules:
+        raise ValueError(f"unknown feed-forward kind {kind!r}; choose one of {', '.join(FFN_KINDS)}")
+    return modules[kind](dim, hidden)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over ``(N, T, E)`` tokens; a rotary embedding, when given, turns the queries
+    and keys of the tokens after the first ``prefix`` ones (the patches)."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, rotate: Rotate | None = None, prefix: int = 0) -> torch.Tensor:
+        n, t, e = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.num_heads, e // self.num_heads).permute(2, 0, 3, 1, 4)
+        if rotate is not None:
+            q = torch.cat([q[:, :, :prefix], rotate(q[:, :, prefix:])], dim=2)
+            k = torch.cat([k[:, :, :prefix], rotate(k[:, :, prefix:])], dim=2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n, t, e))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer layer; ``ls1``, ``ls2`` are per-channel LayerScale vectors when ``layer_scale``."""
+
+    def __init__(self, dim: int, num_heads: int, ffn: str, hidden: int, layer_scale: bool, eps: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = SelfAttention(dim, num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = feed_forward(ffn, dim, hidden)
+        self.ls1 = nn.Parameter(torch.ones(dim)) if layer_scale else None
+        self.ls2 = nn.Parameter(torch.ones(dim)) if layer_scale else None
+
+    def forward(self, x: torch.Tensor, rotate: Rotate | None = None, prefix: int = 0) -> torch.Tensor:
+        y = self.attn(self.norm1(x), rotate, prefix)
+        x = x + (y if self.ls1 is None else self.ls1 * y)
+        y = self.mlp(self.norm2(x))
+        return x + (y if self.ls2 is None else self.ls2 * y)
+
+
+class PlainViT(nn.Module):
+    """A frame-wise ViT: :meth:`layers_out` gives the patch tokens of chosen blocks on the patch grid.
+
+    Args:
+        dim: token width ``E``; depth: blocks; num_heads: attention heads; patch_size: ``p`` pixels.
+        ffn: feed-forward kind (:data:`FFN_KINDS`); hidden: its inner width; layer_scale: LayerScale on both
+            residual branches; eps: LayerNorm epsilon (all norms).
+        cls_token: a class token first; num_registers: register / storage tokens after it (no position).
+        positions: a module of ``muskie.eval.backbones.vit_positions`` called with the patch grid, giving
+            absolute embeddings (``PositionTable``) or a rotary embedding (``NormalizedRope``, ``GridRope``) as
+            a ``PositionCode``; see :meth:`tokens`.
+    """
+
+    def __init__(self, dim: int, depth: int, num_heads: int, patch_size: int, *, ffn: str, hidden: int,
+                 layer_scale: bool, eps: float, cls_token: bool, num_registers: int, positions: nn.Module):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.patch_size = patch_size
+        self.patch_embed = nn.Conv2d(3, dim, patch_size, stride=patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
+        self.register_tokens = nn.Parameter(torch.zeros(1, num_registers, dim)) if num_registers else None
+        self.positions = positions
+        self.blocks = nn.ModuleList(Block(dim, num_heads, ffn, hidden, layer_scale, eps) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=eps)
+
+    @property
+    def num_prefix(self) -> int:
+        """Tokens before the patches: the class token and the registers."""
+        registers = 0 if self.register_tokens is None else self.register_tokens.shape[1]
+        return int(self.cls_token is not None) + registers
+
+    def tokens(self, images: torch.Tensor) -> tuple[torch.Tensor, Rotate | None]:
+        """``(N, T, E)`` input tokens of ``images (N, 3, H, W)`` (``H``, ``W`` multiples of ``p``) and the
+        rotary embedding of the patches (None for absolute embeddings). Order: class token, registers,
+        patches; an absolute table adds to the patches and, if it has an entry for it, to the class token
+        (registers get none, as in DINOv2)."""
+        n, _, height, width = images.shape
+        grid_h, grid_w = height // self.patch_size, width // self.patch_size
+        x = self.patch_embed(images).flatten(2).transpose(1, 2)
+        code = self.positions(grid_h, grid_w, dtype=x.dtype, device=x.device)
+        if code.patches is not None:
+            x = x + code.patches
+        prefix = []
+        if self.cls_token is not None:
+            cls = self.cls_token.to(x.dtype) if code.cls is None else self.cls_token.to(x.dtype) + code.cls
+            prefix.append(cls.expand(n, -1, -1))
+        if self.register_tokens is not None:
+            prefix.append(self.register_tokens.to(x.dtype).expand(n, -1, -1))
+        return torch.cat([*prefix, x], dim=1), code.rotate
+
+    def layers_out(self, images: torch.Tensor, blocks: Sequence[int]) -> dict[int, torch.Tensor]:
+        """Patch tokens ``(N, h, w, E)`` after each block of ``blocks`` (non-negative indices), each passed
+        through the final LayerNorm (as DINOv2's ``get_intermediate_layers(norm=True)``), from one pass over
+        ``images (N, 3, H, W)`` normalised as the family expects."""
+        n, _, height, width = images.shape
+        grid_h, grid_w = height // self.patch_size, width // self.patch_size
+        x, rotate = self.tokens(images)
+        prefix = self.num_prefix
+        out = {}
+        for index, block in enumerate(self.blocks[: max(blocks) + 1]):
+            x = block(x, rotate, prefix)
+            if index in blocks:
+                out[index] = self.norm(x[:, prefix:]).reshape(n, grid_h, grid_w, -1)
+        return out
