@@ -125,6 +125,70 @@ def parse_override(text: str) -> dict:
     return result
 
 
+@dataclasses.dataclass(frozen=True)
+class ConfigKey:
+    """One key of a config as ``--set`` names it: ``key`` dotted (``optim.lr``; ``data.sources[].path`` for
+    a field of every entry of a list of configs), ``type`` as written in the dataclass (``float``,
+    ``tuple[int, int]``, ``str | None``), ``default`` its value in ``config`` (JSON/YAML-compatible)."""
+
+    key: str
+    type: str
+    default: Any
+
+
+def config_keys(config: Any) -> list[ConfigKey]:
+    """Every key of dataclass instance ``config``, nested dataclasses flattened into dotted keys (in field
+    order), and the fields of the entries of lists of dataclasses as ``name[].field`` (their defaults those
+    of a default entry, when the entry class can be built without arguments)."""
+    keys: list[ConfigKey] = []
+
+    def visit(instance: Any, cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint, key = hints[f.name], prefix + f.name
+            value = getattr(instance, f.name) if instance is not None else _field_default(f)
+            if dataclasses.is_dataclass(hint) and value is not None:
+                visit(value, hint, key + ".")
+                continue
+            keys.append(ConfigKey(key, _type_name(hint), to_dict(value)))
+            entry = typing.get_args(hint)[0] if typing.get_origin(hint) is list and typing.get_args(hint) else None
+            if dataclasses.is_dataclass(entry):
+                visit(_default_instance(entry), entry, key + "[].")
+
+    visit(config, type(config), "")
+    return keys
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    """A field's default (None when it has none: a required field)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _default_instance(cls: type) -> Any:
+    """``cls()``, or None when some field has no default (its fields are then listed with their own)."""
+    try:
+        return cls()
+    except (TypeError, ValueError):
+        return None
+
+
+def _type_name(hint: Any) -> str:
+    """A type annotation as a reader writes it: ``int``, ``tuple[int, int]``, ``str | None``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{origin.__name__}[{inner}]" if inner else origin.__name__
+    if hint is type(None):
+        return "None"
+    return getattr(hint, "__name__", str(hint))
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():

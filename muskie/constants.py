@@ -14,6 +14,10 @@ IMAGE_STD = 0.5
 NUM_REGISTER_TOKENS = 4
 ROPE_BASE = 100.0
 
+# The occlusion test's depth tolerance (``muskie.geometry.visible_in_view``), world units: 5 cm in metric scenes,
+# as the correspondence benchmarks use.
+OCCLUSION_TOLERANCE = 0.05
+
 # The named model sizes: those of the released checkpoints (brief section 2; base and large are the paper's
 # models) and ``tiny``, ours, small enough to pre-train in minutes on one CPU core at 64x64 pixels.
 PRESET_SIZES = {

@@ -36,6 +36,7 @@ from muskie.data.sources import load_scenes, read_image_folder
 from muskie.data.transforms import resize
 from muskie.devices import resolve_device
 from muskie.model import MuskieBackbone
+from muskie.progress import progress_bar
 
 METADATA_KEY = "muskie.features"
 
@@ -105,7 +106,7 @@ def _read_view(path: Path, size: tuple[int, int] | None) -> torch.Tensor:
 def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Iterable[int],
                      attention_blocks: Iterable[int] = (), batch_views: int = 8,
                      size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
-                     source: str = "") -> FeatureSet:
+                     source: str = "", progress: bool = False) -> FeatureSet:
     """The features of ``blocks`` (and the cross-view attention of ``attention_blocks``) of every image of
     ``scenes``, the views of each scene in chunks of at most ``batch_views``.
 
@@ -116,6 +117,7 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
         size: ``(H, W)`` to resize every image to (multiples of the patch size); None keeps the images' own
             size, which must then be one size, a multiple of the patch size.
         source: where the model was loaded from, recorded in the file.
+        progress: show a bar over the images (``muskie.progress``).
 
     Raises ValueError (naming the problem) for no images, a bad size or block, ``batch_views < 1``, or
     attention asked of a frame-wise model; FileNotFoundError / ``ImageReadError`` for an unreadable image.
@@ -140,6 +142,8 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
     attention: dict[int, list[torch.Tensor]] = {b: [] for b in attention_blocks}
     images, scene_names, chunks = [], [], []
     shape = None  # (H, W) of every view: the first image's
+    bar = progress_bar(total=sum(len(scene.frames) for scene in scenes), desc="extracting features", unit="image",
+                       enabled=progress)
     for scene in scenes:
         for start, end in chunk_ranges(len(scene.frames), batch_views):
             paths = [frame.image_path for frame in scene.frames[start:end]]
@@ -161,6 +165,8 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
             chunks.append((offset, offset + end - start))
             images += [_image_name(scene, path) for path in paths]
             scene_names += [scene.name] * (end - start)
+            bar.update(end - start)
+    bar.close()
     return FeatureSet(features={b: torch.cat(t) for b, t in features.items()}, attention=attention, images=images,
                       scenes=scene_names, chunks=chunks, size=shape, grid=(shape[0] // p, shape[1] // p),
                       model={"class": type(model).__name__, "config": model.config_dict(), "source": source})
@@ -188,7 +194,7 @@ def read_features_metadata(path: str | os.PathLike) -> dict:
 def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, images: str | os.PathLike | None = None,
                     scenes: str | os.PathLike | None = None, blocks: Iterable[int] = (-1,),
                     attention_blocks: Iterable[int] = (), batch_views: int = 8, size: tuple[int, int] | None = None,
-                    device: str = "auto", allow_pickle: bool = False) -> Path:
+                    device: str = "auto", allow_pickle: bool = False, progress: bool = False) -> Path:
     """``muskie features`` as a function: the features of the Muskie at ``checkpoint`` (any file or Hub
     repository ``MuskieBackbone.from_pretrained`` reads) for a folder of ``images`` (one scene) or for
     ``scenes`` (a scene folder, a folder of scenes or a manifest; exactly one of the two), saved to ``out``
@@ -201,5 +207,5 @@ def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, im
     loaded = [read_image_folder(images)] if images is not None else load_scenes(scenes)  # before any download
     model = MuskieBackbone.from_pretrained(checkpoint, allow_pickle=allow_pickle)
     feature_set = extract_features(model, loaded, blocks, attention_blocks, batch_views, size, target,
-                                   source=str(checkpoint))
+                                   source=str(checkpoint), progress=progress)
     return save_features(out, feature_set)

@@ -1,9 +1,11 @@
 """Folders that commands write results into: never an input, never over earlier results unless asked, never
-left half-written.
+left half-written, and readable as any file the user writes.
 
 :func:`output_folder` writes a folder of results (a prediction, a synthetic scene) into a temporary sibling
 and moves it into place with renames only once it is complete, so a failure (a full disk, an exception, a
 kill) leaves either the earlier folder or nothing, and a replaced folder keeps no stale file of the old one.
+``tempfile`` creates its folders 0700 and files 0600 (private to the user); :func:`with_umask_permissions`
+gives what they become the permissions of an ordinary ``open`` / ``mkdir`` (0666 / 0777 less the umask).
 """
 
 from __future__ import annotations
@@ -19,6 +21,27 @@ from pathlib import Path
 
 class NoSpaceLeftError(OSError):
     """A write failed because the filesystem is full; the message names the folder."""
+
+
+def current_umask() -> int:
+    """The process's umask (e.g. ``0o022``): from ``/proc/self/status`` where Linux has it, else set and
+    restored (``os.umask`` can only be read by setting it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def with_umask_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode ``open`` or ``mkdir`` would have created it with: 0666 (a file) or 0777 (a
+    folder) less the umask; for what ``tempfile.mkstemp`` / ``mkdtemp`` created private (0600 / 0700)."""
+    full = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, full & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -95,6 +118,7 @@ def _staging(out: Path) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        with_umask_permissions(staging)  # it becomes the output folder
         yield staging
     except OSError as err:
         if err.errno == errno.ENOSPC:

@@ -81,3 +81,32 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
     assert time.perf_counter() - started < 1
     with pytest.raises(ConfigError, match="aliases"):
         parse_override("inner.sizes=[&x [1, 2], *x]")
+
+
+def test_config_keys_flatten_nested_configs_with_their_types_and_defaults():
+    from muskie.config_io import ConfigKey, config_keys
+
+    @dataclass
+    class Entry:
+        path: str = ""
+        weight: float = 1.0
+
+    @dataclass
+    class Inner:
+        size: tuple[int, int] = (64, 64)
+        clip: float | None = None
+
+    @dataclass
+    class Outer:
+        steps: int = 10
+        inner: Inner = field(default_factory=Inner)
+        entries: list[Entry] = field(default_factory=list)
+
+    assert config_keys(Outer(steps=3)) == [
+        ConfigKey("steps", "int", 3),
+        ConfigKey("inner.size", "tuple[int, int]", [64, 64]),
+        ConfigKey("inner.clip", "float | None", None),
+        ConfigKey("entries", "list[Entry]", []),
+        ConfigKey("entries[].path", "str", ""),
+        ConfigKey("entries[].weight", "float", 1.0),
+    ]

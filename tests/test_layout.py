@@ -10,11 +10,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "muskie"
 
 # layer -> the top-level parts of muskie it may import (besides itself)
 ALLOWED = {
-    "geometry": {"constants"},
+    "geometry": {"constants", "lazy_exports"},
     "weights": {"constants", "devices", "outputs"},
-    "data": {"constants", "config_io", "geometry", "outputs"},
-    "model": {"constants", "config_io", "weights", "geometry"},
-    "train": {"constants", "config_io", "devices", "outputs", "data", "weights"},
+    "data": {"constants", "config_io", "geometry", "outputs", "progress", "lazy_exports"},
+    "model": {"constants", "config_io", "weights", "geometry", "lazy_exports"},
+    "train": {"constants", "config_io", "devices", "outputs", "data", "weights", "progress"},
 }
 
 

@@ -185,7 +185,7 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
             hold.unlink()
         stdout, stderr = process.communicate(timeout=120)
         assert process.returncode == code, stderr
-        assert f"stopped by {signum.name} at step 2/{STEPS}" in stdout and "to resume" in stdout
+        assert f"interrupted by {signum.name} at step 2/{STEPS}" in stdout and "to resume" in stdout
         assert "Traceback" not in stderr
         assert saved_step(out_dir) == 2
         resumed = subprocess.run([sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],

@@ -1,6 +1,9 @@
-"""Argument types the sub-commands share, so that a user's slip is an argparse error (exit 2, one line naming
-the option) before anything runs: an empty path (an unset shell variable), an image size of 0 or one no
-machine holds, a NaN or infinite number."""
+"""What the sub-commands' arguments share: the parser class whose help shows every option's default
+(:class:`MuskieParser`), the ``--device`` and ``--no-progress`` options, and argument types, so that a
+user's slip is an argparse error (exit 2, one line naming the option) before anything runs: an empty path
+(an unset shell variable), an image size of 0 or one no machine holds, a NaN or infinite number.
+
+Nothing here imports torch: ``muskie ... --help`` parses without it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,43 @@ import math
 # The longest image side a command accepts: 8x the paper's largest training size, and a (3, H, W) float32
 # image of 8192 x 8192 pixels already takes 800 MB.
 MAX_IMAGE_SIDE = 8192
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends an option's text with ``(default: VALUE)``, unless the text already speaks of its
+    default or there is none worth showing (a required option, None, an unset flag, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or action.required or not action.option_strings or default is None
+                or default is False or default is argparse.SUPPRESS or (isinstance(default, (list, tuple)) and not default)):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+class MuskieParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` with :class:`DefaultsHelpFormatter`; the sub-command parsers of a
+    MuskieParser are MuskieParsers too (argparse builds them of the parent's class)."""
+
+    def __init__(self, *args, formatter_class=DefaultsHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device NAME`` of a command that computes (``muskie.devices.resolve_device`` reads it); None as the
+    default of a training command, whose recipe decides."""
+    parser.add_argument("--device", default=default,
+                        help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
+                        + ("" if default else "; default: the recipe's device (auto)"))
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress`` of a long command; the bar is also hidden when stderr is not a terminal
+    (``muskie.progress``)."""
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none either when stderr is not a terminal)")
 
 
 def path(text: str) -> str:

@@ -1,5 +1,6 @@
-"""``muskie data``: index a dataset into a manifest, check it, and show view groups as the model sees them
-(``muskie.data.indexing``, ``muskie.data.checks``, ``muskie.vis.sheet``)."""
+"""``muskie data``: list the dataset formats, index a dataset into a manifest, check it, and show view groups
+as the model sees them (``muskie.data.formats``, ``muskie.data.indexing``, ``muskie.data.checks``,
+``muskie.vis.sheet``)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,36 @@ import argparse
 import os
 import sys
 
+from muskie.cli.arguments import add_progress_argument
 from muskie.cli.main import CommandError
+
+# the adapters import torch: their names are listed by `muskie data formats`, not in the help
+FORMAT_HELP = "the dataset's format (`muskie data formats` lists them)"
 
 
 def add_parser(subparsers) -> None:
-    from muskie.data.formats import FORMATS
-
-    formats = ", ".join(sorted(FORMATS))
-    parser = subparsers.add_parser("data", help="index, check and show datasets (manifests for training)",
-                                   description="Dataset tools: index a dataset root into a manifest, check a "
-                                   "manifest's conventions, draw a contact sheet of training samples.")
+    parser = subparsers.add_parser("data", help="list formats, index, check and show datasets (manifests for "
+                                   "training)",
+                                   description="Dataset tools: list the dataset formats, index a dataset root into "
+                                   "a manifest, check a manifest's conventions, draw a contact sheet of training "
+                                   "samples.")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    formats = actions.add_parser("formats", help="the dataset formats --format and data.sources[].format take",
+                                 description="List every dataset format: its name, the dataset, its default window "
+                                 "of consecutive frames and whether object zoom applies.")
+    formats.set_defaults(run=run_formats)
 
     index = actions.add_parser("index", help="index a dataset root into a manifest (v2)",
                                description="Read every scene of ROOT with the format's adapter (camera files and "
                                "image headers; no image is decoded), in parallel over scenes, and write the "
                                "manifest that data.source or data.sources[].path can name.")
     index.add_argument("root", metavar="ROOT", help="the dataset root")
-    index.add_argument("--format", required=True, help=f"the dataset's format: {formats}")
+    index.add_argument("--format", required=True, help=FORMAT_HELP)
     index.add_argument("--out", required=True, metavar="MANIFEST", help="the manifest .json to write")
     index.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes reading scenes (default: the CPU count)")
-    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(index)
     index.add_argument("--allow-pickle", action="store_true",
                        help="read files that can only be unpickled (MegaDepth scene-info .npz; runs code from the "
                        "file: trusted files only)")
@@ -42,8 +51,9 @@ def add_parser(subparsers) -> None:
                                "sane, and depth reprojected into a neighbouring frame agrees with its depth "
                                "(median relative error at most 5%). Exit status 1 when a check fails.")
     check.add_argument("manifest", metavar="MANIFEST")
-    check.add_argument("--samples", type=int, default=100, help="frames checked (default: 100)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the frame sample (default: 0)")
+    check.add_argument("--samples", type=int, default=100, help="frames checked")
+    check.add_argument("--seed", type=int, default=0, help="seed of the frame sample")
+    add_progress_argument(check)
     check.set_defaults(run=run_check)
 
     show = actions.add_parser("show", help="a contact sheet of view groups as the model sees them",
@@ -51,14 +61,23 @@ def add_parser(subparsers) -> None:
                               "crop and resize), one row per view group, into a PNG.")
     show.add_argument("source", metavar="MANIFEST", help="a manifest, or a dataset root read with --format")
     show.add_argument("--out", required=True, help="the PNG to write")
-    show.add_argument("--format", default="auto",
-                      help=f"the dataset's format (sets its window and object zoom; default: auto): {formats}")
-    show.add_argument("--groups", type=int, default=6, help="view groups (rows; default: 6)")
-    show.add_argument("--views", type=int, default=6, help="views per group (default: 6)")
+    show.add_argument("--format", default="auto", help=FORMAT_HELP + "; it sets the window and object zoom")
+    show.add_argument("--groups", type=int, default=6, help="view groups (rows)")
+    show.add_argument("--views", type=int, default=6, help="views per group")
     show.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(224, 224),
-                      help="view size in pixels (default: 224 224)")
-    show.add_argument("--seed", type=int, default=0)
+                      help="view size in pixels")
+    show.add_argument("--seed", type=int, default=0, help="seed of the samples")
     show.set_defaults(run=run_show)
+
+
+def run_formats(args: argparse.Namespace) -> int:
+    from muskie.data.formats import FORMATS
+    from muskie.report import markdown_table
+
+    print(markdown_table(["format", "dataset", "window", "object zoom"],
+                         [[f.name, f.title, str(f.window), "yes" if f.object_centric else "no"]
+                          for f in sorted(FORMATS.values(), key=lambda f: f.name)]))
+    return 0
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -80,7 +99,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise CommandError(f"--samples must be >= 1, got {args.samples}")
-    report = check_manifest(args.manifest, samples=args.samples, seed=args.seed)
+    report = check_manifest(args.manifest, samples=args.samples, seed=args.seed, progress=not args.no_progress)
     sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in report.image_sizes.most_common(3))
     more = len(report.image_sizes) - 3
     print(markdown_table(["scenes", "frames", "with cameras", "with depth", "with masks", "metric scenes",

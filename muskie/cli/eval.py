@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from muskie.cli import eval_masked_views, eval_probe
-from muskie.cli.arguments import finite, image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
 from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
                              synthetic_mix_from_file)
 
@@ -22,8 +22,8 @@ def add_parser(subparsers) -> None:
 
 
 def _add_correspondence(evaluations) -> None:
-    from muskie.eval.correspondence import BENCHMARKS, READOUTS
-    from muskie.geometry import OCCLUSION_TOLERANCE
+    from muskie.constants import OCCLUSION_TOLERANCE
+    from muskie.eval.correspondence_options import BENCHMARKS, DISPLACEMENT_BINS, READOUTS, ROTATION_BINS
 
     parser = evaluations.add_parser(
         "correspondence",
@@ -68,32 +68,29 @@ def _add_correspondence(evaluations) -> None:
     parser.add_argument("--pool-view0", action="store_true",
                         help="also score view 0 against itself, as the authors' evaluation does (zero-error "
                         "pairs: inflates accuracy; recorded in the results)")
-    parser.add_argument("--nn-metric", choices=("l2", "cosine"), default="l2")
+    parser.add_argument("--nn-metric", choices=("l2", "cosine"), default="l2", help="distance of the nn readouts")
     parser.add_argument("--temperature", type=finite, default=1e-4, help="attention soft-argmax temperature")
     parser.add_argument("--tolerance", type=finite, default=OCCLUSION_TOLERANCE,
                         help="occlusion tolerance in world units (depth protocol)")
     parser.add_argument("--min-texture", type=finite, default=0.03,
                         help="query candidates without depth: grey std over 7x7 pixels at least this")
-    parser.add_argument("--bins", type=finite, nargs="+", metavar="PX", default=None,
+    parser.add_argument("--bins", type=finite, nargs="+", metavar="PX", default=list(DISPLACEMENT_BINS),
                         help="lower edges of the ground-truth displacement bins in px, from 0; the last bin is "
-                        "open-ended (default: 0 4 8 16)")
-    parser.add_argument("--rotation-bins", type=finite, nargs="+", metavar="DEG", default=None,
-                        help="lower edges of the relative camera rotation bins in degrees (default: 0 30 60 90 120)")
+                        "open-ended")
+    parser.add_argument("--rotation-bins", type=finite, nargs="+", metavar="DEG", default=list(ROTATION_BINS),
+                        help="lower edges of the relative camera rotation bins in degrees")
     parser.add_argument("--diagnostics", action="store_true",
                         help="also measure the cross-view attention's same-cell share in every block and run the "
                         "shifted-copy test (does a backbone follow content or copy positions?)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples and queries")
     parser.add_argument("--out", required=True, type=path, help="output folder")
+    add_device_argument(parser)
+    add_progress_argument(parser)
     parser.set_defaults(run=run_correspondence)
 
 
 def run_correspondence(args: argparse.Namespace) -> int:
-    from muskie.eval.correspondence import (
-        DISPLACEMENT_BINS,
-        ROTATION_BINS,
-        CorrespondenceConfig,
-        run_benchmark,
-    )
+    from muskie.eval.correspondence import CorrespondenceConfig, run_benchmark
 
     if (args.samples is not None and args.samples < 1) or args.views < 2 or args.queries < 1:
         raise CommandError("--samples and --queries must be >= 1 and --views >= 2")
@@ -105,13 +102,13 @@ def run_correspondence(args: argparse.Namespace) -> int:
                                   layers=tuple(args.layers or ()), pool_view0=args.pool_view0,
                                   nn_metric=args.nn_metric, temperature=args.temperature, tolerance=args.tolerance,
                                   min_texture=args.min_texture, seed=args.seed,
-                                  displacement_bins=tuple(args.bins or DISPLACEMENT_BINS),
-                                  rotation_bins=tuple(args.rotation_bins or ROTATION_BINS))
+                                  displacement_bins=tuple(args.bins), rotation_bins=tuple(args.rotation_bins))
     results = run_benchmark(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
                             size=tuple(args.size), config=config, synthetic_path=args.synthetic_path,
                             synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
                             synthetic_split=args.synthetic_split, seed=args.seed, diagnostics=args.diagnostics,
-                            benchmark=args.benchmark)
+                            benchmark=args.benchmark, progress=not args.no_progress,
+                            device=args.device)
     print(f"correspondence: {args.scenes}, {args.views} views, {args.size[0]}x{args.size[1]}, "
           f"{results[0].protocol} protocol\n")
     print((Path(args.out) / "results.md").read_text())
@@ -131,7 +128,7 @@ def _run_pairwise(args: argparse.Namespace, readouts: tuple[str, ...]) -> int:
     run_pairwise(args.backbone, args.scenes, args.out, num_samples=args.samples, num_views=args.views,
                  size=tuple(args.size), config=config, seed=args.seed, benchmark=args.benchmark,
                  synthetic_path=args.synthetic_path, synthetic_mix=synthetic_mix_from_file(args.synthetic_mix),
-                 synthetic_split=args.synthetic_split)
+                 synthetic_split=args.synthetic_split, progress=not args.no_progress, device=args.device)
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md and results.json")
     return 0

@@ -7,9 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-import torch
-
-from muskie.cli.arguments import image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, image_side, path
 from muskie.cli.main import CommandError
 
 DEFAULT_MODES = ("random", "rectangle", "ellipse")
@@ -33,25 +31,30 @@ def add_parser(evaluations) -> None:
     parser.add_argument("--samples", type=int, default=32,
                         help="samples to score (cycling through the scenes when there are fewer)")
     parser.add_argument("--figures", type=int, default=4, help="scenes to draw (PNG each)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="samples per forward pass")
     parser.add_argument("--views", type=int, default=4, help="views per scene")
     parser.add_argument("--refs", type=int, default=2, help="reference views (fully visible) per scene")
     parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="image size (default 64 64 for 8-pixel patches, else 224 224)")
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), help="mask modes to score")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples and masks")
+    add_device_argument(parser)
+    add_progress_argument(parser)
     parser.add_argument("--allow-pickle", action="store_true",
                         help="allow released training checkpoints that pickle Python objects (trusted files only)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from muskie.data.datasets import evaluation_batches, open_view_dataset
+    from muskie.devices import resolve_device
     from muskie.loading import load_model
     from muskie.model import Muskie
     from muskie.pretraining.masked_views import evaluate_reconstruction, markdown_table
     from muskie.pretraining.masking import MASK_MODES, MaskConfig
+    from muskie.progress import progress_bar
     from muskie.report import write_report
     from muskie.vis.reconstruction import reconstruction_figure
 
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--refs must be in [0, --views - 1]; got --views {args.views} --refs {args.refs}")
     if args.samples < 1 or args.batch_size < 1 or args.figures < 0:
         raise CommandError("--samples and --batch-size must be >= 1 and --figures >= 0")
-    model = load_model(args.checkpoint, allow_pickle=args.allow_pickle, map_location=args.device)
+    device = resolve_device(args.device)
+    model = load_model(args.checkpoint, allow_pickle=args.allow_pickle, map_location=device)
     if not isinstance(model, Muskie):
         raise CommandError(f"{args.checkpoint}: holds a {type(model).__name__}; reconstructing masked views needs "
                            "a pre-trained Muskie with its pixel head")
@@ -76,16 +80,18 @@ def run(args: argparse.Namespace) -> int:
                                 skip_bad=False)
     count = args.samples
 
-    def batches():
-        return evaluation_batches(dataset, count, args.views, (height, width), args.seed, args.batch_size)
+    def batches(mode: str):
+        return progress_bar(evaluation_batches(dataset, count, args.views, (height, width), args.seed, args.batch_size),
+                            total=math.ceil(count / args.batch_size), desc=f"reconstructing ({mode} masks)",
+                            unit="batch", enabled=not args.no_progress)
 
     out_dir = Path(args.out)
     results = {}
     figures_written = []
     for mode in args.modes:
         keep = -(-args.figures // args.batch_size)
-        scores, passes = evaluate_reconstruction(model, batches(), args.refs, mode, MaskConfig(), args.seed,
-                                                 args.device, keep_passes=keep)
+        scores, passes = evaluate_reconstruction(model, batches(mode), args.refs, mode, MaskConfig(), args.seed,
+                                                 device, keep_passes=keep)
         results[mode] = {k: (None if math.isnan(v) else v) for k, v in scores.mean().items()}
         drawn = 0
         for record in passes:

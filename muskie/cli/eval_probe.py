@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from muskie.cli.arguments import finite, image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
 from muskie.cli.main import (CommandError, add_backbone_argument, add_synthetic_mix_argument,
                              synthetic_mix_from_file)
 
 
 def add_parser(evaluations) -> None:
-    from muskie.eval.probes import HEADS, ProbeConfig
+    from muskie.eval.probe_config import HEADS, ProbeConfig
 
     defaults = ProbeConfig()
     parser = evaluations.add_parser(
@@ -24,7 +24,7 @@ def add_parser(evaluations) -> None:
         "first row. Prints the tables and writes OUT/probes.md and OUT/probes.json. See docs/probes.md.",
     )
     add_backbone_argument(parser)
-    parser.add_argument("--task", choices=("depth", "normals", "both"), default="both")
+    parser.add_argument("--task", choices=("depth", "normals", "both"), default="both", help="probes to train")
     parser.add_argument("--samples", type=int, default=defaults.num_samples, help="training samples (train split)")
     parser.add_argument("--test-samples", type=int, default=None,
                         help="scored samples (test split; default: as many as --samples)")
@@ -35,22 +35,24 @@ def add_parser(evaluations) -> None:
     add_synthetic_mix_argument(parser)
     parser.add_argument("--blocks", type=int, nargs="+", default=list(defaults.blocks),
                         help="blocks whose features are concatenated (negative: from the end)")
-    parser.add_argument("--head", choices=HEADS, default=defaults.head)
+    parser.add_argument("--head", choices=HEADS, default=defaults.head, help="probe head")
     parser.add_argument("--hidden", type=int, default=defaults.hidden, help="width of the conv head")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="probe training steps")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training views per step")
-    parser.add_argument("--lr", type=finite, default=defaults.lr)
-    parser.add_argument("--weight-decay", type=finite, default=defaults.weight_decay)
-    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--lr", type=finite, default=defaults.lr, help="AdamW learning rate")
+    parser.add_argument("--weight-decay", type=finite, default=defaults.weight_decay, help="AdamW weight decay")
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="linear warm-up steps")
     parser.add_argument("--no-floor", action="store_true", help="leave out the constant-feature floor")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the samples and the probes")
+    add_device_argument(parser)
     parser.add_argument("--out", required=True, type=path, help="output folder")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from muskie.eval.probes import TASKS, ProbeConfig, markdown_table, run_probes
+    from muskie.eval.probe_config import TASKS, ProbeConfig
+    from muskie.eval.probes import markdown_table, run_probes
 
     try:
         config = ProbeConfig(tasks=TASKS if args.task == "both" else (args.task,), num_samples=args.samples,
@@ -62,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                              weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, seed=args.seed)
     except ValueError as err:
         raise CommandError(str(err)) from None
-    results = run_probes(args.backbone, args.out, config, device=args.device, include_constant=not args.no_floor)
+    results = run_probes(args.backbone, args.out, config, device=args.device, include_constant=not args.no_floor,
+                         progress=not args.no_progress)
     scenes = f"a {len(config.synthetic_mix)}-kind synthetic mixture" if config.synthetic_mix else config.synthetic_path
     print(f"probes: {scenes}, {config.num_samples} train / {config.test_samples} test "
           f"samples x {config.num_views} views, {args.size[0]}x{args.size[1]}, {config.steps} steps\n")

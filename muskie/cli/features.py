@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from muskie.cli.arguments import add_device_argument, add_progress_argument
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -26,14 +28,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--attention", type=int, nargs="*", default=None, metavar="B",
                         help="also save the cross-view attention of these blocks (no value: of --blocks)")
     parser.add_argument("--batch-views", type=int, default=8, metavar="N",
-                        help="at most N views of a scene go through the model together (default: 8)")
+                        help="at most N views of a scene go through the model together")
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                         help="resize every image to H x W, multiples of the patch size (default: the images' "
                         "own size, which must be one size)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    add_device_argument(parser)
     parser.add_argument("--allow-pickle", action="store_true",
                         help="let a released training checkpoint unpickle its arguments (only for files you trust)")
     parser.add_argument("--out", required=True, metavar="F.safetensors", help="output file")
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -44,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     out = export_features(args.checkpoint, args.out, images=args.images, scenes=args.scenes, blocks=args.blocks,
                           attention_blocks=attention, batch_views=args.batch_views,
                           size=tuple(args.size) if args.size else None, device=args.device,
-                          allow_pickle=args.allow_pickle)
+                          allow_pickle=args.allow_pickle, progress=not args.no_progress)
     print(f"wrote {out}")
     return 0

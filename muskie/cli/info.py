@@ -6,9 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from muskie.cli.arguments import image_side
-from muskie.model.config import PRESETS, preset_config
-from muskie.model.flops import flops_per_view
-from muskie.model.muskie import parameter_counts
+from muskie.model.config import PRESETS
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,10 @@ class PresetInfo:
 
 def preset_info(names: list[str] | None = None, views: int = 8, height: int = 224, width: int = 224) -> list[PresetInfo]:
     """:class:`PresetInfo` of the named presets (all if None) at the given scene size."""
+    from muskie.model.config import preset_config
+    from muskie.model.flops import flops_per_view
+    from muskie.model.muskie import parameter_counts
+
     rows = []
     for name in names or list(PRESETS):
         config = preset_config(name)
@@ -78,9 +80,9 @@ def format_table(rows: list[PresetInfo], views: int, height: int, width: int) ->
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help="list model presets, parameter counts and FLOPs per view")
     parser.add_argument("--preset", choices=list(PRESETS), help="show only this preset (default: all)")
-    parser.add_argument("--views", type=int, default=8, help="views per scene (default: 8)")
+    parser.add_argument("--views", type=int, default=8, help="views per scene")
     parser.add_argument("--size", type=image_side, nargs=2, default=(224, 224), metavar=("H", "W"),
-                        help="image size in pixels (default: 224 224)")
+                        help="image size in pixels")
     parser.set_defaults(run=run)
 
 

@@ -1,5 +1,8 @@
 """The ``muskie`` command: a thin shell over the library. Each sub-command lives in its own module that
-defines ``add_parser(subparsers)`` and ``run(args) -> int``."""
+defines ``add_parser(subparsers)`` and ``run(args) -> int``.
+
+Building the parser imports no torch, NumPy or heavy muskie module (the sub-commands import what they run
+inside their ``run``), so that ``muskie ... --help`` answers at once."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from muskie.cli.arguments import finite, path
+from muskie.cli.arguments import MuskieParser, add_progress_argument, finite, path
 
 # sub-command name -> module under muskie.cli
 COMMANDS = {
@@ -87,31 +90,72 @@ def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> Non
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the training process (torch.set_num_threads); default: torch's")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
+    parser.add_argument("--print-config", action="store_true",
+                        help="print every config key --set accepts (dotted), its type, its default and its value "
+                        "for this command's --recipe, flags and --set; then exit without training")
+
+
+def print_config(config) -> None:
+    """Print every key of ``config`` (``muskie.config_io.config_keys``) as aligned columns: key, type, default
+    (the config class's) and, when a recipe, flag or ``--set`` changed any, this run's value. Values are
+    written as ``--set`` takes them (YAML)."""
+    from muskie.config_io import config_keys
+
+    defaults = {entry.key: entry.default for entry in config_keys(type(config)())}
+    keys = config_keys(config)
+    changed = any(entry.default != defaults.get(entry.key) for entry in keys)
+    header = ["key", "type", "default"] + (["this run"] if changed else [])
+    rows = [[entry.key, entry.type, _yaml_value(defaults.get(entry.key))]
+            + ([_yaml_value(entry.default) if entry.default != defaults.get(entry.key) else ""] if changed else [])
+            for entry in keys]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    print(f"{type(config).__name__}: the keys of --set KEY=VALUE (VALUE in YAML; a list entry's keys shown as "
+          "KEY[].FIELD are set with the whole list)")
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _yaml_value(value) -> str:
+    """``value`` in YAML flow style, as ``--set KEY=VALUE`` takes it (``null``, ``false``, ``[0.9, 0.95]``)."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text[:-len("\n...")].strip() if text.endswith("...") else text
 
 
 def run_training(train_function, config, args: argparse.Namespace) -> int:
     """Run a training command (``muskie pretrain``, ``muskie recon train``) and say how it ended.
 
-    Returns the exit status: 0 when the run finished or stopped where asked (``--stop-at-step``,
-    ``--max-minutes``), ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM) when a signal stopped it after
-    writing a checkpoint. A NaN loss or a busy run folder is a CommandError."""
+    With ``--print-config``, prints the config (:func:`print_config`) and trains nothing. Returns the exit
+    status: 0 when the run finished its steps or the part asked for (``--stop-at-step``, ``--max-minutes``),
+    ``128 + signal`` (130 for Ctrl-C, 143 for SIGTERM) when a signal interrupted it after writing a
+    checkpoint. A NaN loss or a busy run folder is a CommandError."""
     import signal
 
     from muskie.train.engine import NonFiniteLossError
     from muskie.train.run_folder import RunFolderBusyError
 
+    if args.print_config:
+        print_config(config)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         result = train_function(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
                                 max_minutes=args.max_minutes, progress=not args.no_progress)
     except (NonFiniteLossError, RunFolderBusyError) as err:
         raise CommandError(str(err)) from None
+    at = f"at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}"
     if result.ended_by is None:
-        print(f"finished at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}")
+        print(f"finished {at}")
+    elif result.ended_by == "stop_at_step":
+        print(f"finished the steps asked for (--stop-at-step {args.stop_at_step}) {at}; run the same command "
+              "without --stop-at-step to continue")
+    elif result.ended_by == "time budget":
+        print(f"finished the time asked for (--max-minutes {args.max_minutes}) {at}; run the same command again "
+              "to continue")
     else:
-        print(f"stopped by {result.ended_by} at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}; "
-              "run the same command again to resume")
+        print(f"interrupted by {result.ended_by} {at}; run the same command again to resume")
     if result.exported is not None and result.step < config.steps:
         print(f"weights at step {result.step}: {result.exported} (load with muskie.load_model); the run did not "
               f"reach its {config.steps} steps, so its results will differ from those of the full run")
@@ -134,7 +178,8 @@ def set_threads(threads: int | None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``muskie`` parser with every sub-command (a :class:`MuskieParser`: help shows the defaults)."""
+    parser = MuskieParser(
         prog="muskie",
         description="Multi-view masked image modeling: pre-train, inspect and evaluate Muskie backbones.",
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from muskie.cli.arguments import path
+from muskie.cli.arguments import add_device_argument, path
 from muskie.cli.main import add_training_flags, layered_config_from_flags, run_training, set_threads
-from muskie.pretraining.config import load_pretrain_config
 from muskie.train.config import recipe_names
 
 
@@ -19,7 +18,8 @@ def add_parser(subparsers) -> None:
         "budget (method mae, mum or croco: --recipe mae-tiny-cpu, or --set method=...). Settings come from the "
         "defaults (the paper's Muskie-B recipe), then --recipe, then the shorthand flags, then --set overrides. "
         "The resolved config is written to OUT/config.yaml; checkpoints to OUT/checkpoint-last.pt; an "
-        "interrupted run resumes from it when started again with the same settings.",
+        "interrupted run resumes from it when started again with the same settings. A flag left out keeps the "
+        "recipe's value; --print-config lists every key with its type and default.",
     )
     parser.add_argument("--recipe", default=None, type=path,
                         help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")
@@ -28,15 +28,16 @@ def add_parser(subparsers) -> None:
                         help="'synthetic', a scene folder, a folder of scene folders, or a manifest .json")
     parser.add_argument("--out", default=None, type=path, help="output folder for checkpoints, logs and config")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
+    add_device_argument(parser, default=None)
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                         help="auto: bf16 where the device computes it natively, else fp32 (default of the recipe)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the run (default: the recipe's)")
     add_training_flags(parser, "--set optim.lr=1e-3 --set data.batch_size=8")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from muskie.pretraining.config import load_pretrain_config
     from muskie.pretraining.task import pretrain
 
     shorthand = {

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from muskie.cli.arguments import finite, image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
 from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
 
@@ -20,15 +21,16 @@ def add_parser(subparsers) -> None:
 
 
 def _add_train(commands) -> None:
-    from muskie.recon.config import recon_recipe_names
+    from muskie.train.config import RECON_RECIPE_PREFIX, recipe_names
 
     parser = commands.add_parser(
         "train", help="fine-tune the reconstruction model",
         description="Fine-tune on scenes with depth and cameras. Settings: defaults, then --recipe, then the "
-        "shorthand flags, then --set overrides. Writes OUT/config.yaml, OUT/metrics.jsonl and "
+        "shorthand flags, then --set overrides (a flag left out keeps the recipe's value; --print-config lists "
+        "every key with its type and default). Writes OUT/config.yaml, OUT/metrics.jsonl and "
         "OUT/checkpoint-last.pt; started again with the same settings, a run resumes.")
     parser.add_argument("--recipe", default=None, type=path,
-                        help=f"a named recipe ({', '.join(recon_recipe_names())}) or a YAML file")
+                        help=f"a named recipe ({', '.join(recipe_names(RECON_RECIPE_PREFIX))}) or a YAML file")
     parser.add_argument("--backbone-weights", default=None, type=path,
                         help="start from these Muskie weights (training checkpoint, save_pretrained folder or "
                         "released .pth); default: a random backbone of --preset")
@@ -37,14 +39,14 @@ def _add_train(commands) -> None:
     parser.add_argument("--data", default=None, type=path, help="'synthetic' or scene folder(s) with depth and cameras")
     parser.add_argument("--out", default=None, type=path, help="output folder")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=None)
+    add_device_argument(parser, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the run (default: the recipe's)")
     add_training_flags(parser, "--set data.num_views=4 --set optim.lr=1e-4")
     parser.set_defaults(run=run_train)
 
 
 def _add_eval(commands) -> None:
-    from muskie.eval.reconstruction_benchmarks import BENCHMARKS
+    from muskie.eval.reconstruction_benchmark_settings import BENCHMARKS
 
     parser = commands.add_parser(
         "eval", help="pose AUC and pointmap metrics of a fine-tuned model",
@@ -77,11 +79,12 @@ def _add_eval(commands) -> None:
     parser.add_argument("--views", type=int, default=8, help="views per sample")
     parser.add_argument("--size", type=image_side, nargs=2, metavar=("H", "W"), default=None,
                         help="input size (default: the size the model was trained at)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1, help="samples per forward pass")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    add_device_argument(parser)
     parser.add_argument("--out", required=True, type=path, help="output folder for the tables")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    add_progress_argument(parser)
     parser.set_defaults(run=run_eval)
 
 
@@ -106,7 +109,7 @@ def _add_predict(commands) -> None:
                         help="views consecutive chunks share, used to align them (default: N // 3, at least 1)")
     parser.add_argument("--min-confidence", type=finite, default=0.0,
                         help="leave less confident pixels out of the point cloud, COLMAP points and viewer")
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
     parser.set_defaults(run=run_predict)
 
@@ -127,8 +130,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _load(checkpoint: str, device: str):
-    """The reconstruction model of ``checkpoint`` in eval mode on ``device``, and the image size (H, W) it
-    was trained at (None when the file does not say). The file is read once."""
+    """The reconstruction model of ``checkpoint`` in eval mode on ``device`` (a ``--device`` name), the image
+    size (H, W) it was trained at (None when the file does not say) and the device. The file is read once."""
     from muskie.devices import resolve_device
     from muskie.loading import build_model
     from muskie.weights import read_weights
@@ -140,7 +143,7 @@ def _load(checkpoint: str, device: str):
         raise CommandError(f"{checkpoint}: not a reconstruction checkpoint ({held}; a pre-training checkpoint? "
                            "fine-tune it first with `muskie recon train --backbone-weights ...`)")
     size = weights.metadata.get("image_size")
-    return build_model(weights).to(target).eval(), tuple(size) if size else None
+    return build_model(weights).to(target).eval(), tuple(size) if size else None, target
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -151,7 +154,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return _run_benchmark(args)
     if args.oracle or args.stride is not None or args.register_depth:
         raise CommandError("--oracle, --stride and --register-depth need --benchmark")
-    model, trained = _load(args.checkpoint, args.device)
+    model, trained, device = _load(args.checkpoint, args.device)
     size = tuple(args.size) if args.size else trained
     if size is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
@@ -159,8 +162,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for source in args.scenes:
         name = f"synthetic-{args.synthetic_split}-{args.synthetic_path}" if source == "synthetic" else source
         dataset = evaluation_dataset(source, args.synthetic_path, args.synthetic_scenes, args.synthetic_split)
-        results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, args.device,
-                                       args.batch_size)
+        results[name] = evaluate_recon(model, dataset, args.samples, args.views, size, args.seed, device,
+                                       args.batch_size, progress=not args.no_progress, desc=f"scoring {name}")
     meta = {"checkpoint": str(args.checkpoint), "seed": args.seed,
             "pose": "AUC (%) of max(rotation, translation-direction) error over all view pairs, no alignment",
             "points": "GT units, after Umeyama similarity + ICP; n/a without depth"}
@@ -185,14 +188,14 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError("--oracle needs --size H W (there is no model to take it from)")
         predict, size, predictor = oracle_prediction, tuple(args.size), "oracle: the ground truth"
     else:
-        model, trained = _load(args.checkpoint, args.device)
+        model, trained, device = _load(args.checkpoint, args.device)
         size = tuple(args.size) if args.size else trained
         if size is None:
             raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
         patch = model.backbone.config.patch_size
         if size[0] % patch or size[1] % patch:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
-        predict, predictor = model_predictor(model, args.device), f"checkpoint {args.checkpoint}"
+        predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
     samples, left_out = benchmark_samples(benchmark, args.scenes[0], size, args.stride, args.register_depth)
     result = evaluate_benchmark(predict, samples)
     settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out)
@@ -215,10 +218,11 @@ def run_predict(args: argparse.Namespace) -> int:
             checked_overlap(args.chunk_views, args.chunk_overlap)
         except ValueError as err:
             raise CommandError(f"--chunk-views / --chunk-overlap: {err}") from None
-    model, trained = _load(args.checkpoint, args.device)
+    model, trained, device = _load(args.checkpoint, args.device)
     if args.size is None and trained is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
-    paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, args.device,
+    print(f"reconstructing the images of {args.images} on {device}", file=sys.stderr)
+    paths = predict_folder(model, args.images, args.out, tuple(args.size) if args.size else None, device,
                            args.min_confidence, long_side=max(trained or args.size), overwrite=args.overwrite,
                            chunk_views=args.chunk_views, chunk_overlap=args.chunk_overlap)
     for kind, path in paths.items():

@@ -4,16 +4,20 @@ sampling and weighted mixtures of datasets, indexing and checking datasets.
 The synthetic renderer lives in ``muskie.data.synthetic``.
 """
 
-from muskie.data.imageio import ImageReadError, read_image
-from muskie.data.scene import Frame, Scene
-from muskie.data.depth_codecs import read_depth, read_frame_depth
-from muskie.data.sources import build_manifest, load_manifest, load_scene, load_scenes, write_transforms_json
-from muskie.data.batch import ViewBatch, collate_views
-from muskie.data.datasets import DatasetSourceConfig, evaluation_batches, open_mixture, open_view_dataset
-from muskie.data.mixture import MixtureDataset
-from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
-from muskie.data.indexing import index_dataset
-from muskie.data.checks import check_manifest
+from muskie.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "muskie.data.imageio": ("ImageReadError", "read_image"),
+    "muskie.data.scene": ("Frame", "Scene"),
+    "muskie.data.depth_codecs": ("read_depth", "read_frame_depth"),
+    "muskie.data.sources": ("build_manifest", "load_manifest", "load_scene", "load_scenes", "write_transforms_json"),
+    "muskie.data.batch": ("ViewBatch", "collate_views"),
+    "muskie.data.datasets": ("DatasetSourceConfig", "evaluation_batches", "open_mixture", "open_view_dataset"),
+    "muskie.data.mixture": ("MixtureDataset",),
+    "muskie.data.views": ("MultiViewBatchSampler", "MultiViewDataset", "ViewRequest", "seed_worker"),
+    "muskie.data.indexing": ("index_dataset",),
+    "muskie.data.checks": ("check_manifest",),
+})
 
 __all__ = [
     "DatasetSourceConfig",

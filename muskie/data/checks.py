@@ -30,6 +30,7 @@ from muskie.data.scene import Frame, Scene
 from muskie.data.sources import load_manifest
 from muskie.data.transforms import resize_intrinsics
 from muskie.geometry.cameras import gather_pixels, nearest_pixel, pixel_grid, project_points, unproject
+from muskie.progress import progress_bar
 
 # median relative depth error of a pair of neighbouring frames above which the reprojection check fails
 REPROJECTION_TOLERANCE = 0.05
@@ -148,9 +149,9 @@ def neighbour_of(scene: Scene, index: int, gap: int = PAIR_GAP) -> int | None:
     return index + gap if index + gap < len(scene) else max(0, index - gap)
 
 
-def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0) -> DatasetReport:
+def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progress: bool = False) -> DatasetReport:
     """Counts of ``scenes`` and the checks of the module docstring on ``samples`` random frames (all when
-    fewer), drawn with ``seed``."""
+    fewer), drawn with ``seed``; ``progress`` shows a bar over the depth reprojections (``muskie.progress``)."""
     all_frames = [frame for scene in scenes for frame in scene.frames]
     report = DatasetReport(
         scenes=len(scenes), frames=len(all_frames),
@@ -182,7 +183,7 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0) -> Data
                                      float(bad), bad == 0))
 
     medians, depths, no_overlap, unreadable = [], [], 0, 0
-    for scene, index in sampled:
+    for scene, index in progress_bar(sampled, desc="reprojecting depth", unit="frame", enabled=progress):
         other = neighbour_of(scene, index)
         pair = (scene.frames[index], scene.frames[other]) if other is not None else ()
         if not pair or not all(f.has_camera and f.depth_path is not None for f in pair):
@@ -208,6 +209,6 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0) -> Data
     return report
 
 
-def check_manifest(path: str | Path, samples: int = 100, seed: int = 0) -> DatasetReport:
+def check_manifest(path: str | Path, samples: int = 100, seed: int = 0, progress: bool = False) -> DatasetReport:
     """:func:`check_scenes` on the scenes of the manifest at ``path`` (``muskie data check``)."""
-    return check_scenes(load_manifest(path), samples, seed)
+    return check_scenes(load_manifest(path), samples, seed, progress)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from muskie.data.formats import check_options, get_format
 from muskie.data.sources.manifest import scene_record, write_manifest
+from muskie.progress import progress_bar
 
 
 @dataclass
@@ -64,8 +65,6 @@ def index_dataset(root: str | Path, format_name: str, out_path: str | Path, work
         FormatError: ``root`` does not look like the format.
         ValueError: unknown format, ``workers < 1``, or no scene could be read (no manifest is written).
     """
-    from tqdm import tqdm
-
     root, out_path = Path(root), Path(out_path)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
@@ -78,7 +77,7 @@ def index_dataset(root: str | Path, format_name: str, out_path: str | Path, work
         raise ValueError(f"{root}: no {format_name} scenes found")
     jobs = [(str(root), format_name, scene_id, options) for scene_id in scene_ids]
     summary = IndexSummary(out_path)
-    bar = tqdm(total=len(jobs), unit="scene", desc=f"indexing {root}", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(jobs), unit="scene", desc=f"indexing {root}", enabled=progress)
 
     def records(results: Iterator) -> Iterator[dict]:
         for scene_id, record, error in results:

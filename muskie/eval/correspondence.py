@@ -47,6 +47,14 @@ from muskie import report
 from muskie.config_io import check_fields
 from muskie.constants import denormalize_image
 from muskie.eval.backbones.base import FeatureBackbone
+from muskie.eval.correspondence_options import (
+    BENCHMARKS,
+    DEFAULT_READOUTS,
+    DISPLACEMENT_BINS,
+    READOUT_TITLES,
+    READOUTS,
+    ROTATION_BINS,
+)
 from muskie.eval.diagnostics import Diagnostics, diagnostics_table, run_diagnostics
 from muskie.eval.readouts import (
     DEFAULT_TEMPERATURE,
@@ -66,16 +74,8 @@ from muskie.geometry import (
     unproject_depth,
     visible_in_view,
 )
+from muskie.progress import progress_bar
 
-# readout -> what it reads (the name is the key of the results)
-READOUT_TITLES = {
-    "nn": "nearest neighbour on the features of --block",
-    "nn-multi": "nearest neighbour on the concatenated L2-normalised features of --layers (probe3d's multi-layer)",
-    "attention": "soft-argmax of the symmetrised cross-view attention of --block",
-    "attention-all": "soft-argmax of the symmetrised cross-view attention averaged over every block (the paper's)",
-}
-READOUTS = tuple(READOUT_TITLES)
-DEFAULT_READOUTS = ("nn", "attention")
 ATTENTION_READOUTS = ("attention", "attention-all")
 PIXEL_THRESHOLDS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)  # the authors' evaluation's
 METRIC_THRESHOLDS_CM = (1.0, 2.0, 5.0, 10.0)  # the authors' evaluation's, in cm of a metric scene
@@ -83,9 +83,6 @@ DIAGONAL_FRACTIONS = (0.05, 0.10)
 DEPTH_FRACTIONS = (0.02, 0.05)
 EPIPOLAR_THRESHOLDS = (2.0, 5.0, 10.0)
 TEXTURE_WINDOW = 7
-# lower bin edges (the last bin is open-ended): ground-truth displacement in px, relative rotation in degrees
-DISPLACEMENT_BINS = (0.0, 4.0, 8.0, 16.0)
-ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)
 
 # (key, column title) of each protocol's metrics, in table order
 DEPTH_METRICS = (
@@ -611,16 +608,6 @@ def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
-# benchmark -> how its samples are chosen (what a results file records)
-BENCHMARKS = {
-    "navi": "NAVI, the authors' selection: last 10% of each object's multiview collections (objects with a wild "
-            "set), the views closest in rotation to each anchor (anchor = view 0), every 20th cluster, each view "
-            "cropped to the object's box",
-    "scannet": "ScanNet, the authors' selection: per scene the first window of consecutive available frames with "
-               "frame-number gaps <= 35 (view 0 = the first), whole frames",
-}
-
-
 def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512),
                       num_samples: int | None = None) -> list[dict]:
     """The samples of a paper benchmark (:data:`BENCHMARKS`) under ``root``, in the authors' order, views
@@ -772,7 +759,8 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
                   num_views: int = 8, size: tuple[int, int] = (64, 64),
                   config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
                   seed: int = 0, diagnostics: bool = False, synthetic_mix: Sequence[dict] = (),
-                  synthetic_split: str = "test", benchmark: str | None = None) -> list[CorrespondenceResult]:
+                  synthetic_split: str = "test", benchmark: str | None = None,
+                  progress: bool = False, device: str = "cpu") -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
@@ -787,14 +775,20 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
         diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
             same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
             sample at ``config.block``, for every backbone) and put it in the results.
+        progress: show a bar over each backbone's samples (``muskie.progress``).
+        device: where the backbones compute (``muskie.devices.resolve_device``: ``auto``, ``cpu``, ``cuda``,
+            ...); matches are scored on the CPU.
     Returns:
         one :class:`CorrespondenceResult` per backbone, in order.
     """
     from pathlib import Path
 
+    from muskie.devices import resolve_device
     from muskie.eval.backbones import build_backbone
+    from muskie.eval.backbones.on_device import on_device
     from muskie.vis.tracks import tracks_figure
 
+    target = resolve_device(device)
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
@@ -803,8 +797,9 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
     for entry in backbones:
-        backbone = build_backbone(entry) if isinstance(entry, str) else entry
-        result = evaluate_correspondence(backbone, samples, config, keep_examples=1)
+        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
+        bar = progress_bar(samples, desc=f"matching with {backbone.name}", unit="sample", enabled=progress)
+        result = evaluate_correspondence(backbone, bar, config, keep_examples=1)
         if diagnostics:
             result.diagnostics = run_diagnostics(backbone, samples, block=config.block, nn_metric=config.nn_metric)
         results.append(result)
@@ -819,7 +814,7 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
                 "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed,
                 "synthetic_path": synthetic_path,
                 "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
-                "diagnostics": diagnostics,
+                "diagnostics": diagnostics, "device": str(target),
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
                 "figures": figures}
     report.write_report(out_dir, "results", f"{settings_header(settings)}\n{markdown_table(results)}",

@@ -32,6 +32,7 @@ from muskie import report
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.readouts import concatenate_normalised, readout_blocks, sample_grid
 from muskie.geometry import lift_pixels, project_points, rotation_angle
+from muskie.progress import progress_bar
 
 PAIRWISE_READOUTS = ("nn", "nn-multi")
 PIXEL_THRESHOLDS = (5.0, 10.0, 20.0, 25.0, 50.0)
@@ -242,18 +243,28 @@ def pairwise_table(results: Sequence[PairwiseResult]) -> str:
 def run_pairwise(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int | None = None,
                  num_views: int = 8, size: tuple[int, int] = (64, 64), config: PairwiseConfig = PairwiseConfig(),
                  seed: int = 0, benchmark: str | None = None, synthetic_path: str = "rig",
-                 synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test") -> list[PairwiseResult]:
+                 synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test",
+                 progress: bool = False, device: str = "cpu") -> list[PairwiseResult]:
     """The probe3d protocol for every backbone on the samples of
     :func:`muskie.eval.correspondence.select_samples`; writes ``out_dir/results.md`` (the pinned settings,
-    :func:`pairwise_table`) and ``out_dir/results.json``."""
+    :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows a bar over each backbone's
+    samples (``muskie.progress``); the backbones compute on ``device`` (``muskie.devices.resolve_device``),
+    the matches are scored on the CPU."""
+    from muskie.devices import resolve_device
     from muskie.eval.backbones import build_backbone
+    from muskie.eval.backbones.on_device import on_device
     from muskie.eval.correspondence import select_samples
 
+    target = resolve_device(device)
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
                                         synthetic_split, benchmark)
-    results = [evaluate_pairwise(build_backbone(b) if isinstance(b, str) else b, samples, config) for b in backbones]
+    results = []
+    for entry in backbones:
+        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
+        bar = progress_bar(samples, desc=f"matching with {backbone.name}", unit="sample", enabled=progress)
+        results.append(evaluate_pairwise(backbone, bar, config))
     settings = {"protocol": "probe3d", "backbones": [r.backbone for r in results], "scenes": scenes,
                 "samples": len(samples), "benchmark": benchmark, "selection": selection, "views": num_views,
                 "size": list(size), "seed": seed,

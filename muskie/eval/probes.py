@@ -36,7 +36,6 @@ training views best.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -47,11 +46,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie import report
-from muskie.config_io import check_fields
 from muskie.eval.backbones.base import FeatureBackbone
+from muskie.eval.probe_config import HEADS, TASKS, ProbeConfig
+from muskie.progress import progress_bar
 
-TASKS = ("depth", "normals")
-HEADS = ("conv", "linear")
 DELTA_THRESHOLD = 1.25
 ANGLE_THRESHOLDS = (11.25, 22.5, 30.0)
 # the angular loss clamps cosines this far from +-1, where the derivative of acos is infinite
@@ -70,70 +68,6 @@ NORMAL_METRICS = (
 TASK_METRICS = {"depth": DEPTH_METRICS, "normals": NORMAL_METRICS}
 TASK_CHANNELS = {"depth": 1, "normals": 3}
 CONSTANT_NAME = "constant features (floor)"
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """Every setting of a probe run (all of them go into the report's JSON).
-
-    Attributes:
-        tasks: any of ``depth`` and ``normals``.
-        num_samples: training samples (synthetic ``train`` split); num_test_samples: scored samples
-            (``test`` split), None for as many as ``num_samples``.
-        num_views: views per sample; size: ``(H, W)`` of the images (multiples of each Muskie backbone's
-            patch size); synthetic_path: the camera path of the synthetic scenes, or ``synthetic_mix`` a
-            mixture of synthetic scene kinds (``muskie.data.datasets.open_view_dataset``).
-        blocks: the backbone blocks whose features are concatenated (negative counts from the end).
-        head: ``conv`` (1x1 conv, GELU, 3x3 conv) or ``linear`` (1x1 conv); hidden: width of the conv head.
-        steps: optimiser steps; batch_size: training views per step; lr, weight_decay: AdamW's;
-            warmup_steps: linear warm-up before the cosine decay.
-        si_lambda: the ``lambda`` of the scale-invariant depth loss (1: fully scale-invariant).
-        extract_batch: samples per backbone forward pass when extracting features.
-        seed: seeds the samples, the probe's initialisation and its batch order.
-    """
-
-    tasks: tuple[str, ...] = TASKS
-    num_samples: int = 32
-    num_test_samples: int | None = None
-    num_views: int = 4
-    size: tuple[int, int] = (64, 64)
-    synthetic_path: str = "rig"
-    synthetic_mix: tuple[dict, ...] = ()
-    blocks: tuple[int, ...] = (-1,)
-    head: str = "conv"
-    hidden: int = 128
-    steps: int = 500
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 25
-    si_lambda: float = 0.85
-    extract_batch: int = 8
-    seed: int = 0
-
-    def __post_init__(self):
-        check_fields(self, "ProbeConfig")  # integers are integers, numbers finite
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown or not self.tasks or len(set(self.tasks)) != len(self.tasks):
-            raise ValueError(f"tasks must be distinct entries of {TASKS}, got {self.tasks}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
-        if self.num_samples < 1 or (self.num_test_samples is not None and self.num_test_samples < 1):
-            raise ValueError("num_samples and num_test_samples must be >= 1")
-        if self.num_views < 1 or min(self.size) < 1 or not self.blocks:
-            raise ValueError("num_views and the image size must be >= 1, and blocks non-empty")
-        if self.steps < 1 or self.batch_size < 1 or self.hidden < 1 or self.extract_batch < 1:
-            raise ValueError("steps, batch_size, hidden and extract_batch must be >= 1")
-        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0 or not 0 <= self.si_lambda <= 1:
-            raise ValueError("lr must be > 0, weight_decay and warmup_steps >= 0, si_lambda in [0, 1]")
-
-    @property
-    def test_samples(self) -> int:
-        return self.num_samples if self.num_test_samples is None else self.num_test_samples
-
-    def to_dict(self) -> dict:
-        """JSON-ready settings (tuples as lists)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
 # ---------------------------------------------------------------- data
@@ -487,7 +421,7 @@ def markdown_table(results: Sequence[ProbeResult]) -> str:
 
 
 def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: ProbeConfig = ProbeConfig(),
-               device: str = "auto", include_constant: bool = True) -> list[ProbeResult]:
+               device: str = "auto", include_constant: bool = True, progress: bool = False) -> list[ProbeResult]:
     """Probe every backbone on the same samples; writes ``out_dir/probes.md`` (:func:`markdown_table` under
     a line of settings) and ``out_dir/probes.json`` (every setting, every result).
 
@@ -496,6 +430,7 @@ def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: Prob
         config: the protocol's settings.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`muskie.devices.resolve_device`).
         include_constant: add the constant-feature floor (:func:`constant_features`) as a first row.
+        progress: show a bar over the probes trained, one per row and task (``muskie.progress``).
     Returns:
         the results in order (the floor's first), one per backbone and task.
     """
@@ -516,12 +451,17 @@ def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: Prob
     render_seconds = time.perf_counter() - start
     train_targets, test_targets = probe_targets(train_samples), probe_targets(test_samples)
     results = []
+    bar = progress_bar(total=(len(built) + include_constant) * len(config.tasks), desc="training probes",
+                       unit="probe", enabled=progress)
     if include_constant:
         results += probe_features(CONSTANT_NAME, constant_features(train_targets.depth.shape[0], target),
                                   train_targets, constant_features(test_targets.depth.shape[0], target),
                                   test_targets, config)
+        bar.update(len(config.tasks))
     for backbone in built:
         results += evaluate_probes(backbone, train_samples, test_samples, config, target)
+        bar.update(len(config.tasks))
+    bar.close()
     settings = {"config": config.to_dict(), "backbones": [b.name for b in built],
                 "specs": [entry if isinstance(entry, str) else None for entry in backbones],
                 "include_constant": include_constant, "device": str(target), "torch": torch.__version__,

@@ -3,6 +3,7 @@ depth is known (``muskie.eval.reconstruction_metrics``); tables as markdown and 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch.utils.data import Dataset
 from muskie import report
 from muskie.data.datasets import evaluation_batches, open_view_dataset
 from muskie.geometry import unproject_depth
+from muskie.progress import progress_bar
 from muskie.eval.reconstruction_metrics import (AUC_THRESHOLDS, pointmap_errors, pose_metrics, relative_pose_errors,
                                                 summarise_pointmap_errors)
 from muskie.recon.model import ReconModel
@@ -46,6 +48,8 @@ def evaluate_recon(
     seed: int = 0,
     device: str | torch.device = "cpu",
     batch_size: int = 1,
+    progress: bool = False,
+    desc: str = "scoring samples",
 ) -> dict:
     """Score ``num_samples`` samples of ``num_views`` views at ``size`` = (H, W) (sample ``k``: scene
     ``k % len(dataset)``, seed ``seed + k``).
@@ -55,6 +59,7 @@ def evaluate_recon(
     (degrees: the median relative rotation of the GT pairs, which is the rotation error of a model that gives
     every view the same pose; its translation errors are 90, so its AUCs are 0); and when the samples
     have depth ``accuracy``, ``completeness``, ``overall``, ``l1`` (GT units, mean over samples), else None.
+    ``progress`` shows a bar over the batches, titled ``desc`` (``muskie.progress``).
     """
     if num_samples < 1 or num_views < 2 or batch_size < 1:
         raise ValueError(f"need num_samples >= 1, num_views >= 2 (poses are pairs), batch_size >= 1; got "
@@ -64,7 +69,9 @@ def evaluate_recon(
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
     model.eval().to(device)
     rotation_errors, translation_errors, gt_rotations, point_scores = [], [], [], []
-    for batch in evaluation_batches(dataset, num_samples, num_views, size, seed, batch_size):
+    batches = evaluation_batches(dataset, num_samples, num_views, size, seed, batch_size)
+    for batch in progress_bar(batches, total=math.ceil(num_samples / batch_size), desc=desc, unit="batch",
+                              enabled=progress):
         if not batch.has_cameras:
             raise ValueError("evaluation samples lack cameras")
         output = model(batch.images.to(device))

@@ -27,7 +27,6 @@ together, as VGGT's and pi3's pose tables count pairs; point metrics over the po
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,11 @@ import torch
 
 from muskie import report
 from muskie.data.depth_codecs import read_frame_depth
-from muskie.data.formats import FORMATS, read_dataset, sevenscenes
+from muskie.data.formats import read_dataset, sevenscenes
 from muskie.data.scene import Frame, Scene
 from muskie.data.selection import keyframe_number, load_views, stride_keyframes
 from muskie.eval.reconstruction import REPORT_NAME, gt_points, prediction_errors
+from muskie.eval.reconstruction_benchmark_settings import BENCHMARKS, ReconBenchmark, get_benchmark  # noqa: F401
 from muskie.eval.reconstruction_metrics import AUC_THRESHOLDS, pose_metrics, summarise_pointmap_errors
 from muskie.report import format_cell
 
@@ -46,30 +46,6 @@ DEPTH_RANGE = (0.001, 10.0)  # metres: valid depth (Spann3R's rule, kept by CUT3
 ICP_DISTANCE = 0.1  # metres: ICP's pairing distance in pi3's and CUT3R's evaluations
 NORMAL_NEIGHBOURS = 30
 
-
-@dataclass(frozen=True)
-class ReconBenchmark:
-    """One benchmark setting: a dataset in its authors' layout and the keyframe stride."""
-
-    name: str
-    dataset_format: str
-    stride: int
-    scenes: str
-    source: str
-
-    @property
-    def title(self) -> str:
-        return FORMATS[self.dataset_format].title
-
-
-_SEVEN = "the sequences of each scene's TestSplit.txt"
-_NRGBD = "every scene folder"
-BENCHMARKS = {b.name: b for b in (
-    ReconBenchmark("7scenes-sparse", "7scenes", 200, _SEVEN, "CUT3R eval/mv_recon (kf_every=200); pi3's sparse"),
-    ReconBenchmark("7scenes-dense", "7scenes", 40, _SEVEN, "pi3 configs/data/mv_recon.yaml (kf_every=40)"),
-    ReconBenchmark("nrgbd-sparse", "nrgbd", 500, _NRGBD, "CUT3R eval/mv_recon (kf_every=500); pi3's sparse"),
-    ReconBenchmark("nrgbd-dense", "nrgbd", 100, _NRGBD, "pi3 configs/data/mv_recon.yaml (kf_every=100)"),
-)}
 
 Predictor = Callable[[dict], tuple[torch.Tensor, torch.Tensor]]
 POINT_COLUMNS = ("accuracy", "completeness", "overall", "l1", "accuracy_median", "completeness_median",
@@ -79,13 +55,6 @@ TABLE_COLUMNS = ("views", "pairs", *(f"auc@{t}" for t in AUC_THRESHOLDS), "media
 COLUMN_TITLES = {"median_rotation_error": "rot err (deg)", "median_translation_error": "dir err (deg)",
                  "accuracy_median": "acc med", "completeness_median": "comp med", "normal_consistency": "NC",
                  "accuracy": "acc", "completeness": "comp"}
-
-
-def get_benchmark(name: str) -> ReconBenchmark:
-    """The benchmark called ``name``; a ValueError lists the known names."""
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown reconstruction benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[name]
 
 
 def benchmark_scenes(benchmark: ReconBenchmark, root: str | Path) -> tuple[list[Scene], list[str]]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from muskie.constants import OCCLUSION_TOLERANCE
 from muskie.geometry.cameras import gather_pixels, nearest_pixel, project_points, unproject_depth
-
-# world units; 5 cm in metric scenes, as the correspondence benchmarks use
-OCCLUSION_TOLERANCE = 0.05
 
 
 def visible_in_view(uv: torch.Tensor, z: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,

@@ -1,10 +1,14 @@
 """The Muskie model: configuration, backbone, pre-training head, weights and compute cost."""
 
-from muskie.model.backbone import BackboneOutput, MuskieBackbone
-from muskie.model.config import PRESETS, MuskieConfig, preset_config
-from muskie.model.flops import forward_flops, flops_per_view
-from muskie.model.muskie import Muskie, MuskieOutput, create_model, parameter_counts
-from muskie.model.patches import patchify, unpatchify
+from muskie.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone"),
+    "muskie.model.config": ("PRESETS", "MuskieConfig", "preset_config"),
+    "muskie.model.flops": ("forward_flops", "flops_per_view"),
+    "muskie.model.muskie": ("Muskie", "MuskieOutput", "create_model", "parameter_counts"),
+    "muskie.model.patches": ("patchify", "unpatchify"),
+})
 
 __all__ = [
     "PRESETS",

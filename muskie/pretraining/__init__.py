@@ -3,11 +3,15 @@
 recipes of ``muskie.peers``), the task the training engine runs (``task``; ``task_for`` picks the task of a
 config's ``method``), and the masked-view evaluation (``masked_views``)."""
 
-from muskie.pretraining.config import METHODS, DataConfig, PeerConfig, PretrainConfig, load_pretrain_config
-from muskie.pretraining.masking import MASK_MODES, MaskConfig, sample_patch_masks, sample_pretraining_masks
-from muskie.pretraining.objective import confidence_weighted_loss
-from muskie.pretraining.step import pretraining_loss
-from muskie.pretraining.task import PretrainTask, pretrain, task_for
+from muskie.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "muskie.pretraining.config": ("METHODS", "DataConfig", "PeerConfig", "PretrainConfig", "load_pretrain_config"),
+    "muskie.pretraining.masking": ("MASK_MODES", "MaskConfig", "sample_patch_masks", "sample_pretraining_masks"),
+    "muskie.pretraining.objective": ("confidence_weighted_loss",),
+    "muskie.pretraining.step": ("pretraining_loss",),
+    "muskie.pretraining.task": ("PretrainTask", "pretrain", "task_for"),
+})
 
 __all__ = [
     "MASK_MODES",

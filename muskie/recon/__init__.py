@@ -4,10 +4,15 @@ images. See ``docs/reconstruction.md``; load a trained model with ``muskie.load_
 task of the training engine: ``muskie.recon.task.train_recon`` (not imported here, so that loading a model
 imports no training code); the evaluation is ``muskie.eval.reconstruction``."""
 
-from muskie.recon.config import ReconDataConfig, ReconLossConfig, ReconModelConfig, ReconTrainConfig, load_recon_config
-from muskie.recon.loss import recon_loss
-from muskie.recon.model import ReconModel, ReconOutput, build_recon_model
-from muskie.recon.predict import predict_folder
+from muskie.lazy_exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "muskie.recon.config": ("ReconDataConfig", "ReconLossConfig", "ReconModelConfig", "ReconTrainConfig",
+        "load_recon_config"),
+    "muskie.recon.loss": ("recon_loss",),
+    "muskie.recon.model": ("ReconModel", "ReconOutput", "build_recon_model"),
+    "muskie.recon.predict": ("predict_folder",),
+})
 
 __all__ = [
     "ReconDataConfig",

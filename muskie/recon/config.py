@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from muskie.config_io import ConfigError
 from muskie.data.datasets import SceneSourceConfig
-from muskie.train.config import OptimConfig, RunConfig, load_recipe, recipe_names
+from muskie.train.config import RECON_RECIPE_PREFIX, OptimConfig, RunConfig, load_recipe
 
-RECIPE_PREFIX = "recon-"
+RECIPE_PREFIX = RECON_RECIPE_PREFIX
 
 
 @dataclass
@@ -114,8 +114,3 @@ def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> 
     """The defaults, then a named recipe (``tiny-cpu`` for ``recon-tiny-cpu.yaml``) or a YAML file, then each
     override dict; validated. Raises ConfigError or FileNotFoundError."""
     return load_recipe(ReconTrainConfig(), recipe, overrides, prefix=RECIPE_PREFIX)
-
-
-def recon_recipe_names() -> list[str]:
-    """Named reconstruction recipes (``muskie/configs/recon-<name>.yaml``)."""
-    return recipe_names(RECIPE_PREFIX)

@@ -109,7 +109,8 @@ class RunConfig:
 
 
 # Prefixes of the recipe files of tasks other than pre-training.
-TASK_RECIPE_PREFIXES = ("recon-",)
+RECON_RECIPE_PREFIX = "recon-"
+TASK_RECIPE_PREFIXES = (RECON_RECIPE_PREFIX,)
 
 
 def recipe_names(prefix: str = "") -> list[str]:

@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from muskie.config_io import to_dict
 from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_device, resolve_precision
 from muskie.outputs import naming_a_full_disk
+from muskie.progress import progress_bar
 from muskie.train.config import RunConfig
 from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, barrier, init_distributed, shutdown
 from muskie.train.optim import build_optimizer
@@ -494,11 +495,7 @@ class _MetricsLog:
             # on resume, events a killed run logged after its checkpoint are purged
             self.writer = SummaryWriter(log_dir=str(out_dir / TENSORBOARD_DIR),
                                         purge_step=start_step + 1 if start_step else None)
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=end_step, initial=start_step, desc=desc, unit="step", dynamic_ncols=True)
+        self.bar = progress_bar(total=end_step, initial=start_step, desc=desc, unit="step", enabled=progress)
 
     def full_disk(self):
         """The guard of every write: a full disk says so, naming the run folder (a resumed run truncates
@@ -515,7 +512,7 @@ class _MetricsLog:
                     if key != "step" and isinstance(value, float):
                         self.writer.add_scalar(f"train/{key}", value, record["step"])
             self.file.flush()
-        if self.bar is not None and records:
+        if records:
             last = records[-1]
             self.bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}",
                                  views_s=f"{last['views_per_s']:.0f}")
@@ -530,8 +527,7 @@ class _MetricsLog:
                 self.writer.add_scalar(f"val/{key}", value, step)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
         with self.full_disk():
             try:
                 self.file.close()

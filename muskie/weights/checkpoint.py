@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from muskie.devices import resolve_device
-from muskie.outputs import NoSpaceLeftError
+from muskie.outputs import NoSpaceLeftError, with_umask_permissions
 
 CHECKPOINT_FORMAT = "muskie-train"
 CHECKPOINT_VERSION = 2
@@ -89,6 +89,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        with_umask_permissions(tmp_name)
         with os.fdopen(fd, "wb") as handle:
             writer = _ErrorRecordingWriter(handle)
             try:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from muskie.data.synthetic.config import PATH_KINDS
 from muskie.geometry import look_at
 
-PATH_KINDS = ("rig", "orbit", "walk", "forward")
 UP = np.array([0.0, 0.0, 1.0])
 # Cameras keep this distance (metres) from walls, floor and ceiling.
 WALL_MARGIN = 0.5

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from muskie.data.synthetic.camera_paths import PATH_KINDS
+# The camera path kinds of ``muskie.data.synthetic.camera_paths``.
+PATH_KINDS = ("rig", "orbit", "walk", "forward")
+# How ``muskie.data.synthetic.writer`` stores depth maps: 16-bit millimetre PNG or float32 metre .npy.
+DEPTH_FORMATS = ("png", "npy")
 
 # Disjoint seed ranges: scene i of a split is generated from seed ``start + i``.
 SPLIT_RANGES = {

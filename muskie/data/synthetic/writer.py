@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from muskie.data.sources.transforms_json import TRANSFORMS_FILE, write_transforms_json
-from muskie.data.synthetic.config import SyntheticConfig, split_seeds
+from muskie.data.synthetic.config import DEPTH_FORMATS, SyntheticConfig, split_seeds
 from muskie.data.synthetic.dataset import render_sample, scene_name
 from muskie.data.synthetic.scene_spec import make_scene
 from muskie.outputs import output_folder
+from muskie.progress import progress_bar
 
-DEPTH_FORMATS = ("png", "npy")
 # Largest depth a 16-bit PNG in millimetres holds, metres.
 _MAX_PNG_DEPTH = 65.535
 # Frames rendered per call: bounds memory at large sizes.
@@ -38,6 +38,7 @@ def write_synthetic_scenes(
     first_scene: int = 0,
     depth_format: str = "png",
     overwrite: bool = False,
+    progress: bool = False,
 ) -> list[Path]:
     """Render scenes ``first_scene .. first_scene + num_scenes - 1`` of a split, every frame of their path,
     into ``out_dir/<scene name>/`` folders (see the module docstring for the format).
@@ -52,6 +53,7 @@ def write_synthetic_scenes(
         depth_format: ``png`` (16-bit millimetres) or ``npy`` (float32 metres).
         overwrite: replace scene folders that exist already (each whole: no frame of the old scene stays);
             without it an existing one is refused before anything is written.
+        progress: show a progress bar over the scenes (``muskie.progress``).
 
     Returns:
         The scene folders written, in order.
@@ -76,7 +78,8 @@ def write_synthetic_scenes(
         raise ValueError(f"{existing[0]}: exists ({len(existing)} of the {num_scenes} scene folders do); pass "
                          "--overwrite to replace them, or choose another --out or --first")
     written = []
-    for index in range(first_scene, first_scene + num_scenes):
+    indices = range(first_scene, first_scene + num_scenes)
+    for index in progress_bar(indices, desc=f"rendering {split} scenes", unit="scene", enabled=progress):
         name = scene_name(split, index)
         scene = make_scene(seeds[index], config)
         parts = [
