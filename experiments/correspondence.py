@@ -8,7 +8,8 @@
    view reconstructs itself). Both run at once, one thread each, so they share the machine equally; an
    interrupted run resumes from its checkpoint, a finished one is not retrained.
 2. Evaluates every backbone on held-out synthetic scenes (test split, depth protocol, 8 views at 64x64; the
-   training paths `rig` and the wider-baseline `orbit` paths) and on the three real scenes of `../shared/data/real` (epipolar protocol), with both readouts where they apply.
+   training paths `rig` and the wider-baseline `orbit` paths) and on the three real scenes of
+   `../shared/data/real` (epipolar protocol), with both readouts where they apply.
 3. Writes `OUT/summary.md`: the machine, the commands, and every table (also `OUT/eval-*/results.json`).
 """
 

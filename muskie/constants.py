@@ -8,6 +8,8 @@ pixels with pixel centres at integer coordinates, poses stored camera-to-world (
 math that follows it lives in ``muskie.geometry``.
 """
 
+from typing import TypedDict
+
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
 
@@ -20,7 +22,16 @@ OCCLUSION_TOLERANCE = 0.05
 
 # The named model sizes: those of the released checkpoints (brief section 2; base and large are the paper's
 # models) and ``tiny``, ours, small enough to pre-train in minutes on one CPU core at 64x64 pixels.
-PRESET_SIZES = {
+class PresetSize(TypedDict):
+    """The shape of a named model size; the other ``MuskieConfig`` fields keep their defaults."""
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    patch_size: int
+
+
+PRESET_SIZES: dict[str, PresetSize] = {
     "tiny": {"embed_dim": 128, "depth": 4, "num_heads": 4, "patch_size": 8},
     "small": {"embed_dim": 384, "depth": 6, "num_heads": 6, "patch_size": 16},
     "base": {"embed_dim": 768, "depth": 6, "num_heads": 12, "patch_size": 16},

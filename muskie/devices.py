@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a device;
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (or a ``torch.device``
+    of those) as a device;
     ValueError for a name torch does not know, a device type muskie does not run on (``meta`` holds no data),
     or a device this machine does not have."""
     if name == "auto":

@@ -140,8 +140,10 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
     model = model.eval().to(device)
     features: dict[int, list[torch.Tensor]] = {b: [] for b in blocks}
     attention: dict[int, list[torch.Tensor]] = {b: [] for b in attention_blocks}
-    images, scene_names, chunks = [], [], []
-    shape = None  # (H, W) of every view: the first image's
+    images: list[str] = []
+    scene_names: list[str] = []
+    chunks: list[tuple[int, int]] = []
+    shape: tuple[int, int] | None = None  # (H, W) of every view: the first image's
     bar = progress_bar(total=sum(len(scene.frames) for scene in scenes), desc="extracting features", unit="image",
                        enabled=progress)
     for scene in scenes:
@@ -149,8 +151,9 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
             paths = [frame.image_path for frame in scene.frames[start:end]]
             views = [_read_view(path, size) for path in paths]
             for path, view in zip(paths, views):
-                shape = shape or tuple(view.shape[-2:])
-                if tuple(view.shape[-2:]) != shape:
+                if shape is None:
+                    shape = (view.shape[-2], view.shape[-1])
+                if (view.shape[-2], view.shape[-1]) != shape:
                     raise ValueError(f"{path}: {view.shape[1]}x{view.shape[2]} pixels, but the first image has "
                                      f"{shape[0]}x{shape[1]}; give a size to resize every image to")
                 if shape[0] % p or shape[1] % p:
@@ -167,6 +170,7 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
             scene_names += [scene.name] * (end - start)
             bar.update(end - start)
     bar.close()
+    assert shape is not None  # some scene has frames (checked above), so some image was read
     return FeatureSet(features={b: torch.cat(t) for b, t in features.items()}, attention=attention, images=images,
                       scenes=scene_names, chunks=chunks, size=shape, grid=(shape[0] // p, shape[1] // p),
                       model={"class": type(model).__name__, "config": model.config_dict(), "source": source})
@@ -204,7 +208,12 @@ def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, im
     if Path(out).suffix != ".safetensors":
         raise ValueError(f"{out}: the output must be a .safetensors file")
     target = resolve_device(device)
-    loaded = [read_image_folder(images)] if images is not None else load_scenes(scenes)  # before any download
+    # read before any download
+    if images is not None:
+        loaded = [read_image_folder(images)]
+    else:
+        assert scenes is not None  # exactly one of the two, checked above
+        loaded = load_scenes(scenes)
     model = MuskieBackbone.from_pretrained(checkpoint, allow_pickle=allow_pickle)
     feature_set = extract_features(model, loaded, blocks, attention_blocks, batch_views, size, target,
                                    source=str(checkpoint), progress=progress)

@@ -15,16 +15,27 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from muskie.devices import resolve_device
+from muskie.model.hub import HubModel
 from muskie.weights import WeightsFile, build_and_load, read_weights
+
+
+class ModelClass(Protocol):
+    """What the registry needs of a model class (its models also have ``config_dict()``)."""
+
+    def from_config_dict(self, values: dict) -> nn.Module:
+        """A freshly initialised model of ``values``; ValueError for a bad config."""
+        ...
+
 
 # class name in files -> the class, or "module:attribute" to import it when first needed (the peer recipes'
 # models, muskie.peers, hold their encoder as a MuskieBackbone and train with muskie.peers.task)
-_MODEL_CLASSES: dict[str, type | str] = {
+_MODEL_CLASSES: dict[str, ModelClass | str] = {
     "Muskie": "muskie.model:Muskie",
     "MuskieBackbone": "muskie.model:MuskieBackbone",
     "ReconModel": "muskie.recon.model:ReconModel",
@@ -34,7 +45,7 @@ _MODEL_CLASSES: dict[str, type | str] = {
 }
 
 
-def register_model_class(name: str, cls: type | str) -> None:
+def register_model_class(name: str, cls: ModelClass | str) -> None:
     """Let weights files naming ``name`` (their ``model_class``) build ``cls``, a class or a
     ``"module:attribute"`` path imported when first needed."""
     if not name or (name in _MODEL_CLASSES and _MODEL_CLASSES[name] is not cls):
@@ -42,7 +53,7 @@ def register_model_class(name: str, cls: type | str) -> None:
     _MODEL_CLASSES[name] = cls
 
 
-def model_class(name: str) -> type:
+def model_class(name: str) -> ModelClass:
     """The registered class called ``name``; a ValueError lists the known ones."""
     if name not in _MODEL_CLASSES:
         # in registration order: muskie's own models first
@@ -63,7 +74,7 @@ def build_model(weights: WeightsFile) -> nn.Module:
         raise ValueError(f"{weights.source}: {err}") from None
     model = build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict, weights.source,
                            config_source=weights.config_source)
-    if hasattr(model, "metadata"):  # muskie's models keep what the file records about them (HubModel)
+    if isinstance(model, HubModel):  # muskie's models keep what the file records about them
         model.metadata = dict(weights.metadata)
     return model
 

@@ -1,4 +1,5 @@
-"""muskie.data.checks: a correct scene passes; inverted poses, a wrong depth unit, bad cameras fail (poses that are\nnot rigid are refused when the manifest is read: test_robustness_datasets.py)."""
+"""muskie.data.checks: a correct scene passes; inverted poses, a wrong depth unit, bad cameras fail (poses that
+are not rigid are refused when the manifest is read: test_robustness_datasets.py)."""
 
 import dataclasses
 

@@ -12,6 +12,10 @@ def test_auto_device_is_cpu_without_cuda():
         assert resolve_device("auto") == torch.device("cpu")
 
 
+def test_a_torch_device_is_taken_as_its_name():
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
 def test_unknown_device_names_are_refused():
     with pytest.raises(ValueError, match="not a device name"):
         resolve_device("gpu0")

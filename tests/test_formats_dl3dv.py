@@ -45,9 +45,9 @@ def make_scene(scene_dir, poses_gl, extra=None, frame_extra=None):
     return scene_dir
 
 
-def gl_pose(rotation=np.eye(3), centre=(0.0, 0.0, 0.0)):
+def gl_pose(rotation=None, centre=(0.0, 0.0, 0.0)):
     pose = np.eye(4)
-    pose[:3, :3], pose[:3, 3] = rotation, centre
+    pose[:3, :3], pose[:3, 3] = np.eye(3) if rotation is None else rotation, centre
     return pose
 
 

@@ -53,6 +53,15 @@ def test_a_reconstruction_folder_keeps_its_metadata_and_bytes(tmp_path):
         ReconModel.from_pretrained(FOLDERS / "muskie")
 
 
+def test_from_pretrained_takes_huggingface_hubs_argument_name_and_config_overrides():
+    backbone = MuskieBackbone.from_pretrained(pretrained_model_name_or_path=FOLDERS / "muskie", cross_view=False)
+    assert not backbone.config.cross_view
+    recon = ReconModel.from_pretrained(FOLDERS / "recon", freeze_backbone=True)
+    assert recon.config.freeze_backbone and not any(p.requires_grad for p in recon.backbone.parameters())
+    with pytest.raises(ValueError, match="no_such_field"):
+        ReconModel.from_pretrained(FOLDERS / "recon", no_such_field=1)
+
+
 def test_save_pretrained_writes_what_save_folder_writes_plus_a_card(tmp_path):
     torch.manual_seed(0)
     model = Muskie(MuskieConfig(embed_dim=8, depth=1, num_heads=1, patch_size=4))

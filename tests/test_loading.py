@@ -126,6 +126,7 @@ def test_muskie_load_model_is_exported_and_loading_needs_no_training_code():
     assert muskie.load_model is load_model
     code = (f"import sys, muskie; muskie.load_model({str(V1 / 'pretrain.pt')!r}); "
             f"muskie.load_model({str(V1 / 'recon.pt')!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith(('muskie.train.engine', 'muskie.recon.task', 'muskie.pretraining.task'))))")
+            "print(sorted(m for m in sys.modules "
+            "if m.startswith(('muskie.train.engine', 'muskie.recon.task', 'muskie.pretraining.task'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

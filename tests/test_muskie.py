@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from muskie.model import PRESETS, Muskie, MuskieConfig, create_model, parameter_counts
+from muskie.model import PRESETS, BackboneOutput, Muskie, MuskieBackbone, MuskieConfig, create_model, parameter_counts
 from muskie.model.patches import unpatchify
 
 # Width 128 so that the released-file loader infers 4 heads from its preset table (tiny's width).
@@ -254,3 +254,18 @@ def test_create_model_presets_and_overrides():
 def test_config_rejects_bad_shapes(fields, message):
     with pytest.raises(ValueError, match=message):
         MuskieConfig(**fields)
+
+
+def test_a_muskie_is_a_backbone_that_also_predicts_pixels():
+    """Code written for a MuskieBackbone (token dropping, reading ``features``) takes a Muskie as it is."""
+    torch.manual_seed(0)
+    model = Muskie(MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4)).eval()
+    images = torch.rand(1, 2, 3, 8, 12) * 2 - 1
+    visible = torch.tensor([[[0, 2, 5], [1, 3, 4]]])  # 3 of the 6 patches of each view
+    with torch.no_grad():
+        dropped = model(images, visible=visible)
+        encoded = MuskieBackbone.forward(model, images, visible=visible)
+    assert isinstance(dropped, BackboneOutput)
+    assert dropped.pred.shape == dropped.confidence.shape == (1, 2, 3, 48), "the kept patches only"
+    for ours, backbone in zip(dropped.features, encoded.features, strict=True):
+        torch.testing.assert_close(ours, backbone)

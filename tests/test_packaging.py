@@ -1,8 +1,11 @@
-"""Packaging basics: one version everywhere, the licence the metadata names, a citation file that parses."""
+"""Packaging basics: one version everywhere, the licence the metadata names, a citation file that parses, the
+type marker shipped, and the developer tooling (CONTRIBUTING.md) in place."""
 
 import importlib.metadata
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 import muskie
@@ -26,3 +29,28 @@ def test_citation_names_the_paper():
     paper = yaml.safe_load((REPO / "CITATION.cff").read_text())["preferred-citation"]
     assert paper["title"].startswith("Muskie: Multi-view Masked Image Modeling")
     assert {"type": "other", "value": "arXiv:2511.18115"} in paper["identifiers"]
+
+
+def pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_the_type_marker_ships_with_the_package():
+    """PEP 561: without py.typed in the wheel, users' type checkers ignore muskie's annotations."""
+    assert (REPO / "muskie" / "py.typed").is_file()
+    assert "py.typed" in pyproject()["tool"]["setuptools"]["package-data"]["muskie"]
+
+
+def test_the_developer_checks_are_in_place():
+    config = pyproject()
+    tools = {requirement.split(">")[0] for requirement in config["project"]["optional-dependencies"]["dev"]}
+    assert tools == {"ruff", "mypy", "pdoc", "pre-commit"}
+    assert all((REPO / file).is_file() for file in config["tool"]["mypy"]["files"])
+    for script in ("check.sh", "docs.sh"):
+        assert os.access(REPO / "scripts" / script, os.X_OK), f"scripts/{script} is not executable"
+    # local hooks on the tools of .venv, so that pre-commit needs no network
+    hooks = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+    assert [repo["repo"] for repo in hooks] == ["local"]
+    assert {hook["id"] for hook in hooks[0]["hooks"]} == {"ruff-check", "ruff-format", "mypy"}
+    assert all(hook["language"] == "system" for hook in hooks[0]["hooks"])

@@ -36,10 +36,13 @@ def test_weighted_median_scale_matches_brute_force():
     weight[0, :10] = 0.0
     scale = weighted_median_scale(pred, target, weight)
     candidates = torch.linspace(0.0, 4.0, 40001, dtype=torch.float64)
+
+    def cost(row: int, s: float) -> float:
+        return float((weight[row] * (s * pred[row] - target[row]).abs()).sum())
+
     for row in range(3):
-        cost = lambda s: float((weight[row] * (s * pred[row] - target[row]).abs()).sum())
-        brute = min(cost(float(c)) for c in candidates)
-        assert cost(float(scale[row])) <= brute + 1e-12
+        brute = min(cost(row, float(c)) for c in candidates)
+        assert cost(row, float(scale[row])) <= brute + 1e-12
     assert float(weighted_median_scale(pred, target, torch.zeros_like(weight))[0]) == 1.0
 
 

@@ -77,3 +77,11 @@ def test_backbone_weights_load_from_a_pretrained_folder(tmp_path):
         assert torch.equal(tensor, pretrained.state_dict()[name]), name
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         build_recon_model(ReconModelConfig(backbone_weights=str(tmp_path / "nothing-here")))
+
+
+def test_default_configs_are_not_shared_between_models():
+    """The config is mutable and the model keeps it: a default one is made per model."""
+    backbone = MuskieBackbone(preset_config("tiny", **TINY))
+    first, second = ReconModel(backbone), build_recon_model()
+    assert first.config == second.config == ReconModelConfig()
+    assert first.config is not second.config

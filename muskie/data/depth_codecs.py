@@ -1,11 +1,12 @@
 """Depth files as datasets store them, decoded to z-depth in world units.
 
 Datasets disagree on how a depth map is stored: 16-bit PNGs of millimetres (7-Scenes, ScanNet, WildRGB-D),
-16-bit PNGs whose bits are float16 values (CO3Dv2), 16-bit PNGs of inverse depth (NAVI), float32 PFM (BlendedMVS), HDF5 arrays (MegaDepth,
-HyperSim), NumPy arrays. A frame names its file's encoding (``Frame.depth_encoding``, a key of
-:data:`DEPTH_ENCODINGS`); :func:`read_depth` decodes a file and :func:`read_frame_depth` also applies the
-frame's scale and turns distances along the ray into z-depth. Every decoder checks what a file's header
-claims against the file's size before allocating, so a crafted header cannot exhaust memory.
+16-bit PNGs whose bits are float16 values (CO3Dv2), 16-bit PNGs of inverse depth (NAVI), float32 PFM
+(BlendedMVS), HDF5 arrays (MegaDepth, HyperSim), NumPy arrays. A frame names its file's encoding
+(``Frame.depth_encoding``, a key of :data:`DEPTH_ENCODINGS`); :func:`read_depth` decodes a file and
+:func:`read_frame_depth` also applies the frame's scale and turns distances along the ray into z-depth. Every
+decoder checks what a file's header claims against the file's size before allocating, so a crafted header
+cannot exhaust memory.
 """
 
 from __future__ import annotations

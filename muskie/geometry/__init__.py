@@ -16,8 +16,8 @@ Modules: ``cameras`` (pixel grid, intrinsics, rays, project / unproject / lift, 
 (inversion, the OpenGL <-> OpenCV flip, look-at, relative poses, angles, nearest rotation, quaternions),
 ``visibility`` (the occlusion test, covisibility), ``epipolar`` (fundamental matrix, symmetric epipolar
 distance), ``align`` (Umeyama, ICP, nearest neighbours, point-cloud normals), ``projection`` (projection
-matrices as pinholes: RQ factorisation, OpenGL-style matrices). The package depends on torch and NumPy only (SciPy's k-d tree is
-imported by ``align`` when first used).
+matrices as pinholes: RQ factorisation, OpenGL-style matrices). The package depends on torch and NumPy only
+(SciPy's k-d tree is imported by ``align`` when first used).
 """
 
 from muskie.lazy_exports import lazy_exports

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -16,6 +17,9 @@ from muskie.model.hub import HubModel
 from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tables, token_positions
 from muskie.weights import WeightsFile, build_and_load
 from muskie.weights.hub import HubOptions
+
+
+BackboneT = TypeVar("BackboneT", bound="MuskieBackbone")
 
 
 def check_image_batch(images: torch.Tensor) -> tuple[int, int, int, int]:
@@ -29,7 +33,7 @@ def check_image_batch(images: torch.Tensor) -> tuple[int, int, int, int]:
     return b, v, h, w
 
 
-def init_linear_and_norm(modules) -> None:
+def init_linear_and_norm(modules: Iterable[nn.Module]) -> None:
     """ViT initialisation of the Linear (truncated normal, std 0.02, zero bias) and LayerNorm (1, 0) modules
     among ``modules``."""
     for module in modules:
@@ -87,7 +91,7 @@ class BackboneOutput:
     attention: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-class MuskieBackbone(nn.Module, HubModel):
+class MuskieBackbone(HubModel):
     """A native multi-view encoder: all views of a scene go through every block together.
 
     Parameter names are those of the released checkpoints (brief section 2). Initialisation follows the
@@ -124,18 +128,20 @@ class MuskieBackbone(nn.Module, HubModel):
         return self.config.to_dict()
 
     @classmethod
-    def from_config_dict(cls, values: dict):
+    def from_config_dict(cls: type[BackboneT], values: dict) -> BackboneT:
         """A freshly initialised model of the config :meth:`config_dict` returned; ValueError for a bad one."""
         return cls(MuskieConfig.from_dict(values))
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *, allow_pickle: bool = False,
-                        revision: str | None = None, cache_dir: str | os.PathLike | None = None,
-                        force_download: bool = False, token: str | bool | None = None,
-                        local_files_only: bool = False, **overrides):
-        """The model stored at ``name_or_path``, loaded strictly: one of our folders, a ``.safetensors`` file,
-        a pre-training checkpoint (any format version; of a peer recipe, its encoder) or a released ``.pth``
-        (see :func:`muskie.weights.read_weights`); or, when no such local path exists, the Hugging Face Hub
+    def from_pretrained(cls: type[BackboneT], pretrained_model_name_or_path: str | os.PathLike, *,
+                        allow_pickle: bool = False, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, force_download: bool = False,
+                        token: str | bool | None = None, local_files_only: bool = False,
+                        **overrides: Any) -> BackboneT:
+        """The model stored at ``pretrained_model_name_or_path`` (the argument's name in huggingface_hub),
+        loaded strictly: one of our folders, a ``.safetensors`` file, a pre-training checkpoint (any format
+        version; of a peer recipe, its encoder) or a released ``.pth`` (see
+        :func:`muskie.weights.read_weights`); or, when no such local path exists, the Hugging Face Hub
         repository ``org/name`` (its folder, downloaded into the Hub cache; ``HF_HUB_OFFLINE=1`` or
         ``local_files_only`` reads the cache only). ``revision``, ``cache_dir``, ``force_download`` and
         ``token`` are huggingface_hub's, for that download.
@@ -146,7 +152,7 @@ class MuskieBackbone(nn.Module, HubModel):
         other models (a reconstruction checkpoint) are refused: load those with ``muskie.load_model``.
         """
         options = HubOptions(revision, cache_dir, force_download, token, local_files_only)
-        weights = encoder_weights(cls.read_pretrained(name_or_path, options, allow_pickle))
+        weights = encoder_weights(cls.read_pretrained(pretrained_model_name_or_path, options, allow_pickle))
         config = muskie_config(weights).replace(**overrides)
         model = build_and_load(lambda: cls(config), weights.state_dict, weights.source)
         model.metadata = dict(weights.metadata)

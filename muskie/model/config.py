@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from muskie.config_io import check_fields
 from muskie.constants import NUM_REGISTER_TOKENS, PRESET_SIZES, ROPE_BASE
@@ -44,7 +45,7 @@ class MuskieConfig:
     cross_view: bool = True
     grad_checkpointing: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # the fields come from files (config.json, recipes): integers, finite numbers and true booleans only
         check_fields(self, "MuskieConfig")
         for name in ("embed_dim", "depth", "num_heads", "patch_size"):
@@ -75,7 +76,7 @@ class MuskieConfig:
         """Values per RGB patch, ``3 * p * p``."""
         return 3 * self.patch_size * self.patch_size
 
-    def replace(self, **overrides) -> MuskieConfig:
+    def replace(self, **overrides: Any) -> MuskieConfig:
         """A copy with some fields changed; unknown field names raise ValueError."""
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(self)})
         if unknown:
@@ -101,7 +102,7 @@ class MuskieConfig:
 PRESETS: dict[str, MuskieConfig] = {name: MuskieConfig(**size) for name, size in PRESET_SIZES.items()}
 
 
-def preset_config(name: str, **overrides) -> MuskieConfig:
+def preset_config(name: str, **overrides: Any) -> MuskieConfig:
     """The preset called ``name`` (see :data:`PRESETS`) with ``overrides`` applied."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")

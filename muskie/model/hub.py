@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from torch import nn
 
 from muskie.weights import WeightsFile, read_weights, save_folder
 from muskie.weights.card import TrainingRecord, model_card, write_card
 from muskie.weights.hub import HubOptions, resolve_pretrained
 
+if TYPE_CHECKING:
+    from huggingface_hub.hub_mixin import DataclassInstance
 
-class HubModel(PyTorchModelHubMixin):
-    """The Hub methods of a muskie model: an ``nn.Module`` with ``config_dict()`` (its config as plain values,
-    what ``config.json`` holds) and ``metadata`` (facts about the trained model, such as
-    ``{"image_size": [H, W]}``, stored in the safetensors header; usually empty).
+HubModelT = TypeVar("HubModelT", bound="HubModel")
+
+
+class HubModel(nn.Module, PyTorchModelHubMixin):
+    """Base of muskie's models that save, load and push through the Hub: an ``nn.Module`` with
+    ``config_dict()`` (its config as plain values, what ``config.json`` holds), ``from_config_dict`` (its
+    inverse) and ``metadata`` (facts about the trained model, such as ``{"image_size": [H, W]}``, stored in
+    the safetensors header; usually empty).
 
     The card and its Hub metadata (library, licence, tags) are muskie's own (:mod:`muskie.weights.card`), so
     the mixin's card options are not used.
@@ -31,9 +39,21 @@ class HubModel(PyTorchModelHubMixin):
 
     metadata: dict
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, config: dict | None = None,
-                        repo_id: str | None = None, push_to_hub: bool = False,
-                        model_card_kwargs: dict | None = None, **push_to_hub_kwargs) -> Path | str:
+    def config_dict(self) -> dict:
+        """The config as plain values: what ``config.json`` holds."""
+        raise NotImplementedError(f"{type(self).__name__} does not define config_dict()")
+
+    @classmethod
+    def from_config_dict(cls: type[HubModelT], values: dict) -> HubModelT:
+        """A freshly initialised model of the config :meth:`config_dict` returned; ValueError for a bad one."""
+        raise NotImplementedError(f"{cls.__name__} does not define from_config_dict()")
+
+    # returns the folder it wrote where the mixin returns None (with push_to_hub, both return the commit URL)
+    def save_pretrained(  # type: ignore[override]
+        self, save_directory: str | os.PathLike, *, config: dict | DataclassInstance | None = None,
+        repo_id: str | None = None, push_to_hub: bool = False, model_card_kwargs: dict | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> Path | str:
         """Write ``save_directory/{config.json, model.safetensors, README.md}``; returns the directory, or with
         ``push_to_hub`` the URL of the commit that uploaded it to ``repo_id`` (default: the folder's name).
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from muskie.model.backbone import MuskieBackbone, muskie_config
+from muskie.model.backbone import BackboneOutput, MuskieBackbone, muskie_config
 from muskie.model.config import MuskieConfig, preset_config
 from muskie.weights import HEAD_PREFIXES, build_and_load, describe, read_weights
 
 
-@dataclass
-class MuskieOutput:
-    """What :class:`Muskie` returns (``p`` = patch size, ``L = (H/p) * (W/p)``).
+@dataclass(kw_only=True)
+class MuskieOutput(BackboneOutput):
+    """What :class:`Muskie` returns (``p`` = patch size, ``L = (H/p) * (W/p)``): the backbone's output and
+    the pixel head's. With token dropping (``visible``), ``L`` is the ``N`` kept patches.
 
     Attributes:
         pred: ``(B, V, L, 3*p*p)`` predicted pixels of every patch in normalised units (the [-1, 1] scale
@@ -31,8 +33,6 @@ class MuskieOutput:
     pred: torch.Tensor
     confidence: torch.Tensor
     confidence_logits: torch.Tensor
-    features: list[torch.Tensor]
-    attention: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 class Muskie(MuskieBackbone):
@@ -55,13 +55,14 @@ class Muskie(MuskieBackbone):
         images: torch.Tensor,
         patch_mask: torch.Tensor | None = None,
         attention_blocks: Iterable[int] = (),
+        visible: torch.Tensor | None = None,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
-        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks`` as in
-        :meth:`MuskieBackbone.forward`.
+        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks`` and ``visible`` as in
+        :meth:`MuskieBackbone.forward` (with ``visible``, the kept patches only are predicted, in that order).
         """
-        encoded = super().forward(images, patch_mask, attention_blocks)
+        encoded = super().forward(images, patch_mask, attention_blocks, visible)
         head = self.decoder_pred(self.decoder_norm(encoded.features[-1]))
         pred, logits = head.split(self.config.pixel_dim, dim=-1)
         return MuskieOutput(
@@ -84,7 +85,7 @@ def parameter_counts(config: MuskieConfig) -> tuple[int, int]:
 
 
 def create_model(
-    preset_name: str, pretrained: str | os.PathLike | None = None, *, allow_pickle: bool = False, **overrides
+    preset_name: str, pretrained: str | os.PathLike | None = None, *, allow_pickle: bool = False, **overrides: Any
 ) -> Muskie:
     """A :class:`Muskie` of the named preset (``tiny``, ``small``, ``base``, ``large``, ``huge``).
 

@@ -72,13 +72,13 @@ def _masked_squared_error(pred: torch.Tensor, images: torch.Tensor, mask: torch.
 def _fill_prediction(images: torch.Tensor, mask: torch.Tensor, patch: int) -> torch.Tensor:
     """Masked patches filled with each view's mean visible colour ``(B, V, 3, H, W)``."""
     patches = patchify(images, patch)  # (B, V, L, 3 p^2)
-    b, v, l, k = patches.shape
-    per_channel = patches.view(b, v, l, 3, k // 3)
+    b, v, n, k = patches.shape  # n = L patches per view
+    per_channel = patches.view(b, v, n, 3, k // 3)
     visible = (~mask.flatten(2)).float()[..., None, None]  # (B, V, L, 1, 1)
     count = visible.flatten(2).sum(dim=2, keepdim=True) * (k // 3)  # (B, V, 1)
     mean = (per_channel * visible).sum(dim=(2, 4)) / count.clamp(min=1)  # (B, V, 3)
     filled = torch.where(visible.bool(), per_channel, mean[:, :, None, :, None].expand_as(per_channel))
-    return unpatchify(filled.reshape(b, v, l, k), patch, images.shape[-2], images.shape[-1])
+    return unpatchify(filled.reshape(b, v, n, k), patch, images.shape[-2], images.shape[-1])
 
 
 @torch.no_grad()

@@ -101,7 +101,7 @@ def recon_loss(
     valid: torch.Tensor,
     intrinsics: torch.Tensor,
     gt_cam_to_world: torch.Tensor,
-    config: ReconLossConfig = ReconLossConfig(),
+    config: ReconLossConfig | None = None,
 ) -> ReconLoss:
     """The loss of a batch (see the module docstring).
 
@@ -112,8 +112,9 @@ def recon_loss(
         depth: ``(B, V, H, W)`` GT z-depth, any unit; valid: ``(B, V, H, W)`` bool.
         intrinsics: ``(B, V, 3, 3)`` GT ``K`` in pixels.
         gt_cam_to_world: ``(B, V, 4, 4)`` GT poses, same unit as ``depth``, OpenCV axes.
-        config: term weights and thresholds.
+        config: term weights and thresholds; None: the defaults.
     """
+    config = ReconLossConfig() if config is None else config
     if local_points.dim() != 5 or local_points.shape[-1] != 3:
         raise ValueError(f"local_points must have shape (B, V, H, W, 3), got {tuple(local_points.shape)}")
     if depth.shape != local_points.shape[:-1] or valid.shape != depth.shape:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,7 +55,7 @@ def default_head_layers(num_layers: int) -> list[int]:
     return [(k + 1) * num_layers // 4 - 1 for k in range(4)]
 
 
-class ReconModel(nn.Module, HubModel):
+class ReconModel(HubModel):
     """Backbone -> ``new_blocks`` AA blocks -> DPT head (points + confidence) and camera head.
 
     The new blocks carry their own register tokens and use the backbone's RoPE positions; they and the heads
@@ -64,8 +65,10 @@ class ReconModel(nn.Module, HubModel):
     Saving, loading and ``push_to_hub`` come from :class:`~muskie.model.hub.HubModel`.
     """
 
-    def __init__(self, backbone: MuskieBackbone, config: ReconModelConfig = ReconModelConfig()):
+    def __init__(self, backbone: MuskieBackbone, config: ReconModelConfig | None = None):
         super().__init__()
+        # a fresh default per model: the config is mutable and the model keeps it
+        config = ReconModelConfig() if config is None else config
         self.config = config
         self.metadata: dict = {}
         self.backbone = backbone
@@ -105,19 +108,25 @@ class ReconModel(nn.Module, HubModel):
         return cls(MuskieBackbone.from_config_dict(values["backbone"]), head)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *, revision: str | None = None,
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, revision: str | None = None,
                         cache_dir: str | os.PathLike | None = None, force_download: bool = False,
-                        token: str | bool | None = None, local_files_only: bool = False) -> ReconModel:
-        """The reconstruction model stored at ``name_or_path`` (a folder or a reconstruction checkpoint),
-        loaded strictly, with its ``metadata``; or, when no such local path exists, the Hugging Face Hub
-        repository ``org/name`` (see :meth:`MuskieBackbone.from_pretrained` for the download arguments).
-        A file of another model is a ValueError."""
+                        token: str | bool | None = None, local_files_only: bool = False,
+                        **overrides: Any) -> ReconModel:
+        """The reconstruction model stored at ``pretrained_model_name_or_path`` (a folder or a reconstruction
+        checkpoint), loaded strictly, with its ``metadata``; or, when no such local path exists, the Hugging
+        Face Hub repository ``org/name`` (see :meth:`MuskieBackbone.from_pretrained` for the download
+        arguments). ``overrides`` change :class:`ReconModelConfig` fields of the head (e.g.
+        ``freeze_backbone``, ``grad_checkpointing``). A file of another model is a ValueError."""
         options = HubOptions(revision, cache_dir, force_download, token, local_files_only)
-        weights = cls.read_pretrained(name_or_path, options, allow_pickle=False)
+        weights = cls.read_pretrained(pretrained_model_name_or_path, options, allow_pickle=False)
         if weights.model_class != cls.__name__:
             raise ValueError(f"{weights.source}: holds a {weights.model_class}, not a {cls.__name__}; load it with "
                              f"muskie.load_model")
-        model = build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict,
+        values = weights.model_config
+        head = values.get("head", {}) if isinstance(values, dict) else None
+        if overrides and isinstance(head, dict):  # a malformed config is from_config_dict's to report
+            values = {**values, "head": {**head, **overrides}}
+        model = build_and_load(lambda: cls.from_config_dict(values), weights.state_dict,
                                weights.source, config_source=weights.config_source)
         model.metadata = dict(weights.metadata)
         return model
@@ -168,6 +177,8 @@ def initial_backbone(config: ReconModelConfig) -> MuskieBackbone:
                                           cross_view=True, grad_checkpointing=False)
 
 
-def build_recon_model(config: ReconModelConfig = ReconModelConfig()) -> ReconModel:
-    """A :class:`ReconModel` with the backbone ``config`` names (see :func:`initial_backbone`)."""
+def build_recon_model(config: ReconModelConfig | None = None) -> ReconModel:
+    """A :class:`ReconModel` with the backbone ``config`` names (see :func:`initial_backbone`); None: the
+    defaults (a random tiny backbone)."""
+    config = ReconModelConfig() if config is None else config
     return ReconModel(initial_backbone(config), config)

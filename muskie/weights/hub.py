@@ -56,9 +56,11 @@ def resolve_pretrained(name: str | os.PathLike, options: HubOptions = HubOptions
         return path
     if not isinstance(name, str) or not is_repo_id(name):
         raise FileNotFoundError(f"{name}: no such checkpoint file or directory")
+    # huggingface_hub types cache_dir as str | Path: a Path of any os.PathLike
+    cache_dir = None if options.cache_dir is None else Path(options.cache_dir)
     try:
         folder = snapshot_download(name, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
-                                   revision=options.revision, cache_dir=options.cache_dir,
+                                   revision=options.revision, cache_dir=cache_dir,
                                    force_download=options.force_download, token=options.token,
                                    local_files_only=options.local_files_only)
     except OSError as err:  # huggingface_hub's errors (not found, offline and not cached, HTTP) are OSErrors

@@ -12,11 +12,14 @@ a ``config.json`` claiming a huge width) is refused before any model exists:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from muskie.weights.release import HEAD_PREFIXES, LISTED_KEYS, block_indices
+
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 # The peer models of muskie.peers: a frame-wise backbone under ``encoder.``, a decoder under ``decoder.``.
 PEER_CLASSES = ("MAEModel", "MuMModel", "CroCoModel")
@@ -145,8 +148,8 @@ def load_into(model: nn.Module, state_dict: dict, source: str) -> None:
     model.load_state_dict(check_fits(model, state_dict, source), strict=True)
 
 
-def build_and_load(build: Callable[[], nn.Module], state_dict: dict, source: str,
-                   config_source: str | None = None) -> nn.Module:
+def build_and_load(build: Callable[[], ModelT], state_dict: dict, source: str,
+                   config_source: str | None = None) -> ModelT:
     """``build()`` loaded strictly with ``state_dict``, refused before any memory is spent when it does not fit.
 
     ``build`` is called twice: first on the ``meta`` device, whose model is compared with the file

@@ -18,7 +18,8 @@ MegaDepth, ARKitScenes, ScanNet++, ...) store EXR depth or per-scene metadata an
 ``camera_intrinsics`` is ``K`` (3, 3) in pixels of the stored image and ``camera_pose`` the camera-to-world
 (4, 4), OpenCV axes, exactly as DUSt3R reads them (its CO3D script places the principal point by PyTorch3D's
 pixel-corner convention, then treats it as an integer-centre one when resizing: about half a pixel, times the
-resize factor, off; muskie keeps the values DUSt3R trains on). CO3D scenes are in the reconstruction's arbitrary units; WildRGB-D scenes are in metres.
+resize factor, off; muskie keeps the values DUSt3R trains on). CO3D scenes are in the reconstruction's
+arbitrary units; WildRGB-D scenes are in metres.
 
 Scene ids are the split lists' ``<category>/<sequence>`` (for WildRGB-D the sequence is ``scenes/<scene>``);
 they must stay inside the root unless ``allow_outside``. The frames are the scene folder's images; the
@@ -27,7 +28,6 @@ they must stay inside the root unless ``allow_outside``. The frames are the scen
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np

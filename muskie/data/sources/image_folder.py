@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def read_image_folder(path: str | Path) -> Scene:
+def read_image_folder(path: str | os.PathLike) -> Scene:
     """Read a folder of images as a ``Scene`` with no cameras.
 
     Args:

@@ -207,7 +207,7 @@ def load_manifest(path: str | Path, root: str | Path | None = None, allow_outsid
     return scenes
 
 
-def load_scenes(source: str | Path, allow_outside: bool = False) -> list[Scene]:
+def load_scenes(source: str | os.PathLike, allow_outside: bool = False) -> list[Scene]:
     """The scenes of ``source``: a manifest ``.json`` (``load_manifest``), a ``transforms.json``, one scene
     folder, or a dataset root whose scene folders are found by ``find_scene_dirs`` and read one by one;
     ``allow_outside``: accept paths that the manifest or the scenes' files name outside their roots.

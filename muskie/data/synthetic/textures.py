@@ -45,7 +45,7 @@ _MAX_PHOTO_SIDE = 512
 MIP_LEVELS = 6
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name: str) -> torch.Tensor:
     """One skimage photo as ``(C, H, W)`` float32 in [0, 1], C = 1 or 3, at most ``_MAX_PHOTO_SIDE`` pixels
     a side; loaded once per process."""
