@@ -29,18 +29,8 @@ from muskie.data.sources.manifest import scene_record, write_manifest
 from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.report import write_report
 
+from cli_runner import run_cli
 from fixtures import write_image_folder
-
-
-def run_cli(argv, capsys) -> tuple[int, str]:
-    """Exit code and stderr of ``muskie argv`` run in this process."""
-    from muskie.cli.main import main
-
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
 
 
 def camera_scene(folder, num_frames=3, size=8, poses=None, depth=False):

@@ -12,7 +12,6 @@ import pytest
 import torch
 from PIL import Image
 
-from muskie.cli.main import main
 from muskie.data.imageio import read_image
 from muskie.data.sources import load_scene, read_colmap_scene, read_transforms_json, write_transforms_json
 from muskie.data.synthetic import SyntheticConfig, write_synthetic_scenes
@@ -21,20 +20,13 @@ from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
 from muskie.pretraining import load_pretrain_config, pretrain
 
+from cli_runner import run_cli
+
 TINY = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
 TINY_RUN = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
             "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.batch_size=2", "--set", "data.workers=0",
             "--set", "data.min_views=3", "--set", "data.max_views=3", "--set", "optim.warmup_steps=1",
             "--preset", "tiny", "--precision", "fp32", "--device", "cpu", "--no-progress", "--steps", "2"]
-
-
-def run_cli(argv, capsys) -> tuple[int, str]:
-    """Exit code and stderr of ``muskie argv`` run in this process (argparse errors exit via SystemExit)."""
-    try:
-        code = main([str(arg) for arg in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
 
 
 def png_16bit_rgb(path, pixels: np.ndarray) -> None:
