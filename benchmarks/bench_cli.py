@@ -42,9 +42,11 @@ def main() -> None:
     for words in command_parsers(build_parser()):
         times = [seconds(list(words)) for _ in range(args.repeats)]
         rows.append((" ".join(("muskie", *words, "--help")), min(times), statistics.median(times)))
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
-          f"{platform.python_version()}; a bare `python -c pass` takes {min(baseline):.3f} s (best of "
-          f"{args.repeats})\n")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python "
+        f"{platform.python_version()}; a bare `python -c pass` takes {min(baseline):.3f} s (best of "
+        f"{args.repeats})\n"
+    )
     print("| command | best s | median s |\n|---|---|---|")
     for command, best, median in rows:
         print(f"| `{command}` | {best:.3f} | {median:.3f} |")

@@ -103,8 +103,10 @@ def main() -> None:
         start = time.perf_counter()
         write_tree(index_root, args.frames, FRAMES_PER_SCENE, 64, 48)
         write_tree(loader_root, LOADER_SCENES * LOADER_FRAMES, LOADER_FRAMES, 640, 480)
-        print(f"wrote {args.frames} 64x48 JPEGs ({args.frames // FRAMES_PER_SCENE} scenes) and "
-              f"{LOADER_SCENES * LOADER_FRAMES} 640x480 JPEGs in {time.perf_counter() - start:.1f} s")
+        print(
+            f"wrote {args.frames} 64x48 JPEGs ({args.frames // FRAMES_PER_SCENE} scenes) and "
+            f"{LOADER_SCENES * LOADER_FRAMES} 640x480 JPEGs in {time.perf_counter() - start:.1f} s"
+        )
         for workers in sorted({1, cores}):
             rate = bench_index(index_root, workers)
             print(f"index   workers {workers}: {rate:9.0f} frames/s")

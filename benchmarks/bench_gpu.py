@@ -67,12 +67,15 @@ def main() -> None:
         times.append(start.elapsed_time(end) / 1e3)
     seconds = statistics.median(times)
     flops = args.batch * forward_flops(model.config, args.views, args.size, args.size) * TRAINING_STEP_FACTOR
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.preset} {args.batch}x{args.views} "
-          f"views at {args.size}px, bf16 + flash attention"
-          + (", gradient checkpointing" if args.checkpointing else ""))
-    print(f"step {seconds:.3f} s (median of {args.repeats}), {flops / seconds / 1e12:.1f} TFLOP/s, "
-          f"MFU {100 * flops / seconds / (args.peak_tflops * 1e12):.1f}% of {args.peak_tflops:.0f} TFLOP/s, "
-          f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    print(
+        f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.preset} {args.batch}x{args.views} "
+        f"views at {args.size}px, bf16 + flash attention" + (", gradient checkpointing" if args.checkpointing else "")
+    )
+    print(
+        f"step {seconds:.3f} s (median of {args.repeats}), {flops / seconds / 1e12:.1f} TFLOP/s, "
+        f"MFU {100 * flops / seconds / (args.peak_tflops * 1e12):.1f}% of {args.peak_tflops:.0f} TFLOP/s, "
+        f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+    )
 
 
 if __name__ == "__main__":

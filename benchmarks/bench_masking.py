@@ -43,21 +43,27 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
 
-    print(f"{SCENES} scenes x {VIEWS} views, {GRID}x{GRID} patches, {args.threads} thread(s), "
-          f"torch {torch.__version__}, {os.cpu_count()} CPU cores visible")
+    print(
+        f"{SCENES} scenes x {VIEWS} views, {GRID}x{GRID} patches, {args.threads} thread(s), "
+        f"torch {torch.__version__}, {os.cpu_count()} CPU cores visible"
+    )
     print("note: the cores may be shared with other jobs; compare minima, not single runs")
-    print(f"{'mode':<12} {'ratio':>5} {'step median':>12} {'step min':>9} {'256 views med':>14} "
-          f"{'256 views min':>14} {'< 5 ms':>7}")
+    print(
+        f"{'mode':<12} {'ratio':>5} {'step median':>12} {'step min':>9} {'256 views med':>14} "
+        f"{'256 views min':>14} {'< 5 ms':>7}"
+    )
     for mode in MASK_MODES:
         config = MaskConfig(modes=(mode,))
         ratio = config.ratio(mode)
-        step = time_ms(lambda: sample_pretraining_masks(SCENES, VIEWS, GRID, GRID, config, generator),
-                       args.repeats)
-        every = time_ms(lambda: sample_patch_masks(SCENES * VIEWS, GRID, GRID, mode, ratio, generator=generator),
-                        args.repeats)
+        step = time_ms(lambda: sample_pretraining_masks(SCENES, VIEWS, GRID, GRID, config, generator), args.repeats)
+        every = time_ms(
+            lambda: sample_patch_masks(SCENES * VIEWS, GRID, GRID, mode, ratio, generator=generator), args.repeats
+        )
         verdict = "yes" if step[1] < TARGET_MS else "no"
-        print(f"{mode:<12} {ratio:>5.2f} {step[0]:>9.2f} ms {step[1]:>6.2f} ms {every[0]:>11.2f} ms "
-              f"{every[1]:>11.2f} ms {verdict:>7}")
+        print(
+            f"{mode:<12} {ratio:>5.2f} {step[0]:>9.2f} ms {step[1]:>6.2f} ms {every[0]:>11.2f} ms "
+            f"{every[1]:>11.2f} ms {verdict:>7}"
+        )
 
 
 if __name__ == "__main__":

@@ -58,18 +58,32 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(one_step(args.preset, args.child, args.size, args.device)))
         return
-    print(f"{args.preset} at {args.size}x{args.size}, batch 1, {args.device}; {platform.machine()}, "
-          f"torch {torch.__version__}")
+    print(
+        f"{args.preset} at {args.size}x{args.size}, batch 1, {args.device}; {platform.machine()}, "
+        f"torch {torch.__version__}"
+    )
     rows = []
     for views in args.views:
-        command = [sys.executable, __file__, "--preset", args.preset, "--size", str(args.size),
-                   "--device", args.device, "--child", str(views)]
+        command = [
+            sys.executable,
+            __file__,
+            "--preset",
+            args.preset,
+            "--size",
+            str(args.size),
+            "--device",
+            args.device,
+            "--child",
+            str(views),
+        ]
         rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
     reference = next((r for r in rows if r["views"] == 8), rows[0])
     print(f"{'views':>5} {'step MiB':>9} {'/ 8 views':>9} {'MiB per view':>12}   ({rows[0]['measure']})")
     for row in rows:
-        print(f"{row['views']:>5} {row['step_mib']:>9.1f} {row['step_mib'] / reference['step_mib']:>9.2f} "
-              f"{row['step_mib'] / row['views']:>12.1f}")
+        print(
+            f"{row['views']:>5} {row['step_mib']:>9.1f} {row['step_mib'] / reference['step_mib']:>9.2f} "
+            f"{row['step_mib'] / row['views']:>12.1f}"
+        )
 
 
 if __name__ == "__main__":

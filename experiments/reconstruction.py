@@ -55,9 +55,13 @@ def main() -> None:
     parser.add_argument("--camera-weight", type=float, default=1.0, help="loss.camera_weight of every arm")
     parser.add_argument("--lr", type=float, default=3e-4, help="optim.lr of every arm")
     parser.add_argument("--path", default="walk", help="synthetic camera path to train and evaluate on")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="training seed of every arm (new layers' initialisation, scenes, crops); "
-                             "the evaluation samples do not change with it")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="training seed of every arm (new layers' initialisation, scenes, crops); "
+        "the evaluation samples do not change with it",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--real-data", default=str(REPO.parent / "shared" / "data" / "real"))
@@ -70,19 +74,49 @@ def main() -> None:
     for name, weights in arms(Path(args.pretrained)).items():
         if weights is not None and not Path(weights).is_file():
             raise SystemExit(f"{weights} not found: run experiments/correspondence.py first")
-        command = muskie + ["train", "--recipe", "tiny-cpu", "--out", str(out / name), "--steps", str(args.steps),
-                            "--threads", str(args.threads), "--no-progress",
-                            "--set", f"loss.camera_weight={args.camera_weight}", "--set", f"optim.lr={args.lr}",
-                            "--set", f"data.synthetic_path={args.path}", "--seed", str(args.seed)]
+        command = muskie + [
+            "train",
+            "--recipe",
+            "tiny-cpu",
+            "--out",
+            str(out / name),
+            "--steps",
+            str(args.steps),
+            "--threads",
+            str(args.threads),
+            "--no-progress",
+            "--set",
+            f"loss.camera_weight={args.camera_weight}",
+            "--set",
+            f"optim.lr={args.lr}",
+            "--set",
+            f"data.synthetic_path={args.path}",
+            "--seed",
+            str(args.seed),
+        ]
         train[name] = command + (["--backbone-weights", weights] if weights else [])
     run_all(train, out, "train")
 
-    scenes = ["synthetic"] + [str(Path(args.real_data) / s) for s in REAL_SCENES
-                              if (Path(args.real_data) / s).is_dir()]
+    scenes = ["synthetic"] + [str(Path(args.real_data) / s) for s in REAL_SCENES if (Path(args.real_data) / s).is_dir()]
     evaluate = {
-        name: muskie + ["eval", "--checkpoint", str(out / name / "checkpoint-last.pt"), "--scenes", *scenes,
-                        "--synthetic-path", args.path, "--samples", str(args.samples), "--views", "8",
-                        "--out", str(out / name / "eval"), "--threads", str(args.threads)]
+        name: muskie
+        + [
+            "eval",
+            "--checkpoint",
+            str(out / name / "checkpoint-last.pt"),
+            "--scenes",
+            *scenes,
+            "--synthetic-path",
+            args.path,
+            "--samples",
+            str(args.samples),
+            "--views",
+            "8",
+            "--out",
+            str(out / name / "eval"),
+            "--threads",
+            str(args.threads),
+        ]
         for name in train
     }
     run_all(evaluate, out, "eval")

@@ -27,17 +27,27 @@ from muskie.recon.prediction import Prediction
 
 def ground_truth_prediction(num_views: int, height: int, width: int) -> Prediction:
     sample = SyntheticViewDataset("test", SyntheticConfig(camera_path="orbit"), num_scenes=1)[
-        ViewRequest(0, num_views, height, width, 0)]
+        ViewRequest(0, num_views, height, width, 0)
+    ]
     to_first = invert_pose(sample["cam_to_world"][0].double())
     cam_to_world = to_first @ sample["cam_to_world"].double()
-    local = unproject_depth(sample["depth"].double(), sample["intrinsics"].double(),
-                            torch.eye(4, dtype=torch.float64).expand(num_views, 4, 4))
+    local = unproject_depth(
+        sample["depth"].double(),
+        sample["intrinsics"].double(),
+        torch.eye(4, dtype=torch.float64).expand(num_views, 4, 4),
+    )
     points = transform_points(cam_to_world, local.reshape(num_views, -1, 3)).reshape(local.shape)
     # pixels without depth (the background) are left out as non-finite points
     points[~sample["valid"]] = float("nan")
-    return Prediction([f"{view:03d}" for view in range(num_views)], (sample["images"] + 1) / 2, local.float(),
-                      points.float(), torch.ones(num_views, height, width), cam_to_world.float(),
-                      sample["intrinsics"])
+    return Prediction(
+        [f"{view:03d}" for view in range(num_views)],
+        (sample["images"] + 1) / 2,
+        local.float(),
+        points.float(),
+        torch.ones(num_views, height, width),
+        cam_to_world.float(),
+        sample["intrinsics"],
+    )
 
 
 def main() -> None:
@@ -50,9 +60,20 @@ def main() -> None:
     paths = write_prediction(ground_truth_prediction(8, 96, 128), args.out, overwrite=True)
     browser = shutil.which(args.browser) or args.browser
     width, height = args.window
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
-                    f"--screenshot={args.screenshot}", paths["viewer"].resolve().as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--window-size={width},{height}",
+            f"--screenshot={args.screenshot}",
+            paths["viewer"].resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     print(f"wrote {args.out} and {args.screenshot}")
 
 

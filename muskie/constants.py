@@ -20,6 +20,7 @@ ROPE_BASE = 100.0
 # as the correspondence benchmarks use.
 OCCLUSION_TOLERANCE = 0.05
 
+
 # The named model sizes: those of the released checkpoints (brief section 2; base and large are the paper's
 # models) and ``tiny``, ours, small enough to pre-train in minutes on one CPU core at 64x64 pixels.
 class PresetSize(TypedDict):

@@ -20,8 +20,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r} was asked for but CUDA is not available")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} "
-                             f"CUDA device(s)")
+            raise ValueError(
+                f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     elif device.type == "mps":
         if not torch.backends.mps.is_available():
             raise ValueError(f"device {name!r} was asked for but MPS (Apple GPU) is not available")

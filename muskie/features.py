@@ -65,9 +65,17 @@ class FeatureSet:
 
     def metadata(self) -> dict:
         """The JSON header entry the file stores."""
-        return {"size": list(self.size), "patch_size": self.model["config"]["patch_size"], "grid": list(self.grid),
-                "blocks": sorted(self.features), "attention_blocks": sorted(self.attention), "images": self.images,
-                "scenes": self.scenes, "chunks": [list(chunk) for chunk in self.chunks], "model": self.model}
+        return {
+            "size": list(self.size),
+            "patch_size": self.model["config"]["patch_size"],
+            "grid": list(self.grid),
+            "blocks": sorted(self.features),
+            "attention_blocks": sorted(self.attention),
+            "images": self.images,
+            "scenes": self.scenes,
+            "chunks": [list(chunk) for chunk in self.chunks],
+            "model": self.model,
+        }
 
 
 def chunk_ranges(num_views: int, batch_views: int) -> list[tuple[int, int]]:
@@ -103,10 +111,17 @@ def _read_view(path: Path, size: tuple[int, int] | None) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Iterable[int],
-                     attention_blocks: Iterable[int] = (), batch_views: int = 8,
-                     size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
-                     source: str = "", progress: bool = False) -> FeatureSet:
+def extract_features(
+    model: MuskieBackbone,
+    scenes: Sequence[Scene],
+    blocks: Iterable[int],
+    attention_blocks: Iterable[int] = (),
+    batch_views: int = 8,
+    size: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    source: str = "",
+    progress: bool = False,
+) -> FeatureSet:
     """The features of ``blocks`` (and the cross-view attention of ``attention_blocks``) of every image of
     ``scenes``, the views of each scene in chunks of at most ``batch_views``.
 
@@ -144,8 +159,9 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
     scene_names: list[str] = []
     chunks: list[tuple[int, int]] = []
     shape: tuple[int, int] | None = None  # (H, W) of every view: the first image's
-    bar = progress_bar(total=sum(len(scene.frames) for scene in scenes), desc="extracting features", unit="image",
-                       enabled=progress)
+    bar = progress_bar(
+        total=sum(len(scene.frames) for scene in scenes), desc="extracting features", unit="image", enabled=progress
+    )
     for scene in scenes:
         for start, end in chunk_ranges(len(scene.frames), batch_views):
             paths = [frame.image_path for frame in scene.frames[start:end]]
@@ -154,11 +170,15 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
                 if shape is None:
                     shape = (view.shape[-2], view.shape[-1])
                 if (view.shape[-2], view.shape[-1]) != shape:
-                    raise ValueError(f"{path}: {view.shape[1]}x{view.shape[2]} pixels, but the first image has "
-                                     f"{shape[0]}x{shape[1]}; give a size to resize every image to")
+                    raise ValueError(
+                        f"{path}: {view.shape[1]}x{view.shape[2]} pixels, but the first image has "
+                        f"{shape[0]}x{shape[1]}; give a size to resize every image to"
+                    )
                 if shape[0] % p or shape[1] % p:
-                    raise ValueError(f"{path}: {shape[0]}x{shape[1]} pixels is not a multiple of the patch size "
-                                     f"{p}; give a size to resize every image to")
+                    raise ValueError(
+                        f"{path}: {shape[0]}x{shape[1]} pixels is not a multiple of the patch size "
+                        f"{p}; give a size to resize every image to"
+                    )
             out = model(torch.stack(views)[None].to(device), attention_blocks=attention_blocks)
             for b in blocks:
                 features[b].append(out.features[b][0].float().cpu())
@@ -171,9 +191,16 @@ def extract_features(model: MuskieBackbone, scenes: Sequence[Scene], blocks: Ite
             bar.update(end - start)
     bar.close()
     assert shape is not None  # some scene has frames (checked above), so some image was read
-    return FeatureSet(features={b: torch.cat(t) for b, t in features.items()}, attention=attention, images=images,
-                      scenes=scene_names, chunks=chunks, size=shape, grid=(shape[0] // p, shape[1] // p),
-                      model={"class": type(model).__name__, "config": model.config_dict(), "source": source})
+    return FeatureSet(
+        features={b: torch.cat(t) for b, t in features.items()},
+        attention=attention,
+        images=images,
+        scenes=scene_names,
+        chunks=chunks,
+        size=shape,
+        grid=(shape[0] // p, shape[1] // p),
+        model={"class": type(model).__name__, "config": model.config_dict(), "source": source},
+    )
 
 
 def save_features(path: str | os.PathLike, feature_set: FeatureSet) -> Path:
@@ -195,10 +222,20 @@ def read_features_metadata(path: str | os.PathLike) -> dict:
         return json.loads(handle.metadata()[METADATA_KEY])
 
 
-def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, images: str | os.PathLike | None = None,
-                    scenes: str | os.PathLike | None = None, blocks: Iterable[int] = (-1,),
-                    attention_blocks: Iterable[int] = (), batch_views: int = 8, size: tuple[int, int] | None = None,
-                    device: str = "auto", allow_pickle: bool = False, progress: bool = False) -> Path:
+def export_features(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    images: str | os.PathLike | None = None,
+    scenes: str | os.PathLike | None = None,
+    blocks: Iterable[int] = (-1,),
+    attention_blocks: Iterable[int] = (),
+    batch_views: int = 8,
+    size: tuple[int, int] | None = None,
+    device: str = "auto",
+    allow_pickle: bool = False,
+    progress: bool = False,
+) -> Path:
     """``muskie features`` as a function: the features of the Muskie at ``checkpoint`` (any file or Hub
     repository ``MuskieBackbone.from_pretrained`` reads) for a folder of ``images`` (one scene) or for
     ``scenes`` (a scene folder, a folder of scenes or a manifest; exactly one of the two), saved to ``out``
@@ -215,6 +252,7 @@ def export_features(checkpoint: str | os.PathLike, out: str | os.PathLike, *, im
         assert scenes is not None  # exactly one of the two, checked above
         loaded = load_scenes(scenes)
     model = MuskieBackbone.from_pretrained(checkpoint, allow_pickle=allow_pickle)
-    feature_set = extract_features(model, loaded, blocks, attention_blocks, batch_views, size, target,
-                                   source=str(checkpoint), progress=progress)
+    feature_set = extract_features(
+        model, loaded, blocks, attention_blocks, batch_views, size, target, source=str(checkpoint), progress=progress
+    )
     return save_features(out, feature_set)

@@ -72,15 +72,20 @@ def build_model(weights: WeightsFile) -> nn.Module:
         cls = model_class(weights.model_class)
     except ValueError as err:
         raise ValueError(f"{weights.source}: {err}") from None
-    model = build_and_load(lambda: cls.from_config_dict(weights.model_config), weights.state_dict, weights.source,
-                           config_source=weights.config_source)
+    model = build_and_load(
+        lambda: cls.from_config_dict(weights.model_config),
+        weights.state_dict,
+        weights.source,
+        config_source=weights.config_source,
+    )
     if isinstance(model, HubModel):  # muskie's models keep what the file records about them
         model.metadata = dict(weights.metadata)
     return model
 
 
-def load_model(path: str | os.PathLike, *, allow_pickle: bool = False,
-               map_location: str | torch.device = "cpu") -> nn.Module:
+def load_model(
+    path: str | os.PathLike, *, allow_pickle: bool = False, map_location: str | torch.device = "cpu"
+) -> nn.Module:
     """The model stored at ``path``, in eval mode on ``map_location``: a ``Muskie`` (or bare
     ``MuskieBackbone``) for pre-training files and released weights, a ``ReconModel`` for reconstruction
     checkpoints, whatever class the file names.

@@ -58,8 +58,9 @@ def naming_a_full_disk(folder: str | os.PathLike, what: str) -> Iterator[None]:
         raise
 
 
-def check_output_folder(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
-                        flag: str = "--out") -> Path:
+def check_output_folder(
+    out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False, flag: str = "--out"
+) -> Path:
     """``out`` as a Path, after refusing (ValueError naming ``flag``) an empty path, a path that is a file,
     one equal to, inside or around one of ``inputs``, and an existing non-empty folder unless ``overwrite``."""
     if not str(out).strip():

@@ -8,8 +8,16 @@ from collections.abc import Iterable
 from typing import IO
 
 
-def progress_bar(iterable: Iterable | None = None, *, total: float | None = None, desc: str | None = None,
-                 unit: str = "it", enabled: bool = True, initial: float = 0, file: IO[str] | None = None):
+def progress_bar(
+    iterable: Iterable | None = None,
+    *,
+    total: float | None = None,
+    desc: str | None = None,
+    unit: str = "it",
+    enabled: bool = True,
+    initial: float = 0,
+    file: IO[str] | None = None,
+):
     """A ``tqdm`` bar over ``iterable`` (or updated by hand with ``.update(n)`` when None) of ``total`` units.
 
     Args:
@@ -27,5 +35,6 @@ def progress_bar(iterable: Iterable | None = None, *, total: float | None = None
 
     stream = sys.stderr if file is None else file
     shown = enabled and stream.isatty()
-    return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream, disable=not shown,
-                dynamic_ncols=True)
+    return tqdm(
+        iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream, disable=not shown, dynamic_ncols=True
+    )

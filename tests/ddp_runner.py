@@ -9,8 +9,9 @@ import torch.multiprocessing as mp
 
 
 def _rank(rank, world_size, port, train, config, result_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     result = train(config, progress=False)
     torch.save(result.model.state_dict(), os.path.join(result_dir, f"rank{rank}.pt"))

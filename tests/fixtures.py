@@ -60,11 +60,23 @@ def tiny_pretrain_config(out_dir, **overrides):
     from muskie.pretraining.config import PretrainConfig
 
     base = {
-        "model": "tiny", "model_overrides": TINY_PRETRAIN_MODEL,
-        "data": {"resolutions": [[[32, 32]]], "min_views": 2, "max_views": 3, "batch_size": 2, "workers": 0,
-                 "synthetic_scenes": 64},
-        "optim": {"lr": 1e-3, "warmup_steps": 2}, "steps": 6, "reuse": 2, "precision": "fp32", "device": "cpu",
-        "checkpoint_every": 2, "out_dir": str(out_dir),
+        "model": "tiny",
+        "model_overrides": TINY_PRETRAIN_MODEL,
+        "data": {
+            "resolutions": [[[32, 32]]],
+            "min_views": 2,
+            "max_views": 3,
+            "batch_size": 2,
+            "workers": 0,
+            "synthetic_scenes": 64,
+        },
+        "optim": {"lr": 1e-3, "warmup_steps": 2},
+        "steps": 6,
+        "reuse": 2,
+        "precision": "fp32",
+        "device": "cpu",
+        "checkpoint_every": 2,
+        "out_dir": str(out_dir),
     }
     config = merge(PretrainConfig(), base)
     return merge(config, overrides) if overrides else config
@@ -95,8 +107,9 @@ def write_camera_scene(folder, num_frames: int, size: int = 16, with_depth: bool
     poses = torch.eye(4, dtype=torch.float64).repeat(num_frames, 1, 1)
     poses[:, 0, 3] = torch.arange(num_frames)
     depth = torch.arange(1, num_frames + 1, dtype=torch.float64).view(-1, 1, 1).expand(-1, size, size)
-    write_transforms_json(folder, images, centred_intrinsics(num_frames, 20.0, size), poses,
-                          depth if with_depth else None)
+    write_transforms_json(
+        folder, images, centred_intrinsics(num_frames, 20.0, size), poses, depth if with_depth else None
+    )
 
 
 @contextlib.contextmanager
@@ -106,8 +119,9 @@ def small_filesystem(path, size: str = "256k"):
     if os.geteuid() != 0:
         pytest.skip("a small tmpfs to fill needs root to mount; full-disk tests skipped")
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs ({mounted.stderr.strip()}); full-disk tests skipped")
     try:
@@ -134,9 +148,14 @@ def known_capture(rng, num_views=9, height=5, width=6) -> dict:
     pixels = np.concatenate([pixel_grid(height, width, dtype=torch.float64).numpy(), np.ones((height, width, 1))], -1)
     local = np.einsum("vij,hwj->vhwi", np.linalg.inv(K), pixels) * depth[..., None]
     world = np.einsum("vij,vhwj->vhwi", poses[:, :3, :3], local) + poses[:, None, None, :3, 3]
-    return {"K": K, "poses": poses, "local": local, "world": world,
-            "confidence": rng.uniform(0.2, 1.0, size=(num_views, height, width)),
-            "images": rng.uniform(size=(num_views, 3, height, width))}
+    return {
+        "K": K,
+        "poses": poses,
+        "local": local,
+        "world": world,
+        "confidence": rng.uniform(0.2, 1.0, size=(num_views, height, width)),
+        "images": rng.uniform(size=(num_views, 3, height, width)),
+    }
 
 
 def capture_seen_through(truth: dict, views: list[int], matrix: np.ndarray):
@@ -149,9 +168,15 @@ def capture_seen_through(truth: dict, views: list[int], matrix: np.ndarray):
     # a camera-to-world pose of the scaled world: the similarity, then the pose, on points scale times longer
     poses = matrix @ truth["poses"][views] @ np.diag([1 / scale, 1 / scale, 1 / scale, 1.0])
     as_tensor = torch.from_numpy
-    return Prediction([f"v{v}" for v in views], as_tensor(truth["images"][views]),
-                      as_tensor(scale * truth["local"][views]), as_tensor(world),
-                      as_tensor(truth["confidence"][views]), as_tensor(poses), as_tensor(truth["K"][views]))
+    return Prediction(
+        [f"v{v}" for v in views],
+        as_tensor(truth["images"][views]),
+        as_tensor(scale * truth["local"][views]),
+        as_tensor(world),
+        as_tensor(truth["confidence"][views]),
+        as_tensor(poses),
+        as_tensor(truth["K"][views]),
+    )
 
 
 # NRGBD's camera, written from the dataset's facts (60 degrees across 640 px, centred principal point)

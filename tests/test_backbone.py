@@ -135,7 +135,11 @@ def test_set_grad_checkpointing_toggles_the_config():
 
 @pytest.mark.parametrize(
     "shape, message",
-    [((2, 3, 3, 8, 10), "multiples of the patch size 4"), ((2, 3, 8, 12), r"\(B, V, 3, H, W\)"), ((2, 3, 1, 8, 12), r"\(B, V, 3, H, W\)")],
+    [
+        ((2, 3, 3, 8, 10), "multiples of the patch size 4"),
+        ((2, 3, 8, 12), r"\(B, V, 3, H, W\)"),
+        ((2, 3, 1, 8, 12), r"\(B, V, 3, H, W\)"),
+    ],
 )
 def test_bad_images_raise_clear_errors(shape, message):
     with pytest.raises(ValueError, match=message):
@@ -185,12 +189,17 @@ def full_model_with_attention_mask(model, x, keep):
     t = c.num_registers + tokens.shape[2]
     state = torch.cat([model.register_tokens.expand(b, v, -1, -1), tokens], dim=2)
     key_ok = torch.cat([torch.ones(b, v, c.num_registers, dtype=torch.bool), keep], dim=2)
-    cos, sin = rope_tables(token_positions(h // c.patch_size, w // c.patch_size, c.num_registers), c.head_dim,
-                           c.rope_base, dtype=torch.float64)
+    cos, sin = rope_tables(
+        token_positions(h // c.patch_size, w // c.patch_size, c.num_registers),
+        c.head_dim,
+        c.rope_base,
+        dtype=torch.float64,
+    )
     for block in model.blocks:
         frames = state.reshape(b * v, t, -1)
-        frames = frames + attend_with_key_mask(block.frame_attn, block.norm1(frames), cos, sin,
-                                               key_ok.reshape(b * v, t))
+        frames = frames + attend_with_key_mask(
+            block.frame_attn, block.norm1(frames), cos, sin, key_ok.reshape(b * v, t)
+        )
         frames = frames + block.frame_mlp(block.norm2(frames))
         if c.cross_view:  # one sequence per scene, each view's tokens at its own positions
             scene, ok = frames.reshape(b, v * t, -1), key_ok.reshape(b, v * t)
@@ -200,7 +209,7 @@ def full_model_with_attention_mask(model, x, keep):
         scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok)
         scene = scene + block.global_mlp(block.norm4(scene))
         state = scene.reshape(b, v, t, -1)
-    return state[:, :, c.num_registers:]
+    return state[:, :, c.num_registers :]
 
 
 @pytest.mark.parametrize("cross_view", [False, True])
@@ -214,8 +223,9 @@ def test_token_dropping_equals_the_full_model_with_an_attention_mask(cross_view)
         dropped = model(x, visible=visible, attention_blocks=[1])
         expected = full_model_with_attention_mask(model, x, keep)
     assert len(dropped.features) == 2 and dropped.features[-1].shape == (2, 3, 5, 32)
-    torch.testing.assert_close(dropped.features[-1], expected.gather(2, visible[..., None].expand(-1, -1, -1, 32)),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        dropped.features[-1], expected.gather(2, visible[..., None].expand(-1, -1, -1, 32)), rtol=1e-10, atol=1e-10
+    )
     assert dropped.attention[1].shape == (2, 3, 5, 3, 5)
 
 

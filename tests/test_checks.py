@@ -17,14 +17,15 @@ from muskie.geometry.poses import opengl_to_opencv
 def synthetic_scene(tmp_path_factory):
     root = tmp_path_factory.mktemp("scenes")
     write_synthetic_scenes(root, 1, split="test", config=SyntheticConfig(num_frames=6), height=32, width=32)
-    scene, = load_scenes(root)
+    (scene,) = load_scenes(root)
     return scene
 
 
 def with_frames(scene, **change):
     """``scene`` with every frame's fields changed: a value, or a function of the frame."""
-    frames = [dataclasses.replace(f, **{k: v(f) if callable(v) else v for k, v in change.items()})
-              for f in scene.frames]
+    frames = [
+        dataclasses.replace(f, **{k: v(f) if callable(v) else v for k, v in change.items()}) for f in scene.frames
+    ]
     return dataclasses.replace(scene, frames=frames)
 
 
@@ -33,8 +34,11 @@ def checks(report):
 
 
 def test_a_correct_scene_passes(synthetic_scene, tmp_path):
-    write_manifest([scene_record(synthetic_scene, synthetic_scene.name, synthetic_scene.root)], synthetic_scene.root,
-                   tmp_path / "m.json")
+    write_manifest(
+        [scene_record(synthetic_scene, synthetic_scene.name, synthetic_scene.root)],
+        synthetic_scene.root,
+        tmp_path / "m.json",
+    )
     report = check_manifest(tmp_path / "m.json", samples=6)
     assert report.passed and (report.scenes, report.frames, report.with_depth) == (1, 6, 6)
     assert report.image_sizes == {(32, 32): 6} and 1 < report.median_depth < 10
@@ -55,7 +59,7 @@ def test_millimetres_read_as_metres_fail(synthetic_scene):
 def test_bad_intrinsics_and_sizes_are_counted(synthetic_scene):
     report = check_scenes([with_frames(synthetic_scene, width=40)], samples=4)
     assert checks(report)["image size"].failed == 4 and checks(report)["intrinsics"].passed
-    frame = dataclasses.replace(synthetic_scene.frames[0], intrinsics=np.array([[20, 0, 40], [0, 20, 15], [0, 0, 1.]]))
+    frame = dataclasses.replace(synthetic_scene.frames[0], intrinsics=np.array([[20, 0, 40], [0, 20, 15], [0, 0, 1.0]]))
     assert not intrinsics_sane(frame) and intrinsics_sane(synthetic_scene.frames[0])
 
 

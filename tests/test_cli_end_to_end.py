@@ -4,35 +4,99 @@ import json
 
 import numpy as np
 import pytest
+from cli_runner import muskie
 from PIL import Image
 
 from muskie.data.sources import load_scene, read_colmap_scene, write_colmap_scene
 
-from cli_runner import muskie
-
-TINY = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
-        "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.batch_size=2", "--set", "data.workers=0",
-        "--set", "data.min_views=3", "--set", "data.max_views=3", "--set", "optim.warmup_steps=1",
-        "--precision", "fp32", "--device", "cpu", "--no-progress"]
+TINY = [
+    "--set",
+    "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+    "--set",
+    "data.resolutions=[[[32, 32]]]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.min_views=3",
+    "--set",
+    "data.max_views=3",
+    "--set",
+    "optim.warmup_steps=1",
+    "--precision",
+    "fp32",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow
 def test_synth_pretrain_reconstruct(tmp_path):
-    muskie("synth", "--out", tmp_path / "scenes", "--scenes", 3, "--frames", 6, "--height", 48, "--width", 48,
-           "--split", "val")
+    muskie(
+        "synth",
+        "--out",
+        tmp_path / "scenes",
+        "--scenes",
+        3,
+        "--frames",
+        6,
+        "--height",
+        48,
+        "--width",
+        48,
+        "--split",
+        "val",
+    )
     # pre-train on the written scene folders (the disk path a user with real data takes)
     run = tmp_path / "run"
-    out = muskie("pretrain", "--preset", "tiny", "--data", tmp_path / "scenes", "--out", run, "--steps", 3,
-                 "--set", "checkpoint_every=2", *TINY)
+    out = muskie(
+        "pretrain",
+        "--preset",
+        "tiny",
+        "--data",
+        tmp_path / "scenes",
+        "--out",
+        run,
+        "--steps",
+        3,
+        "--set",
+        "checkpoint_every=2",
+        *TINY,
+    )
     assert "finished at step 3/3" in out.stdout
     config = (run / "config.yaml").read_text()
     assert "source: " + str(tmp_path / "scenes") in config
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     assert (run / "model" / "model.safetensors").is_file()
 
-    rec = muskie("eval", "masked-views", "--checkpoint", run / "checkpoint-last.pt", "--scenes", tmp_path / "scenes",
-                 "--out", tmp_path / "rec", "--samples", 3, "--batch-size", 2, "--views", 3, "--refs", 1,
-                 "--size", 32, 32, "--figures", 1, "--modes", "random", "ellipse")
+    rec = muskie(
+        "eval",
+        "masked-views",
+        "--checkpoint",
+        run / "checkpoint-last.pt",
+        "--scenes",
+        tmp_path / "scenes",
+        "--out",
+        tmp_path / "rec",
+        "--samples",
+        3,
+        "--batch-size",
+        2,
+        "--views",
+        3,
+        "--refs",
+        1,
+        "--size",
+        32,
+        32,
+        "--figures",
+        1,
+        "--modes",
+        "random",
+        "ellipse",
+    )
     assert "| random |" in rec.stdout and "| ellipse |" in rec.stdout
     metrics = json.loads((tmp_path / "rec" / "metrics.json").read_text())
     assert metrics["samples"] == 3
@@ -47,8 +111,27 @@ def test_synth_pretrain_reconstruct(tmp_path):
 def test_reconstruct_from_exported_model_on_synthetic(tmp_path):
     run = tmp_path / "run"
     muskie("pretrain", "--preset", "tiny", "--out", run, "--steps", 2, "--set", "data.synthetic_scenes=8", *TINY)
-    rec = muskie("eval", "masked-views", "--checkpoint", run / "model", "--out", tmp_path / "rec", "--samples", 2,
-                 "--views", 3, "--refs", 1, "--size", 32, 32, "--figures", 0, "--modes", "rectangle")
+    rec = muskie(
+        "eval",
+        "masked-views",
+        "--checkpoint",
+        run / "model",
+        "--out",
+        tmp_path / "rec",
+        "--samples",
+        2,
+        "--views",
+        3,
+        "--refs",
+        1,
+        "--size",
+        32,
+        32,
+        "--figures",
+        0,
+        "--modes",
+        "rectangle",
+    )
     assert "| rectangle |" in rec.stdout
 
 
@@ -90,9 +173,31 @@ def test_reconstruct_a_real_scene(tmp_path, real_data):
     from muskie import create_model
 
     create_model("tiny", embed_dim=32, depth=1, num_heads=2).save_pretrained(tmp_path / "model")
-    rec = muskie("eval", "masked-views", "--checkpoint", tmp_path / "model", "--scenes", real_data / "templeRing",
-                 "--out", tmp_path / "rec", "--samples", 3, "--batch-size", 3, "--views", 3, "--refs", 1,
-                 "--size", 48, 64, "--figures", 1, "--modes", "random")
+    rec = muskie(
+        "eval",
+        "masked-views",
+        "--checkpoint",
+        tmp_path / "model",
+        "--scenes",
+        real_data / "templeRing",
+        "--out",
+        tmp_path / "rec",
+        "--samples",
+        3,
+        "--batch-size",
+        3,
+        "--views",
+        3,
+        "--refs",
+        1,
+        "--size",
+        48,
+        64,
+        "--figures",
+        1,
+        "--modes",
+        "random",
+    )
     metrics = json.loads((tmp_path / "rec" / "metrics.json").read_text())
     assert metrics["samples"] == 3 and metrics["size"] == [48, 64]
     assert metrics["masked_mse"]["random"]["other_scene_refs"] is None, "one scene: no other scene to borrow"

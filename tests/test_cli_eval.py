@@ -21,8 +21,21 @@ def twin(tmp_path):
 
 def test_correspondence_on_synthetic_scenes(tmp_path, twin, capsys):
     out = tmp_path / "corr"
-    code = main(["eval", "correspondence", "--backbone", "rand=random:tiny", "--backbone", f"twin=muskie:{twin}",
-                 "--scenes", "synthetic", "--out", str(out), *SMALL])
+    code = main(
+        [
+            "eval",
+            "correspondence",
+            "--backbone",
+            "rand=random:tiny",
+            "--backbone",
+            f"twin=muskie:{twin}",
+            "--scenes",
+            "synthetic",
+            "--out",
+            str(out),
+            *SMALL,
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| rand | attention |" in printed and "| twin | attention | n/a" in printed
@@ -44,15 +57,28 @@ def test_correspondence_readout_choice_and_errors(tmp_path, capsys):
     assert main(["eval", "correspondence", "--backbone", "nonsense:1", "--out", str(out), *SMALL]) == 2
     assert "unknown kind 'nonsense'" in capsys.readouterr().err
     assert main(["eval", "correspondence", "--backbone", "random", "--out", str(out), "--views", "1"]) == 2
-    assert main(["eval", "correspondence", "--backbone", "random", "--out", str(out), *SMALL[:4], "--size", "30",
-                 "30"]) == 2
+    assert (
+        main(["eval", "correspondence", "--backbone", "random", "--out", str(out), *SMALL[:4], "--size", "30", "30"])
+        == 2
+    )
     assert "patch size" in capsys.readouterr().err
 
 
 def test_correspondence_on_a_real_scene(tmp_path, real_data, capsys):
     out = tmp_path / "real"
-    code = main(["eval", "correspondence", "--backbone", "random", "--scenes", str(real_data / "templeRing"),
-                 "--out", str(out), *SMALL])
+    code = main(
+        [
+            "eval",
+            "correspondence",
+            "--backbone",
+            "random",
+            "--scenes",
+            str(real_data / "templeRing"),
+            "--out",
+            str(out),
+            *SMALL,
+        ]
+    )
     assert code == 0
     result = json.loads((out / "results.json").read_text())["results"][0]
     assert result["protocol"] == "epipolar"
@@ -63,8 +89,25 @@ def test_correspondence_on_a_real_scene(tmp_path, real_data, capsys):
 
 def test_pca_figure_with_one_row_per_backbone(tmp_path, twin):
     out = tmp_path / "figures" / "pca.png"
-    assert main(["pca", "--backbone", "random", "--backbone", f"muskie:{twin}", "--views", "3", "--size", "32", "32",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "pca",
+                "--backbone",
+                "random",
+                "--backbone",
+                f"muskie:{twin}",
+                "--views",
+                "3",
+                "--size",
+                "32",
+                "32",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     one = tmp_path / "one.png"
     assert main(["pca", "--backbone", "random", "--views", "3", "--size", "32", "32", "--out", str(one)]) == 0
     assert Image.open(out).size[1] > Image.open(one).size[1]
@@ -73,8 +116,24 @@ def test_pca_figure_with_one_row_per_backbone(tmp_path, twin):
 
 def test_correspondence_bins_and_diagnostics(tmp_path, capsys):
     out = tmp_path / "diag"
-    code = main(["eval", "correspondence", "--backbone", "random", "--backbone", "identity", "--bins", "0", "2", "4",
-                 "--diagnostics", "--out", str(out), *SMALL])
+    code = main(
+        [
+            "eval",
+            "correspondence",
+            "--backbone",
+            "random",
+            "--backbone",
+            "identity",
+            "--bins",
+            "0",
+            "2",
+            "4",
+            "--diagnostics",
+            "--out",
+            str(out),
+            *SMALL,
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| scored by | pairs | median px | p90 px | 0-2 px | 2-4 px | 4+ px |" in printed
@@ -95,16 +154,48 @@ def test_correspondence_bins_and_diagnostics(tmp_path, capsys):
 
 def test_correspondence_on_a_synthetic_mixture_of_a_recipe(tmp_path):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("data:\n  synthetic_mix:\n    - {camera_path: orbit, overlap: 0.8, num_frames: 8}\n"
-                      "    - {camera_path: rig, principal_shift: 0.2}\n")
+    recipe.write_text(
+        "data:\n  synthetic_mix:\n    - {camera_path: orbit, overlap: 0.8, num_frames: 8}\n"
+        "    - {camera_path: rig, principal_shift: 0.2}\n"
+    )
     out = tmp_path / "mix"
-    assert main(["eval", "correspondence", "--backbone", "identity", "--synthetic-mix", str(recipe),
-                 "--synthetic-split", "val", "--out", str(out), *SMALL]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--backbone",
+                "identity",
+                "--synthetic-mix",
+                str(recipe),
+                "--synthetic-split",
+                "val",
+                "--out",
+                str(out),
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     settings = json.loads((out / "results.json").read_text())["settings"]
     assert settings["synthetic_split"] == "val" and settings["synthetic_mix"][0]["camera_path"] == "orbit"
     (tmp_path / "bad.yaml").write_text("synthetic_mix: 3\n")
-    assert main(["eval", "correspondence", "--backbone", "identity", "--synthetic-mix", str(tmp_path / "bad.yaml"),
-                 "--out", str(out), *SMALL]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--backbone",
+                "identity",
+                "--synthetic-mix",
+                str(tmp_path / "bad.yaml"),
+                "--out",
+                str(out),
+                *SMALL,
+            ]
+        )
+        == 2
+    )
 
 
 def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys):
@@ -114,9 +205,34 @@ def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys
     make_collection(root / "toy" / "multiview_00_pixel", (0, 7, 19, 33, 48, 60, 71, 80, 85))
     make_collection(root / "toy" / "wild_set", (0,))
     out = tmp_path / "corr"
-    code = main(["eval", "correspondence", "--benchmark", "navi", "--scenes", str(root), "--backbone", "random:tiny",
-                 "--size", "32", "32", "--views", "8", "--queries", "20", "--readout", "attention-all", "nn-multi",
-                 "--layers", "0", "-1", "--pool-view0", "--out", str(out)])
+    code = main(
+        [
+            "eval",
+            "correspondence",
+            "--benchmark",
+            "navi",
+            "--scenes",
+            str(root),
+            "--backbone",
+            "random:tiny",
+            "--size",
+            "32",
+            "32",
+            "--views",
+            "8",
+            "--queries",
+            "20",
+            "--readout",
+            "attention-all",
+            "nn-multi",
+            "--layers",
+            "0",
+            "-1",
+            "--pool-view0",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     report = json.loads((out / "results.json").read_text())
     settings, result = report["settings"], report["results"][0]
@@ -132,20 +248,67 @@ def test_correspondence_on_the_navi_benchmark_pins_its_settings(tmp_path, capsys
     assert header in capsys.readouterr().out
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["eval", "correspondence", "--benchmark", "navi", "--scenes", str(empty), "--backbone", "identity",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--benchmark",
+                "navi",
+                "--scenes",
+                str(empty),
+                "--backbone",
+                "identity",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "not a NAVI root" in capsys.readouterr().err
 
 
 def test_correspondence_probe3d_protocol(tmp_path, capsys):
     out = tmp_path / "pairs"
-    assert main(["eval", "correspondence", "--protocol", "probe3d", "--backbone", "random", "--out", str(out),
-                 "--matches", "50", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--protocol",
+                "probe3d",
+                "--backbone",
+                "random",
+                "--out",
+                str(out),
+                "--matches",
+                "50",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "results.json").read_text())
     assert report["settings"]["protocol"] == "probe3d" and report["settings"]["config"]["num_matches"] == 50
     pooled = report["results"][0]["readouts"]["nn"]["pooled"]
     assert pooled["pairs"] == 2 * 2 and 0 < pooled["matches"] <= 4 * 50
     assert "probe3d protocol" in capsys.readouterr().out
-    assert main(["eval", "correspondence", "--protocol", "probe3d", "--readout", "attention", "--backbone", "random",
-                 "--out", str(out), *SMALL]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--protocol",
+                "probe3d",
+                "--readout",
+                "attention",
+                "--backbone",
+                "random",
+                "--out",
+                str(out),
+                *SMALL,
+            ]
+        )
+        == 2
+    )
     assert "--readout must be among nn, nn-multi" in capsys.readouterr().err

@@ -9,15 +9,34 @@ import sys
 import textwrap
 
 import pytest
-
 from cli_runner import muskie
+
 from muskie.cli.main import build_parser
 
 # commands that compute (load a model or render) and so take --device; long ones take --no-progress
-COMPUTING = [("pretrain",), ("recon", "train"), ("recon", "eval"), ("recon", "predict"), ("eval", "correspondence"),
-             ("eval", "masked-views"), ("eval", "probe"), ("features",), ("pca",)]
-LONG = [("pretrain",), ("recon", "train"), ("recon", "eval"), ("eval", "correspondence"), ("eval", "masked-views"),
-        ("eval", "probe"), ("features",), ("synth",), ("data", "index"), ("data", "check")]
+COMPUTING = [
+    ("pretrain",),
+    ("recon", "train"),
+    ("recon", "eval"),
+    ("recon", "predict"),
+    ("eval", "correspondence"),
+    ("eval", "masked-views"),
+    ("eval", "probe"),
+    ("features",),
+    ("pca",),
+]
+LONG = [
+    ("pretrain",),
+    ("recon", "train"),
+    ("recon", "eval"),
+    ("eval", "correspondence"),
+    ("eval", "masked-views"),
+    ("eval", "probe"),
+    ("features",),
+    ("synth",),
+    ("data", "index"),
+    ("data", "check"),
+]
 
 
 def command_parsers(parser: argparse.ArgumentParser, prefix: tuple = ()) -> dict[tuple, argparse.ArgumentParser]:
@@ -92,8 +111,9 @@ def test_print_config_lists_every_key_with_type_and_default():
 
 
 def test_print_config_shows_what_a_recipe_and_set_change(tmp_path):
-    out = muskie("recon", "train", "--recipe", "tiny-cpu", "--set", "optim.lr=0.5", "--out", tmp_path / "run",
-                 "--print-config").stdout
+    out = muskie(
+        "recon", "train", "--recipe", "tiny-cpu", "--set", "optim.lr=0.5", "--out", tmp_path / "run", "--print-config"
+    ).stdout
     assert out.splitlines()[1].split() == ["key", "type", "default", "this", "run"]
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert rows["optim.lr"][1:] == ["float", "0.0001", "0.5"]

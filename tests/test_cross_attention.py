@@ -37,8 +37,9 @@ def test_matches_a_float64_reference():
     x, context = torch.randn(2, 14, 32, dtype=torch.float64), torch.randn(2, 12, 32, dtype=torch.float64)
     out = layer(x, context, cos, sin, context_cos, context_sin)
     assert out.shape == (2, 14, 32)
-    torch.testing.assert_close(out, reference(layer, x, context, cos, sin, context_cos, context_sin),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        out, reference(layer, x, context, cos, sin, context_cos, context_sin), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_scores_depend_on_the_offset_between_query_and_key_positions():
@@ -48,8 +49,9 @@ def test_scores_depend_on_the_offset_between_query_and_key_positions():
     cos, sin = rope_tables(positions, layer.head_dim, 100.0, dtype=torch.float64)
     shifted_cos, shifted_sin = rope_tables(positions + 5, layer.head_dim, 100.0, dtype=torch.float64)
     same = layer(x, context, cos, sin, cos, sin)
-    torch.testing.assert_close(layer(x, context, shifted_cos, shifted_sin, shifted_cos, shifted_sin), same,
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        layer(x, context, shifted_cos, shifted_sin, shifted_cos, shifted_sin), same, rtol=1e-10, atol=1e-10
+    )
     assert not torch.allclose(layer(x, context, cos, sin, shifted_cos, shifted_sin), same, atol=1e-3)
 
 
@@ -60,5 +62,5 @@ def test_per_sequence_tables_equal_running_each_sequence_alone():
     x, context = torch.randn(2, 4, 32, dtype=torch.float64), torch.randn(2, 6, 32, dtype=torch.float64)
     both = layer(x, context, cos[rows], sin[rows], cos[1:], sin[1:])
     for i in range(2):
-        alone = layer(x[i:i + 1], context[i:i + 1], cos[rows[i]], sin[rows[i]], cos[1:], sin[1:])
-        torch.testing.assert_close(both[i:i + 1], alone, rtol=1e-12, atol=1e-12)
+        alone = layer(x[i : i + 1], context[i : i + 1], cos[rows[i]], sin[rows[i]], cos[1:], sin[1:])
+        torch.testing.assert_close(both[i : i + 1], alone, rtol=1e-12, atol=1e-12)

@@ -11,8 +11,9 @@ def test_synthetic_and_disk_sources(tmp_path):
     synthetic = open_view_dataset("synthetic", split="val", synthetic_scenes=3, window=6)
     assert isinstance(synthetic, SyntheticViewDataset) and len(synthetic) == 3
     assert synthetic.split == "val" and synthetic.config.num_frames == 6
-    write_synthetic_scenes(tmp_path / "scenes", num_scenes=2, split="test", config=SyntheticConfig(num_frames=3),
-                           height=16, width=16)
+    write_synthetic_scenes(
+        tmp_path / "scenes", num_scenes=2, split="test", config=SyntheticConfig(num_frames=3), height=16, width=16
+    )
     disk = open_view_dataset(str(tmp_path / "scenes"), crop_scale=(1.0, 1.0), require=("cameras", "depth"))
     assert isinstance(disk, MultiViewDataset) and len(disk) == 2 and disk.crop_scale == (1.0, 1.0)
 
@@ -71,17 +72,28 @@ def mixture_roots(tmp_path):
 def test_a_mixture_of_two_formats_is_deterministic_and_resumable(tmp_path):
     import torch
 
+    from muskie.config_io import from_dict
     from muskie.data.datasets import SceneSourceConfig
     from muskie.data.views import MultiViewBatchSampler
     from muskie.train.streams import batch_stream
-    from muskie.config_io import from_dict
 
     cams, plain = mixture_roots(tmp_path)
-    data = from_dict(SceneSourceConfig, {"sources": [{"path": str(cams), "format": "transforms_json", "window": 3},
-                                                     {"path": str(plain), "format": "images", "weight": 2}]}, "data")
+    data = from_dict(
+        SceneSourceConfig,
+        {
+            "sources": [
+                {"path": str(cams), "format": "transforms_json", "window": 3},
+                {"path": str(plain), "format": "images", "weight": 2},
+            ]
+        },
+        "data",
+    )
     data.validate()
     dataset = data.open("train", images_only=True)
-    assert [(n, scenes) for n, scenes, _ in dataset.describe()] == [(f"transforms_json:{cams}", 2), (f"images:{plain}", 1)]
+    assert [(n, scenes) for n, scenes, _ in dataset.describe()] == [
+        (f"transforms_json:{cams}", 2),
+        (f"images:{plain}", 1),
+    ]
     assert [part.window for part in dataset.datasets] == [3, 32]
     sampler = MultiViewBatchSampler(len(dataset), batch_size=2, num_views=2, sizes=[(8, 8)], seed=1)
     stream = batch_stream(dataset, sampler, start=0)
@@ -150,6 +162,7 @@ def test_a_manifest_entry_takes_its_format_defaults(tmp_path):
 
 def test_pretraining_reads_no_depth_file(tmp_path):
     from fixtures import tiny_pretrain_config
+
     from muskie.pretraining.task import PretrainTask
 
     cams, plain = mixture_roots(tmp_path)

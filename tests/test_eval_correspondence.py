@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from fixtures import centred_intrinsics, translated
+from PIL import Image
 
 from muskie.eval.backbones import FeatureBackbone, FeatureOutput
 from muskie.eval.correspondence import (
@@ -123,8 +123,12 @@ def test_centre_matcher_scores_what_it_must():
 
 def test_absolute_3d_thresholds_in_cm():
     error_3d = torch.tensor([0.005, 0.015, 0.03, 0.07, 0.2, math.nan], dtype=torch.float64)  # metres
-    errors = {"error_2d": torch.zeros(6, dtype=torch.float64), "error_3d": error_3d,
-              "depth_scale": torch.ones(6, dtype=torch.float64), "diagonal": torch.ones(6, dtype=torch.float64)}
+    errors = {
+        "error_2d": torch.zeros(6, dtype=torch.float64),
+        "error_3d": error_3d,
+        "depth_scale": torch.ones(6, dtype=torch.float64),
+        "diagonal": torch.ones(6, dtype=torch.float64),
+    }
     metrics = depth_metrics(errors)
     assert [metrics[f"acc3d_{cm}cm"] for cm in (1, 2, 5, 10)] == pytest.approx([100 / 6, 200 / 6, 300 / 6, 400 / 6])
     assert metrics["err3d_mean_cm"] == pytest.approx(100 * (0.005 + 0.015 + 0.03 + 0.07 + 0.2) / 5)
@@ -205,8 +209,14 @@ def static_sample(views=3):
     depth = torch.full((views, SIZE, SIZE), PLANE_DEPTH)
     valid = torch.ones(views, SIZE, SIZE, dtype=torch.bool)
     valid[0, :, :3] = False
-    return {"images": torch.zeros(views, 3, SIZE, SIZE), "depth": depth, "valid": valid,
-            "intrinsics": intrinsics(views), "cam_to_world": torch.eye(4).expand(views, 4, 4).clone(), "scene": "static"}
+    return {
+        "images": torch.zeros(views, 3, SIZE, SIZE),
+        "depth": depth,
+        "valid": valid,
+        "intrinsics": intrinsics(views),
+        "cam_to_world": torch.eye(4).expand(views, 4, 4).clone(),
+        "scene": "static",
+    }
 
 
 def test_evaluation_end_to_end_with_a_perfect_backbone():
@@ -228,8 +238,10 @@ def test_evaluation_end_to_end_with_a_perfect_backbone():
 
 def test_queries_seen_in_no_other_view_are_dropped():
     sample = static_sample()
-    sample["valid"][1:, :, SIZE // 2:] = False  # right half of view 0 is seen nowhere else
-    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=1000, readouts=("nn",)))
+    sample["valid"][1:, :, SIZE // 2 :] = False  # right half of view 0 is seen nowhere else
+    result = evaluate_correspondence(
+        OneHotPositions(), [sample], CorrespondenceConfig(num_queries=1000, readouts=("nn",))
+    )
     kept = result.examples[0].predicted["nn"][0]
     assert (kept[:, 0] < SIZE // 2).all()
     assert result.metrics("nn")["pairs"] == 2 * (SIZE // 2 - 3) * SIZE
@@ -240,7 +252,9 @@ def test_evaluation_without_depth_uses_the_epipolar_protocol():
     del sample["depth"], sample["valid"]
     sample["images"] = torch.rand(3, 3, SIZE, SIZE) * 2 - 1
     sample["cam_to_world"] = torch.stack([torch.eye(4), translated(BASELINE), translated(-BASELINE)])
-    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",)))
+    result = evaluate_correspondence(
+        OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",))
+    )
     assert result.protocol == "epipolar"
     assert result.metrics("nn")["epi_median_px"] == 0  # same pixel, rectified along x: on the epipolar line
 
@@ -324,13 +338,23 @@ def test_pairs_fall_in_the_bins_their_geometry_says():
 
     spread = value_distribution(errors["displacement"], DISPLACEMENT_BINS)
     counts = np.histogram(displacement, bins=[0, 4, 8, 16, np.inf])[0]
-    assert list(spread["counts"].values()) == counts.tolist() and list(spread["counts"]) == ["0-4", "4-8", "8-16", "16+"]
+    assert list(spread["counts"].values()) == counts.tolist() and list(spread["counts"]) == [
+        "0-4",
+        "4-8",
+        "8-16",
+        "16+",
+    ]
     assert spread["median"] == pytest.approx(np.quantile(displacement, 0.5), abs=1e-4)
     assert spread["p90"] == pytest.approx(np.quantile(displacement, 0.9), abs=1e-4)
     by_rotation = value_distribution(errors["rotation_deg"], ROTATION_BINS)["counts"]
     per_view = tracks.visible.sum(dim=1).tolist()
-    assert by_rotation == {"0-30": sum(per_view[1:5]), "30-60": per_view[5], "60-90": 0, "90-120": per_view[6],
-                           "120+": per_view[7]}
+    assert by_rotation == {
+        "0-30": sum(per_view[1:5]),
+        "30-60": per_view[5],
+        "60-90": 0,
+        "90-120": per_view[6],
+        "120+": per_view[7],
+    }
     # the translated views alone: every pair of view t in the bin of its shift
     assert binned_metrics(errors, "displacement", DISPLACEMENT_BINS)["16+"]["pairs"] >= per_view[4]
 
@@ -370,14 +394,21 @@ class IdentityAttention(FeatureBackbone):
         b, v, _, h, w = images.shape
         cells = (h // 8) * (w // 8)
         attention = torch.eye(cells).view(1, 1, cells, 1, cells).expand(b, v, cells, v, cells) / v
-        return FeatureOutput(features=torch.zeros(b, v, h // 8, w // 8, 1),
-                             attention=attention.contiguous() if with_attention else None)
+        return FeatureOutput(
+            features=torch.zeros(b, v, h // 8, w // 8, 1), attention=attention.contiguous() if with_attention else None
+        )
 
 
 def moving_sample():
     depth, valid, K, c2w = moving_scene()
-    return {"images": torch.zeros(depth.shape[0], 3, WIDE, WIDE), "depth": depth, "valid": valid, "intrinsics": K,
-            "cam_to_world": c2w, "scene": "moving"}
+    return {
+        "images": torch.zeros(depth.shape[0], 3, WIDE, WIDE),
+        "depth": depth,
+        "valid": valid,
+        "intrinsics": K,
+        "cam_to_world": c2w,
+        "scene": "moving",
+    }
 
 
 def test_identity_control_predicts_the_query_pixel_and_scores_the_displacement():
@@ -392,7 +423,9 @@ def test_identity_control_predicts_the_query_pixel_and_scores_the_displacement()
     torch.testing.assert_close(errors["error_2d"], errors["displacement"])  # "nothing moved" errs by the motion
     for t, shift in enumerate(SHIFTS_PX, start=1):
         assert result.per_view("nn")[t]["epe_mean_px"] == pytest.approx(shift, abs=1e-4)
-    cosine = evaluate_correspondence(identity, [moving_sample()], CorrespondenceConfig(num_queries=200, nn_metric="cosine"))
+    cosine = evaluate_correspondence(
+        identity, [moving_sample()], CorrespondenceConfig(num_queries=200, nn_metric="cosine")
+    )
     torch.testing.assert_close(cosine.errors["nn"]["error_2d"], errors["error_2d"])
     # a cross-view attention that keeps to the same cell scores exactly what the identity control scores
     same_cell = evaluate_correspondence(IdentityAttention(), [moving_sample()], config)
@@ -431,7 +464,9 @@ def test_epipolar_pairs_are_binned_by_rotation():
     sample = moving_sample()
     del sample["depth"], sample["valid"]
     sample["images"] = torch.rand(sample["images"].shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    result = evaluate_correspondence(OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",)))
+    result = evaluate_correspondence(
+        OneHotPositions(), [sample], CorrespondenceConfig(num_queries=10, readouts=("nn",))
+    )
     assert result.binned_keys() == ["rotation_deg"]
     counts = result.distribution("rotation_deg")["counts"]
     assert counts == {"0-30": 40, "30-60": 10, "60-90": 0, "90-120": 10, "120+": 10}
@@ -453,8 +488,9 @@ class LayeredAttention(FeatureBackbone):
         one_hot = torch.zeros(cells, cells)
         one_hot[torch.arange(cells), keys] = 1.0
         attention = one_hot.view(1, 1, cells, 1, cells).expand(b, v, cells, v, cells) / v
-        return FeatureOutput(features=torch.zeros(b, v, h // 8, w // 8, 1),
-                             attention=attention.contiguous() if with_attention else None)
+        return FeatureOutput(
+            features=torch.zeros(b, v, h // 8, w // 8, 1), attention=attention.contiguous() if with_attention else None
+        )
 
 
 def test_each_readout_reads_its_blocks_and_is_named_in_the_results():
@@ -520,13 +556,23 @@ def scannet_like_format(root):
 
     def read_scene(root, scene_id, cameras=True, depth=True):
         K = np.array([[20.0, 0, 7.5], [0, 20.0, 5.5], [0, 0, 1]])
-        frames = [Frame(image_path=root / scene_id / "color" / f"{n}.jpg", width=16, height=12, intrinsics=K,
-                        cam_to_world=np.eye(4), depth_path=root / scene_id / "depth" / f"{n}.png", depth_scale=1e-3)
-                  for n in numbers[scene_id]]
+        frames = [
+            Frame(
+                image_path=root / scene_id / "color" / f"{n}.jpg",
+                width=16,
+                height=12,
+                intrinsics=K,
+                cam_to_world=np.eye(4),
+                depth_path=root / scene_id / "depth" / f"{n}.png",
+                depth_scale=1e-3,
+            )
+            for n in numbers[scene_id]
+        ]
         return Scene(name=scene_id, root=root / scene_id, frames=frames, metric=True)
 
-    return DatasetFormat(name="scannet", title="ScanNet", find_scenes=lambda root: sorted(numbers),
-                         read_scene=read_scene)
+    return DatasetFormat(
+        name="scannet", title="ScanNet", find_scenes=lambda root: sorted(numbers), read_scene=read_scene
+    )
 
 
 def test_scannet_benchmark_takes_each_scenes_first_window(tmp_path, monkeypatch):

@@ -51,8 +51,9 @@ class ContentFeatures(Cells):
     def __init__(self, multi_view=False, channels=16):
         super().__init__()
         self.multi_view = multi_view
-        self.register_buffer("projection", torch.randn(3 * CELL * CELL, channels,
-                                                       generator=torch.Generator().manual_seed(7)))
+        self.register_buffer(
+            "projection", torch.randn(3 * CELL * CELL, channels, generator=torch.Generator().manual_seed(7))
+        )
 
     def forward(self, images, block=-1, with_attention=False):
         features = patches(images) @ self.projection
@@ -60,7 +61,7 @@ class ContentFeatures(Cells):
         if with_attention:
             b, v, h, w, c = features.shape
             flat = features.reshape(b, v * h * w, c).double()
-            attention = torch.softmax(-torch.cdist(flat, flat) ** 2, dim=-1)
+            attention = torch.softmax(-(torch.cdist(flat, flat) ** 2), dim=-1)
             attention = attention.reshape(b, v, h * w, v, h * w)
         return FeatureOutput(features=features, attention=attention)
 
@@ -195,7 +196,8 @@ def test_content_features_find_every_shifted_cell(border):
     images, size = (noise(3, 40 + 32, 48 + 32), (40, 48)) if border == "crop" else (noise(3, 40, 48), None)
     scores = shifted_copy_test(backbone, images, shifts=(1, 2, 4), border=border, size=size)
     assert [(s.readout, s.axis, s.shift) for s in scores] == [
-        (r, a, s) for r in ("nn", "attention") for a in ("x", "y") for s in (1, 2, 4)]
+        (r, a, s) for r in ("nn", "attention") for a in ("x", "y") for s in (1, 2, 4)
+    ]
     for score in scores:
         grid_h, grid_w = 5, 6
         kept = grid_h * (grid_w - score.shift) if score.axis == "x" else (grid_h - score.shift) * grid_w
@@ -268,8 +270,12 @@ def test_run_diagnostics_on_a_multi_view_and_a_frame_wise_backbone():
 
 
 def test_diagnostics_table_shows_both_diagnostics():
-    result = Diagnostics(backbone="m", same_cell={0: 0.97, 1: 1.0}, chance=1 / 64,
-                         shifted=[ShiftScore("attention", "x", 1, 8, 56, 0.0, 0.98)])
+    result = Diagnostics(
+        backbone="m",
+        same_cell={0: 0.97, 1: 1.0},
+        chance=1 / 64,
+        shifted=[ShiftScore("attention", "x", 1, 8, 56, 0.0, 0.98)],
+    )
     table = diagnostics_table([result, Diagnostics(backbone="frame-wise")])
     assert "| backbone | block 0 % | block 1 % | chance % |" in table
     assert "| m | 97 | 100 | 1.562 |" in table

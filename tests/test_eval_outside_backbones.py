@@ -29,6 +29,7 @@ GRIDS = [(3, 3), (5, 3), (2, 4)]  # the training grid M x M = 3 x 3, then larger
 
 # ---------------------------------------------------------------- the published layouts, random weights
 
+
 class Weights:
     """Random float32 tensors, seeded, scaled to keep activations in a useful range."""
 
@@ -39,7 +40,7 @@ class Weights:
         return (torch.randn(*shape, generator=self.generator, dtype=torch.float64) * scale).float()
 
     def linear(self, out_features, in_features):
-        return self.normal(out_features, in_features, scale=in_features ** -0.5), self.normal(out_features)
+        return self.normal(out_features, in_features, scale=in_features**-0.5), self.normal(out_features)
 
     def near_one(self, n):
         return 1 + self.normal(n)
@@ -55,9 +56,11 @@ def published_blocks(w, prefix, dim, ffn="mlp", hidden=None, layer_scale=False):
             state[b + norm + ".weight"], state[b + norm + ".bias"] = w.near_one(dim), w.normal(dim)
         state[b + "attn.qkv.weight"], state[b + "attn.qkv.bias"] = w.linear(3 * dim, dim)
         state[b + "attn.proj.weight"], state[b + "attn.proj.bias"] = w.linear(dim, dim)
-        layers = {"mlp": [("fc1", hidden, dim), ("fc2", dim, hidden)],
-                  "swiglu_fused": [("w12", 2 * hidden, dim), ("w3", dim, hidden)],
-                  "swiglu": [("w1", hidden, dim), ("w2", hidden, dim), ("w3", dim, hidden)]}[ffn]
+        layers = {
+            "mlp": [("fc1", hidden, dim), ("fc2", dim, hidden)],
+            "swiglu_fused": [("w12", 2 * hidden, dim), ("w3", dim, hidden)],
+            "swiglu": [("w1", hidden, dim), ("w2", hidden, dim), ("w3", dim, hidden)],
+        }[ffn]
         for name, rows, cols in layers:
             state[f"{b}mlp.{name}.weight"], state[f"{b}mlp.{name}.bias"] = w.linear(rows, cols)
         if layer_scale:
@@ -73,8 +76,14 @@ def patch_embed(w, dim):
 
 def dinov2_state(dim=128, registers=0, ffn="mlp", hidden=None, seed=0):
     w = Weights(seed)
-    state = {**patch_embed(w, dim), "cls_token": w.normal(1, 1, dim), "pos_embed": w.normal(1, 1 + 9, dim, scale=0.5),
-             "mask_token": w.normal(1, dim), "norm.weight": w.near_one(dim), "norm.bias": w.normal(dim)}
+    state = {
+        **patch_embed(w, dim),
+        "cls_token": w.normal(1, 1, dim),
+        "pos_embed": w.normal(1, 1 + 9, dim, scale=0.5),
+        "mask_token": w.normal(1, dim),
+        "norm.weight": w.near_one(dim),
+        "norm.bias": w.normal(dim),
+    }
     if registers:
         state["register_tokens"] = w.normal(1, registers, dim)
     state.update(published_blocks(w, "blocks.", dim, ffn, hidden, layer_scale=True))
@@ -85,9 +94,16 @@ def dinov3_state(dim=128, heads=4, storage=4, ffn="mlp", hidden=None, bias_mask=
     w = Weights(seed)
     head_dim = dim // heads
     periods = 100.0 ** (2 * torch.arange(head_dim // 4, dtype=torch.float64) / (head_dim // 2))  # the hub's base 100
-    state = {**patch_embed(w, dim), "cls_token": w.normal(1, 1, dim), "mask_token": w.normal(1, dim),
-             "rope_embed.periods": periods.float(), "norm.weight": w.near_one(dim), "norm.bias": w.normal(dim),
-             "cls_norm.weight": w.near_one(dim), "cls_norm.bias": w.normal(dim)}
+    state = {
+        **patch_embed(w, dim),
+        "cls_token": w.normal(1, 1, dim),
+        "mask_token": w.normal(1, dim),
+        "rope_embed.periods": periods.float(),
+        "norm.weight": w.near_one(dim),
+        "norm.bias": w.normal(dim),
+        "cls_norm.weight": w.near_one(dim),
+        "cls_norm.bias": w.normal(dim),
+    }
     if storage:
         state["storage_tokens"] = w.normal(1, storage, dim)
     state.update(published_blocks(w, "blocks.", dim, ffn, hidden, layer_scale=True))
@@ -112,12 +128,23 @@ def sincos_table(dim, grid):
 def mae_state(dim=128, seed=0, decoder=True):
     w = Weights(seed)
     table = torch.cat([torch.zeros(1, dim), sincos_table(dim, 3)])[None]
-    state = {**patch_embed(w, dim), "cls_token": w.normal(1, 1, dim), "pos_embed": table,
-             "norm.weight": w.near_one(dim), "norm.bias": w.normal(dim)}
+    state = {
+        **patch_embed(w, dim),
+        "cls_token": w.normal(1, 1, dim),
+        "pos_embed": table,
+        "norm.weight": w.near_one(dim),
+        "norm.bias": w.normal(dim),
+    }
     state.update(published_blocks(w, "blocks.", dim))
     if decoder:
-        state.update({"mask_token": w.normal(1, 1, 32), "decoder_embed.weight": w.normal(32, dim),
-                      "decoder_pos_embed": w.normal(1, 10, 32), "decoder_pred.weight": w.normal(48, 32)})
+        state.update(
+            {
+                "mask_token": w.normal(1, 1, 32),
+                "decoder_embed.weight": w.normal(32, dim),
+                "decoder_pos_embed": w.normal(1, 10, 32),
+                "decoder_pred.weight": w.normal(48, 32),
+            }
+        )
         decoder_blocks = published_blocks(w, "blocks.", 32)
         state.update({k.replace("blocks.", "decoder_blocks."): v for k, v in decoder_blocks.items()})
     return state
@@ -125,20 +152,36 @@ def mae_state(dim=128, seed=0, decoder=True):
 
 def croco_checkpoint(dim=128, heads=4, pos_embed="RoPE100", seed=0):
     w = Weights(seed)
-    state = {**patch_embed(w, dim), "enc_norm.weight": w.near_one(dim), "enc_norm.bias": w.normal(dim),
-             "mask_token": w.normal(1, 1, 32), "decoder_embed.weight": w.normal(32, dim),
-             "prediction_head.weight": w.normal(48, 32), "dec_norm.weight": w.near_one(32)}
+    state = {
+        **patch_embed(w, dim),
+        "enc_norm.weight": w.near_one(dim),
+        "enc_norm.bias": w.normal(dim),
+        "mask_token": w.normal(1, 1, 32),
+        "decoder_embed.weight": w.normal(32, dim),
+        "prediction_head.weight": w.normal(48, 32),
+        "dec_norm.weight": w.near_one(32),
+    }
     state.update(published_blocks(w, "enc_blocks.", dim))
     decoder_blocks = published_blocks(w, "enc_blocks.", 32)
     state.update({k.replace("enc_blocks.", "dec_blocks."): v for k, v in decoder_blocks.items()})
     if pos_embed == "cosine":
         state["enc_pos_embed"] = sincos_table(dim, 3)
-    kwargs = {"enc_embed_dim": dim, "enc_depth": DEPTH, "enc_num_heads": heads, "dec_embed_dim": 32, "dec_depth": DEPTH,
-              "dec_num_heads": 2, "patch_size": PATCH, "img_size": 3 * PATCH, "pos_embed": pos_embed}
+    kwargs = {
+        "enc_embed_dim": dim,
+        "enc_depth": DEPTH,
+        "enc_num_heads": heads,
+        "dec_embed_dim": 32,
+        "dec_depth": DEPTH,
+        "dec_num_heads": 2,
+        "patch_size": PATCH,
+        "img_size": 3 * PATCH,
+        "pos_embed": pos_embed,
+    }
     return {"model": state, "croco_kwargs": kwargs}
 
 
 # ---------------------------------------------------------------- the plain float64 reference
+
 
 def d(state, key):
     return state[key].double()
@@ -211,8 +254,9 @@ def reference_blocks(x, state, prefix, heads, eps, prefix_tokens=0, rope=None, q
 
 def cubic(t, a):
     t = np.abs(t)
-    return np.where(t <= 1, (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1,
-                    np.where(t < 2, a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a, 0.0))
+    return np.where(
+        t <= 1, (a + 2) * t**3 - (a + 3) * t**2 + 1, np.where(t < 2, a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a, 0.0)
+    )
 
 
 def bicubic_matrix(n_in, n_out, scale_factor=None):
@@ -262,16 +306,22 @@ def reference_dinov2(state, images, heads):
     if (grid_h, grid_w) == (3, 3):
         patch_pos = table[1:]
     elif registers:  # dinov2_*_reg: resize to the size, antialiased
-        patch_pos = resize_table(table[1:], grid_h, grid_w, antialiased_cubic_matrix(3, grid_h),
-                                 antialiased_cubic_matrix(3, grid_w))
+        patch_pos = resize_table(
+            table[1:], grid_h, grid_w, antialiased_cubic_matrix(3, grid_h), antialiased_cubic_matrix(3, grid_w)
+        )
     else:  # the interpolate_offset = 0.1 kludge: scale factor (h + 0.1) / M
-        patch_pos = resize_table(table[1:], grid_h, grid_w, bicubic_matrix(3, grid_h, (grid_h + 0.1) / 3),
-                                 bicubic_matrix(3, grid_w, (grid_w + 0.1) / 3))
+        patch_pos = resize_table(
+            table[1:],
+            grid_h,
+            grid_w,
+            bicubic_matrix(3, grid_h, (grid_h + 0.1) / 3),
+            bicubic_matrix(3, grid_w, (grid_w + 0.1) / 3),
+        )
     x = patchify(images, state) + patch_pos
     cls = (d(state, "cls_token") + table[:1]).expand(len(images), -1, -1)
     parts = [cls] + ([d(state, "register_tokens").expand(len(images), -1, -1)] if registers else []) + [x]
     outputs = reference_blocks(torch.cat(parts, dim=1), state, "blocks.", heads, 1e-6)
-    return [layer_norm(o, state, "norm", 1e-6)[:, 1 + registers:] for o in outputs]
+    return [layer_norm(o, state, "norm", 1e-6)[:, 1 + registers :] for o in outputs]
 
 
 def reference_dinov3(state, images, heads):
@@ -286,17 +336,27 @@ def reference_dinov3(state, images, heads):
     if storage:
         parts.append(d(state, "storage_tokens").expand(len(images), -1, -1))
     x = torch.cat(parts + [patchify(images, state)], dim=1)
-    outputs = reference_blocks(x, state, "blocks.", heads, 1e-5, prefix_tokens=1 + storage,
-                               rope=lambda t: t * cos + rotate_half(t) * sin,
-                               qkv_bias_mask="blocks.0.attn.qkv.bias_mask" in state)
-    return [layer_norm(o, state, "norm", 1e-5)[:, 1 + storage:] for o in outputs]
+    outputs = reference_blocks(
+        x,
+        state,
+        "blocks.",
+        heads,
+        1e-5,
+        prefix_tokens=1 + storage,
+        rope=lambda t: t * cos + rotate_half(t) * sin,
+        qkv_bias_mask="blocks.0.attn.qkv.bias_mask" in state,
+    )
+    return [layer_norm(o, state, "norm", 1e-5)[:, 1 + storage :] for o in outputs]
 
 
 def reference_mae(state, images, heads):
     grid_h, grid_w = images.shape[2] // PATCH, images.shape[3] // PATCH
     table = d(state, "pos_embed")[0]
-    patch_pos = table[1:] if (grid_h, grid_w) == (3, 3) else resize_table(
-        table[1:], grid_h, grid_w, bicubic_matrix(3, grid_h), bicubic_matrix(3, grid_w))
+    patch_pos = (
+        table[1:]
+        if (grid_h, grid_w) == (3, 3)
+        else resize_table(table[1:], grid_h, grid_w, bicubic_matrix(3, grid_h), bicubic_matrix(3, grid_w))
+    )
     x = patchify(images, state) + patch_pos
     cls = (d(state, "cls_token") + table[:1]).expand(len(images), -1, -1)
     outputs = reference_blocks(torch.cat([cls, x], dim=1), state, "blocks.", heads, 1e-6)
@@ -324,13 +384,17 @@ def reference_croco(checkpoint, images):
     rope = None
     if kwargs["pos_embed"] == "cosine":
         table = d(state, "enc_pos_embed")
-        x = x + (table if (grid_h, grid_w) == (3, 3) else resize_table(
-            table, grid_h, grid_w, bicubic_matrix(3, grid_h), bicubic_matrix(3, grid_w)))
+        x = x + (
+            table
+            if (grid_h, grid_w) == (3, 3)
+            else resize_table(table, grid_h, grid_w, bicubic_matrix(3, grid_h), bicubic_matrix(3, grid_w))
+        )
     else:
         rows, cols = torch.cartesian_prod(torch.arange(grid_h), torch.arange(grid_w)).unbind(-1)
 
         def rope(t):
             return croco_rope2d(t, rows, cols, float(kwargs["pos_embed"][4:]))
+
     outputs = reference_blocks(x, state, "enc_blocks.", kwargs["enc_num_heads"], 1e-6, rope=rope)
     return [layer_norm(o, state, "enc_norm", 1e-6) for o in outputs]
 
@@ -354,6 +418,7 @@ def assert_matches(vit, reference, grids=GRIDS):
 
 
 # ---------------------------------------------------------------- the tests
+
 
 @pytest.mark.parametrize("registers, ffn", [(0, "mlp"), (4, "mlp"), (0, "swiglu_fused")])
 def test_dinov2_matches_the_reference(tmp_path, registers, ffn):
@@ -405,10 +470,12 @@ def test_spec_strings_run_each_family_on_the_muskie_grid(tmp_path):
     torch.save({"model": mae_state()}, tmp_path / "mae_pretrain_vit_base.pth")
     torch.save(croco_checkpoint(), tmp_path / "CroCo_V2_ViTBase_SmallDecoder.pth")
     views = torch.rand(1, 2, 3, 48, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    for spec, label in [(f"dinov2:{tmp_path}/dinov2_vits14_reg4_pretrain.pth", "DINOv2 ViT-128/4 reg4"),
-                        (f"dinov3:{tmp_path}/dinov3.pth", "DINOv3 ViT-128/4"),
-                        (f"mae:{tmp_path}/mae_pretrain_vit_base.pth", "MAE ViT-128/4"),
-                        (f"croco:{tmp_path}/CroCo_V2_ViTBase_SmallDecoder.pth", "CroCo v2 ViT-128/4")]:
+    for spec, label in [
+        (f"dinov2:{tmp_path}/dinov2_vits14_reg4_pretrain.pth", "DINOv2 ViT-128/4 reg4"),
+        (f"dinov3:{tmp_path}/dinov3.pth", "DINOv3 ViT-128/4"),
+        (f"mae:{tmp_path}/mae_pretrain_vit_base.pth", "MAE ViT-128/4"),
+        (f"croco:{tmp_path}/CroCo_V2_ViTBase_SmallDecoder.pth", "CroCo v2 ViT-128/4"),
+    ]:
         backbone = build_backbone(spec)
         assert backbone.name.startswith(label) and not backbone.multi_view and backbone.depth == DEPTH
         assert backbone.grid_size(48, 32) == (3, 2)  # one cell per 16x16 pixels, as Muskie-B has
@@ -458,8 +525,11 @@ def test_foreign_and_mismatched_files_give_one_clear_error(tmp_path):
         read_mae(saved("dinov2_as_mae.pth", {k: v for k, v in dinov2_state().items() if k != "register_tokens"}))
     wrong = dinov2_state()
     wrong["blocks.1.attn.qkv.weight"] = wrong["blocks.1.attn.qkv.weight"][:-1]
-    with pytest.raises(ValueError, match=r"wrong.pth: blocks.1.attn.qkv.weight has shape \(383, 128\), "
-                                         r"expected \(384x128\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"wrong.pth: blocks.1.attn.qkv.weight has shape \(383, 128\), "
+        r"expected \(384x128\)",
+    ):
         read_dinov2(saved("wrong.pth", wrong))
     gap = {k: v for k, v in dinov2_state().items() if not k.startswith("blocks.0.")}
     with pytest.raises(ValueError, match=r"DINOv2 blocks are not numbered 0..1 \(missing \[0\]\)"):
@@ -497,13 +567,50 @@ def test_loading_shares_the_files_tensors_instead_of_copying_them(tmp_path):
 def test_correspondence_command_reads_a_published_file(tmp_path, capsys):
     torch.save({"model": mae_state()}, tmp_path / "mae.pth")
     out = tmp_path / "corr"
-    code = main(["eval", "correspondence", "--backbone", f"mae=mae:{tmp_path / 'mae.pth'}", "--scenes", "synthetic",
-                 "--out", str(out), "--samples", "1", "--views", "2", "--size", "32", "32", "--queries", "10"])
+    code = main(
+        [
+            "eval",
+            "correspondence",
+            "--backbone",
+            f"mae=mae:{tmp_path / 'mae.pth'}",
+            "--scenes",
+            "synthetic",
+            "--out",
+            str(out),
+            "--samples",
+            "1",
+            "--views",
+            "2",
+            "--size",
+            "32",
+            "32",
+            "--queries",
+            "10",
+        ]
+    )
     assert code == 0
     result = json.loads((out / "results.json").read_text())["results"][0]
     assert result["backbone"] == "mae" and set(result["readouts"]) == {"nn"}
     torch.save({"model": dinov2_state()}, tmp_path / "wrapped.pth")
-    assert main(["eval", "correspondence", "--backbone", f"dinov2:{tmp_path / 'wrapped.pth'}", "--out",
-                 str(tmp_path / "corr2"), "--samples", "1", "--views", "2", "--size", "32", "32"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "correspondence",
+                "--backbone",
+                f"dinov2:{tmp_path / 'wrapped.pth'}",
+                "--out",
+                str(tmp_path / "corr2"),
+                "--samples",
+                "1",
+                "--views",
+                "2",
+                "--size",
+                "32",
+                "32",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "wrapped.pth: not a DINOv2 state_dict" in err[0]

@@ -52,9 +52,14 @@ def rolled(degrees):
 def plane_sample():
     """A fronto-parallel plane at depth 4: view 1 translated (the plane moves 2 px), view 2 rolled 45 degrees."""
     poses = torch.stack([torch.eye(4), translated(0.5), rolled(45.0)])
-    return {"images": torch.zeros(3, 3, SIZE, SIZE), "depth": torch.full((3, SIZE, SIZE), DEPTH),
-            "valid": torch.ones(3, SIZE, SIZE, dtype=torch.bool), "intrinsics": centred_intrinsics(3, FOCAL, SIZE),
-            "cam_to_world": poses, "scene": "plane"}
+    return {
+        "images": torch.zeros(3, 3, SIZE, SIZE),
+        "depth": torch.full((3, SIZE, SIZE), DEPTH),
+        "valid": torch.ones(3, SIZE, SIZE, dtype=torch.bool),
+        "intrinsics": centred_intrinsics(3, FOCAL, SIZE),
+        "cam_to_world": poses,
+        "scene": "plane",
+    }
 
 
 def test_matching_the_same_pixel_errs_by_the_motion_exactly():
@@ -83,9 +88,12 @@ def test_a_perfect_matcher_recalls_everything():
 
 
 def test_binned_recalls_are_means_over_pairs_and_stop_at_the_last_edge():
-    errors = {"pair": torch.tensor([0.0, 0, 1, 1, 1, 1, 2]),
-              "rotation_deg": torch.tensor([10.0, 10, 20, 20, 20, 20, 150]),
-              "error_3d": torch.tensor([0.0, 1, 0, 0, 0, 1, 0]), "error_2d": torch.zeros(7)}
+    errors = {
+        "pair": torch.tensor([0.0, 0, 1, 1, 1, 1, 2]),
+        "rotation_deg": torch.tensor([10.0, 10, 20, 20, 20, 20, 150]),
+        "error_3d": torch.tensor([0.0, 1, 0, 0, 0, 1, 0]),
+        "error_2d": torch.zeros(7),
+    }
     bins = binned_recalls(errors, (0, 30, 60))
     assert bins["0-30"] == {"pairs": 2, "recall_2cm": pytest.approx(100 * (0.5 + 0.75) / 2), "recall_10px": 100.0}
     assert bins["30-60"]["pairs"] == 0 and "150" not in str(list(bins))

@@ -66,7 +66,10 @@ def reference_depth_metrics(pred, true, valid):
 def reference_normal_metrics(pred, true, valid):
     out = {"angle_mean": [], "within_11_25": [], "within_22_5": [], "within_30": []}
     for p, t, v in zip(pred, true, valid):
-        p, t = p.reshape(3, -1).T[v.reshape(-1)].astype(np.float64), t.reshape(3, -1).T[v.reshape(-1)].astype(np.float64)
+        p, t = (
+            p.reshape(3, -1).T[v.reshape(-1)].astype(np.float64),
+            t.reshape(3, -1).T[v.reshape(-1)].astype(np.float64),
+        )
         p = p / np.linalg.norm(p, axis=1, keepdims=True)
         angle = np.degrees(np.arccos(np.clip((p * t).sum(1), -1, 1)))
         out["angle_mean"].append(angle.mean())
@@ -98,8 +101,11 @@ def test_depth_metrics_by_hand():
     pred = torch.tensor([[[1.0, 2.0, 4.0, 16.0]]])
     assert depth_metrics(pred, true, valid) == {"abs_rel": pytest.approx(1 / 4), "delta1": 75.0}
     # median alignment ignores invalid pixels; a view with none is unscaled
-    aligned = align_depth_median(torch.tensor([[[2.0, 100.0]], [[5.0, 5.0]]]), torch.tensor([[[1.0, 1.0]], [[1.0, 1.0]]]),
-                                 torch.tensor([[[True, False]], [[False, False]]]))
+    aligned = align_depth_median(
+        torch.tensor([[[2.0, 100.0]], [[5.0, 5.0]]]),
+        torch.tensor([[[1.0, 1.0]], [[1.0, 1.0]]]),
+        torch.tensor([[[True, False]], [[False, False]]]),
+    )
     torch.testing.assert_close(aligned, torch.tensor([[[1.0, 50.0]], [[5.0, 5.0]]]))
     nothing = depth_metrics(true, true, torch.zeros_like(valid))
     assert math.isnan(nothing["abs_rel"]) and math.isnan(nothing["delta1"])
@@ -149,8 +155,9 @@ def test_features_that_carry_the_ground_truth_reach_it(samples):
     train, test = (probe_targets(s) for s in samples)
     config = ProbeConfig(head="linear", steps=150, batch_size=8, lr=3e-2, warmup_steps=10)
     # one cell per pixel: no resolution limit, and a linear probe can express the truth exactly
-    depth, normals = probe_features("oracle", ground_truth_grid(train, 1), train, ground_truth_grid(test, 1), test,
-                                    config)
+    depth, normals = probe_features(
+        "oracle", ground_truth_grid(train, 1), train, ground_truth_grid(test, 1), test, config
+    )
     assert depth.metrics["abs_rel"] < 1e-3 and depth.metrics["delta1"] == 100.0
     assert normals.metrics["angle_mean"] < 0.5 and normals.metrics["within_11_25"] == 100.0
 
@@ -178,8 +185,9 @@ def test_constant_features_score_the_best_constant_prediction(samples):
     train, test = (probe_targets(s) for s in samples)
     # depth: after alignment any constant is the per-view median, whatever the probe learnt (closed form)
     config = ProbeConfig(tasks=("depth",), steps=20, batch_size=8, lr=1e-2, warmup_steps=2)
-    (depth,) = probe_features(CONSTANT_NAME, constant_features(len(train.depth)), train,
-                              constant_features(len(test.depth)), test, config)
+    (depth,) = probe_features(
+        CONSTANT_NAME, constant_features(len(train.depth)), train, constant_features(len(test.depth)), test, config
+    )
     closed_form = depth_metrics(torch.ones_like(test.depth), test.depth, test.valid)
     reference = reference_depth_metrics(np.ones(test.depth.shape), test.depth.numpy(), test.valid.numpy())
     assert closed_form["abs_rel"] == pytest.approx(reference["abs_rel"], rel=1e-9)
@@ -264,8 +272,17 @@ def test_evaluate_probes_extracts_once_and_is_deterministic(samples):
 
 
 def test_run_probes_writes_the_report_with_every_setting(tmp_path):
-    config = ProbeConfig(tasks=("depth",), num_samples=2, num_test_samples=1, num_views=2, size=(16, 16),
-                         steps=5, batch_size=2, hidden=8, warmup_steps=1)
+    config = ProbeConfig(
+        tasks=("depth",),
+        num_samples=2,
+        num_test_samples=1,
+        num_views=2,
+        size=(16, 16),
+        steps=5,
+        batch_size=2,
+        hidden=8,
+        warmup_steps=1,
+    )
     results = run_probes(["rand=random:tiny"], tmp_path, config, device="cpu")
     assert [(r.backbone, r.task) for r in results] == [(CONSTANT_NAME, "depth"), ("rand", "depth")]
     data = json.loads((tmp_path / "probes.json").read_text())
@@ -279,8 +296,15 @@ def test_run_probes_writes_the_report_with_every_setting(tmp_path):
 
 
 def test_config_refuses_bad_settings():
-    for bad in ({"tasks": ("depth", "colour")}, {"tasks": ()}, {"head": "dpt"}, {"steps": 0},
-                {"si_lambda": 1.5}, {"num_test_samples": 0}, {"blocks": ()}):
+    for bad in (
+        {"tasks": ("depth", "colour")},
+        {"tasks": ()},
+        {"head": "dpt"},
+        {"steps": 0},
+        {"si_lambda": 1.5},
+        {"num_test_samples": 0},
+        {"blocks": ()},
+    ):
         with pytest.raises(ValueError):
             ProbeConfig(**bad)
 
@@ -293,7 +317,8 @@ def test_depth_probes_run_on_samples_without_normals(samples):
     (result,) = evaluate_probes(GroundTruthBackbone(samples[0] + samples[1]), train, test, config)
     assert result.task == "depth" and 0 <= result.metrics["abs_rel"]
     with pytest.raises(ValueError, match="normals"):
-        evaluate_probes(GroundTruthBackbone(samples[0] + samples[1]), train, test,
-                        dataclasses.replace(config, tasks=("normals",)))
+        evaluate_probes(
+            GroundTruthBackbone(samples[0] + samples[1]), train, test, dataclasses.replace(config, tasks=("normals",))
+        )
     with pytest.raises(ValueError, match="depth"):
         probe_targets([{"images": s["images"], "scene": "x"} for s in train])

@@ -1,11 +1,10 @@
 """Readouts on constructed features and attention with known answers."""
 
+import numpy as np
 import pytest
 import torch
 
 from muskie.eval.backbones import cell_centres
-import numpy as np
-
 from muskie.eval.readouts import (
     attention_matches,
     concatenate_normalised,
@@ -35,8 +34,10 @@ def test_bilinear_sampling_maps_pixels_to_cells_exactly():
     uv = torch.tensor([[3.5, 3.5], [10.25, 17.0], [35.5, 27.5], [20.0, 9.75]], dtype=torch.float64)
     torch.testing.assert_close(sample_grid(centres, uv, *IMAGE), uv)
     # beyond the outermost centres the border value is kept
-    torch.testing.assert_close(sample_grid(centres, torch.tensor([[0.0, 0.0]], dtype=torch.float64), *IMAGE),
-                               torch.tensor([[3.5, 3.5]], dtype=torch.float64))
+    torch.testing.assert_close(
+        sample_grid(centres, torch.tensor([[0.0, 0.0]], dtype=torch.float64), *IMAGE),
+        torch.tensor([[3.5, 3.5]], dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
@@ -127,8 +128,9 @@ def reference_attention_matches(maps_st, maps_ts, queries, temperature):
     weights = np.exp(logits - logits.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     (h, w), (height, width) = GRID, IMAGE
-    centres = np.array([[(j + 0.5) * width / w - 0.5, (i + 0.5) * height / h - 0.5]
-                        for i in range(h) for j in range(w)])
+    centres = np.array(
+        [[(j + 0.5) * width / w - 0.5, (i + 0.5) * height / h - 0.5] for i in range(h) for j in range(w)]
+    )
     flow = (weights @ centres - centres).reshape(h, w, 2)
     out = []
     for u, v in queries.numpy().astype(np.float64):
@@ -137,8 +139,12 @@ def reference_attention_matches(maps_st, maps_ts, queries, temperature):
         y = min(max((v + 0.5) * h / height - 0.5, 0.0), h - 1.0)
         x0, y0 = min(int(x), w - 2), min(int(y), h - 2)
         fx, fy = x - x0, y - y0
-        f = (flow[y0, x0] * (1 - fx) * (1 - fy) + flow[y0, x0 + 1] * fx * (1 - fy)
-             + flow[y0 + 1, x0] * (1 - fx) * fy + flow[y0 + 1, x0 + 1] * fx * fy)
+        f = (
+            flow[y0, x0] * (1 - fx) * (1 - fy)
+            + flow[y0, x0 + 1] * fx * (1 - fy)
+            + flow[y0 + 1, x0] * (1 - fx) * fy
+            + flow[y0 + 1, x0 + 1] * fx * fy
+        )
         out.append([u, v] + f)
     return np.array(out)
 
@@ -150,8 +156,15 @@ def test_attention_averaged_over_blocks_matches_a_float64_reference():
     maps_ts = [torch.softmax(torch.randn(cells, cells, generator=generator), dim=-1) for _ in range(3)]
     queries = torch.rand(25, 2, generator=generator) * torch.tensor([IMAGE[1] - 1.0, IMAGE[0] - 1.0])
     temperature = 0.05  # soft enough that every cell counts
-    matches = attention_matches(mean_attention([m[None] for m in maps_st]), mean_attention([m[None] for m in maps_ts]),
-                                GRID, GRID, queries.double(), IMAGE, temperature)
+    matches = attention_matches(
+        mean_attention([m[None] for m in maps_st]),
+        mean_attention([m[None] for m in maps_ts]),
+        GRID,
+        GRID,
+        queries.double(),
+        IMAGE,
+        temperature,
+    )
     expected = reference_attention_matches(maps_st, maps_ts, queries, temperature)
     np.testing.assert_allclose(matches[0].numpy(), expected, rtol=0, atol=1e-9)
 
@@ -165,7 +178,7 @@ def test_concatenated_normalised_features_identify_cells_no_single_block_does():
     source = concatenate_normalised([rows.reshape(h, w, h), cols.reshape(h, w, w)])
     target = torch.zeros(h * w, h + w)
     target[perm] = source.reshape(h * w, h + w)
-    assert torch.allclose(source.norm(dim=-1), torch.full((h, w), 2.0 ** 0.5))  # each block has unit norm
+    assert torch.allclose(source.norm(dim=-1), torch.full((h, w), 2.0**0.5))  # each block has unit norm
     queries = cell_centres(*GRID, *IMAGE)
     matches = nearest_neighbour_matches(source, target.reshape(1, h, w, h + w), queries, IMAGE, "l2")
     torch.testing.assert_close(matches[0], cell_centres(*GRID, *IMAGE)[perm])

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.batch import collate_views
+from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
 from muskie.data.views import ViewRequest
-from muskie.geometry import relative_poses, rotation_angle, unproject_depth
 from muskie.eval.reconstruction import evaluate_recon, markdown_table
+from muskie.geometry import relative_poses, rotation_angle, unproject_depth
 
 VIEWS, SIZE = 3, 16
 

@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cli_runner import muskie
 from fixtures import write_nrgbd_scene
+
 from muskie.data.scene import Frame
 from muskie.data.selection import stride_keyframes
-from muskie.eval.reconstruction_benchmarks import (BENCHMARKS, benchmark_samples, evaluate_benchmark, get_benchmark,
-                                                   oracle_prediction)
+from muskie.eval.reconstruction_benchmarks import (
+    BENCHMARKS,
+    benchmark_samples,
+    evaluate_benchmark,
+    get_benchmark,
+    oracle_prediction,
+)
 
 SAMPLES = Path(os.environ.get("MUSKIE_FORMAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared/data/formats"))
 SIZE = (24, 32)
@@ -35,8 +40,12 @@ def test_keyframes_are_every_stride_th_frame_by_number():
     # replaced by a neighbour
     nrgbd = frames(f"img{i}.png" for i in (0, 1, 11, 2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15))
     assert [nrgbd[i].image_path.name for i in stride_keyframes(nrgbd, 5)] == ["img0.png", "img5.png", "img15.png"]
-    assert {b.name: b.stride for b in BENCHMARKS.values()} == {"7scenes-sparse": 200, "7scenes-dense": 40,
-                                                               "nrgbd-sparse": 500, "nrgbd-dense": 100}
+    assert {b.name: b.stride for b in BENCHMARKS.values()} == {
+        "7scenes-sparse": 200,
+        "7scenes-dense": 40,
+        "nrgbd-sparse": 500,
+        "nrgbd-dense": 100,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +98,7 @@ def test_a_similar_copy_of_the_truth_scores_the_same(nrgbd_samples):
 def test_per_scene_mean_and_pooled_figures_differ_as_they_must(nrgbd_samples):
     """Scene a predicted exactly (AUC 100 over 3 pairs), scene b with one pose for every view (translation
     errors 90 degrees: AUC 0 over 6 pairs): the mean over scenes is 50, the pooled AUC 3 / 9 = 33.3."""
+
     def half(sample):
         poses, points = oracle_prediction(sample)
         return (poses if sample["scene"] == "a" else torch.eye(4, dtype=torch.float64).expand_as(poses)), points
@@ -108,8 +118,23 @@ def test_cli_oracle_on_the_real_7scenes_sample(tmp_path):
     shutil.copytree(SAMPLES / "7scenes" / "stairs", root / "stairs")
     (root / "stairs" / "TestSplit.txt").write_text("sequence1\nsequence2\n")
     out = tmp_path / "out"
-    result = muskie("recon", "eval", "--oracle", "--benchmark", "7scenes-sparse", "--scenes", root, "--stride", 1,
-                    "--register-depth", "--size", 48, 64, "--out", out)
+    result = muskie(
+        "recon",
+        "eval",
+        "--oracle",
+        "--benchmark",
+        "7scenes-sparse",
+        "--scenes",
+        root,
+        "--stride",
+        1,
+        "--register-depth",
+        "--size",
+        48,
+        64,
+        "--out",
+        out,
+    )
     assert "| pooled | 6 | 6 | 100.00 | 100.00 | 100.00 |" in result.stdout
     report = json.loads((out / "recon_eval.json").read_text())
     assert report["settings"]["keyframe_stride"] == 1 and "overridden" in report["settings"]["stride_note"]
@@ -119,16 +144,40 @@ def test_cli_oracle_on_the_real_7scenes_sample(tmp_path):
     assert list(report["results"]["scenes"]) == ["stairs/seq-01", "stairs/seq-02"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--oracle", "--scenes", "synthetic", "--size", 16, 16], "--oracle, --stride and --register-depth need --benchmark"),
-    (["--oracle", "--benchmark", "nrgbd-dense", "--size", 16, 16], "needs --scenes ROOT"),
-    (["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent"], "--oracle needs --size H W"),
-    (["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent", "--size", 16, 16], "/nonexistent: no such"),
-    (["--oracle", "--benchmark", "7scenes-sparse", "--scenes", SAMPLES / "7scenes", "--stride", 1, "--size", 16, 16],
-     "no colour-registered .depth.proj.png"),
-    (["--oracle", "--benchmark", "7scenes-sparse", "--scenes", SAMPLES / "7scenes", "--size", 16, 16],
-     "no 7-Scenes sequence has 2 keyframes at stride 200"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--oracle", "--scenes", "synthetic", "--size", 16, 16],
+            "--oracle, --stride and --register-depth need --benchmark",
+        ),
+        (["--oracle", "--benchmark", "nrgbd-dense", "--size", 16, 16], "needs --scenes ROOT"),
+        (["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent"], "--oracle needs --size H W"),
+        (
+            ["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent", "--size", 16, 16],
+            "/nonexistent: no such",
+        ),
+        (
+            [
+                "--oracle",
+                "--benchmark",
+                "7scenes-sparse",
+                "--scenes",
+                SAMPLES / "7scenes",
+                "--stride",
+                1,
+                "--size",
+                16,
+                16,
+            ],
+            "no colour-registered .depth.proj.png",
+        ),
+        (
+            ["--oracle", "--benchmark", "7scenes-sparse", "--scenes", SAMPLES / "7scenes", "--size", 16, 16],
+            "no 7-Scenes sequence has 2 keyframes at stride 200",
+        ),
+    ],
+)
 def test_benchmark_mistakes_exit_2_with_one_line(args, message, tmp_path, capsys):
     from muskie.cli.main import main
 

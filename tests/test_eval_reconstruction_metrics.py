@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.geometry import Similarity, nearest_distances
 from muskie.eval.reconstruction_metrics import pointmap_metrics, pose_auc, pose_metrics, relative_pose_errors
+from muskie.geometry import Similarity, nearest_distances
 
 
 def rotation_about(axis, degrees):
@@ -94,4 +94,3 @@ def test_accuracy_and_completeness_of_a_known_offset():
     distances_pred = nearest_distances(np.concatenate([plane, extra]), plane)
     assert distances_pred.mean() == pytest.approx(0.5 / (len(plane) + 1))
     assert nearest_distances(plane, np.concatenate([plane, extra])).mean() == 0.0
-

@@ -49,9 +49,28 @@ def test_chunks_cover_the_views_in_near_equal_sizes():
 def test_saved_features_and_attention_are_the_models_output(tmp_path, capsys):
     paths = write_images(tmp_path / "images", 5)
     out = tmp_path / "features.safetensors"
-    assert main(["features", "--checkpoint", str(CHECKPOINT), "--images", str(tmp_path / "images"),
-                 "--blocks", "0", "-1", "--attention", "--batch-views", "3", "--device", "cpu",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--checkpoint",
+                str(CHECKPOINT),
+                "--images",
+                str(tmp_path / "images"),
+                "--blocks",
+                "0",
+                "-1",
+                "--attention",
+                "--batch-views",
+                "3",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert f"wrote {out}" in capsys.readouterr().out
     meta = read_features_metadata(out)
     assert meta["chunks"] == [[0, 2], [2, 5]]
@@ -74,8 +93,25 @@ def test_scenes_resized_to_a_size_record_their_scene_and_image(tmp_path):
     first = write_images(tmp_path / "root" / "a" / "images", 2, size=(12, 12), seed=1)
     second = write_images(tmp_path / "root" / "b" / "images", 3, size=(20, 16), seed=2)
     out = tmp_path / "scenes.safetensors"
-    assert main(["features", "--checkpoint", str(CHECKPOINT), "--scenes", str(tmp_path / "root"),
-                 "--size", "8", "8", "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "--checkpoint",
+                str(CHECKPOINT),
+                "--scenes",
+                str(tmp_path / "root"),
+                "--size",
+                "8",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     meta = read_features_metadata(out)
     assert meta["scenes"] == ["a", "a", "b", "b", "b"] and meta["chunks"] == [[0, 2], [2, 5]]
     assert meta["images"] == ["images/frame0.png", "images/frame1.png"] + [f"images/frame{i}.png" for i in range(3)]
@@ -87,17 +123,36 @@ def test_scenes_resized_to_a_size_record_their_scene_and_image(tmp_path):
             torch.testing.assert_close(saved[rows], model(model_input(paths, size=(8, 8))).features[-1][0])
 
 
-@pytest.mark.parametrize("make, extra, message", [
-    (lambda d: d.mkdir(), [], "no images found"),
-    (lambda d: write_images(d, 2), ["--size", "10", "8"], "size 10x8 is not a positive multiple of the patch size 4"),
-    (lambda d: write_images(d, 2, size=(10, 8)), [], "10x8 pixels is not a multiple of the patch size 4"),
-    (lambda d: write_images(d, 2), ["--blocks", "2"], "block 2 does not exist; the model has blocks 0..1"),
-    (lambda d: write_images(d, 2), ["--batch-views", "0"], "batch_views must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (lambda d: d.mkdir(), [], "no images found"),
+        (
+            lambda d: write_images(d, 2),
+            ["--size", "10", "8"],
+            "size 10x8 is not a positive multiple of the patch size 4",
+        ),
+        (lambda d: write_images(d, 2, size=(10, 8)), [], "10x8 pixels is not a multiple of the patch size 4"),
+        (lambda d: write_images(d, 2), ["--blocks", "2"], "block 2 does not exist; the model has blocks 0..1"),
+        (lambda d: write_images(d, 2), ["--batch-views", "0"], "batch_views must be >= 1"),
+    ],
+)
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, make, extra, message):
     make(tmp_path / "images")
-    code = main(["features", "--checkpoint", str(CHECKPOINT), "--images", str(tmp_path / "images"),
-                 "--device", "cpu", "--out", str(tmp_path / "f.safetensors"), *extra])
+    code = main(
+        [
+            "features",
+            "--checkpoint",
+            str(CHECKPOINT),
+            "--images",
+            str(tmp_path / "images"),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "f.safetensors"),
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("muskie features: error: ") and message in err
     assert not (tmp_path / "f.safetensors").exists()

@@ -19,8 +19,11 @@ EYES = [(0.2, -0.3, 3.0), (-0.5, 0.0, 2.8), (0.4, 0.5, 3.2)]
 
 
 def cam_to_world(eye):
-    return look_at(torch.tensor(eye, dtype=torch.float64), torch.zeros(3, dtype=torch.float64),
-                   torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)).numpy()
+    return look_at(
+        torch.tensor(eye, dtype=torch.float64),
+        torch.zeros(3, dtype=torch.float64),
+        torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64),
+    ).numpy()
 
 
 def plane_depth(pose):

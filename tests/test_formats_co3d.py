@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from muskie.data.depth_codecs import read_frame_depth
-from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.data.dataset_paths import OutsideRootError
+from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.co3d import find_scenes, read_scene
+from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.geometry import look_at, project_points, unproject_depth
 
 HEIGHT, WIDTH = 24, 40  # not square: isotropic and per-axis NDC differ, and [H, W] order matters
@@ -31,8 +31,14 @@ def opencv_cameras():
     the plane z = 0 from above."""
     K = np.array([[30.0, 0.0, 21.0], [0.0, 28.0, 10.5], [0.0, 0.0, 1.0]])
     eyes = [(0.3, -0.2, 2.0), (-0.4, 0.1, 2.2), (0.1, 0.5, 1.8)]
-    poses = [look_at(torch.tensor(eye, dtype=torch.float64), torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64),
-                     torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)).numpy() for eye in eyes]
+    poses = [
+        look_at(
+            torch.tensor(eye, dtype=torch.float64),
+            torch.tensor([0.0, 0.0, 0.0], dtype=torch.float64),
+            torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64),
+        ).numpy()
+        for eye in eyes
+    ]
     return K, poses
 
 
@@ -49,8 +55,13 @@ def pytorch3d_viewpoint(K, cam_to_world, intrinsics_format):
     focal = np.array([K[0, 0], K[1, 1]]) / scale
     # the principal point's distance from the left / top edge, in NDC from the image centre
     centre = (np.array([WIDTH / 2, HEIGHT / 2]) - (K[:2, 2] + 0.5)) / scale
-    return {"R": rotation.tolist(), "T": translation.tolist(), "focal_length": focal.tolist(),
-            "principal_point": centre.tolist(), "intrinsics_format": intrinsics_format}
+    return {
+        "R": rotation.tolist(),
+        "T": translation.tolist(),
+        "focal_length": focal.tolist(),
+        "principal_point": centre.tolist(),
+        "intrinsics_format": intrinsics_format,
+    }
 
 
 def plane_depth(K, cam_to_world):
@@ -84,21 +95,30 @@ def make_co3d(root, intrinsics_format="ndc_norm_image_bounds", edit=None):
         Image.new("L", (WIDTH, HEIGHT), 255).save(sequence_dir / "depth_masks" / f"{name}.png")
         Image.new("L", (WIDTH, HEIGHT), 200).save(sequence_dir / "masks" / f"{name}.png")
         prefix = f"{CATEGORY}/{SEQUENCE}"
-        entries.append({
-            "sequence_name": SEQUENCE, "frame_number": number, "frame_timestamp": number / 30,
-            "image": {"path": f"{prefix}/images/{name}.jpg", "size": [HEIGHT, WIDTH]},
-            "depth": {"path": f"{prefix}/depths/{name}.jpg.geometric.png", "scale_adjustment": 1.0,
-                      "mask_path": f"{prefix}/depth_masks/{name}.png"},
-            "mask": {"path": f"{prefix}/masks/{name}.png", "mass": 100.0},
-            "viewpoint": pytorch3d_viewpoint(K, pose, intrinsics_format),
-            "meta": {"frame_type": "test_known", "frame_splits": ["train_known"]},
-        })
+        entries.append(
+            {
+                "sequence_name": SEQUENCE,
+                "frame_number": number,
+                "frame_timestamp": number / 30,
+                "image": {"path": f"{prefix}/images/{name}.jpg", "size": [HEIGHT, WIDTH]},
+                "depth": {
+                    "path": f"{prefix}/depths/{name}.jpg.geometric.png",
+                    "scale_adjustment": 1.0,
+                    "mask_path": f"{prefix}/depth_masks/{name}.png",
+                },
+                "mask": {"path": f"{prefix}/masks/{name}.png", "mass": 100.0},
+                "viewpoint": pytorch3d_viewpoint(K, pose, intrinsics_format),
+                "meta": {"frame_type": "test_known", "frame_splits": ["train_known"]},
+            }
+        )
     entries.reverse()  # the annotations are not in frame order: the adapter sorts
     if edit is not None:
         edit(entries)
     write_jgz(root / CATEGORY / "frame_annotations.jgz", entries)
-    write_jgz(root / CATEGORY / "sequence_annotations.jgz",
-              [{"sequence_name": SEQUENCE, "category": CATEGORY, "viewpoint_quality_score": 1.0}])
+    write_jgz(
+        root / CATEGORY / "sequence_annotations.jgz",
+        [{"sequence_name": SEQUENCE, "category": CATEGORY, "viewpoint_quality_score": 1.0}],
+    )
     return K, poses
 
 
@@ -109,8 +129,9 @@ def test_cameras_are_the_opencv_cameras_the_fixture_was_built_from(tmp_path, int
     assert scene.name == SCENE and not scene.metric and scene.has_cameras and len(scene) == 3
     assert [frame.image_path.name for frame in scene.frames] == [f"frame{n:06d}.jpg" for n in (1, 2, 3)]
     point = np.array([0.05, -0.1, 0.02])
-    for frame, pose, entry_viewpoint in zip(scene.frames, poses, [pytorch3d_viewpoint(K, p, intrinsics_format)
-                                                                   for p in poses]):
+    for frame, pose, entry_viewpoint in zip(
+        scene.frames, poses, [pytorch3d_viewpoint(K, p, intrinsics_format) for p in poses]
+    ):
         assert (frame.width, frame.height) == (WIDTH, HEIGHT)
         np.testing.assert_allclose(frame.intrinsics, K, atol=1e-9)
         np.testing.assert_allclose(frame.cam_to_world, pose, atol=1e-9)
@@ -122,8 +143,9 @@ def test_cameras_are_the_opencv_cameras_the_fixture_was_built_from(tmp_path, int
         else:
             edge, per_ndc = np.ones(2), np.array([WIDTH, HEIGHT]) / 2
         expected = (edge - ndc) * per_ndc - 0.5
-        uv, z = project_points(torch.from_numpy(point)[None], torch.from_numpy(frame.intrinsics),
-                               torch.from_numpy(frame.cam_to_world))
+        uv, z = project_points(
+            torch.from_numpy(point)[None], torch.from_numpy(frame.intrinsics), torch.from_numpy(frame.cam_to_world)
+        )
         np.testing.assert_allclose(uv.numpy()[0], expected, atol=1e-9)
         assert z.item() == pytest.approx(view[2])
 
@@ -145,8 +167,9 @@ def test_float16_depth_is_decoded_exactly_and_scaled(tmp_path):
 def test_depth_and_cameras_lift_every_pixel_onto_the_plane(tmp_path):
     make_co3d(tmp_path, "ndc_isotropic")
     for frame in read_scene(tmp_path, SCENE).frames:
-        points = unproject_depth(read_frame_depth(frame).double(), torch.from_numpy(frame.intrinsics),
-                                 torch.from_numpy(frame.cam_to_world))
+        points = unproject_depth(
+            read_frame_depth(frame).double(), torch.from_numpy(frame.intrinsics), torch.from_numpy(frame.cam_to_world)
+        )
         # float16 depth: about 1e-3 relative error on depths near 2
         assert points[..., 2].abs().max() < 5e-3
 
@@ -191,8 +214,11 @@ def test_paths_leading_outside_the_root_are_refused(tmp_path):
         entries[0]["image"]["path"] = "../secret.jpg"
 
     make_co3d(root, edit=escape)
-    with pytest.raises(OutsideRootError, match=r"frame_annotations.jgz: entry 0: image.path: path '../secret.jpg' "
-                                          "leads outside"):
+    with pytest.raises(
+        OutsideRootError,
+        match=r"frame_annotations.jgz: entry 0: image.path: path '../secret.jpg' "
+        "leads outside",
+    ):
         read_scene(root, SCENE)
     assert read_scene(root, SCENE, allow_outside=True).frames[-1].image_path.resolve() == outside.resolve()
 
@@ -247,8 +273,7 @@ def test_finding_scenes_and_the_registry(tmp_path):
     assert find_scenes(tmp_path) == [SCENE]
     [scene] = read_dataset(tmp_path, "co3d", cameras=False, depth=False)
     assert scene.name == SCENE and len(scene) == 3
-    with pytest.raises(FormatError, match="not a CO3Dv2 root: expected category folders holding "
-                                          "frame_annotations.jgz"):
+    with pytest.raises(FormatError, match="not a CO3Dv2 root: expected category folders holding frame_annotations.jgz"):
         find_scenes(tmp_path / CATEGORY)
     with pytest.raises(FormatError, match="scene id must look like '<category>/<sequence>', got 'teddybear'"):
         read_scene(tmp_path, CATEGORY)
@@ -262,6 +287,5 @@ def test_a_training_sample_keeps_the_plane(tmp_path):
     make_co3d(tmp_path, "ndc_isotropic")
     dataset = MultiViewDataset([read_scene(tmp_path, SCENE)], crop_scale=(1.0, 1.0), skip_bad=False)
     sample = dataset[ViewRequest(index=0, num_views=2, height=HEIGHT, width=WIDTH, seed=0)]
-    points = unproject_depth(sample["depth"].double(), sample["intrinsics"].double(),
-                             sample["cam_to_world"].double())
+    points = unproject_depth(sample["depth"].double(), sample["intrinsics"].double(), sample["cam_to_world"].double())
     assert sample["valid"].all() and points[..., 2].abs().max() < 5e-3

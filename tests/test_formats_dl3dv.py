@@ -37,10 +37,24 @@ def write_frames(folder, count, size=(40, 30)):
 def make_scene(scene_dir, poses_gl, extra=None, frame_extra=None):
     """A DL3DV scene: images_4 frames and a transforms.json with OpenGL camera-to-world ``poses_gl``."""
     write_frames(scene_dir / "images_4", len(poses_gl))
-    frames = [{"file_path": f"images/frame_{i + 1:05d}.png", "transform_matrix": np.asarray(pose).tolist(),
-               **(frame_extra or {})} for i, pose in enumerate(poses_gl)]
-    meta = {"camera_model": "OPENCV", **FULL, "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "frames": frames,
-            **(extra or {})}
+    frames = [
+        {
+            "file_path": f"images/frame_{i + 1:05d}.png",
+            "transform_matrix": np.asarray(pose).tolist(),
+            **(frame_extra or {}),
+        }
+        for i, pose in enumerate(poses_gl)
+    ]
+    meta = {
+        "camera_model": "OPENCV",
+        **FULL,
+        "k1": 0.0,
+        "k2": 0.0,
+        "p1": 0.0,
+        "p2": 0.0,
+        "frames": frames,
+        **(extra or {}),
+    }
     (scene_dir / "transforms.json").write_text(json.dumps(meta))
     return scene_dir
 
@@ -81,8 +95,10 @@ def test_colmap_model_read_when_there_is_no_transforms_json(tmp_path):
     write_frames(scene_dir / "images_4", 2)
     rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     cameras = {1: ColmapCamera(1, "OPENCV", 160, 120, np.array([100.0, 100.0, 80.0, 60.0, -0.1, 0.02, 0.0, 0.0]))}
-    images = {7: ColmapImage(7, rotation_to_quaternion(rotation), np.array([0.0, 0.0, 5.0]), 1, "frame_00002.png"),
-              3: ColmapImage(3, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "frame_00001.png")}
+    images = {
+        7: ColmapImage(7, rotation_to_quaternion(rotation), np.array([0.0, 0.0, 5.0]), 1, "frame_00002.png"),
+        3: ColmapImage(3, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "frame_00001.png"),
+    }
     write_colmap_model(scene_dir / "colmap" / "sparse" / "0", cameras, images)
     scene = read_scene(tmp_path, HASH)
     assert [frame.image_path.name for frame in scene.frames] == ["frame_00001.png", "frame_00002.png"]

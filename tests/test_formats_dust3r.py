@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.dataset_paths import OutsideRootError
+from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FormatError, get_format
 from muskie.data.formats.dust3r import find_scenes, read_scene
 from muskie.data.formats.reading import read_npz_arrays
@@ -26,8 +26,14 @@ EYES = [(0.0, 0.0, -2.0), (0.6, 0.1, -1.9)]
 
 
 def poses():
-    return [look_at(torch.tensor(eye, dtype=torch.float64), torch.zeros(3, dtype=torch.float64),
-                    torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)).numpy() for eye in EYES]
+    return [
+        look_at(
+            torch.tensor(eye, dtype=torch.float64),
+            torch.zeros(3, dtype=torch.float64),
+            torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64),
+        ).numpy()
+        for eye in EYES
+    ]
 
 
 def make_co3d(root, stored=40000, maximum_depth=3.0):
@@ -39,13 +45,16 @@ def make_co3d(root, stored=40000, maximum_depth=3.0):
     for number, pose in zip((3, 7), poses()):
         name = f"frame{number:06d}"
         Image.new("RGB", (WIDTH, HEIGHT), (number * 20, 0, 0)).save(scene / "images" / f"{name}.jpg")
-        np.savez(scene / "images" / f"{name}.npz", camera_intrinsics=K.astype(np.float32), camera_pose=pose,
-                 maximum_depth=np.float32(maximum_depth))
+        np.savez(
+            scene / "images" / f"{name}.npz",
+            camera_intrinsics=K.astype(np.float32),
+            camera_pose=pose,
+            maximum_depth=np.float32(maximum_depth),
+        )
         depth = np.full((HEIGHT, WIDTH), stored, np.uint16)
         Image.fromarray(depth).save(scene / "depths" / f"{name}.jpg.geometric.png")
         Image.new("L", (WIDTH, HEIGHT), 255).save(scene / "masks" / f"{name}.png")
-    (root / "selected_seqs_train.json").write_text(json.dumps({"hydrant": {"106_12648_23157": [3, 7]},
-                                                               "empty": {}}))
+    (root / "selected_seqs_train.json").write_text(json.dumps({"hydrant": {"106_12648_23157": [3, 7]}, "empty": {}}))
     return scene
 
 
@@ -85,8 +94,12 @@ def test_a_point_seen_in_two_frames_lands_where_the_poses_say(tmp_path):
     # the same point from the poses as the preprocessing wrote them (camera-to-world)
     world = poses()[0][:3, :3] @ (1.25 * np.linalg.inv(K) @ np.array([*pixel, 1.0])) + poses()[0][:3, 3]
     in_second = np.linalg.inv(poses()[1]) @ np.array([*world, 1.0])
-    lifted = unproject(torch.from_numpy(pixel)[None], depth[None], torch.from_numpy(first.intrinsics),
-                       torch.from_numpy(first.cam_to_world))
+    lifted = unproject(
+        torch.from_numpy(pixel)[None],
+        depth[None],
+        torch.from_numpy(first.intrinsics),
+        torch.from_numpy(first.cam_to_world),
+    )
     uv, _ = project_points(lifted, torch.from_numpy(second.intrinsics), torch.from_numpy(second.cam_to_world))
     np.testing.assert_allclose(uv.numpy()[0], (K @ in_second[:3])[:2] / in_second[2], atol=1e-9)
 
@@ -122,8 +135,11 @@ def test_an_npz_header_claiming_more_than_the_file_holds_is_refused_before_readi
     path = tmp_path / "crafted.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("camera_pose.npy", header.getvalue() + b"\0" * 64)
-    with pytest.raises(FormatError, match=r"'camera_pose' must be a numeric array of shape \(4, 4\), got float64 "
-                                          r"of shape \(200000, 200000\)"):
+    with pytest.raises(
+        FormatError,
+        match=r"'camera_pose' must be a numeric array of shape \(4, 4\), got float64 "
+        r"of shape \(200000, 200000\)",
+    ):
         read_npz_arrays(path, {"camera_pose": (4, 4)})
     np.savez(tmp_path / "partial.npz", camera_pose=np.eye(4))
     with pytest.raises(FormatError, match="partial.npz: no array 'camera_intrinsics'"):
@@ -150,11 +166,13 @@ def test_finding_scenes_of_both_layouts(tmp_path):
     make_wildrgbd(tmp_path)
     assert find_scenes(tmp_path) == [WILD_SCENE, CO3D_SCENE]
     assert get_format("dust3r").object_centric
-    (tmp_path / "selected_seqs_test.json").write_text("{\"box\": [")
+    (tmp_path / "selected_seqs_test.json").write_text('{"box": [')
     with pytest.raises(FormatError, match="selected_seqs_test.json: malformed JSON"):
         find_scenes(tmp_path)
-    with pytest.raises(FormatError, match="not a DUSt3R-preprocessed root: expected selected_seqs_train.json or "
-                                          "selected_seqs_test.json"):
+    with pytest.raises(
+        FormatError,
+        match="not a DUSt3R-preprocessed root: expected selected_seqs_train.json or selected_seqs_test.json",
+    ):
         find_scenes(tmp_path / "hydrant")
     (tmp_path / "odd").mkdir()
     with pytest.raises(FormatError, match="odd: not a DUSt3R-preprocessed scene: expected images/"):

@@ -79,14 +79,16 @@ def test_tilt_shift_intrinsics_are_exact_against_the_authors_rays(dataset):
     column, line = np.meshgrid(np.arange(1024), np.arange(768))
     assert np.abs(pixels - np.stack([column, line], axis=-1)).max() < 1e-4  # 2.5e-5 px: float32-precise keyframes
     # exact: square pixels, no skew, an image plane turned by 0.53 degrees
-    np.testing.assert_allclose(frame.intrinsics, [[887.535, 0, 572.940], [0, 887.535, 457.142], [0, 0, 1]],
-                               atol=1e-3)
+    np.testing.assert_allclose(frame.intrinsics, [[887.535, 0, 572.940], [0, 887.535, 457.142], [0, 0, 1]], atol=1e-3)
     matrix = read_camera_parameters(dataset, "ai_037_002")["M_proj"]
     matrix[3] = [0, 0, -1, 0]  # what the first-two-rows formula assumes
     approximate, _ = pinhole_from_opengl_projection(matrix, 1024, 768)
     # README (CUT3R's formula, pixel edges at integers): fx 883.36, fy 882.63, skew -0.57, c = (573.15, 465.53)
-    np.testing.assert_allclose(approximate + [[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]],
-                               [[883.36, -0.57, 573.15], [0, 882.63, 465.53], [0, 0, 1]], atol=0.006)
+    np.testing.assert_allclose(
+        approximate + [[0, 0, 0.5], [0, 0, 0.5], [0, 0, 0]],
+        [[883.36, -0.57, 573.15], [0, 882.63, 465.53], [0, 0, 1]],
+        atol=0.006,
+    )
     wrong = rays_cv @ approximate.T
     assert np.abs(wrong[..., :2] / wrong[..., 2:] - np.stack([column, line], axis=-1)).max() > 3  # 4.04 px
 
@@ -127,16 +129,31 @@ def plain_scene(root: Path, focal: float = 6.0, size=(8, 6)) -> np.ndarray:
     geometry.mkdir(parents=True)
     with h5py.File(geometry / "frame.0000.depth_meters.hdf5", "w") as handle:
         handle["dataset"] = np.full((height, width), 5.0, dtype=np.float16)
-    m = {"M_proj_00": 2 * focal / width, "M_proj_11": 2 * focal / height, "M_proj_22": -1.0, "M_proj_23": -2.0,
-         "M_proj_32": -1.0}
-    columns = ["scene_name", "settings_output_img_width", "settings_output_img_height",
-               "settings_units_info_meters_scale"] + [f"M_proj_{i}{j}" for i in range(4) for j in range(4)]
+    m = {
+        "M_proj_00": 2 * focal / width,
+        "M_proj_11": 2 * focal / height,
+        "M_proj_22": -1.0,
+        "M_proj_23": -2.0,
+        "M_proj_32": -1.0,
+    }
+    columns = [
+        "scene_name",
+        "settings_output_img_width",
+        "settings_output_img_height",
+        "settings_units_info_meters_scale",
+    ] + [f"M_proj_{i}{j}" for i in range(4) for j in range(4)]
     with open(root / CAMERA_PARAMETERS, "w", newline="") as handle:
         writer = csv.DictWriter(handle, columns)
         writer.writeheader()
-        writer.writerow({"scene_name": "ai_000_000", "settings_output_img_width": width,
-                         "settings_output_img_height": height, "settings_units_info_meters_scale": 0.02,
-                         **{c: m.get(c, 0.0) for c in columns[4:]}})
+        writer.writerow(
+            {
+                "scene_name": "ai_000_000",
+                "settings_output_img_width": width,
+                "settings_output_img_height": height,
+                "settings_units_info_meters_scale": 0.02,
+                **{c: m.get(c, 0.0) for c in columns[4:]},
+            }
+        )
     return turn
 
 
@@ -155,7 +172,8 @@ def test_a_plain_camera_flips_opengl_axes_and_uses_the_documented_depth_formula(
 def test_scene_metadata_units_must_agree_with_the_csv(tmp_path):
     plain_scene(tmp_path)
     (tmp_path / "ai_000_000/_detail/metadata_scene.csv").write_text(
-        "parameter_name,parameter_value\nmeters_per_asset_unit,0.0254\n")
+        "parameter_name,parameter_value\nmeters_per_asset_unit,0.0254\n"
+    )
     with pytest.raises(ValueError, match="meters_per_asset_unit 0.0254 disagrees"):
         FORMATS["hypersim"].read_scene(tmp_path, "ai_000_000/cam_00")
 

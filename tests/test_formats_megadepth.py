@@ -10,13 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.dataset_paths import OutsideRootError
+from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FORMATS, FormatError, read_dataset
 from muskie.data.formats.megadepth import read_scene_info
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
-from muskie.geometry import (gather_pixels, invert_pose, nearest_pixel, project_points, rotation_to_quaternion,
-                             unproject_depth)
+from muskie.geometry import (
+    gather_pixels,
+    invert_pose,
+    nearest_pixel,
+    project_points,
+    rotation_to_quaternion,
+    unproject_depth,
+)
 
 SAMPLES = Path(os.environ.get("MUSKIE_FORMAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared/data/formats"))
 PAIR = ("8583256543_96562c14f2_o", "5122787062_7ef463a806_o")  # entries 1462 and 1474 of sample.npz
@@ -55,8 +61,11 @@ def median_relative_depth_error(frame_a, frame_b, swap_direction=False) -> tuple
 
 def test_scene_info_is_refused_unless_pickle_is_allowed(sample):
     root = sample / "megadepth_sample"
-    with pytest.raises(ValueError, match="sample.npz: a MegaDepth scene-info file holds pickled Python objects "
-                                         "and unpickling runs code from the file; pass allow_pickle=True"):
+    with pytest.raises(
+        ValueError,
+        match="sample.npz: a MegaDepth scene-info file holds pickled Python objects "
+        "and unpickling runs code from the file; pass allow_pickle=True",
+    ):
         FORMATS["megadepth"].read_scene(root, "sample.npz")
     with pytest.raises(ValueError, match="pickled"):
         read_dataset(root, "megadepth")
@@ -101,8 +110,9 @@ def test_paths_leaving_the_root_are_refused_unless_allowed(sample, tmp_path):
     with pytest.raises(OutsideRootError, match=r"bad.npz: entry 1474: path '../elsewhere/.*' leads outside"):
         FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True)
     with pytest.warns(UserWarning, match="335 of 336 listed images"):
-        scene = FORMATS["megadepth"].read_scene(tmp_path / "root", "bad.npz", allow_pickle=True, depth=False,
-                                                allow_outside=True)
+        scene = FORMATS["megadepth"].read_scene(
+            tmp_path / "root", "bad.npz", allow_pickle=True, depth=False, allow_outside=True
+        )
     assert [f.image_path.parent.name for f in scene.frames] == ["elsewhere"]
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from muskie.data.depth_codecs import decode_depth, read_frame_depth
 from muskie.data.formats import FormatError, read_dataset
 from muskie.data.formats.navi import evaluation_clusters, evaluation_scenes, find_scenes, read_scene
+from muskie.data.scene import Frame
 from muskie.data.selection import (
     consecutive_window,
     load_views,
@@ -20,7 +21,6 @@ from muskie.data.selection import (
     rotation_clusters,
     scannet_window,
 )
-from muskie.data.scene import Frame
 from muskie.geometry import unproject_depth
 
 ORIGINAL = (96, 128)  # image_size [H, W] of the annotations
@@ -58,9 +58,15 @@ def plane_depth_mm(degrees):
 def annotation(image_id, degrees):
     # world-to-camera rotation Ry(-a) as a quaternion (w, x, y, z); translation -R c = (0, 0, 500) mm
     half = math.radians(-degrees) / 2
-    return {"filename": f"{image_id}.jpg", "image_size": list(ORIGINAL),
-            "camera": {"q": [math.cos(half), 0.0, math.sin(half), 0.0], "t": [0.0, 0.0, DISTANCE_MM],
-                       "focal_length": FOCAL}}
+    return {
+        "filename": f"{image_id}.jpg",
+        "image_size": list(ORIGINAL),
+        "camera": {
+            "q": [math.cos(half), 0.0, math.sin(half), 0.0],
+            "t": [0.0, 0.0, DISTANCE_MM],
+            "focal_length": FOCAL,
+        },
+    }
 
 
 def make_collection(folder, angles):
@@ -146,8 +152,13 @@ def test_rotation_clusters_take_the_nearest_rotations_anchor_first():
 
 
 def test_evaluation_split_and_clusters_are_the_authors(navi_root):
-    ids = [f"a/multiview_{i:02d}" for i in range(11)] + ["a/wild_set", "b/multiview_00", "b/multiview_01",
-                                                          "c/multiview_00", "c/wild_set"]
+    ids = [f"a/multiview_{i:02d}" for i in range(11)] + [
+        "a/wild_set",
+        "b/multiview_00",
+        "b/multiview_01",
+        "c/multiview_00",
+        "c/wild_set",
+    ]
     assert evaluation_scenes(ids) == ["a/multiview_09", "a/multiview_10", "c/multiview_00"]
     assert "nowild/multiview_00_pixel" in find_scenes(navi_root)
     clusters = evaluation_clusters(navi_root, num_views=8, stride=4)  # anchors 0, 4 and 8 of toy's 9 views

@@ -4,8 +4,8 @@ reads back with OpenCV poses and metric depth that put every pixel on the wall i
 import numpy as np
 import pytest
 import torch
-
 from fixtures import NRGBD_K, NRGBD_WALL, write_nrgbd_scene
+
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import FormatError, read_dataset
 from muskie.data.formats.nrgbd import INTRINSICS
@@ -49,11 +49,14 @@ def test_images_only_reads_no_pose_file(tmp_path):
         read_dataset(tmp_path, "nrgbd")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n", "1 poses, but the scene has frame img1.png"),
-    ("1 0 0\n", "line 1: expected 4 numbers"),
-    ("1 0 0 0\n0 1 0 0\n", "not a whole number of 4x4 poses"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n", "1 poses, but the scene has frame img1.png"),
+        ("1 0 0\n", "line 1: expected 4 numbers"),
+        ("1 0 0 0\n0 1 0 0\n", "not a whole number of 4x4 poses"),
+    ],
+)
 def test_a_bad_pose_file_is_refused_naming_it(tmp_path, text, message):
     write_nrgbd_scene(tmp_path / "room", 2)
     (tmp_path / "room" / "poses.txt").write_text(text)

@@ -42,10 +42,23 @@ def megadepth_sample() -> Path:
 def test_scene_info_roots_are_read_only_with_allow_pickle(megadepth_sample, tmp_path, capsys):
     with pytest.raises(ValueError, match="allow_pickle"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        [scene for scene in read_dataset(megadepth_sample, "megadepth", cameras=False, depth=False)
-         if scene.name.endswith("sample.npz")]
-    command = ["data", "index", str(megadepth_sample), "--format", "megadepth", "--out", str(tmp_path / "m.json"),
-               "--workers", "1", "--no-progress"]
+        [
+            scene
+            for scene in read_dataset(megadepth_sample, "megadepth", cameras=False, depth=False)
+            if scene.name.endswith("sample.npz")
+        ]
+    command = [
+        "data",
+        "index",
+        str(megadepth_sample),
+        "--format",
+        "megadepth",
+        "--out",
+        str(tmp_path / "m.json"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the sample lists images it does not ship
         assert main(command) == 2

@@ -33,8 +33,9 @@ def dataset(sample, tmp_path) -> Path:
     root = tmp_path / "re10k"
     shutil.copytree(sample / "pose_files", root / "pose_files")
     for clip in CLIPS:
-        extract_video_frames(sample / f"reference_videos/{clip}.mp4", root / f"pose_files/{clip}.txt",
-                             root / "frames", match="index")
+        extract_video_frames(
+            sample / f"reference_videos/{clip}.mp4", root / f"pose_files/{clip}.txt", root / "frames", match="index"
+        )
     return root
 
 
@@ -47,8 +48,9 @@ def test_frames_decoded_from_the_video_load_with_their_rows(dataset):
     assert [f.image_path.name for f in scene.frames] == [f"{row.timestamp}.png" for row in rows]
     assert all((f.width, f.height) == (384, 256) for f in scene.frames)
     # K scaled to the 384x256 frames: fx = 0.4748 W, fy = 0.8441 H, centre at the middle pixel
-    np.testing.assert_allclose(scene.frames[0].intrinsics,
-                               [[0.474812461 * 384, 0, 191.5], [0, 0.844111024 * 256, 127.5], [0, 0, 1]])
+    np.testing.assert_allclose(
+        scene.frames[0].intrinsics, [[0.474812461 * 384, 0, 191.5], [0, 0.844111024 * 256, 127.5], [0, 0, 1]]
+    )
     np.testing.assert_allclose(scene.frames[3].cam_to_world @ rows[3].world_to_camera, np.eye(4), atol=1e-6)
 
 
@@ -68,8 +70,9 @@ def test_intrinsics_follow_the_size_of_the_stored_frames(dataset):
     for path in folder.iterdir():
         Image.open(path).resize((192, 128)).save(path)
     scene = FORMATS["realestate10k"].read_scene(dataset, f"pose_files/{CLIPS[1]}")
-    np.testing.assert_allclose(scene.frames[0].intrinsics,
-                               [[0.485 * 192, 0, 95.5], [0, 0.8629 * 128, 63.5], [0, 0, 1]], rtol=1e-3)
+    np.testing.assert_allclose(
+        scene.frames[0].intrinsics, [[0.485 * 192, 0, 95.5], [0, 0.8629 * 128, 63.5], [0, 0, 1]], rtol=1e-3
+    )
 
 
 def write_video(path: Path, levels: list[int], fps: int = 4) -> None:
@@ -108,15 +111,20 @@ def test_rows_take_the_frame_shown_at_their_timestamp(tmp_path):
 def test_rows_outside_the_video_are_refused(sample, tmp_path):
     # the sample's rows carry the YouTube video's timestamps (158 s on), its mp4 lasts 2 s
     with pytest.raises(ValueError, match="16 of 16 rows .* have no frame in the video"):
-        extract_video_frames(sample / f"reference_videos/{CLIPS[0]}.mp4", sample / f"pose_files/{CLIPS[0]}.txt",
-                             tmp_path / "frames")
+        extract_video_frames(
+            sample / f"reference_videos/{CLIPS[0]}.mp4", sample / f"pose_files/{CLIPS[0]}.txt", tmp_path / "frames"
+        )
 
 
 def test_a_missing_pyav_is_named(sample, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(ImportError, match="needs PyAV"):
-        extract_video_frames(sample / f"reference_videos/{CLIPS[0]}.mp4", sample / f"pose_files/{CLIPS[0]}.txt",
-                             tmp_path / "frames", match="index")
+        extract_video_frames(
+            sample / f"reference_videos/{CLIPS[0]}.mp4",
+            sample / f"pose_files/{CLIPS[0]}.txt",
+            tmp_path / "frames",
+            match="index",
+        )
 
 
 def test_a_non_rigid_row_is_skipped_and_counted(dataset):

@@ -36,8 +36,15 @@ def superglue_pairs(path: Path) -> list[dict]:
         values = np.array([float(t) for t in tokens[4:]])
         scene = tokens[0][:12]
         frames = [int(name.split("frame-")[1].split(".")[0]) for name in tokens[:2]]
-        pairs.append({"scene": scene, "frames": frames, "names": tokens[:2], "K": values[:9].reshape(3, 3),
-                      "T": values[18:].reshape(4, 4)})
+        pairs.append(
+            {
+                "scene": scene,
+                "frames": frames,
+                "names": tokens[:2],
+                "K": values[:9].reshape(3, 3),
+                "T": values[18:].reshape(4, 4),
+            }
+        )
     return pairs
 
 
@@ -54,8 +61,10 @@ def test_scannet1500_pairs_read_with_their_scenes(sample):
 def test_the_sample_pairs_relative_poses_are_the_benchmarks_ground_truth(sample, tmp_path):
     """14 of SuperGlue's 15 ScanNet pairs are ScanNet-1500 pairs; their T_AB is the benchmark's T_0to1, and
     SuperGlue's colour K (1296x968) rescaled to 640x480 is the benchmark's K."""
-    benchmark = {(p.scene, p.frame0, p.frame1): p for p in read_scannet1500(
-        sample / "scannet_test_1500/test.npz", sample / "scannet_test_1500/intrinsics.npz")}
+    benchmark = {
+        (p.scene, p.frame0, p.frame1): p
+        for p in read_scannet1500(sample / "scannet_test_1500/test.npz", sample / "scannet_test_1500/intrinsics.npz")
+    }
     matched = 0
     for pair in superglue_pairs(sample / "scannet_sample_pairs_with_gt.txt"):
         truth = benchmark.get((pair["scene"], *pair["frames"]))

@@ -25,8 +25,9 @@ def make_dslr(root, names=("DSC00002.JPG", "DSC00001.JPG"), tvec=(0.0, 0.0, 2.0)
     capture = root / "data" / SCENE / "dslr"
     write_images(capture / "resized_images", names)
     cameras = {1: ColmapCamera(1, "OPENCV_FISHEYE", 64, 48, np.array(params))}
-    images = {i + 1: ColmapImage(i + 1, np.array([1.0, 0, 0, 0]), np.array(tvec), 1, name)
-              for i, name in enumerate(names)}
+    images = {
+        i + 1: ColmapImage(i + 1, np.array([1.0, 0, 0, 0]), np.array(tvec), 1, name) for i, name in enumerate(names)
+    }
     write_colmap_model(capture / "colmap", cameras, images)
     return capture
 
@@ -41,8 +42,9 @@ def make_iphone(root, frames=(0, 1), extracted=(0, 1)):
     for i in extracted:
         Image.fromarray((1000 + 10 * rows + cols).astype(np.uint16)).save(capture / "depth" / f"frame_{i:06d}.png")
     cameras = {1: ColmapCamera(1, "PINHOLE", 64, 48, np.array([50.0, 50.0, 32.0, 24.0]))}
-    images = {i + 1: ColmapImage(i + 1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, f"video/frame_{i:06d}.jpg")
-              for i in frames}
+    images = {
+        i + 1: ColmapImage(i + 1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, f"video/frame_{i:06d}.jpg") for i in frames
+    }
     write_colmap_model(capture / "colmap", cameras, images)
     return capture
 
@@ -115,8 +117,10 @@ def test_captures_listed_per_format_and_other_roots_refused(tmp_path):
     assert get_format("scannetpp").find_scenes(tmp_path) == [f"data/{SCENE}/dslr", f"data/{SCENE}/iphone"]
     assert scannetpp_format("iphone").find_scenes(tmp_path / "data") == [f"{SCENE}/iphone"]
     assert scannetpp_format("dslr").name == "scannetpp-dslr"
-    assert [scene.name for scene in read_dataset(tmp_path, "scannetpp", cameras=False)] == \
-        [f"data/{SCENE}/dslr", f"data/{SCENE}/iphone"]
+    assert [scene.name for scene in read_dataset(tmp_path, "scannetpp", cameras=False)] == [
+        f"data/{SCENE}/dslr",
+        f"data/{SCENE}/iphone",
+    ]
     with pytest.raises(ValueError, match="unknown ScanNet\\+\\+ capture 'video'"):
         scannetpp_format("video")
     with pytest.raises(FormatError, match=r"not a ScanNet\+\+ root: expected capture folders"):

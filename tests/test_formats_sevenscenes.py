@@ -57,8 +57,9 @@ def test_poses_are_camera_to_world_in_metres(sample):
     (world-to-camera) it does not."""
     scenes = read_dataset(sample, "7scenes")
     a, b = scenes[0].frames[0], scenes[1].frames[0]
-    depths = [torch.from_numpy(decode_depth(raw_depth_path(f.image_path), "png_max_invalid") * 1e-3).double()
-              for f in (a, b)]
+    depths = [
+        torch.from_numpy(decode_depth(raw_depth_path(f.image_path), "png_max_invalid") * 1e-3).double() for f in (a, b)
+    ]
     k = torch.from_numpy(DEPTH_INTRINSICS)
     poses = [torch.from_numpy(f.cam_to_world) for f in (a, b)]
     assert float(torch.linalg.norm(poses[0][:3, 3] - poses[1][:3, 3])) > 1.0
@@ -155,8 +156,9 @@ def test_registered_depth_is_the_raw_cloud_in_the_colour_camera_and_agrees_acros
     assert np.median(nearest_distances(in_colour[::50], wrong[raw > 0].numpy())) > 1e-2  # measured: 3.5 cm
     poses = [torch.from_numpy(f.cam_to_world) for f in (a, b)]
     colour_poses = [pose @ torch.from_numpy(DEPTH_TO_COLOUR).inverse() for pose in poses]
-    error, count = median_relative_depth_error(registered[0], colour_k, colour_poses[0], registered[1], colour_k,
-                                               colour_poses[1])
+    error, count = median_relative_depth_error(
+        registered[0], colour_k, colour_poses[0], registered[1], colour_k, colour_poses[1]
+    )
     assert count > 50_000 and error < 0.02  # measured: 1.1%, as the raw maps in the depth camera
     as_published, _ = median_relative_depth_error(registered[0], colour_k, poses[0], registered[1], colour_k, poses[1])
     assert as_published > 0.03  # measured: 4.9%

@@ -21,8 +21,14 @@ DEPTH_MM = 750
 
 def poses():
     eyes = [(0.0, 0.0, -1.0), (0.4, -0.1, -0.9), (-0.3, 0.2, -0.95)]
-    return [look_at(torch.tensor(eye, dtype=torch.float64), torch.zeros(3, dtype=torch.float64),
-                    torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)).numpy() for eye in eyes]
+    return [
+        look_at(
+            torch.tensor(eye, dtype=torch.float64),
+            torch.zeros(3, dtype=torch.float64),
+            torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64),
+        ).numpy()
+        for eye in eyes
+    ]
 
 
 def make_wildrgbd(root, metadata=None, pose_rows=None):
@@ -69,8 +75,12 @@ def test_a_point_seen_in_two_frames_lands_where_the_poses_say(tmp_path):
 
     depth = read_frame_depth(first).double()
     assert depth[20, 10].item() == pytest.approx(0.75)
-    lifted = unproject(torch.from_numpy(pixel)[None], depth[20, 10][None], torch.from_numpy(first.intrinsics),
-                       torch.from_numpy(first.cam_to_world))
+    lifted = unproject(
+        torch.from_numpy(pixel)[None],
+        depth[20, 10][None],
+        torch.from_numpy(first.intrinsics),
+        torch.from_numpy(first.cam_to_world),
+    )
     np.testing.assert_allclose(lifted.numpy()[0], world, atol=1e-9)
     uv, z = project_points(lifted, torch.from_numpy(second.intrinsics), torch.from_numpy(second.cam_to_world))
     np.testing.assert_allclose(uv.numpy()[0], expected, atol=1e-9)
@@ -106,7 +116,7 @@ def test_malformed_files_are_named(tmp_path):
     (scene_dir / "cam_poses.txt").write_text("0 1 2 3\n")
     with pytest.raises(FormatError, match=r"cam_poses.txt: line 1: expected a frame id and 16 values, got 4"):
         read_scene(tmp_path, SCENE)
-    (scene_dir / "metadata").write_text("{\"K\": [1, 2,")
+    (scene_dir / "metadata").write_text('{"K": [1, 2,')
     with pytest.raises(FormatError, match="metadata: malformed JSON"):
         read_scene(tmp_path, SCENE)
 

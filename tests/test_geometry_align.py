@@ -66,17 +66,20 @@ def test_a_similarity_moves_poses_with_the_world_keeping_them_rigid():
     # the moved world point is the moved camera's view of the same local point, `scale` times longer
     seen = np.einsum("vij,vnj->vni", moved[:, :3, :3], similarity.scale * local) + moved[:, None, :3, 3]
     np.testing.assert_allclose(seen, similarity.apply(world), atol=1e-12)
-    np.testing.assert_allclose(moved[:, :3, :3] @ moved[:, :3, :3].transpose(0, 2, 1), np.tile(np.eye(3), (2, 1, 1)),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        moved[:, :3, :3] @ moved[:, :3, :3].transpose(0, 2, 1), np.tile(np.eye(3), (2, 1, 1)), atol=1e-12
+    )
     np.testing.assert_array_equal(moved[:, 3], [[0, 0, 0, 1]] * 2)
 
 
 def test_icp_fixes_a_small_known_misalignment():
     rng = np.random.default_rng(2)
     # an asymmetric shape: points on three faces of a box of different sides
-    faces = [np.c_[rng.uniform(0, 2, 400), rng.uniform(0, 1, 400), np.zeros(400)],
-             np.c_[np.zeros(400), rng.uniform(0, 1, 400), rng.uniform(0, 0.5, 400)],
-             np.c_[rng.uniform(0, 2, 400), np.zeros(400), rng.uniform(0, 0.5, 400)]]
+    faces = [
+        np.c_[rng.uniform(0, 2, 400), rng.uniform(0, 1, 400), np.zeros(400)],
+        np.c_[np.zeros(400), rng.uniform(0, 1, 400), rng.uniform(0, 0.5, 400)],
+        np.c_[rng.uniform(0, 2, 400), np.zeros(400), rng.uniform(0, 0.5, 400)],
+    ]
     target = np.concatenate(faces)
     source = rng.permutation(target)  # no correspondences by index
     start = Similarity(1.0, rotation_about([1, 2, 3], 3.0), np.array([0.03, -0.02, 0.02]))

@@ -27,7 +27,9 @@ def test_unproject_then_project_returns_the_pixels_and_depths():
     assert points.shape == (2, 6, 8, 3)
     uv, z = project_points(points.reshape(2, -1, 3), K, pose)
     torch.testing.assert_close(z, depth.reshape(2, -1), rtol=0, atol=1e-12)
-    torch.testing.assert_close(uv, pixel_grid(6, 8, dtype=torch.float64).reshape(1, -1, 2).expand(2, -1, -1), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        uv, pixel_grid(6, 8, dtype=torch.float64).reshape(1, -1, 2).expand(2, -1, -1), rtol=0, atol=1e-10
+    )
 
 
 def test_unproject_matches_plain_pinhole_formula():

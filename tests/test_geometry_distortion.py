@@ -22,8 +22,7 @@ def reference_distort(x: float, y: float, model: str, p: tuple) -> tuple[float, 
     k3, k4, k5, k6 = p[4:] if model == "FULL_OPENCV" else (0.0, 0.0, 0.0, 0.0)
     r2 = x * x + y * y
     radial = (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
-    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
 
 
 def test_opencv_point_matches_hand_computation():
@@ -54,11 +53,14 @@ def test_equidistant_fisheye_images_a_ray_at_focal_length_times_its_angle():
         assert y_d / x_d == pytest.approx(0.8 / 0.6, rel=1e-12)  # the direction around the axis is kept
 
 
-@pytest.mark.parametrize("model, params", [
-    ("OPENCV", (-0.28, 0.07, 0.0011, -0.0007)),
-    ("FULL_OPENCV", (-0.28, 0.07, 0.0011, -0.0007, 0.01, 0.02, -0.01, 0.005)),
-    ("OPENCV_FISHEYE", (0.03, -0.01, 0.002, -0.0005)),
-])
+@pytest.mark.parametrize(
+    "model, params",
+    [
+        ("OPENCV", (-0.28, 0.07, 0.0011, -0.0007)),
+        ("FULL_OPENCV", (-0.28, 0.07, 0.0011, -0.0007, 0.01, 0.02, -0.01, 0.005)),
+        ("OPENCV_FISHEYE", (0.03, -0.01, 0.002, -0.0005)),
+    ],
+)
 def test_forward_model_matches_scalar_reference(model, params):
     rng = np.random.default_rng(0)
     x, y = rng.uniform(-0.6, 0.6, size=(2, 50))
@@ -73,10 +75,13 @@ def test_zero_coefficients_give_the_identity_map():
     np.testing.assert_allclose(pixels, np.stack([u, v], -1), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("model, params", [
-    ("OPENCV", (-0.28, 0.07, 0.0011, -0.0007)),
-    ("OPENCV_FISHEYE", (0.03, -0.01, 0.002, -0.0005)),
-])
+@pytest.mark.parametrize(
+    "model, params",
+    [
+        ("OPENCV", (-0.28, 0.07, 0.0011, -0.0007)),
+        ("OPENCV_FISHEYE", (0.03, -0.01, 0.002, -0.0005)),
+    ],
+)
 def test_map_sends_each_pinhole_pixel_to_where_the_lens_images_its_3d_point(model, params):
     """A 3D point seen at pixel (u, v) of the pinhole camera K_new is imaged by the distorted camera (K, lens) at
     the pixel the map holds for (u, v)."""

@@ -53,10 +53,11 @@ def test_special_orthonormalize_is_the_nearest_rotation():
 @pytest.mark.parametrize("start", ["random", "identity", "reflection"])
 def test_special_orthonormalize_gradient_matches_finite_differences(start):
     g = torch.Generator().manual_seed(1)
-    base = {"random": torch.randn(4, 3, 3, dtype=torch.float64, generator=g),
-            "identity": torch.eye(3, dtype=torch.float64).expand(4, 3, 3).clone(),
-            "reflection": torch.diag(torch.tensor([3.0, 2.0, -1.0], dtype=torch.float64)).expand(4, 3, 3).clone(),
-            }[start]
+    base = {
+        "random": torch.randn(4, 3, 3, dtype=torch.float64, generator=g),
+        "identity": torch.eye(3, dtype=torch.float64).expand(4, 3, 3).clone(),
+        "reflection": torch.diag(torch.tensor([3.0, 2.0, -1.0], dtype=torch.float64)).expand(4, 3, 3).clone(),
+    }[start]
     m = (base + 1e-3 * torch.randn(4, 3, 3, dtype=torch.float64, generator=g)).requires_grad_(True)
     assert torch.autograd.gradcheck(special_orthonormalize, (m,), eps=1e-7, atol=1e-6)
     # exactly the identity (three equal singular values): autograd through SVD would divide by zero

@@ -15,8 +15,9 @@ def rotation_about_x(degrees: float) -> np.ndarray:
 def opengl_matrix(intrinsics: np.ndarray, rotation: np.ndarray, width: int, height: int) -> np.ndarray:
     """The OpenGL projection (rows x, y, depth, w) of the pinhole ``K R`` (OpenCV axes) for a W x H image,
     built the way round a renderer does: NDC from pixel coordinates, OpenGL axes from OpenCV ones."""
-    ndc_from_pixels = np.linalg.inv(np.array([[width / 2, 0, (width - 1) / 2], [0, -height / 2, (height - 1) / 2],
-                                              [0, 0, 1]]))
+    ndc_from_pixels = np.linalg.inv(
+        np.array([[width / 2, 0, (width - 1) / 2], [0, -height / 2, (height - 1) / 2], [0, 0, 1]])
+    )
     rows = ndc_from_pixels @ intrinsics @ rotation @ np.diag([1.0, -1.0, -1.0])
     rows = rows / -rows[2, 2]  # the usual scale: w = -z for a point on the axis
     matrix = np.zeros((4, 4))

@@ -29,11 +29,14 @@ def random_rotation(rng):
     return q * np.sign(np.linalg.det(q))
 
 
-@pytest.mark.parametrize("intrinsics_format, expected", [
-    # 200 x 100 image: isotropic scale min/2 = 50 px per NDC unit; per-axis scales 100 and 50
-    ("ndc_isotropic", [[100.0, 0, 100 - 0.5 - 50 * 0.1], [0, 150.0, 50 - 0.5 + 50 * 0.2], [0, 0, 1]]),
-    ("ndc_norm_image_bounds", [[200.0, 0, 100 - 0.5 - 100 * 0.1], [0, 150.0, 50 - 0.5 + 50 * 0.2], [0, 0, 1]]),
-])
+@pytest.mark.parametrize(
+    "intrinsics_format, expected",
+    [
+        # 200 x 100 image: isotropic scale min/2 = 50 px per NDC unit; per-axis scales 100 and 50
+        ("ndc_isotropic", [[100.0, 0, 100 - 0.5 - 50 * 0.1], [0, 150.0, 50 - 0.5 + 50 * 0.2], [0, 0, 1]]),
+        ("ndc_norm_image_bounds", [[200.0, 0, 100 - 0.5 - 100 * 0.1], [0, 150.0, 50 - 0.5 + 50 * 0.2], [0, 0, 1]]),
+    ],
+)
 def test_intrinsics_in_pixels(intrinsics_format, expected):
     K, _ = opencv_from_pytorch3d(np.eye(3), np.zeros(3), (2.0, 3.0), (0.1, -0.2), 100, 200, intrinsics_format)
     np.testing.assert_allclose(K, expected, atol=1e-12)
@@ -43,8 +46,9 @@ def test_the_ndc_corner_is_the_corner_of_the_top_left_pixel():
     # identity camera, focal 1: the view point (+1, +1, 1) has NDC (+1, +1), the top-left image corner,
     # which is half a pixel up and left of the first pixel centre
     K, cam_to_world = opencv_from_pytorch3d(np.eye(3), np.zeros(3), (1.0, 1.0), (0.0, 0.0), 64, 64)
-    uv, z = project_points(torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64), torch.from_numpy(K),
-                           torch.from_numpy(cam_to_world))
+    uv, z = project_points(
+        torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64), torch.from_numpy(K), torch.from_numpy(cam_to_world)
+    )
     np.testing.assert_allclose(uv.numpy(), [[-0.5, -0.5]], atol=1e-12)
     assert z.item() == pytest.approx(1.0)
 
@@ -59,10 +63,10 @@ def test_a_world_point_lands_on_the_same_pixel(intrinsics_format):
         # a point in front of the camera: view coordinates with z > 0, back to the world
         view = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(2, 5)])
         point = (view - translation) @ rotation.T
-        expected_uv, expected_z = pytorch3d_pixel(point, rotation, translation, focal, centre, height, width,
-                                                  intrinsics_format)
-        K, cam_to_world = opencv_from_pytorch3d(rotation, translation, focal, centre, height, width,
-                                                intrinsics_format)
+        expected_uv, expected_z = pytorch3d_pixel(
+            point, rotation, translation, focal, centre, height, width, intrinsics_format
+        )
+        K, cam_to_world = opencv_from_pytorch3d(rotation, translation, focal, centre, height, width, intrinsics_format)
         uv, z = project_points(torch.from_numpy(point)[None], torch.from_numpy(K), torch.from_numpy(cam_to_world))
         np.testing.assert_allclose(uv.numpy()[0], expected_uv, atol=1e-9)
         assert z.item() == pytest.approx(expected_z, abs=1e-12)

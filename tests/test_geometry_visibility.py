@@ -41,8 +41,10 @@ def test_visible_in_view_checks_image_front_validity_and_occlusion():
     depth = torch.full((4, 5), 2.0, dtype=torch.float64)
     valid = torch.ones(4, 5, dtype=torch.bool)
     valid[3, 4] = False
-    uv = torch.tensor([[1.2, 0.9], [4.4, 3.4], [5.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [math.nan, math.nan]],
-                      dtype=torch.float64)
+    uv = torch.tensor(
+        [[1.2, 0.9], [4.4, 3.4], [5.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [math.nan, math.nan]],
+        dtype=torch.float64,
+    )
     z = torch.tensor([2.0, 2.0, 2.0, 2.0 + OCCLUSION_TOLERANCE, 2.1, -1.0, 0.0], dtype=torch.float64)
     seen = visible_in_view(uv, z, depth, valid)
     # on a pixel / invalid depth there / outside / at the tolerance / occluded / behind / at the camera centre
@@ -64,8 +66,17 @@ def test_tracks_and_covisible_share_one_occlusion_test(synthetic_sample):
         tracks = ground_truth_tracks(queries, depth, valid, K, c2w, tolerance)
         for view in range(1, 4):
             # the tracks run in float64: so does covisible given float64 cameras
-            seen = covisible(depth[0].double(), K[0].double(), c2w[0].double(), depth[view].double(), K[view].double(),
-                             c2w[view].double(), valid[0], valid[view], tolerance)
+            seen = covisible(
+                depth[0].double(),
+                K[0].double(),
+                c2w[0].double(),
+                depth[view].double(),
+                K[view].double(),
+                c2w[view].double(),
+                valid[0],
+                valid[view],
+                tolerance,
+            )
             assert torch.equal(tracks.visible[view], seen[valid[0]])
             assert 0 < int(seen.sum()) < int(valid[0].sum())  # the case has both seen and hidden pixels
 
@@ -76,8 +87,9 @@ def test_covisible_of_batched_views_and_float32(synthetic_sample):
     batched = covisible(depth[:3], K[:3], c2w[:3], depth[1:], K[1:], c2w[1:], valid[:3], valid[1:])
     assert batched.shape == (3, 24, 32)
     for pair in range(3):
-        single = covisible(depth[pair], K[pair], c2w[pair], depth[pair + 1], K[pair + 1], c2w[pair + 1], valid[pair],
-                           valid[pair + 1])
+        single = covisible(
+            depth[pair], K[pair], c2w[pair], depth[pair + 1], K[pair + 1], c2w[pair + 1], valid[pair], valid[pair + 1]
+        )
         assert torch.equal(batched[pair], single)
     # covisible is the occlusion test applied to every lifted source pixel
     points = unproject_depth(depth[0], K[0], c2w[0]).reshape(-1, 3)

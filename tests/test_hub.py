@@ -28,7 +28,7 @@ def safetensors_parts(path: Path) -> tuple[dict, bytes]:
     """``(header as JSON, tensor bytes)`` of a safetensors file."""
     data = path.read_bytes()
     size = struct.unpack("<Q", data[:8])[0]
-    return json.loads(data[8:8 + size]), data[8 + size:]
+    return json.loads(data[8 : 8 + size]), data[8 + size :]
 
 
 @pytest.mark.parametrize("name, cls", [("muskie", Muskie), ("backbone", MuskieBackbone)])
@@ -66,8 +66,9 @@ def test_save_pretrained_writes_what_save_folder_writes_plus_a_card(tmp_path):
     torch.manual_seed(0)
     model = Muskie(MuskieConfig(embed_dim=8, depth=1, num_heads=1, patch_size=4))
     ours = model.save_pretrained(tmp_path / "ours")
-    plain = save_folder(tmp_path / "plain", state_dict=model.state_dict(), model_class="Muskie",
-                        model_config=model.config_dict())
+    plain = save_folder(
+        tmp_path / "plain", state_dict=model.state_dict(), model_class="Muskie", model_config=model.config_dict()
+    )
     for file in FILES:
         assert (ours / file).read_bytes() == (plain / file).read_bytes()
     assert (ours / "README.md").is_file()
@@ -169,7 +170,7 @@ def test_push_to_hub_uploads_the_saved_folder_with_its_card(tmp_path, monkeypatc
     model = ReconModel.from_pretrained(FOLDERS / "recon")
     record = TrainingRecord("recon", 7, {"data": {"source": "scenes/"}}, {"loss": 0.25})
     assert model.push_to_hub("org/recon", model_card_kwargs={"training": record}) == "https://huggingface.co/commit"
-    (repo_id, files), = uploads
+    ((repo_id, files),) = uploads
     assert repo_id == "org/recon" and sorted(files) == ["README.md", "config.json", "model.safetensors"]
     assert files["config.json"] == (FOLDERS / "recon" / "config.json").read_bytes()
     assert "The muskie `recon` task, 7 optimiser steps." in files["README.md"].decode()

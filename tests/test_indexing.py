@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from fixtures import write_camera_scene, write_image_folder
+
 from muskie.data.indexing import index_dataset
 from muskie.data.sources import load_manifest
 

@@ -61,7 +61,7 @@ def test_there_is_no_import_cycle():
             if target.startswith(node + ".") or node.startswith(target + "."):
                 continue  # a package and its own modules
             if state.get(target) == 1:
-                cycle = path[path.index(target):] + [target] if target in path else [node, target]
+                cycle = path[path.index(target) :] + [target] if target in path else [node, target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target, path + [target])

@@ -6,8 +6,15 @@ import sys
 
 import pytest
 
-LAZY_PACKAGES = ["muskie", "muskie.data", "muskie.data.synthetic", "muskie.geometry", "muskie.model", "muskie.recon",
-                 "muskie.pretraining"]
+LAZY_PACKAGES = [
+    "muskie",
+    "muskie.data",
+    "muskie.data.synthetic",
+    "muskie.geometry",
+    "muskie.model",
+    "muskie.recon",
+    "muskie.pretraining",
+]
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)
@@ -21,8 +28,9 @@ def test_every_exported_name_resolves(package):
 
 
 def test_import_muskie_imports_no_torch_until_a_model_is_asked_for():
-    code = ("import sys, muskie; before = 'torch' in sys.modules; muskie.load_model; "
-            "print(before, 'torch' in sys.modules)")
+    code = (
+        "import sys, muskie; before = 'torch' in sys.modules; muskie.load_model; print(before, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
 

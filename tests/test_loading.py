@@ -71,8 +71,15 @@ def small_models() -> dict[str, nn.Module]:
 @pytest.mark.parametrize("name", ["Muskie", "MuskieBackbone", "ReconModel"])
 def test_a_version_2_checkpoint_and_a_folder_of_every_model_class_round_trip(tmp_path, name):
     model = small_models()[name]
-    save_checkpoint(tmp_path / "ckpt.pt", task="test", step=5, model_class=name, model_config=model.config_dict(),
-                    model_state=model.state_dict(), config={"anything": 1})
+    save_checkpoint(
+        tmp_path / "ckpt.pt",
+        task="test",
+        step=5,
+        model_class=name,
+        model_config=model.config_dict(),
+        model_state=model.state_dict(),
+        config={"anything": 1},
+    )
     for path in (tmp_path / "ckpt.pt", model.save_pretrained(tmp_path / "folder")):
         loaded = load_model(path)
         assert type(loaded) is type(model) and not loaded.training
@@ -82,8 +89,11 @@ def test_a_version_2_checkpoint_and_a_folder_of_every_model_class_round_trip(tmp
 
 def test_from_pretrained_refuses_a_reconstruction_checkpoint():
     for load in (Muskie.from_pretrained, MuskieBackbone.from_pretrained):
-        with pytest.raises(ValueError, match=r"recon.pt: holds a recon checkpoint of a ReconModel, not a Muskie "
-                                             r"model or backbone; load it with muskie.load_model"):
+        with pytest.raises(
+            ValueError,
+            match=r"recon.pt: holds a recon checkpoint of a ReconModel, not a Muskie "
+            r"model or backbone; load it with muskie.load_model",
+        ):
             load(V1 / "recon.pt")
 
 
@@ -104,8 +114,15 @@ class Toy(nn.Module):
 def test_a_new_model_class_registers_by_name(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "_MODEL_CLASSES", dict(loading._MODEL_CLASSES))
     toy = Toy(3)
-    save_checkpoint(tmp_path / "toy.pt", task="toy", step=1, model_class="Toy", model_config=toy.config_dict(),
-                    model_state=toy.state_dict(), config={})
+    save_checkpoint(
+        tmp_path / "toy.pt",
+        task="toy",
+        step=1,
+        model_class="Toy",
+        model_config=toy.config_dict(),
+        model_state=toy.state_dict(),
+        config={},
+    )
     with pytest.raises(ValueError, match="toy.pt: unknown model class 'Toy'; known: Muskie, MuskieBackbone, Recon"):
         load_model(tmp_path / "toy.pt")
     register_model_class("Toy", Toy)
@@ -124,9 +141,11 @@ def test_bad_device_or_path_is_refused_before_reading(tmp_path, monkeypatch):
 
 def test_muskie_load_model_is_exported_and_loading_needs_no_training_code():
     assert muskie.load_model is load_model
-    code = (f"import sys, muskie; muskie.load_model({str(V1 / 'pretrain.pt')!r}); "
-            f"muskie.load_model({str(V1 / 'recon.pt')!r}); "
-            "print(sorted(m for m in sys.modules "
-            "if m.startswith(('muskie.train.engine', 'muskie.recon.task', 'muskie.pretraining.task'))))")
+    code = (
+        f"import sys, muskie; muskie.load_model({str(V1 / 'pretrain.pt')!r}); "
+        f"muskie.load_model({str(V1 / 'recon.pt')!r}); "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('muskie.train.engine', 'muskie.recon.task', 'muskie.pretraining.task'))))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"

@@ -126,8 +126,18 @@ def reference_forward(sd, images, mask, cross_view=True):
         pre = f"blocks.{i}"
         for view in range(v):
             xv = tokens[view]
-            xv = xv + ref_attention(ref_layer_norm(xv, sd[f"{pre}.norm1.weight"], sd[f"{pre}.norm1.bias"]), sd, f"{pre}.frame_attn", rotations)[0]
-            xv = xv + ref_mlp(ref_layer_norm(xv, sd[f"{pre}.norm2.weight"], sd[f"{pre}.norm2.bias"]), sd, f"{pre}.frame_mlp")
+            xv = (
+                xv
+                + ref_attention(
+                    ref_layer_norm(xv, sd[f"{pre}.norm1.weight"], sd[f"{pre}.norm1.bias"]),
+                    sd,
+                    f"{pre}.frame_attn",
+                    rotations,
+                )[0]
+            )
+            xv = xv + ref_mlp(
+                ref_layer_norm(xv, sd[f"{pre}.norm2.weight"], sd[f"{pre}.norm2.bias"]), sd, f"{pre}.frame_mlp"
+            )
             tokens[view] = xv
         groups = [list(range(v))] if cross_view else [[view] for view in range(v)]
         attention = torch.zeros(v * t, v * t, dtype=torch.float64)
@@ -136,7 +146,9 @@ def reference_forward(sd, images, mask, cross_view=True):
             normed = ref_layer_norm(xs, sd[f"{pre}.norm3.weight"], sd[f"{pre}.norm3.bias"])
             update, probs = ref_attention(normed, sd, f"{pre}.global_atten", rotations.repeat(len(group), 1, 1))
             xs = xs + update
-            xs = xs + ref_mlp(ref_layer_norm(xs, sd[f"{pre}.norm4.weight"], sd[f"{pre}.norm4.bias"]), sd, f"{pre}.global_mlp")
+            xs = xs + ref_mlp(
+                ref_layer_norm(xs, sd[f"{pre}.norm4.weight"], sd[f"{pre}.norm4.bias"]), sd, f"{pre}.global_mlp"
+            )
             idx = torch.cat([torch.arange(view * t, (view + 1) * t) for view in group])
             attention[idx[:, None], idx[None, :]] = probs
             for n, view in enumerate(group):

@@ -3,15 +3,29 @@
 import json
 
 import pytest
+from cli_runner import muskie
 
 from muskie.model import MuskieBackbone
 
-from cli_runner import muskie
-
-TINY = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
-        "--set", "peer.decoder_dim=16", "--set", "peer.decoder_heads=2",
-        "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.batch_size=2", "--set", "data.workers=0",
-        "--set", "data.synthetic_scenes=8", "--set", "optim.warmup_steps=1", "--no-progress"]
+TINY = [
+    "--set",
+    "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+    "--set",
+    "peer.decoder_dim=16",
+    "--set",
+    "peer.decoder_heads=2",
+    "--set",
+    "data.resolutions=[[[32, 32]]]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.synthetic_scenes=8",
+    "--set",
+    "optim.warmup_steps=1",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow

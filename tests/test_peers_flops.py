@@ -10,8 +10,10 @@ from muskie.peers import CroCoModel, DecoderConfig, MAEModel, MuMModel, PeerMode
 from muskie.peers.flops import croco_forward_flops, mae_forward_flops, mum_forward_flops
 
 # encoder: width 16, 1 AA block (2 frame layers), patch 4, 1 register; decoder: width 8, 1 block
-HAND = PeerModelConfig(MuskieConfig(embed_dim=16, depth=1, num_heads=2, patch_size=4, num_registers=1,
-                                    cross_view=False), DecoderConfig(dim=8, depth=1, num_heads=2))
+HAND = PeerModelConfig(
+    MuskieConfig(embed_dim=16, depth=1, num_heads=2, patch_size=4, num_registers=1, cross_view=False),
+    DecoderConfig(dim=8, depth=1, num_heads=2),
+)
 
 
 def test_mae_and_mum_against_a_hand_count():
@@ -41,8 +43,10 @@ def test_croco_against_a_hand_count():
     assert croco_forward_flops(HAND, 1, 8, 8, kept_patches=1) == masked + reference + decoder
 
 
-CONFIG = PeerModelConfig(MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4, cross_view=False),
-                         DecoderConfig(dim=16, depth=2, num_heads=2))
+CONFIG = PeerModelConfig(
+    MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4, cross_view=False),
+    DecoderConfig(dim=16, depth=2, num_heads=2),
+)
 
 
 @pytest.mark.parametrize("cls, count", [(MAEModel, mae_forward_flops), (MuMModel, mum_forward_flops)])

@@ -6,8 +6,10 @@ import torch
 from muskie.model import MuskieConfig
 from muskie.peers import CroCoModel, DecoderConfig, MAEModel, MuMModel, PeerModelConfig
 
-CONFIG = PeerModelConfig(MuskieConfig(embed_dim=32, depth=1, num_heads=2, patch_size=4, cross_view=False),
-                         DecoderConfig(dim=16, depth=1, num_heads=2))
+CONFIG = PeerModelConfig(
+    MuskieConfig(embed_dim=32, depth=1, num_heads=2, patch_size=4, cross_view=False),
+    DecoderConfig(dim=16, depth=1, num_heads=2),
+)
 
 
 def make(cls, seed=0):
@@ -78,8 +80,9 @@ def test_config_round_trip_and_every_parameter_but_the_encoder_mask_token_trains
     assert again.state_dict().keys() == model.state_dict().keys()
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     assert frozen == ["encoder.mask_placeholder"]
-    assert all(not k.startswith("encoder.") or k[len("encoder."):] in model.encoder.state_dict()
-               for k in model.state_dict())
+    assert all(
+        not k.startswith("encoder.") or k[len("encoder.") :] in model.encoder.state_dict() for k in model.state_dict()
+    )
 
 
 def test_bad_configs_raise():

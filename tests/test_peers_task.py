@@ -38,8 +38,15 @@ def context(step=0):
     return StepContext(step, 0, 0, torch.device("cpu"), contextlib.nullcontext())
 
 
-@pytest.mark.parametrize("method, task, model", [("muskie", PretrainTask, None), ("mae", MAETask, MAEModel),
-                                                 ("mum", MuMTask, MuMModel), ("croco", CroCoTask, CroCoModel)])
+@pytest.mark.parametrize(
+    "method, task, model",
+    [
+        ("muskie", PretrainTask, None),
+        ("mae", MAETask, MAEModel),
+        ("mum", MuMTask, MuMModel),
+        ("croco", CroCoTask, CroCoModel),
+    ],
+)
 def test_task_for_picks_the_method_s_task(method, task, model, tmp_path):
     chosen = task_for(tiny_config(method, tmp_path).validate())
     assert type(chosen) is task
@@ -55,15 +62,18 @@ def test_a_task_refuses_another_method(tmp_path):
         CroCoTask(tiny_config("mum", tmp_path))
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"method": "simclr"}, "method must be one of"),
-    ({"peer": {"mask_ratio": 1.0}}, r"peer.mask_ratio must lie in \(0, 1\)"),
-    ({"peer": {"decoder_heads": 3}}, "multiple of 4"),
-    ({"peer": {"decoder_depth": 0}}, "peer.decoder_depth must be >= 1"),
-    ({"method": "croco", "data": {"min_views": 1}}, "pairs of views"),
-    ({"model_overrides": {**TINY_PRETRAIN_MODEL, "cross_view": True}}, "the encoder is frame-wise"),
-    ({"peer": {"mask_ratio": 0.9}, "data": {"resolutions": [[[16, 16]]]}}, "must keep one and mask one"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"method": "simclr"}, "method must be one of"),
+        ({"peer": {"mask_ratio": 1.0}}, r"peer.mask_ratio must lie in \(0, 1\)"),
+        ({"peer": {"decoder_heads": 3}}, "multiple of 4"),
+        ({"peer": {"decoder_depth": 0}}, "peer.decoder_depth must be >= 1"),
+        ({"method": "croco", "data": {"min_views": 1}}, "pairs of views"),
+        ({"model_overrides": {**TINY_PRETRAIN_MODEL, "cross_view": True}}, "the encoder is frame-wise"),
+        ({"peer": {"mask_ratio": 0.9}, "data": {"resolutions": [[[16, 16]]]}}, "must keep one and mask one"),
+    ],
+)
 def test_bad_peer_configs_are_refused(overrides, message, tmp_path):
     config = merge(tiny_config("mae", tmp_path), overrides)
     with pytest.raises(ConfigError, match=message):
@@ -84,8 +94,14 @@ def test_named_recipes_share_tiny_cpu_s_data_optimiser_and_steps():
         for key in ("data", "optim", "steps", "reuse", "accum_steps", "seed", "precision", "model"):
             assert getattr(config, key) == getattr(reference, key), (method, key)
         encoder = task_for(config).model_config().encoder
-        assert (encoder.embed_dim, encoder.num_heads, encoder.patch_size, 2 * encoder.depth, encoder.num_registers,
-                encoder.cross_view) == (128, 4, 8, 8, 4, False)
+        assert (
+            encoder.embed_dim,
+            encoder.num_heads,
+            encoder.patch_size,
+            2 * encoder.depth,
+            encoder.num_registers,
+            encoder.cross_view,
+        ) == (128, 4, 8, 8, 4, False)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -138,9 +154,11 @@ def test_resume_refuses_another_method(tmp_path):
 
 
 def test_flops_per_step_are_logged(tmp_path):
-    counts = {"mae": lambda c, v: mae_forward_flops(c, v, 32, 32, 4),
-              "mum": lambda c, v: mum_forward_flops(c, v, 32, 32, 4),
-              "croco": lambda c, v: croco_forward_flops(c, v // 2, 32, 32, 2)}  # 16 patches: 4 kept, or 2 at 90%
+    counts = {
+        "mae": lambda c, v: mae_forward_flops(c, v, 32, 32, 4),
+        "mum": lambda c, v: mum_forward_flops(c, v, 32, 32, 4),
+        "croco": lambda c, v: croco_forward_flops(c, v // 2, 32, 32, 2),
+    }  # 16 patches: 4 kept, or 2 at 90%
     for method in METHODS:
         run = tmp_path / method
         result = pretrain(tiny_config(method, run, steps=2), progress=False)

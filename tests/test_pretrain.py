@@ -16,6 +16,7 @@ from muskie.train.engine import NonFiniteLossError
 from muskie.train.run_folder import RunFolderBusyError
 from muskie.weights.checkpoint import read_checkpoint
 
+
 def tiny_config(out_dir, **overrides) -> PretrainConfig:
     return tiny_pretrain_config(out_dir, **overrides)
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from muskie.data.batch import ViewBatch
-from muskie.pretraining.masked_views import _fill_prediction, evaluate_reconstruction
 from muskie.model.patches import patchify
+from muskie.pretraining.masked_views import _fill_prediction, evaluate_reconstruction
 
 PATCH = 4
 
@@ -30,8 +30,9 @@ class Grey(Oracle):
 
 
 def _scenes(batch=3, views=3, size=16):
-    images = torch.where(torch.rand(batch, views, 3, size, size, generator=torch.Generator().manual_seed(0)) > 0.5,
-                         1.0, -1.0)
+    images = torch.where(
+        torch.rand(batch, views, 3, size, size, generator=torch.Generator().manual_seed(0)) > 0.5, 1.0, -1.0
+    )
     return [ViewBatch(images=images)]
 
 
@@ -46,7 +47,9 @@ def test_known_answers():
     # the fill baseline predicts the mean of visible pixels, about 0.5 for these random binary pixels
     assert grey["fill"] == pytest.approx(0.25, abs=0.02)
     record = passes[0]
-    assert record.mask[:, :1].sum() == 0 and (record.mask[:, 1:].flatten(2).sum(-1) == 14).all()  # floor(0.9 * 16 + 0.5)
+    assert (
+        record.mask[:, :1].sum() == 0 and (record.mask[:, 1:].flatten(2).sum(-1) == 14).all()
+    )  # floor(0.9 * 16 + 0.5)
 
 
 def test_fill_baseline_on_a_constructed_view():
@@ -58,8 +61,9 @@ def test_fill_baseline_on_a_constructed_view():
     assert torch.equal(filled[..., :4, :], images[..., :4, :]), "visible patches are kept"
     assert torch.allclose(filled[:, :, 0, 4:], torch.full((4, 8), 0.5)), "per-channel mean of visible pixels"
     assert torch.equal(filled[:, :, 1:, 4:], torch.ones(1, 1, 2, 4, 8))
-    _, passes = evaluate_reconstruction(Grey(), [ViewBatch(images=images.repeat(2, 2, 1, 1, 1))], num_ref=1,
-                                        mask_mode="random", keep_passes=1)
+    _, passes = evaluate_reconstruction(
+        Grey(), [ViewBatch(images=images.repeat(2, 2, 1, 1, 1))], num_ref=1, mask_mode="random", keep_passes=1
+    )
     assert passes[0].images.shape == (2, 2, 3, 8, 8)
 
 

@@ -37,8 +37,7 @@ def is_4_connected(mask: np.ndarray) -> bool:
     while queue:
         y, x = queue.popleft()
         for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-            if (0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx]
-                    and (ny, nx) not in seen):
+            if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and (ny, nx) not in seen:
                 seen.add((ny, nx))
                 queue.append((ny, nx))
     return len(seen) == len(cells)
@@ -64,8 +63,7 @@ def test_rounding_rule_rounds_halves_up():
 
 
 @settings(max_examples=150, deadline=None)
-@given(num_masks=st.integers(1, 4), grid_h=grid_sides, grid_w=grid_sides, mode=modes, ratio=ratios,
-       seed=seeds)
+@given(num_masks=st.integers(1, 4), grid_h=grid_sides, grid_w=grid_sides, mode=modes, ratio=ratios, seed=seeds)
 def test_every_mask_hits_the_ratio_exactly(num_masks, grid_h, grid_w, mode, ratio, seed):
     mask = sample_patch_masks(num_masks, grid_h, grid_w, mode, ratio, generator=generator(seed))
     assert mask.shape == (num_masks, grid_h, grid_w) and mask.dtype == torch.bool
@@ -74,10 +72,18 @@ def test_every_mask_hits_the_ratio_exactly(num_masks, grid_h, grid_w, mode, rati
 
 
 @settings(max_examples=100, deadline=None)
-@given(batch=st.integers(1, 3), num_views=st.integers(1, 10), grid_h=grid_sides, grid_w=grid_sides,
-       mode=modes, ratio=ratios, seed=seeds)
-def test_pretraining_masks_spare_reference_views_and_mask_the_rest_exactly(batch, num_views, grid_h, grid_w,
-                                                                           mode, ratio, seed):
+@given(
+    batch=st.integers(1, 3),
+    num_views=st.integers(1, 10),
+    grid_h=grid_sides,
+    grid_w=grid_sides,
+    mode=modes,
+    ratio=ratios,
+    seed=seeds,
+)
+def test_pretraining_masks_spare_reference_views_and_mask_the_rest_exactly(
+    batch, num_views, grid_h, grid_w, mode, ratio, seed
+):
     config = MaskConfig(modes=(mode,), **{f"{mode}_ratio": ratio})
     masks = sample_pretraining_masks(batch, num_views, grid_h, grid_w, config, generator(seed))
     assert masks.mode == mode
@@ -103,8 +109,7 @@ def test_random_walk_masks_are_4_connected(grid_h, grid_w, ratio, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(grid_h=grid_sides, grid_w=grid_sides, mode=st.sampled_from(["rectangle", "ellipse"]), ratio=ratios,
-       seed=seeds)
+@given(grid_h=grid_sides, grid_w=grid_sides, mode=st.sampled_from(["rectangle", "ellipse"]), ratio=ratios, seed=seeds)
 def test_rectangles_and_ellipses_are_convex_along_rows_and_columns(grid_h, grid_w, mode, ratio, seed):
     mask = sample_patch_masks(3, grid_h, grid_w, mode, ratio, generator=generator(seed))
     for single in mask.numpy():
@@ -219,18 +224,21 @@ def test_masks_arrive_on_the_asked_device_and_match_the_generators_draws():
     assert torch.equal(cpu.mask, explicit.mask)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: sample_patch_masks(1, 4, 4, "square", 0.5), "unknown mask mode"),
-    (lambda: sample_patch_masks(1, 4, 4, "random", 1.5), "mask_ratio"),
-    (lambda: sample_patch_masks(1, 0, 4, "random", 0.5), "grid_h"),
-    (lambda: sample_patch_masks(1, 4, 4, "rectangle", 0.5, aspect_range=(2.0, 1.0)), "aspect_range"),
-    (lambda: sample_pretraining_masks(0, 4, 4, 4), "batch"),
-    (lambda: sample_num_ref(2, 0), "num_views"),
-    (lambda: MaskConfig(modes=()), "at least one mode"),
-    (lambda: MaskConfig(modes=("random", "blob"), mode_weights=(1.0,)), "mode_weights"),
-    (lambda: MaskConfig(ellipse_ratio=-0.1), "ellipse_ratio"),
-    (lambda: MaskConfig(blob_sigma=0.0), "blob_sigma"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: sample_patch_masks(1, 4, 4, "square", 0.5), "unknown mask mode"),
+        (lambda: sample_patch_masks(1, 4, 4, "random", 1.5), "mask_ratio"),
+        (lambda: sample_patch_masks(1, 0, 4, "random", 0.5), "grid_h"),
+        (lambda: sample_patch_masks(1, 4, 4, "rectangle", 0.5, aspect_range=(2.0, 1.0)), "aspect_range"),
+        (lambda: sample_pretraining_masks(0, 4, 4, 4), "batch"),
+        (lambda: sample_num_ref(2, 0), "num_views"),
+        (lambda: MaskConfig(modes=()), "at least one mode"),
+        (lambda: MaskConfig(modes=("random", "blob"), mode_weights=(1.0,)), "mode_weights"),
+        (lambda: MaskConfig(ellipse_ratio=-0.1), "ellipse_ratio"),
+        (lambda: MaskConfig(blob_sigma=0.0), "blob_sigma"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -118,14 +118,17 @@ def test_zero_confidence_stays_finite():
     assert torch.isfinite(confidence.grad).all()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p, c, t, m: (p[0], c[0], t[0], m[0]), "pred must be"),
-    (lambda p, c, t, m: (p, c[..., :-1], t, m), "confidence has shape"),
-    (lambda p, c, t, m: (p, c, t[:, :1], m), "target has shape"),
-    (lambda p, c, t, m: (p, c, t, m[..., :-1]), "mask must be"),
-    (lambda p, c, t, m: (p, c, t, m.float()), "mask must be bool"),
-    (lambda p, c, t, m: (p, c, (t * 100).long(), m), "floating-point"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p, c, t, m: (p[0], c[0], t[0], m[0]), "pred must be"),
+        (lambda p, c, t, m: (p, c[..., :-1], t, m), "confidence has shape"),
+        (lambda p, c, t, m: (p, c, t[:, :1], m), "target has shape"),
+        (lambda p, c, t, m: (p, c, t, m[..., :-1]), "mask must be"),
+        (lambda p, c, t, m: (p, c, t, m.float()), "mask must be bool"),
+        (lambda p, c, t, m: (p, c, (t * 100).long(), m), "floating-point"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(change, message):
     with pytest.raises(ValueError, match=message):
         confidence_weighted_loss(*change(*make_inputs(9)))

@@ -4,6 +4,7 @@ under known similarities re-assembled into the first chunk's frame (float64)."""
 import numpy as np
 import pytest
 import torch
+from fixtures import capture_seen_through, known_capture, random_rotation
 
 from muskie.geometry import umeyama
 from muskie.model import MuskieBackbone
@@ -12,8 +13,6 @@ from muskie.recon.chunks import assemble_chunks, checked_overlap, chunk_ranges
 from muskie.recon.config import ReconModelConfig
 from muskie.recon.model import ReconModel
 from muskie.recon.predict import predict_capture, predict_views
-
-from fixtures import capture_seen_through, known_capture, random_rotation
 
 
 def test_chunks_share_the_asked_views_and_the_last_ends_at_the_last_view():
@@ -70,8 +69,15 @@ def test_the_fit_on_shared_frames_is_weighted_by_confidence():
     # an unweighted fit of the same points would be far off: the weights are what the test checks
     source = chunks[1].points[:2].reshape(-1, 3).numpy()
     target = chunks[0].points[2:].reshape(-1, 3).numpy()
-    assert abs(umeyama(source, target).scale - umeyama(source, target, weights=(
-        chunks[1].confidence[:2] * chunks[0].confidence[2:]).reshape(-1).numpy()).scale) > 1e-2
+    assert (
+        abs(
+            umeyama(source, target).scale
+            - umeyama(
+                source, target, weights=(chunks[1].confidence[:2] * chunks[0].confidence[2:]).reshape(-1).numpy()
+            ).scale
+        )
+        > 1e-2
+    )
 
 
 def test_assembly_refuses_chunks_that_do_not_fit_their_ranges():

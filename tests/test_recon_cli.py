@@ -4,17 +4,35 @@ import json
 
 import numpy as np
 import pytest
+from cli_runner import muskie
 from PIL import Image
 
 from muskie.data.sources import read_colmap_scene, read_transforms_json
 from muskie.recon.ply import read_ply
 
-from cli_runner import muskie
-
-TINY = ["--set", "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}", "--set", "model.dpt_dim=16",
-        "--set", "model.camera_dim=16", "--set", "data.num_views=3", "--set", "data.size=[16, 16]",
-        "--set", "data.batch_size=2", "--set", "data.synthetic_scenes=4", "--set", "optim.warmup_steps=1",
-        "--device", "cpu", "--no-progress", "--threads", "1"]
+TINY = [
+    "--set",
+    "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}",
+    "--set",
+    "model.dpt_dim=16",
+    "--set",
+    "model.camera_dim=16",
+    "--set",
+    "data.num_views=3",
+    "--set",
+    "data.size=[16, 16]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.synthetic_scenes=4",
+    "--set",
+    "optim.warmup_steps=1",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +46,22 @@ def checkpoint(tmp_path_factory):
 
 
 def test_eval_writes_markdown_and_json(checkpoint, tmp_path):
-    out = muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path, "--samples", 2, "--views", 3,
-                 "--synthetic-scenes", 2, "--threads", 1)
+    out = muskie(
+        "recon",
+        "eval",
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        tmp_path,
+        "--samples",
+        2,
+        "--views",
+        3,
+        "--synthetic-scenes",
+        2,
+        "--threads",
+        1,
+    )
     assert "| synthetic-test-rig | 2 | 3 | 16x16 |" in out.stdout
     table = json.loads((tmp_path / "recon_eval.json").read_text())["results"]["synthetic-test-rig"]
     assert table["pairs"] == 6 and 0 <= table["auc@30"] <= 100
@@ -40,8 +72,24 @@ def test_eval_writes_markdown_and_json(checkpoint, tmp_path):
 def test_eval_on_the_validation_split_scores_other_scenes(checkpoint, tmp_path):
     rows = {}
     for split in ("val", "test"):
-        muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path / split, "--samples", 2, "--views", 3,
-               "--synthetic-scenes", 2, "--synthetic-split", split, "--threads", 1)
+        muskie(
+            "recon",
+            "eval",
+            "--checkpoint",
+            checkpoint,
+            "--out",
+            tmp_path / split,
+            "--samples",
+            2,
+            "--views",
+            3,
+            "--synthetic-scenes",
+            2,
+            "--synthetic-split",
+            split,
+            "--threads",
+            1,
+        )
         results = json.loads((tmp_path / split / "recon_eval.json").read_text())["results"]
         rows[split] = results[f"synthetic-{split}-rig"]
     assert rows["val"]["l1"] != rows["test"]["l1"], "the two splits render different scenes"
@@ -63,8 +111,20 @@ def test_predict_on_images_written_by_synth(checkpoint, tmp_path):
     assert sorted(p.name for p in (tmp_path / "pred" / "depth").iterdir())[-2:] == ["002.png", "scale.json"]
     assert (tmp_path / "pred" / "viewer.html").read_text().startswith("<!DOCTYPE html>")
     # in chunks of 2 views sharing 1: views 0-1 and 1-2, assembled in view 0's frame
-    out = muskie("recon", "predict", "--checkpoint", checkpoint, "--images", scene / "images", "--out",
-                 tmp_path / "chunked", "--chunk-views", 2, "--chunk-overlap", 1)
+    out = muskie(
+        "recon",
+        "predict",
+        "--checkpoint",
+        checkpoint,
+        "--images",
+        scene / "images",
+        "--out",
+        tmp_path / "chunked",
+        "--chunk-views",
+        2,
+        "--chunk-overlap",
+        1,
+    )
     assert "viewer: " in out.stdout and "colmap: " in out.stdout
     chunked = read_transforms_json(tmp_path / "chunked")
     assert len(chunked) == 3
@@ -72,30 +132,70 @@ def test_predict_on_images_written_by_synth(checkpoint, tmp_path):
 
 
 def test_eval_and_predict_on_a_real_scene(checkpoint, tmp_path, real_data):
-    out = muskie("recon", "eval", "--checkpoint", checkpoint, "--scenes", real_data / "templeRing", "--out",
-                 tmp_path / "eval", "--samples", 1, "--views", 3, "--size", 16, 24, "--threads", 1)
+    out = muskie(
+        "recon",
+        "eval",
+        "--checkpoint",
+        checkpoint,
+        "--scenes",
+        real_data / "templeRing",
+        "--out",
+        tmp_path / "eval",
+        "--samples",
+        1,
+        "--views",
+        3,
+        "--size",
+        16,
+        24,
+        "--threads",
+        1,
+    )
     assert "n/a" in out.stdout, "no depth: pose AUC only"
     row = json.loads((tmp_path / "eval" / "recon_eval.json").read_text())["results"][str(real_data / "templeRing")]
     assert row["pairs"] == 3 and row["accuracy"] is None
-    muskie("recon", "predict", "--checkpoint", checkpoint, "--images", real_data / "templeRing", "--out",
-           tmp_path / "pred", "--size", 16, 24)
+    muskie(
+        "recon",
+        "predict",
+        "--checkpoint",
+        checkpoint,
+        "--images",
+        real_data / "templeRing",
+        "--out",
+        tmp_path / "pred",
+        "--size",
+        16,
+        24,
+    )
     assert len(read_transforms_json(tmp_path / "pred")) == 19
     assert "element vertex 7296" in (tmp_path / "pred" / "points.ply").read_bytes()[:400].decode(errors="ignore")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--recipe", "nosuch"], "unknown recon recipe 'nosuch'"),
-    (["train", "--set", "model.nope=1"], "unknown key"),
-    (["train", "--backbone-weights", "/nonexistent/muskie", "--steps", "1", "--device", "cpu"], "/nonexistent/muskie"),
-    (["eval", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt"),
-    (["predict", "--checkpoint", "/nonexistent.pt", "--images", "x"], "/nonexistent.pt"),
-    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "1"],
-     "--chunk-views / --chunk-overlap: chunk views must be at least 2, got 1"),
-    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "4", "--chunk-overlap", "4"],
-     "chunk overlap must be between 1 and chunk views - 1 = 3, got 4"),
-    (["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-overlap", "2"],
-     "--chunk-overlap needs --chunk-views"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--recipe", "nosuch"], "unknown recon recipe 'nosuch'"),
+        (["train", "--set", "model.nope=1"], "unknown key"),
+        (
+            ["train", "--backbone-weights", "/nonexistent/muskie", "--steps", "1", "--device", "cpu"],
+            "/nonexistent/muskie",
+        ),
+        (["eval", "--checkpoint", "/nonexistent.pt"], "/nonexistent.pt"),
+        (["predict", "--checkpoint", "/nonexistent.pt", "--images", "x"], "/nonexistent.pt"),
+        (
+            ["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "1"],
+            "--chunk-views / --chunk-overlap: chunk views must be at least 2, got 1",
+        ),
+        (
+            ["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-views", "4", "--chunk-overlap", "4"],
+            "chunk overlap must be between 1 and chunk views - 1 = 3, got 4",
+        ),
+        (
+            ["predict", "--checkpoint", "c.pt", "--images", "x", "--chunk-overlap", "2"],
+            "--chunk-overlap needs --chunk-views",
+        ),
+    ],
+)
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):
     result = muskie("recon", *args, "--out", tmp_path / "out", check=False)
     assert result.returncode == 2, result.stderr
@@ -108,11 +208,20 @@ def test_a_pretraining_checkpoint_is_not_a_recon_checkpoint(tmp_path, capsys):
     from muskie.weights import save_checkpoint
 
     model = Muskie(MuskieConfig(embed_dim=16, depth=1, num_heads=1, patch_size=8))
-    save_checkpoint(tmp_path / "pre.pt", task="pretrain", step=1, model_class="Muskie",
-                    model_config=model.config_dict(), model_state=model.state_dict(), config={"model": "tiny"})
+    save_checkpoint(
+        tmp_path / "pre.pt",
+        task="pretrain",
+        step=1,
+        model_class="Muskie",
+        model_config=model.config_dict(),
+        model_state=model.state_dict(),
+        config={"model": "tiny"},
+    )
     (tmp_path / "images").mkdir()
-    for action in (["eval", "--out", tmp_path / "out"],
-                   ["predict", "--images", tmp_path / "images", "--out", tmp_path / "out"]):
+    for action in (
+        ["eval", "--out", tmp_path / "out"],
+        ["predict", "--images", tmp_path / "images", "--out", tmp_path / "out"],
+    ):
         assert main(["recon", action[0], "--checkpoint", str(tmp_path / "pre.pt"), *map(str, action[1:])]) == 2
         err = capsys.readouterr().err
         assert "pre.pt: not a reconstruction checkpoint (a pretrain checkpoint of a Muskie" in err

@@ -3,12 +3,11 @@ and its conventions checked by projecting the points with the file's own numbers
 
 import numpy as np
 import torch
+from fixtures import capture_seen_through, known_capture
 
 from muskie.data.sources.colmap import read_colmap_model, read_colmap_scene
 from muskie.geometry import quaternion_to_rotation
 from muskie.recon.colmap_export import sample_pixels, write_colmap_prediction
-
-from fixtures import capture_seen_through, known_capture
 
 
 def exact_prediction(num_views=3):

@@ -72,8 +72,12 @@ def test_loss_is_zero_for_a_perfect_prediction_in_any_frame_and_scale():
     for name in ("points", "normal", "camera", "rotation", "translation"):
         assert float(getattr(result, name)) < 1e-5, name
     assert float(result.confidence) < 1e-10  # confident everywhere, rightly
-    torch.testing.assert_close(result.scale.double(), torch.full((2,), 1 / 0.37 / 1.0, dtype=torch.float64)
-                               / _mean_depth(depth, valid), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        result.scale.double(),
+        torch.full((2,), 1 / 0.37 / 1.0, dtype=torch.float64) / _mean_depth(depth, valid),
+        rtol=1e-5,
+        atol=0,
+    )
 
 
 def _mean_depth(depth, valid):
@@ -104,7 +108,8 @@ def test_loss_terms_react_to_their_errors_and_give_gradients():
     logits = torch.zeros(depth.shape, dtype=torch.float64, requires_grad=True)
     turned = pred_poses.clone()
     turned[:, 1, :3, :3] = turned[:, 1, :3, :3] @ torch.tensor(
-        [[1, 0, 0], [0, math.cos(0.1), -math.sin(0.1)], [0, math.sin(0.1), math.cos(0.1)]], dtype=torch.float64)
+        [[1, 0, 0], [0, math.cos(0.1), -math.sin(0.1)], [0, math.sin(0.1), math.cos(0.1)]], dtype=torch.float64
+    )
     result = recon_loss(noisy, logits, turned, depth, valid, K, poses, ReconLossConfig())
     assert float(result.points) > 0.01 and float(result.normal) > 0.01
     # camera 1 turned by 0.1 rad: 4 of the 6 ordered pairs are off by 0.1

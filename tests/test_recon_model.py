@@ -27,8 +27,9 @@ def test_output_shapes_and_conventions():
     assert bool((out.local_points[..., 2] > 0).all()), "depth = exp(.) is positive"
     assert bool(((out.confidence > 0) & (out.confidence < 1)).all())
     rotation = out.cam_to_world[..., :3, :3]
-    torch.testing.assert_close(rotation @ rotation.transpose(-1, -2), torch.eye(3).expand(2, 3, 3, 3), atol=1e-5,
-                               rtol=0)
+    torch.testing.assert_close(
+        rotation @ rotation.transpose(-1, -2), torch.eye(3).expand(2, 3, 3, 3), atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(torch.linalg.det(rotation), torch.ones(2, 3), atol=1e-5, rtol=0)
     translation = out.cam_to_world[:, :, None, None, :3, 3]
     expected = (rotation[:, :, None, None] @ out.local_points[..., None])[..., 0] + translation
@@ -45,8 +46,12 @@ def test_permuting_views_permutes_every_output():
     for name in ("local_points", "confidence", "cam_to_world", "points"):
         torch.testing.assert_close(getattr(permuted, name), getattr(out, name)[:, order], atol=1e-5, rtol=1e-4)
     # so relative poses, the frame-free quantity the loss and metrics compare, are permuted too
-    torch.testing.assert_close(relative_poses(permuted.cam_to_world),
-                               relative_poses(out.cam_to_world)[:, order][:, :, order], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        relative_poses(permuted.cam_to_world),
+        relative_poses(out.cam_to_world)[:, order][:, :, order],
+        atol=1e-5,
+        rtol=1e-4,
+    )
 
 
 def test_default_head_layers_and_bad_choices():

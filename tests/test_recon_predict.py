@@ -44,7 +44,7 @@ def test_ply_carries_a_confidence_property(tmp_path):
     assert header.decode().endswith("property uchar blue\nproperty float confidence\n")
     assert len(body) == 9 * 19, "x y z float, r g b uchar, confidence float, no padding"
     # parsed by hand: the last 4 bytes of each 19-byte vertex are its confidence
-    by_hand = np.frombuffer(b"".join(body[19 * i + 15:19 * i + 19] for i in range(9)), dtype="<f4")
+    by_hand = np.frombuffer(b"".join(body[19 * i + 15 : 19 * i + 19] for i in range(9)), dtype="<f4")
     np.testing.assert_array_equal(by_hand, confidence)
     cloud = read_ply(path)
     np.testing.assert_array_equal(cloud.points, points)
@@ -78,8 +78,14 @@ def test_render_draws_points_nearest_first_and_cameras():
     sample = ds[ViewRequest(0, 3, 16, 16, 0)]
     points = unproject_depth(sample["depth"], sample["intrinsics"], sample["cam_to_world"])[sample["valid"]]
     colors = ((sample["images"] + 1) / 2).permute(0, 2, 3, 1)[sample["valid"]]
-    image = render_point_cloud(points.numpy(), colors.numpy(), sample["cam_to_world"].numpy(),
-                               sample["intrinsics"].numpy(), (16, 16), size=(60, 80))
+    image = render_point_cloud(
+        points.numpy(),
+        colors.numpy(),
+        sample["cam_to_world"].numpy(),
+        sample["intrinsics"].numpy(),
+        (16, 16),
+        size=(60, 80),
+    )
     pixels = np.asarray(image)
     assert image.size == (80, 60)
     assert (pixels != pixels[0, 0]).any(axis=-1).mean() > 0.2, "the cloud covers a good part of the picture"
@@ -122,10 +128,16 @@ def test_predict_never_writes_into_its_input_nor_over_earlier_results(tmp_path):
     (scene / "transforms.json").write_text("{}")
     before = {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()}
     torch.manual_seed(0)
-    model = ReconModel(MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2)),
-                       ReconModelConfig(dpt_dim=16, camera_dim=16))
-    for images, out in ((scene, scene), (scene / "images", scene), (scene, scene / "images" / "pred"),
-                        (scene / "images", scene / "images")):
+    model = ReconModel(
+        MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2)),
+        ReconModelConfig(dpt_dim=16, camera_dim=16),
+    )
+    for images, out in (
+        (scene, scene),
+        (scene / "images", scene),
+        (scene, scene / "images" / "pred"),
+        (scene / "images", scene / "images"),
+    ):
         with pytest.raises(ValueError, match=f"{out}: --out would write into the input"):
             predict_folder(model, images, out, long_side=16)
     assert {p: p.read_bytes() for p in scene.rglob("*") if p.is_file()} == before, "the input is untouched"
@@ -136,8 +148,16 @@ def test_predict_never_writes_into_its_input_nor_over_earlier_results(tmp_path):
         predict_folder(model, scene, out, long_side=16)
     assert (out / "notes.txt").read_text() == "mine"
     paths = predict_folder(model, scene, out, long_side=16, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["confidence", "depth", "images", "points.ply", "render.png",
-                                                     "sparse", "transforms.json", "viewer.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confidence",
+        "depth",
+        "images",
+        "points.ply",
+        "render.png",
+        "sparse",
+        "transforms.json",
+        "viewer.html",
+    ]
     assert all(path.exists() and path.is_relative_to(out) for path in paths.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pred", "scene"], "no temporary folder left"
 
@@ -157,8 +177,10 @@ def test_predict_folder_writes_depth_confidence_and_a_colmap_model_that_agree(tm
     for i in range(3):
         Image.fromarray(g.integers(0, 256, size=(16, 24, 3), dtype=np.uint8)).save(folder / f"f{i}.png")
     torch.manual_seed(0)
-    model = ReconModel(MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2, patch_size=8)),
-                       ReconModelConfig(dpt_dim=16, camera_dim=16))
+    model = ReconModel(
+        MuskieBackbone(preset_config("tiny", embed_dim=32, depth=2, num_heads=2, patch_size=8)),
+        ReconModelConfig(dpt_dim=16, camera_dim=16),
+    )
     out = tmp_path / "out"
     predict_folder(model, folder, out, long_side=24)
     scene = read_transforms_json(out)
@@ -181,7 +203,7 @@ def test_predict_folder_writes_depth_confidence_and_a_colmap_model_that_agree(tm
     # every pixel is in the cloud, in pixel order: its confidence, and its z in its camera is the depth map's
     np.testing.assert_array_equal(cloud.confidence, np.concatenate([c.reshape(-1) for c in confidences]))
     for view, frame in enumerate(scene.frames):
-        world = cloud.points[view * 384:(view + 1) * 384].astype(np.float64)
+        world = cloud.points[view * 384 : (view + 1) * 384].astype(np.float64)
         in_camera = transform_points(invert_pose(frame.cam_to_world), world)
         np.testing.assert_allclose(in_camera[:, 2], depths[view].reshape(-1), rtol=1e-4, atol=1e-5)
     colmap = read_colmap_scene(out)

@@ -14,10 +14,12 @@ from muskie.recon.task import train_recon
 from muskie.weights import read_weights
 
 # a tiny backbone: width 32, 2 blocks (+ 2 new ones = the 4 the DPT head reads)
-TINY = [{"model": {"backbone_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2}, "dpt_dim": 16,
-                   "camera_dim": 16}},
-        {"data": {"num_views": 3, "size": [16, 16], "batch_size": 2, "synthetic_scenes": 6}},
-        {"optim": {"warmup_steps": 1}}, {"device": "cpu", "checkpoint_every": 2}]
+TINY = [
+    {"model": {"backbone_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2}, "dpt_dim": 16, "camera_dim": 16}},
+    {"data": {"num_views": 3, "size": [16, 16], "batch_size": 2, "synthetic_scenes": 6}},
+    {"optim": {"warmup_steps": 1}},
+    {"device": "cpu", "checkpoint_every": 2},
+]
 
 
 def tiny_config(tmp_path, **top) -> ReconTrainConfig:
@@ -59,8 +61,9 @@ def test_another_config_does_not_resume(tmp_path):
 
 
 def test_training_on_scene_folders_with_and_without_depth(tmp_path):
-    write_synthetic_scenes(tmp_path / "scenes", 2, split="val", config=SyntheticConfig(num_frames=4), height=16,
-                           width=16)
+    write_synthetic_scenes(
+        tmp_path / "scenes", 2, split="val", config=SyntheticConfig(num_frames=4), height=16, width=16
+    )
     config = tiny_config(tmp_path / "run", steps=1)
     config.data.source = str(tmp_path / "scenes")
     assert train_recon(config, progress=False).step == 1
@@ -116,12 +119,21 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     assert_same_weights(rank0, saved)
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"loss": {"camera_weight": -1}}, "loss.normal_weight, loss.confidence_weight and loss.camera_weight must be >= 0"),
-    ({"loss": {"huber_delta": 0}}, "loss.huber_delta and loss.confidence_threshold must be > 0"),
-    ({"loss": {"confidence_threshold": float("nan")}}, "config.loss.confidence_threshold: expected a finite number"),
-    ({"model": {"freeze_backbone": "no"}}, "config.model.freeze_backbone: expected true or false"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            {"loss": {"camera_weight": -1}},
+            "loss.normal_weight, loss.confidence_weight and loss.camera_weight must be >= 0",
+        ),
+        ({"loss": {"huber_delta": 0}}, "loss.huber_delta and loss.confidence_threshold must be > 0"),
+        (
+            {"loss": {"confidence_threshold": float("nan")}},
+            "config.loss.confidence_threshold: expected a finite number",
+        ),
+        ({"model": {"freeze_backbone": "no"}}, "config.model.freeze_backbone: expected true or false"),
+    ],
+)
 def test_loss_weights_and_flags_out_of_range_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         load_recon_config("tiny-cpu", [override])

@@ -26,8 +26,10 @@ def browser() -> str:
     """The headless browser to load pages in: ``$MUSKIE_BROWSER`` or the first of BROWSERS on PATH."""
     found = os.environ.get("MUSKIE_BROWSER") or next(filter(None, map(shutil.which, BROWSERS)), None)
     if found is None:
-        pytest.skip(f"no headless browser to load the viewer in (none of {', '.join(BROWSERS)} on PATH, "
-                    "MUSKIE_BROWSER unset); on Debian: apt-get install chromium-headless-shell")
+        pytest.skip(
+            f"no headless browser to load the viewer in (none of {', '.join(BROWSERS)} on PATH, "
+            "MUSKIE_BROWSER unset); on Debian: apt-get install chromium-headless-shell"
+        )
     return found
 
 
@@ -37,8 +39,13 @@ def capture(num_views=3, height=24, width=32):
     sample = dataset[ViewRequest(0, num_views, height, width, 0)]
     points = unproject_depth(sample["depth"], sample["intrinsics"], sample["cam_to_world"])[sample["valid"]]
     colors = ((sample["images"] + 1) / 2).permute(0, 2, 3, 1)[sample["valid"]]
-    return (points.double().numpy(), colors.numpy(), sample["cam_to_world"].double().numpy(),
-            sample["intrinsics"].double().numpy(), (height, width))
+    return (
+        points.double().numpy(),
+        colors.numpy(),
+        sample["cam_to_world"].double().numpy(),
+        sample["intrinsics"].double().numpy(),
+        (height, width),
+    )
 
 
 def scene_of(page: str) -> dict:
@@ -83,8 +90,9 @@ def test_chromium_draws_the_cloud_and_the_cameras(tmp_path):
     drawn = re.search(r'data-drawn-points="(\d+)"', dom.stdout)
     assert drawn, f"the script did not finish drawing: {dom.stderr[-2000:]}"
     assert int(drawn.group(1)) > 0.9 * len(points), "most points are in the first view"
-    subprocess.run([*command, f"--screenshot={tmp_path / 'shot.png'}", page.as_uri()], capture_output=True,
-                   timeout=120, check=True)
+    subprocess.run(
+        [*command, f"--screenshot={tmp_path / 'shot.png'}", page.as_uri()], capture_output=True, timeout=120, check=True
+    )
     shot = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB")).astype(int)
     assert shot.shape[:2] == (300, 400)
     drawn_pixels = np.abs(shot - np.array(BACKGROUND)).sum(-1) > 30

@@ -14,6 +14,8 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
+from fixtures import write_image_folder
 from PIL import Image
 
 from muskie.data.dataset_paths import OutsideRootError
@@ -22,15 +24,18 @@ from muskie.data.depth_codecs import read_depth
 from muskie.data.formats import adapter_options, get_format, read_dataset
 from muskie.data.imageio import ImageReadError, image_size, read_image
 from muskie.data.scene import Frame
-from muskie.data.sources import (build_manifest, load_manifest, load_scenes, read_colmap_scene, read_transforms_json,
-                                 write_transforms_json)
+from muskie.data.sources import (
+    build_manifest,
+    load_manifest,
+    load_scenes,
+    read_colmap_scene,
+    read_transforms_json,
+    write_transforms_json,
+)
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
 from muskie.data.sources.manifest import scene_record, write_manifest
 from muskie.data.views import MultiViewDataset, ViewRequest
 from muskie.report import write_report
-
-from cli_runner import run_cli
-from fixtures import write_image_folder
 
 
 def camera_scene(folder, num_frames=3, size=8, poses=None, depth=False):
@@ -39,8 +44,9 @@ def camera_scene(folder, num_frames=3, size=8, poses=None, depth=False):
         poses = np.tile(np.eye(4), (num_frames, 1, 1))
         poses[:, 0, 3] = np.arange(num_frames)
     images = torch.full((num_frames, 3, size, size), 0.5)
-    intrinsics = np.tile(np.array([[10.0, 0, (size - 1) / 2], [0, 10.0, (size - 1) / 2], [0, 0, 1]]),
-                         (num_frames, 1, 1))
+    intrinsics = np.tile(
+        np.array([[10.0, 0, (size - 1) / 2], [0, 10.0, (size - 1) / 2], [0, 0, 1]]), (num_frames, 1, 1)
+    )
     depth_maps = torch.ones(num_frames, size, size) if depth else None
     write_transforms_json(folder, images, intrinsics, poses, depth_maps)
     return folder
@@ -61,12 +67,14 @@ def float_tiff(path, value, size=(8, 8)):
 
 def png_claiming(path, width, height):
     """A PNG of a few dozen bytes whose header claims ``width x height`` 8-bit RGB pixels."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def npy_claiming(path, shape):
@@ -113,8 +121,9 @@ def test_a_depth_npy_claiming_2_to_the_40_values_is_skipped_and_pretraining_neve
     camera_scene(tmp_path / "bad", 2, depth=True)
     camera_scene(tmp_path / "good", 2, depth=True)
     npy_claiming(tmp_path / "bad" / "depth" / "001.npy", (2**20, 2**20))
-    edit_json(tmp_path / "bad" / "transforms.json",
-              lambda meta: meta["frames"][1].update(depth_file_path="depth/001.npy"))
+    edit_json(
+        tmp_path / "bad" / "transforms.json", lambda meta: meta["frames"][1].update(depth_file_path="depth/001.npy")
+    )
     with pytest.raises(ImageReadError, match=r"001.npy: cannot read depth array"):
         read_depth(tmp_path / "bad" / "depth" / "001.npy")
     scenes = load_scenes(tmp_path)
@@ -137,8 +146,11 @@ def test_scannet1500_files_claiming_huge_arrays_are_refused_before_allocation(tm
     with zipfile.ZipFile(tmp_path / "crafted.npz", "w") as archive:
         archive.write(tmp_path / "name.npy", "name.npy")
         archive.write(tmp_path / "rel_pose.npy", "rel_pose.npy")
-    with pytest.raises(ValueError, match=r"crafted.npz: 'rel_pose' claims 824633720832 float32 values \(3298534883328 bytes\) but "
-                                         r"its member holds 192 bytes"):
+    with pytest.raises(
+        ValueError,
+        match=r"crafted.npz: 'rel_pose' claims 824633720832 float32 values \(3298534883328 bytes\) but "
+        r"its member holds 192 bytes",
+    ):
         read_scannet1500(tmp_path / "crafted.npz", tmp_path / "intrinsics.npz")
 
 
@@ -158,8 +170,10 @@ def test_a_tiny_png_claiming_30000_squared_pixels_is_refused_when_its_header_is_
     assert [scene.name for scene in scenes] == ["good"]
     camera_scene(tmp_path / "cams", 1)
     png_claiming(tmp_path / "cams" / "images" / "000.png", 30000, 30000)
-    edit_json(tmp_path / "cams" / "transforms.json", lambda meta: [frame.pop(key) for frame in meta["frames"]
-                                                                   for key in ("w", "h")])
+    edit_json(
+        tmp_path / "cams" / "transforms.json",
+        lambda meta: [frame.pop(key) for frame in meta["frames"] for key in ("w", "h")],
+    )
     with pytest.raises(ImageReadError, match="000.png: refused, the header claims more pixels"):
         read_transforms_json(tmp_path / "cams")
 
@@ -197,10 +211,17 @@ BENT = [_scaled, _sheared, _mirrored, _projective]
 @pytest.mark.parametrize("bend", BENT, ids=lambda f: f.__name__[1:])
 def test_a_transforms_json_pose_that_is_not_rigid_is_refused_naming_the_frame(tmp_path, bend):
     camera_scene(tmp_path / "scene", 3)
-    edit_json(tmp_path / "scene" / "transforms.json", lambda meta: meta["frames"][1].update(
-        transform_matrix=bend(np.array(meta["frames"][1]["transform_matrix"])).tolist()))
-    with pytest.raises(ValueError, match=r"transforms.json: frame 1 \(images/001.png\): .*cam_to_world is not a "
-                                         r"rigid motion"):
+    edit_json(
+        tmp_path / "scene" / "transforms.json",
+        lambda meta: meta["frames"][1].update(
+            transform_matrix=bend(np.array(meta["frames"][1]["transform_matrix"])).tolist()
+        ),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"transforms.json: frame 1 \(images/001.png\): .*cam_to_world is not a "
+        r"rigid motion",
+    ):
         read_transforms_json(tmp_path / "scene")
 
 
@@ -208,8 +229,12 @@ def test_a_transforms_json_pose_that_is_not_rigid_is_refused_naming_the_frame(tm
 def test_a_manifest_pose_that_is_not_rigid_is_refused_naming_scene_and_frame(tmp_path, bend):
     scene = load_scenes(camera_scene(tmp_path / "scene", 3))[0]
     write_manifest([scene_record(scene, "scene", tmp_path)], tmp_path, tmp_path / "m.json")
-    edit_json(tmp_path / "m.json", lambda meta: meta["scenes"][0]["frames"][2].update(
-        cam_to_world=bend(np.array(meta["scenes"][0]["frames"][2]["cam_to_world"])).tolist()))
+    edit_json(
+        tmp_path / "m.json",
+        lambda meta: meta["scenes"][0]["frames"][2].update(
+            cam_to_world=bend(np.array(meta["scenes"][0]["frames"][2]["cam_to_world"])).tolist()
+        ),
+    )
     with pytest.raises(ValueError, match=r"m.json: scene 0 \(scene\), frame 2: .*not a rigid motion"):
         load_manifest(tmp_path / "m.json")
 
@@ -259,14 +284,17 @@ def outside(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("key, value", [
-    ("file_path", "../elsewhere/secret.png"),
-    ("file_path", "../elsewhere/secret"),  # no suffix: the reader tries .png
-    ("file_path", "ABSOLUTE/secret.png"),
-    ("file_path", "link/secret.png"),  # through a symlink inside the scene
-    ("depth_file_path", "../elsewhere/depth.png"),
-    ("depth_file_path", "ABSOLUTE/depth.png"),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("file_path", "../elsewhere/secret.png"),
+        ("file_path", "../elsewhere/secret"),  # no suffix: the reader tries .png
+        ("file_path", "ABSOLUTE/secret.png"),
+        ("file_path", "link/secret.png"),  # through a symlink inside the scene
+        ("depth_file_path", "../elsewhere/depth.png"),
+        ("depth_file_path", "ABSOLUTE/depth.png"),
+    ],
+)
 def test_transforms_json_paths_leading_outside_the_scene_are_refused_unless_allowed(tmp_path, outside, key, value):
     scene = camera_scene(tmp_path / "scene", 2)
     os.symlink(outside, scene / "link")
@@ -292,22 +320,27 @@ def test_colmap_image_names_leading_outside_the_image_folder_are_refused_unless_
     os.symlink(outside, scene / "images" / "link")
     name = name.replace("ABSOLUTE", str(outside))
     cameras = {1: ColmapCamera(1, "PINHOLE", 8, 8, np.array([10.0, 10.0, 4.0, 4.0]))}
-    images = {1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "000.png"),
-              2: ColmapImage(2, np.array([1.0, 0, 0, 0]), np.ones(3), 1, name)}
+    images = {
+        1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "000.png"),
+        2: ColmapImage(2, np.array([1.0, 0, 0, 0]), np.ones(3), 1, name),
+    }
     write_colmap_model(scene / "sparse" / "0", cameras, images)
     with pytest.raises(OutsideRootError, match=r"images.txt: image 2 \(.*secret.png\): path .* leads outside"):
         read_colmap_scene(scene)
     frames = read_colmap_scene(scene, allow_outside=True).frames
-    assert {frame.image_path.resolve().parent for frame in frames} == {outside.resolve(),
-                                                                       (scene / "images").resolve()}
+    assert {frame.image_path.resolve().parent for frame in frames} == {outside.resolve(), (scene / "images").resolve()}
 
 
 @pytest.mark.parametrize("field", ["image", "depth", "mask", "path"])
 def test_manifest_paths_leading_outside_its_root_are_refused_unless_allowed(tmp_path, outside, field):
     scene = load_scenes(camera_scene(tmp_path / "root" / "scene", 2, depth=True))[0]
     write_manifest([scene_record(scene, "scene", tmp_path / "root")], tmp_path / "root", tmp_path / "m.json")
-    target = {"image": "../elsewhere/secret.png", "depth": "../elsewhere/depth.png",
-              "mask": str(outside / "secret.png"), "path": "../elsewhere"}[field]
+    target = {
+        "image": "../elsewhere/secret.png",
+        "depth": "../elsewhere/depth.png",
+        "mask": str(outside / "secret.png"),
+        "path": "../elsewhere",
+    }[field]
 
     def change(meta):
         record = meta["scenes"][0]
@@ -343,24 +376,55 @@ def test_validation_scores_its_held_out_samples_and_never_replaces_a_bad_one(tmp
 def test_pretrain_whose_metrics_fill_the_disk_says_no_space_left_on_the_run_folder(tmp_path, capsys):
     from fixtures import small_filesystem
 
-    tiny = ["--preset", "tiny", "--set", "model_overrides={embed_dim: 8, depth: 1, num_heads: 1, patch_size: 8}",
-            "--set", "data.resolutions=[[[8, 8]]]", "--set", "data.max_views=2", "--set", "data.batch_size=1",
-            "--set", "data.workers=0", "--set", "data.synthetic_scenes=4", "--set", "checkpoint_every=100000",
-            "--set", "log_every=1", "--steps", 100000, "--device", "cpu", "--precision", "fp32", "--no-progress"]
+    tiny = [
+        "--preset",
+        "tiny",
+        "--set",
+        "model_overrides={embed_dim: 8, depth: 1, num_heads: 1, patch_size: 8}",
+        "--set",
+        "data.resolutions=[[[8, 8]]]",
+        "--set",
+        "data.max_views=2",
+        "--set",
+        "data.batch_size=1",
+        "--set",
+        "data.workers=0",
+        "--set",
+        "data.synthetic_scenes=4",
+        "--set",
+        "checkpoint_every=100000",
+        "--set",
+        "log_every=1",
+        "--steps",
+        100000,
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--no-progress",
+    ]
     with small_filesystem(tmp_path / "disk", size="64k") as disk:  # fills long before the only checkpoint
         code, err = run_cli(["pretrain", *tiny, "--out", disk / "run"], capsys)
         assert code == 2 and "Traceback" not in err, err
-        assert err.strip().splitlines()[-1].startswith(
-            f"muskie pretrain: error: no space left on {disk / 'run'}: metrics.jsonl or tensorboard/ could not be "
-            "written; the run stopped"), err
+        assert (
+            err.strip()
+            .splitlines()[-1]
+            .startswith(
+                f"muskie pretrain: error: no space left on {disk / 'run'}: metrics.jsonl or tensorboard/ could not be "
+                "written; the run stopped"
+            )
+        ), err
 
 
 def test_an_evaluation_report_on_a_full_disk_names_the_folder(tmp_path):
     from fixtures import small_filesystem
 
     with small_filesystem(tmp_path / "disk", size="64k") as disk:
-        with pytest.raises(OSError, match=rf"no space left on {disk / 'eval'}: table.md and table.json were not "
-                                          "both written"):
+        with pytest.raises(
+            OSError,
+            match=rf"no space left on {disk / 'eval'}: table.md and table.json were not "
+            "both written",
+        ):
             write_report(disk / "eval", "table", "x" * 100_000, {})
 
 

@@ -31,12 +31,18 @@ def assert_clear_error(error: Exception, folder: Path, files: tuple[str, ...]) -
 
 # ---------------------------------------------------------------------------------------- transforms.json
 
-numbers = st.one_of(st.integers(-(10**400), 10**400), st.floats(allow_nan=True, allow_infinity=True),
-                    st.sampled_from([0, 1, -1, 0.5, 32, 1e308, 10**400]))
-json_values = st.recursive(st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8)),
-                           lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                   st.dictionaries(st.text(max_size=5), inner, max_size=4)),
-                           max_leaves=20)
+numbers = st.one_of(
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, -1, 0.5, 32, 1e308, 10**400]),
+)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=5), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
 def mostly(valid, fuzz):
     """The valid value or a fuzzed one, so that examples reach past the first check."""
     return st.one_of(st.just(valid), fuzz)
@@ -45,16 +51,23 @@ def mostly(valid, fuzz):
 matrices = st.one_of(json_values, st.lists(st.lists(numbers, min_size=4, max_size=4), min_size=3, max_size=4))
 CAMERA_KEYS = ("fl_y", "cx", "cy", "camera_angle_x", "k1", "depth_unit_scale_factor")
 frames = st.fixed_dictionaries(
-    {"file_path": mostly("a.png", st.one_of(st.sampled_from(["images/0", "", "../x.png"]), json_values)),
-     "transform_matrix": mostly(np.eye(4).tolist(), matrices)},
+    {
+        "file_path": mostly("a.png", st.one_of(st.sampled_from(["images/0", "", "../x.png"]), json_values)),
+        "transform_matrix": mostly(np.eye(4).tolist(), matrices),
+    },
     optional={"depth_file_path": json_values, **{key: numbers for key in ("fl_x", "w", "h", *CAMERA_KEYS)}},
 )
 metas = st.one_of(
     json_values,
     st.fixed_dictionaries(
-        {"frames": mostly([], st.one_of(st.lists(frames, min_size=1, max_size=3), json_values)),
-         "fl_x": mostly(10, numbers), "w": mostly(4, numbers), "h": mostly(4, numbers)},
-        optional={key: st.one_of(numbers, json_values) for key in CAMERA_KEYS}),
+        {
+            "frames": mostly([], st.one_of(st.lists(frames, min_size=1, max_size=3), json_values)),
+            "fl_x": mostly(10, numbers),
+            "w": mostly(4, numbers),
+            "h": mostly(4, numbers),
+        },
+        optional={key: st.one_of(numbers, json_values) for key in CAMERA_KEYS},
+    ),
 )
 
 
@@ -82,7 +95,9 @@ def test_transforms_json_random_bytes(data):
 @given(meta=metas)
 @example(meta={"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[10**400] * 4] * 4}]})
 @example(meta={"fl_x": 10**400, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1] * 4] * 4}]})
-@example(meta={"camera_angle_x": 0, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1] * 4] * 4}]})
+@example(
+    meta={"camera_angle_x": 0, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1] * 4] * 4}]}
+)
 def test_transforms_json_random_structures(meta):
     read_transforms_text(json.dumps(meta).encode())
 
@@ -90,24 +105,53 @@ def test_transforms_json_random_structures(meta):
 # ------------------------------------------------------------------------------------------ COLMAP text
 
 tokens = st.one_of(
-    st.sampled_from(["1", "2", "0", "-1", "8", "PINHOLE", "SIMPLE_RADIAL", "OPENCV_FISHEYE", "nan", "inf",
-                     "1e400", "0.5", "a.png", "#", "99999999999999999999"]),
-    st.integers(-5, 1000).map(str), st.floats(allow_nan=True).map(repr),
+    st.sampled_from(
+        [
+            "1",
+            "2",
+            "0",
+            "-1",
+            "8",
+            "PINHOLE",
+            "SIMPLE_RADIAL",
+            "OPENCV_FISHEYE",
+            "nan",
+            "inf",
+            "1e400",
+            "0.5",
+            "a.png",
+            "#",
+            "99999999999999999999",
+        ]
+    ),
+    st.integers(-5, 1000).map(str),
+    st.floats(allow_nan=True).map(repr),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=6),
 )
 values = st.one_of(st.sampled_from(["0", "1", "4", "10", "-3", "nan", "inf", "1e400"]), st.floats().map(repr))
 lines = st.lists(tokens, max_size=12).map(" ".join)
 # well-formed lines with fuzzed values, random lines, and known-good lines
 camera_lines = st.one_of(
-    lines, st.just("1 PINHOLE 8 8 10 10 4 4"),
-    st.tuples(st.sampled_from(["1", "2"]), st.sampled_from(["PINHOLE", "SIMPLE_PINHOLE", "OPENCV", "FOV"]),
-              values, values, st.lists(values, min_size=3, max_size=8)).map(
-        lambda t: " ".join([*t[:4], *t[4]])),
+    lines,
+    st.just("1 PINHOLE 8 8 10 10 4 4"),
+    st.tuples(
+        st.sampled_from(["1", "2"]),
+        st.sampled_from(["PINHOLE", "SIMPLE_PINHOLE", "OPENCV", "FOV"]),
+        values,
+        values,
+        st.lists(values, min_size=3, max_size=8),
+    ).map(lambda t: " ".join([*t[:4], *t[4]])),
 )
 image_lines = st.one_of(
-    lines, st.just("1 1 0 0 0 0 0 0 1 a.png"), st.just(""),
-    st.tuples(st.sampled_from(["1", "2"]), st.lists(values, min_size=7, max_size=7), st.sampled_from(["1", "2"]),
-              st.sampled_from(["a.png", "b c.png"])).map(lambda t: " ".join([t[0], *t[1], t[2], t[3]])),
+    lines,
+    st.just("1 1 0 0 0 0 0 0 1 a.png"),
+    st.just(""),
+    st.tuples(
+        st.sampled_from(["1", "2"]),
+        st.lists(values, min_size=7, max_size=7),
+        st.sampled_from(["1", "2"]),
+        st.sampled_from(["a.png", "b c.png"]),
+    ).map(lambda t: " ".join([t[0], *t[1], t[2], t[3]])),
 )
 
 
@@ -131,9 +175,19 @@ def test_colmap_text_random_lines(cameras, images):
 
 
 @FUZZ
-@given(in_h=st.integers(1, 48), in_w=st.integers(1, 48), out_h=st.integers(1, 40), out_w=st.integers(1, 40),
-       low=st.floats(0.05, 1.0), spread=st.floats(0.0, 1.0), fx=st.floats(1.0, 200.0), fy=st.floats(1.0, 200.0),
-       cx=st.floats(-20.0, 70.0), cy=st.floats(-20.0, 70.0), seed=st.integers(0, 2**31))
+@given(
+    in_h=st.integers(1, 48),
+    in_w=st.integers(1, 48),
+    out_h=st.integers(1, 40),
+    out_w=st.integers(1, 40),
+    low=st.floats(0.05, 1.0),
+    spread=st.floats(0.0, 1.0),
+    fx=st.floats(1.0, 200.0),
+    fy=st.floats(1.0, 200.0),
+    cx=st.floats(-20.0, 70.0),
+    cy=st.floats(-20.0, 70.0),
+    seed=st.integers(0, 2**31),
+)
 def test_crop_shapes_and_intrinsics_follow_the_content(in_h, in_w, out_h, out_w, low, spread, fx, fy, cx, cy, seed):
     scale = (low, low + (1.0 - low) * spread)
     box = sample_crop((in_h, in_w), (out_h, out_w), scale, torch.Generator().manual_seed(seed))
@@ -141,8 +195,9 @@ def test_crop_shapes_and_intrinsics_follow_the_content(in_h, in_w, out_h, out_w,
     assert box.height >= 1 and box.width >= 1
 
     # channel 0 holds each pixel's column, channel 1 its row: the content says where it came from
-    rows, cols = torch.meshgrid(torch.arange(in_h, dtype=torch.float64), torch.arange(in_w, dtype=torch.float64),
-                                indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(in_h, dtype=torch.float64), torch.arange(in_w, dtype=torch.float64), indexing="ij"
+    )
     extent = max(in_h, in_w)
     image = torch.stack([cols, rows, torch.zeros_like(rows)]) / extent
     k = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -157,23 +212,32 @@ def test_crop_shapes_and_intrinsics_follow_the_content(in_h, in_w, out_h, out_w,
     np.testing.assert_allclose(u_in, (u_out + 0.5) * box.width / out_w - 0.5 + box.left, atol=1e-9)
     np.testing.assert_allclose(v_in, (v_out + 0.5) * box.height / out_h - 0.5 + box.top, atol=1e-9)
     margin_x, margin_y = box.width / out_w + 1, box.height / out_h + 1
-    if out_w % 2 and out_h % 2 and min(u_in - box.left, box.left + box.width - 1 - u_in) >= margin_x \
-            and min(v_in - box.top, box.top + box.height - 1 - v_in) >= margin_y:
+    if (
+        out_w % 2
+        and out_h % 2
+        and min(u_in - box.left, box.left + box.width - 1 - u_in) >= margin_x
+        and min(v_in - box.top, box.top + box.height - 1 - v_in) >= margin_y
+    ):
         pixel = out[:, out_h // 2, out_w // 2] * extent
         np.testing.assert_allclose(pixel[:2].numpy(), [u_in, v_in], atol=1e-3 * extent)
 
 
 # ------------------------------------------------------------------------------------ batches and streams
 
-sampler_args = st.fixed_dictionaries({
-    "num_samples": st.integers(1, 30),
-    "batch_size": st.integers(1, 7),
-    "num_views": st.one_of(st.integers(1, 8), st.tuples(st.integers(1, 4), st.integers(4, 8)),
-                           st.lists(st.integers(1, 64), min_size=1, max_size=4)),
-    "sizes": st.lists(st.tuples(st.integers(1, 64), st.integers(1, 64)), min_size=1, max_size=3),
-    "seed": st.integers(0, 2**40),
-    "drop_last": st.booleans(),
-})
+sampler_args = st.fixed_dictionaries(
+    {
+        "num_samples": st.integers(1, 30),
+        "batch_size": st.integers(1, 7),
+        "num_views": st.one_of(
+            st.integers(1, 8),
+            st.tuples(st.integers(1, 4), st.integers(4, 8)),
+            st.lists(st.integers(1, 64), min_size=1, max_size=4),
+        ),
+        "sizes": st.lists(st.tuples(st.integers(1, 64), st.integers(1, 64)), min_size=1, max_size=3),
+        "seed": st.integers(0, 2**40),
+        "drop_last": st.booleans(),
+    }
+)
 
 
 @FUZZ
@@ -181,8 +245,13 @@ sampler_args = st.fixed_dictionaries({
 def test_batch_sampler_invariants(args, epoch):
     sampler = MultiViewBatchSampler(**args)
     views = args["num_views"]
-    allowed_views = ({views} if isinstance(views, int) else set(range(views[0], views[1] + 1))
-                     if isinstance(views, tuple) else set(views))
+    allowed_views = (
+        {views}
+        if isinstance(views, int)
+        else set(range(views[0], views[1] + 1))
+        if isinstance(views, tuple)
+        else set(views)
+    )
     batches = sampler.epoch_batches(epoch)
     assert len(batches) == len(sampler)
     indices = [request.index for batch in batches for request in batch]
@@ -202,15 +271,21 @@ class _Requests(torch.utils.data.Dataset):
     """Echoes its request: ``images (V, 3, 1, 1)`` filled with the scene index, ``scene`` the seed."""
 
     def __getitem__(self, request):
-        return {"images": torch.full((request.num_views, 3, 1, 1), float(request.index)),
-                "scene": str(request.seed)}
+        return {"images": torch.full((request.num_views, 3, 1, 1), float(request.index)), "scene": str(request.seed)}
 
 
 @FUZZ
-@given(num_samples=st.integers(1, 12), batch_size=st.integers(1, 3), world_size=st.integers(1, 3),
-       start=st.integers(0, 9), count=st.integers(1, 6), seed=st.integers(0, 1000))
-def test_resumed_streams_read_the_batches_of_an_uninterrupted_run(num_samples, batch_size, world_size, start,
-                                                                   count, seed):
+@given(
+    num_samples=st.integers(1, 12),
+    batch_size=st.integers(1, 3),
+    world_size=st.integers(1, 3),
+    start=st.integers(0, 9),
+    count=st.integers(1, 6),
+    seed=st.integers(0, 1000),
+)
+def test_resumed_streams_read_the_batches_of_an_uninterrupted_run(
+    num_samples, batch_size, world_size, start, count, seed
+):
     def sampler():
         return MultiViewBatchSampler(num_samples, batch_size, num_views=(1, 3), sizes=[(1, 1)], seed=seed)
 

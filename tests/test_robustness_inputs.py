@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 from PIL import Image
 
 from muskie.data.imageio import read_image
@@ -20,13 +21,32 @@ from muskie.loading import load_model
 from muskie.model import Muskie, MuskieConfig
 from muskie.pretraining import load_pretrain_config, pretrain
 
-from cli_runner import run_cli
-
 TINY = {"embed_dim": 32, "depth": 1, "num_heads": 2, "patch_size": 8}
-TINY_RUN = ["--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
-            "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.batch_size=2", "--set", "data.workers=0",
-            "--set", "data.min_views=3", "--set", "data.max_views=3", "--set", "optim.warmup_steps=1",
-            "--preset", "tiny", "--precision", "fp32", "--device", "cpu", "--no-progress", "--steps", "2"]
+TINY_RUN = [
+    "--set",
+    "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+    "--set",
+    "data.resolutions=[[[32, 32]]]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.min_views=3",
+    "--set",
+    "data.max_views=3",
+    "--set",
+    "optim.warmup_steps=1",
+    "--preset",
+    "tiny",
+    "--precision",
+    "fp32",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--steps",
+    "2",
+]
 
 
 def png_16bit_rgb(path, pixels: np.ndarray) -> None:
@@ -38,15 +58,17 @@ def png_16bit_rgb(path, pixels: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 def flat_scene(path, num_frames, height=6, width=8):
     """A transforms.json scene of flat grey frames with cameras (fx = fy = 10, centred principal point)."""
     images = torch.full((num_frames, 3, height, width), 0.5)
-    intrinsics = np.tile(np.array([[10.0, 0, (width - 1) / 2], [0, 10.0, (height - 1) / 2], [0, 0, 1]]),
-                         (num_frames, 1, 1))
+    intrinsics = np.tile(
+        np.array([[10.0, 0, (width - 1) / 2], [0, 10.0, (height - 1) / 2], [0, 0, 1]]), (num_frames, 1, 1)
+    )
     write_transforms_json(path, images, intrinsics, np.tile(np.eye(4), (num_frames, 1, 1)))
     return path
 
@@ -101,18 +123,34 @@ def test_training_on_a_one_frame_scene_is_refused_at_start(tmp_path, capsys):
 
 
 def test_training_skips_corrupt_images_and_logs_a_running_count(tmp_path, caplog):
-    write_synthetic_scenes(tmp_path / "data", 3, config=SyntheticConfig(camera_path="orbit", num_frames=4),
-                           height=32, width=32)
+    write_synthetic_scenes(
+        tmp_path / "data", 3, config=SyntheticConfig(camera_path="orbit", num_frames=4), height=32, width=32
+    )
     images = sorted((tmp_path / "data").glob("*/images/*.png"))
     images[0].write_bytes(b"")  # zero bytes
     images[5].write_bytes(images[5].read_bytes()[:100])  # truncated
     images[9].write_bytes(b"not a png at all" * 8)  # corrupt
-    config = load_pretrain_config(None, [{
-        "model": "tiny", "model_overrides": TINY, "precision": "fp32", "device": "cpu", "steps": 3,
-        "data": {"source": str(tmp_path / "data"), "resolutions": [[[32, 32]]], "batch_size": 3, "workers": 0,
-                 "min_views": 3, "max_views": 3},
-        "out_dir": str(tmp_path / "run"),
-    }])
+    config = load_pretrain_config(
+        None,
+        [
+            {
+                "model": "tiny",
+                "model_overrides": TINY,
+                "precision": "fp32",
+                "device": "cpu",
+                "steps": 3,
+                "data": {
+                    "source": str(tmp_path / "data"),
+                    "resolutions": [[[32, 32]]],
+                    "batch_size": 3,
+                    "workers": 0,
+                    "min_views": 3,
+                    "max_views": 3,
+                },
+                "out_dir": str(tmp_path / "run"),
+            }
+        ],
+    )
     with caplog.at_level(logging.WARNING, logger="muskie.data.views"):
         result = pretrain(config, progress=False)
     assert result.step == 3 and all(np.isfinite(result.losses))
@@ -127,20 +165,46 @@ def test_training_skips_corrupt_images_and_logs_a_running_count(tmp_path, caplog
 @pytest.mark.parametrize(
     "meta, message",
     [
-        ('{"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": '
-         '[[NaN, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]}]}', "'transform_matrix' must be a finite"),
-        ('{"fl_x": NaN, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": '
-         '[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]}]}', "'fl_x' must be a finite number, got nan"),
-        ({"w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
-         "missing 'fl_x'"),
-        ({"camera_angle_x": 0, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
-         "'camera_angle_x' must be a field of view in"),
-        ({"fl_x": -10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
-         "positive focal lengths"),
-        ({"fl_x": 10, "w": 10**400, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
-         "'w' must be a finite number"),
-        ({"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[10**400] * 4] * 4}]},
-         "not a numeric matrix"),
+        (
+            '{"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": '
+            "[[NaN, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]}]}",
+            "'transform_matrix' must be a finite",
+        ),
+        (
+            '{"fl_x": NaN, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": '
+            "[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]}]}",
+            "'fl_x' must be a finite number, got nan",
+        ),
+        (
+            {"w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
+            "missing 'fl_x'",
+        ),
+        (
+            {
+                "camera_angle_x": 0,
+                "w": 4,
+                "h": 4,
+                "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}],
+            },
+            "'camera_angle_x' must be a field of view in",
+        ),
+        (
+            {"fl_x": -10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]},
+            "positive focal lengths",
+        ),
+        (
+            {
+                "fl_x": 10,
+                "w": 10**400,
+                "h": 4,
+                "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}],
+            },
+            "'w' must be a finite number",
+        ),
+        (
+            {"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[10**400] * 4] * 4}]},
+            "not a numeric matrix",
+        ),
         ({"fl_x": 10, "w": 4, "h": 4, "frames": [{"file_path": "a.png"}]}, "missing 'transform_matrix'"),
         ({"fl_x": 10, "w": 4, "h": 4}, "expected an object with a 'frames' list"),
         ("[" * 100_000, "nested too deeply"),
@@ -200,12 +264,27 @@ def test_one_and_64_views_through_the_model(num_views):
 def run_dir(tmp_path_factory):
     """A one-step tiny pre-training run (checkpoint-last.pt, no exported model)."""
     out = tmp_path_factory.mktemp("run")
-    config = load_pretrain_config(None, [{
-        "model": "tiny", "model_overrides": TINY, "precision": "fp32", "device": "cpu", "steps": 2,
-        "data": {"resolutions": [[[32, 32]]], "batch_size": 2, "workers": 0, "min_views": 3, "max_views": 3,
-                 "synthetic_scenes": 4},
-        "out_dir": str(out),
-    }])
+    config = load_pretrain_config(
+        None,
+        [
+            {
+                "model": "tiny",
+                "model_overrides": TINY,
+                "precision": "fp32",
+                "device": "cpu",
+                "steps": 2,
+                "data": {
+                    "resolutions": [[[32, 32]]],
+                    "batch_size": 2,
+                    "workers": 0,
+                    "min_views": 3,
+                    "max_views": 3,
+                    "synthetic_scenes": 4,
+                },
+                "out_dir": str(out),
+            }
+        ],
+    )
     pretrain(config, stop_at_step=1, progress=False)
     return out
 
@@ -230,7 +309,10 @@ def test_resuming_with_another_preset_is_refused(run_dir, capsys):
     before = (run_dir / "checkpoint-last.pt").read_bytes()
     code, err = run_cli(["pretrain", "--out", run_dir, *TINY_RUN, "--preset", "small"], capsys)
     assert code == 2
-    assert f"{run_dir / 'checkpoint-last.pt'}: cannot resume, the config differs from the checkpoint's in ['model', " in err
+    assert (
+        f"{run_dir / 'checkpoint-last.pt'}: cannot resume, the config differs from the checkpoint's in ['model', "
+        in err
+    )
     assert (run_dir / "checkpoint-last.pt").read_bytes() == before
 
 
@@ -266,10 +348,15 @@ def files(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["synth", "--out", "{a_file}", "--scenes", 1, "--frames", 2, "--height", 8, "--width", 8],
-         "{a_file}: exists and is not a folder"),
+        (
+            ["synth", "--out", "{a_file}", "--scenes", 1, "--frames", 2, "--height", 8, "--width", 8],
+            "{a_file}: exists and is not a folder",
+        ),
         (["synth", "--out", "{tmp}/s", "--scenes", 0], "need num_scenes >= 1"),
-        (["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 0], "argument --height: an image side must be in 1.."),
+        (
+            ["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 0],
+            "argument --height: an image side must be in 1..",
+        ),
         (["synth", "--out", "{tmp}/s", "--scenes", 1, "--frames", 0], "num_frames must be positive"),
         (["synth", "--out", "{tmp}/s", "--scenes", "two"], "argument --scenes: invalid int value: 'two'"),
         (["synth", "--out", "{tmp}/s", "--scenes", 1, "--split", "holdout"], "argument --split: invalid choice"),
@@ -279,8 +366,10 @@ def files(tmp_path):
         (["pretrain", "--steps", -3], "steps must be >= 1, got -3"),
         (["pretrain", "--threads", 0], "--threads must be >= 1"),
         (["pretrain", "--precision", "fp8"], "argument --precision: invalid choice"),
-        (["pretrain", "--set", "data.resolutions=[[[30, 30]]]"],
-         "data.resolutions: [30, 30] is not a multiple of the model's patch size 16"),
+        (
+            ["pretrain", "--set", "data.resolutions=[[[30, 30]]]"],
+            "data.resolutions: [30, 30] is not a multiple of the model's patch size 16",
+        ),
         (["pretrain", "--set", "data.resolutions=224"], "config.data.resolutions: expected a list"),
         (["pretrain", "--set", "data.crop_scale=[0, 1]"], "data.crop_scale must satisfy 0 < low <= high <= 1"),
         (["pretrain", "--set", "data.window=0"], "data.window must be >= 1"),
@@ -296,15 +385,30 @@ def files(tmp_path):
         (["pretrain", "--recipe", "{tmp}/broken.yaml"], "{tmp}/broken.yaml: not valid YAML"),
         (["pretrain", "--recipe", "{tmp}/list.yaml"], "{tmp}/list.yaml: expected a mapping at the top level"),
         (["pretrain", "--recipe", "{tmp}/missing.yaml"], "{tmp}/missing.yaml: config file not found"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/cut.pth", "--out", "{tmp}/r"], "{tmp}/cut.pth: cannot read the checkpoint"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--size", 30, 30],
-         "--size 30 30 is not a multiple of the model's patch size 8"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "tpu"], "device 'tpu'"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "cuda:0"],
-         "CUDA is not available"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--scenes", "{tmp}/none"],
-         "{tmp}/none: no such file or directory"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--samples", 0], "--samples and --batch-size"),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/cut.pth", "--out", "{tmp}/r"],
+            "{tmp}/cut.pth: cannot read the checkpoint",
+        ),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--size", 30, 30],
+            "--size 30 30 is not a multiple of the model's patch size 8",
+        ),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "tpu"],
+            "device 'tpu'",
+        ),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "cuda:0"],
+            "CUDA is not available",
+        ),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--scenes", "{tmp}/none"],
+            "{tmp}/none: no such file or directory",
+        ),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--samples", 0],
+            "--samples and --batch-size",
+        ),
         (["eval", "masked-views", "--checkpoint", "{tmp}/model"], "the following arguments are required: --out"),
         (["info", "--size", 0, 0], "argument --size: an image side must be in 1..8192 pixels, got 0"),
         (["info", "--views", 0], "num_views must be at least 1"),
@@ -331,41 +435,120 @@ def test_bad_command_lines_exit_2_with_a_message(argv, message, files, capsys):
         (["pretrain", "--set", "model_overrides={rope_base: .nan}"], "MuskieConfig.rope_base: expected a finite"),
         (["pretrain", "--set", "model_overrides={cross_view: 'no'}"], "MuskieConfig.cross_view: expected true or"),
         # --views larger than the scene; an unreadable image is named, never silently replaced
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--scenes", "{tmp}/scene", "--views", 5, "--refs", 1,
-          "--size", 8, 8, "--out", "{tmp}/r"], "has 3 frames, fewer than the 5 views asked for"),
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--scenes", "{tmp}/bad_scene", "--views", 2, "--refs",
-          1, "--samples", 4, "--size", 8, 8, "--out", "{tmp}/r"], "{tmp}/bad_scene/images/001.png"),
+        (
+            [
+                "eval",
+                "masked-views",
+                "--checkpoint",
+                "{tmp}/model",
+                "--scenes",
+                "{tmp}/scene",
+                "--views",
+                5,
+                "--refs",
+                1,
+                "--size",
+                8,
+                8,
+                "--out",
+                "{tmp}/r",
+            ],
+            "has 3 frames, fewer than the 5 views asked for",
+        ),
+        (
+            [
+                "eval",
+                "masked-views",
+                "--checkpoint",
+                "{tmp}/model",
+                "--scenes",
+                "{tmp}/bad_scene",
+                "--views",
+                2,
+                "--refs",
+                1,
+                "--samples",
+                4,
+                "--size",
+                8,
+                8,
+                "--out",
+                "{tmp}/r",
+            ],
+            "{tmp}/bad_scene/images/001.png",
+        ),
         # devices muskie does not run on, or this machine lacks
-        (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "meta"],
-         "muskie runs on cpu, cuda, cuda:N or mps, not on 'meta'"),
+        (
+            ["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", "{tmp}/r", "--device", "meta"],
+            "muskie runs on cpu, cuda, cuda:N or mps, not on 'meta'",
+        ),
         (["pretrain", "--device", "meta", "--out", "{tmp}/p"], "not on 'meta'"),
-        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/r",
-          "--device", "meta"], "not on 'meta'"),
+        (
+            [
+                "recon",
+                "predict",
+                "--checkpoint",
+                "{tmp}/model",
+                "--images",
+                "{tmp}/scene",
+                "--out",
+                "{tmp}/r",
+                "--device",
+                "meta",
+            ],
+            "not on 'meta'",
+        ),
         # image sizes of 0 or beyond any machine
-        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/r",
-          "--size", 0, 0], "argument --size: an image side must be in 1..8192 pixels, got 0"),
-        (["eval", "correspondence", "--backbone", "identity", "--size", 100000, 100000, "--out", "{tmp}/r"],
-         "argument --size: an image side must be in 1..8192 pixels, got 100000"),
+        (
+            [
+                "recon",
+                "predict",
+                "--checkpoint",
+                "{tmp}/model",
+                "--images",
+                "{tmp}/scene",
+                "--out",
+                "{tmp}/r",
+                "--size",
+                0,
+                0,
+            ],
+            "argument --size: an image side must be in 1..8192 pixels, got 0",
+        ),
+        (
+            ["eval", "correspondence", "--backbone", "identity", "--size", 100000, 100000, "--out", "{tmp}/r"],
+            "argument --size: an image side must be in 1..8192 pixels, got 100000",
+        ),
         (["synth", "--out", "{tmp}/s", "--scenes", 1, "--height", 100000], "argument --height: an image side"),
         (["info", "--size", 1000000, 1000000], "argument --size: an image side"),
         # non-finite numbers
-        (["eval", "correspondence", "--backbone", "identity", "--temperature", "nan", "--out", "{tmp}/r"],
-         "argument --temperature: expected a finite number, got 'nan'"),
-        (["eval", "correspondence", "--backbone", "identity", "--tolerance", "nan", "--out", "{tmp}/r"],
-         "argument --tolerance: expected a finite number"),
+        (
+            ["eval", "correspondence", "--backbone", "identity", "--temperature", "nan", "--out", "{tmp}/r"],
+            "argument --temperature: expected a finite number, got 'nan'",
+        ),
+        (
+            ["eval", "correspondence", "--backbone", "identity", "--tolerance", "nan", "--out", "{tmp}/r"],
+            "argument --tolerance: expected a finite number",
+        ),
         (["eval", "probe", "--backbone", "identity", "--lr", "inf", "--out", "{tmp}/r"], "argument --lr: expected a"),
         (["pretrain", "--max-minutes", "nan"], "argument --max-minutes: expected a finite number"),
         # empty paths (an unset shell variable): none may mean the current folder
         (["eval", "masked-views", "--checkpoint", "{tmp}/model", "--out", ""], "argument --out: empty path"),
         (["eval", "masked-views", "--checkpoint", "", "--out", "{tmp}/r"], "argument --checkpoint: empty path"),
-        (["eval", "correspondence", "--backbone", "identity", "--scenes", "", "--out", "{tmp}/r"],
-         "argument --scenes: empty path"),
+        (
+            ["eval", "correspondence", "--backbone", "identity", "--scenes", "", "--out", "{tmp}/r"],
+            "argument --scenes: empty path",
+        ),
         (["eval", "probe", "--backbone", "identity", "--out", ""], "argument --out: empty path"),
         (["pca", "--backbone", "identity", "--out", ""], "argument --out: empty path"),
-        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "", "--out", "{tmp}/r"],
-         "argument --images: empty path"),
-        (["recon", "eval", "--checkpoint", "{tmp}/model", "--scenes", "", "--out", "{tmp}/r"],
-         "argument --scenes: empty path"),
+        (
+            ["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "", "--out", "{tmp}/r"],
+            "argument --images: empty path",
+        ),
+        (
+            ["recon", "eval", "--checkpoint", "{tmp}/model", "--scenes", "", "--out", "{tmp}/r"],
+            "argument --scenes: empty path",
+        ),
         (["recon", "train", "--data", ""], "argument --data: empty path"),
         (["synth", "--out", "", "--scenes", 1], "argument --out: empty path"),
         (["pretrain", "--data", ""], "argument --data: empty path"),
@@ -373,8 +556,10 @@ def test_bad_command_lines_exit_2_with_a_message(argv, message, files, capsys):
         (["pretrain", "--init-from", ""], "argument --init-from: empty path"),
         (["pretrain", "--recipe", ""], "argument --recipe: empty path"),
         # an output folder that is an input
-        (["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/scene"],
-         "{tmp}/scene: --out would write into the input {tmp}/scene"),
+        (
+            ["recon", "predict", "--checkpoint", "{tmp}/model", "--images", "{tmp}/scene", "--out", "{tmp}/scene"],
+            "{tmp}/scene: --out would write into the input {tmp}/scene",
+        ),
     ],
 )
 def test_issue_14_user_errors_exit_2_with_one_line(argv, message, files, capsys, monkeypatch):
@@ -396,13 +581,35 @@ def test_issue_14_user_errors_exit_2_with_one_line(argv, message, files, capsys,
 def test_pretrain_on_a_full_disk_says_so_in_one_line(tmp_path, capsys):
     from fixtures import small_filesystem
 
-    tiny = ["--preset", "tiny", "--set", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
-            "--set", "data.resolutions=[[[32, 32]]]", "--set", "data.max_views=2", "--set", "data.batch_size=1",
-            "--set", "data.workers=0", "--set", "data.synthetic_scenes=4", "--set", "checkpoint_every=1",
-            "--steps", 2, "--device", "cpu", "--precision", "fp32", "--no-progress"]
+    tiny = [
+        "--preset",
+        "tiny",
+        "--set",
+        "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+        "--set",
+        "data.resolutions=[[[32, 32]]]",
+        "--set",
+        "data.max_views=2",
+        "--set",
+        "data.batch_size=1",
+        "--set",
+        "data.workers=0",
+        "--set",
+        "data.synthetic_scenes=4",
+        "--set",
+        "checkpoint_every=1",
+        "--steps",
+        2,
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--no-progress",
+    ]
     with small_filesystem(tmp_path / "disk", size="200k") as disk:  # the first checkpoint does not fit
         code, err = run_cli(["pretrain", *tiny, "--out", disk / "run"], capsys)
         assert code == 2 and "Traceback" not in err
-        assert err.strip().splitlines()[-1] == (f"muskie pretrain: error: no space left on {disk / 'run'}: "
-                                                "checkpoint-last.pt was not written")
+        assert err.strip().splitlines()[-1] == (
+            f"muskie pretrain: error: no space left on {disk / 'run'}: checkpoint-last.pt was not written"
+        )
         assert not list((disk / "run").glob(".checkpoint-last.pt.*")), "no temporary file left"

@@ -25,10 +25,19 @@ from muskie.weights.checkpoint import LATEST_NAME, read_checkpoint
 
 STEPS = 8
 SETTINGS = [
-    "model=tiny", "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
-    "data.resolutions=[[[32, 32]]]", "data.batch_size=2", "data.workers=0", "data.min_views=3",
-    "data.max_views=3", "data.synthetic_scenes=16", "optim.warmup_steps=1", "precision=fp32", "device=cpu",
-    f"steps={STEPS}", "checkpoint_every=1",
+    "model=tiny",
+    "model_overrides={embed_dim: 32, depth: 1, num_heads: 2, patch_size: 8}",
+    "data.resolutions=[[[32, 32]]]",
+    "data.batch_size=2",
+    "data.workers=0",
+    "data.min_views=3",
+    "data.max_views=3",
+    "data.synthetic_scenes=16",
+    "optim.warmup_steps=1",
+    "precision=fp32",
+    "device=cpu",
+    f"steps={STEPS}",
+    "checkpoint_every=1",
 ]
 CLI_ARGS = ["pretrain", "--threads", "1", "--no-progress", *[arg for s in SETTINGS for arg in ("--set", s)]]
 
@@ -77,8 +86,13 @@ def wait_until(condition, timeout=120.0):
 
 def start_slow(helper, out_dir, hold):
     env = {**os.environ, "MUSKIE_TEST_HOLD": str(hold), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(helper), *CLI_ARGS, "--out", str(out_dir)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(helper), *CLI_ARGS, "--out", str(out_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def kill_inside_write(process, out_dir, writes: int) -> None:
@@ -101,8 +115,10 @@ def losses(out_dir) -> list[float]:
 
 
 def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(tmp_path):
-    reference = pretrain(load_pretrain_config(None, [parse_override(s) for s in SETTINGS]
-                                              + [{"out_dir": str(tmp_path / "reference")}]), progress=False)
+    reference = pretrain(
+        load_pretrain_config(None, [parse_override(s) for s in SETTINGS] + [{"out_dir": str(tmp_path / "reference")}]),
+        progress=False,
+    )
     out_dir, hold = tmp_path / "run", tmp_path / "hold"
     helper = tmp_path / "slow_save_main.py"
     helper.write_text(SLOW_SAVE_MAIN)
@@ -132,11 +148,20 @@ def test_sigkilled_run_resumes_to_the_same_weights_and_a_second_run_is_refused(t
     first = start_slow(helper, out_dir, hold)
     try:
         # once it holds the lock and its temp file is the only one, it waits inside a checkpoint write
-        wait_until(lambda: first.poll() is not None or (out_dir / ".lock").read_text().strip() == str(first.pid)
-                   and len(temporaries(out_dir)) == 1)
-        second = subprocess.run([sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        wait_until(
+            lambda: (
+                first.poll() is not None
+                or (out_dir / ".lock").read_text().strip() == str(first.pid)
+                and len(temporaries(out_dir)) == 1
+            )
+        )
+        second = subprocess.run(
+            [sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
     finally:
         hold.unlink()
     stdout, stderr = first.communicate(timeout=120)
@@ -166,8 +191,10 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
     included) arrive during the first checkpoint write: the run finishes the next step, checkpoints it and
     exits with 128 + signal and the line to resume, no traceback; the resumed run ends as an uninterrupted
     one."""
-    pretrain(load_pretrain_config(None, [parse_override(s) for s in SETTINGS]
-                                  + [{"out_dir": str(tmp_path / "reference")}]), progress=False)
+    pretrain(
+        load_pretrain_config(None, [parse_override(s) for s in SETTINGS] + [{"out_dir": str(tmp_path / "reference")}]),
+        progress=False,
+    )
     helper = tmp_path / "slow_save_main.py"
     helper.write_text(SLOW_SAVE_MAIN)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -175,9 +202,14 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
         out_dir, hold = tmp_path / signum.name, tmp_path / f"hold-{signum.name}"
         hold.touch()
         # one loader worker, in the process group the signal reaches (as a terminal's Ctrl-C does)
-        process = subprocess.Popen([sys.executable, str(helper), *CLI_ARGS, "--set", "data.workers=1", "--out",
-                                    str(out_dir)], env={**env, "MUSKIE_TEST_HOLD": str(hold)},
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, str(helper), *CLI_ARGS, "--set", "data.workers=1", "--out", str(out_dir)],
+            env={**env, "MUSKIE_TEST_HOLD": str(hold)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             wait_until(lambda: temporaries(out_dir) or process.poll() is not None)
             os.killpg(process.pid, signum)
@@ -188,7 +220,8 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_exit_cleanly(tmp_path):
         assert f"interrupted by {signum.name} at step 2/{STEPS}" in stdout and "to resume" in stdout
         assert "Traceback" not in stderr
         assert saved_step(out_dir) == 2
-        resumed = subprocess.run([sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)],
-                                 capture_output=True, text=True, env=env)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "muskie", *CLI_ARGS, "--out", str(out_dir)], capture_output=True, text=True, env=env
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert losses(out_dir) == losses(tmp_path / "reference")

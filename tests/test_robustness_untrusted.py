@@ -50,8 +50,22 @@ def test_training_resume_refuses_the_payload(malicious, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / LATEST_NAME).write_bytes(path.read_bytes())
-    code = main(["pretrain", "--out", str(run), "--preset", "tiny", "--device", "cpu", "--steps", "1",
-                 "--set", "data.resolutions=[[[32, 32]]]", "--no-progress"])
+    code = main(
+        [
+            "pretrain",
+            "--out",
+            str(run),
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--steps",
+            "1",
+            "--set",
+            "data.resolutions=[[[32, 32]]]",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert f"{run / LATEST_NAME}: not a readable checkpoint" in capsys.readouterr().err
     assert not target.exists()
@@ -89,7 +103,8 @@ def test_pickled_depth_array_is_refused(tmp_path):
 def test_a_file_of_random_bytes_is_called_unreadable_not_pickled(tmp_path):
     path = tmp_path / "noise.pth"
     path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8)))
-    with pytest.raises(ValueError, match="noise.pth: cannot read the checkpoint, the file may be truncated or "
-                                         "not a PyTorch file") as error:
+    with pytest.raises(
+        ValueError, match="noise.pth: cannot read the checkpoint, the file may be truncated or not a PyTorch file"
+    ) as error:
         load_model(path)
     assert "pickled" not in str(error.value)

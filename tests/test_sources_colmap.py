@@ -70,8 +70,9 @@ def test_pixel_centre_and_pose_conventions(tmp_path):
     np.testing.assert_array_equal(frame.intrinsics, [[11.0, 0, 9.5], [0, 12.0, 4.5], [0, 0, 1]])
     world_point = np.array([0.3, 0.2, 4.0])
     camera_point = rotation @ world_point + tvec
-    np.testing.assert_allclose(frame.cam_to_world[:3, :3] @ camera_point + frame.cam_to_world[:3, 3], world_point,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        frame.cam_to_world[:3, :3] @ camera_point + frame.cam_to_world[:3, 3], world_point, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -81,12 +82,22 @@ def test_raw_model_round_trip_with_points(tmp_path, binary):
         2: ColmapCamera(2, "OPENCV", 64, 48, np.array([50.0, 51.0, 32.0, 24.0, 0.01, -0.02, 1e-3, 2e-3])),
     }
     images = {
-        5: ColmapImage(5, rotation_to_quaternion(np.eye(3)), np.array([0.1, 0.2, 0.3]), 1, "a.png",
-                       np.array([[1.5, 2.25], [3.0, 4.0]]), np.array([9, -1])),
+        5: ColmapImage(
+            5,
+            rotation_to_quaternion(np.eye(3)),
+            np.array([0.1, 0.2, 0.3]),
+            1,
+            "a.png",
+            np.array([[1.5, 2.25], [3.0, 4.0]]),
+            np.array([9, -1]),
+        ),
         6: ColmapImage(6, np.array([1.0, 0, 0, 0]), np.zeros(3), 2, "sub dir/b.png"),
     }
-    points = {9: ColmapPoint3D(9, np.array([1.0, 2.0, 3.0]), np.array([255, 0, 7], np.uint8), 0.25,
-                               np.array([5]), np.array([0]))}
+    points = {
+        9: ColmapPoint3D(
+            9, np.array([1.0, 2.0, 3.0]), np.array([255, 0, 7], np.uint8), 0.25, np.array([5]), np.array([0])
+        )
+    }
     write_colmap_model(tmp_path, cameras, images, points, binary=binary)
     cams, imgs, pts = read_colmap_model(tmp_path)
     assert cams.keys() == cameras.keys() and imgs.keys() == images.keys() and pts.keys() == points.keys()
@@ -103,13 +114,16 @@ def test_raw_model_round_trip_with_points(tmp_path, binary):
     assert pts[9].error == 0.25 and list(pts[9].image_ids) == [5] and list(pts[9].point2d_idxs) == [0]
 
 
-@pytest.mark.parametrize("model, params, expected", [
-    ("RADIAL", [10.0, 4.0, 4.0, 0.1, -0.02], ("RADIAL", (0.1, -0.02))),
-    ("OPENCV", [10.0, 11.0, 4.0, 4.0, 0.1, -0.02, 1e-3, 2e-3], ("OPENCV", (0.1, -0.02, 1e-3, 2e-3))),
-    ("OPENCV_FISHEYE", [10.0, 11.0, 4.0, 4.0, 0.1, 0.2, 0.3, 0.4], ("OPENCV_FISHEYE", (0.1, 0.2, 0.3, 0.4))),
-    ("RADIAL_FISHEYE", [10.0, 4.0, 4.0, 0.1, 0.2], ("OPENCV_FISHEYE", (0.1, 0.2, 0.0, 0.0))),
-    ("PINHOLE", [10.0, 11.0, 4.0, 4.0], None),
-])
+@pytest.mark.parametrize(
+    "model, params, expected",
+    [
+        ("RADIAL", [10.0, 4.0, 4.0, 0.1, -0.02], ("RADIAL", (0.1, -0.02))),
+        ("OPENCV", [10.0, 11.0, 4.0, 4.0, 0.1, -0.02, 1e-3, 2e-3], ("OPENCV", (0.1, -0.02, 1e-3, 2e-3))),
+        ("OPENCV_FISHEYE", [10.0, 11.0, 4.0, 4.0, 0.1, 0.2, 0.3, 0.4], ("OPENCV_FISHEYE", (0.1, 0.2, 0.3, 0.4))),
+        ("RADIAL_FISHEYE", [10.0, 4.0, 4.0, 0.1, 0.2], ("OPENCV_FISHEYE", (0.1, 0.2, 0.0, 0.0))),
+        ("PINHOLE", [10.0, 11.0, 4.0, 4.0], None),
+    ],
+)
 def test_distorted_models_give_the_frame_its_distortion(tmp_path, model, params, expected):
     images = {1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "a.png")}
     write_colmap_model(tmp_path, {1: ColmapCamera(1, model, 8, 8, np.array(params))}, images)
@@ -135,15 +149,23 @@ def test_binary_preferred_and_model_found_in_sparse(tmp_path):
     assert len(read_colmap_scene(tmp_path / "p")) == 2
 
 
-@pytest.mark.parametrize("name, reader", [("cameras.bin", read_cameras_binary), ("images.bin", read_images_binary),
-                                          ("points3D.bin", read_points3d_binary)])
+@pytest.mark.parametrize(
+    "name, reader",
+    [("cameras.bin", read_cameras_binary), ("images.bin", read_images_binary), ("points3D.bin", read_points3d_binary)],
+)
 def test_truncated_binary_names_file_and_record(tmp_path, name, reader):
-    cameras = {1: ColmapCamera(1, "PINHOLE", 8, 8, np.array([10.0, 10.0, 4.0, 4.0])),
-               2: ColmapCamera(2, "PINHOLE", 8, 8, np.array([10.0, 10.0, 4.0, 4.0]))}
-    images = {1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "a.png"),
-              2: ColmapImage(2, np.array([1.0, 0, 0, 0]), np.zeros(3), 2, "b.png", np.ones((3, 2)), np.arange(3))}
-    points = {1: ColmapPoint3D(1, np.zeros(3), np.zeros(3, np.uint8), 0.0, np.array([1, 2]), np.array([0, 0])),
-              2: ColmapPoint3D(2, np.zeros(3), np.zeros(3, np.uint8), 0.0, np.array([1, 2]), np.array([1, 1]))}
+    cameras = {
+        1: ColmapCamera(1, "PINHOLE", 8, 8, np.array([10.0, 10.0, 4.0, 4.0])),
+        2: ColmapCamera(2, "PINHOLE", 8, 8, np.array([10.0, 10.0, 4.0, 4.0])),
+    }
+    images = {
+        1: ColmapImage(1, np.array([1.0, 0, 0, 0]), np.zeros(3), 1, "a.png"),
+        2: ColmapImage(2, np.array([1.0, 0, 0, 0]), np.zeros(3), 2, "b.png", np.ones((3, 2)), np.arange(3)),
+    }
+    points = {
+        1: ColmapPoint3D(1, np.zeros(3), np.zeros(3, np.uint8), 0.0, np.array([1, 2]), np.array([0, 0])),
+        2: ColmapPoint3D(2, np.zeros(3), np.zeros(3, np.uint8), 0.0, np.array([1, 2]), np.array([1, 1])),
+    }
     write_colmap_model(tmp_path, cameras, images, points, binary=True)
     data = (tmp_path / name).read_bytes()
     (tmp_path / name).write_bytes(data[:-5])

@@ -77,9 +77,11 @@ def test_a_manifest_without_root_or_with_scenes_not_a_list_names_the_file(tmp_pa
     _dataset(tmp_path / "data")
     build_manifest(tmp_path / "data", tmp_path / "m.json")
     manifest = json.loads((tmp_path / "m.json").read_text())
-    for broken, said in (({k: v for k, v in manifest.items() if k != "root"}, 'the manifest has no "root"'),
-                         ({**manifest, "root": 7}, 'the manifest has no "root"'),
-                         ({**manifest, "scenes": {"a": 1}}, '"scenes" is not a list')):
+    for broken, said in (
+        ({k: v for k, v in manifest.items() if k != "root"}, 'the manifest has no "root"'),
+        ({**manifest, "root": 7}, 'the manifest has no "root"'),
+        ({**manifest, "scenes": {"a": 1}}, '"scenes" is not a list'),
+    ):
         (tmp_path / "broken.json").write_text(json.dumps(broken))
         with pytest.raises(ValueError, match=f"{tmp_path / 'broken.json'}: {said}"):
             load_manifest(tmp_path / "broken.json")

@@ -54,21 +54,30 @@ def test_round_trip_is_exact_for_cameras(tmp_path):
 def test_depth_is_stored_in_steps_of_the_given_scale(tmp_path):
     depth = torch.linspace(0.001, 0.3, 2 * 4 * 5, dtype=torch.float64).reshape(2, 4, 5)
     scale = 0.3 / 65535  # the largest depth takes the largest step count
-    write_transforms_json(tmp_path, torch.zeros(2, 3, 4, 5), random_intrinsics(2), random_poses(2), depth,
-                          depth_scale=scale)
+    write_transforms_json(
+        tmp_path, torch.zeros(2, 3, 4, 5), random_intrinsics(2), random_poses(2), depth, depth_scale=scale
+    )
     scene = read_transforms_json(tmp_path)
     assert scene.frames[0].depth_scale == scale
     for view, frame in enumerate(scene.frames):
-        np.testing.assert_allclose(read_depth(frame.depth_path, frame.depth_scale), depth[view],
-                                   atol=scale / 2 * (1 + 1e-6), rtol=0)
+        np.testing.assert_allclose(
+            read_depth(frame.depth_path, frame.depth_scale), depth[view], atol=scale / 2 * (1 + 1e-6), rtol=0
+        )
 
 
 def test_opengl_pose_converted_to_opencv(tmp_path):
     # an OpenGL camera at (0, 0, 5) looking down -z (its "backwards" axis +z points away from the origin)
     gl_pose = np.eye(4)
     gl_pose[2, 3] = 5.0
-    meta = {"fl_x": 10, "fl_y": 10, "cx": 1.5, "cy": 1.5, "w": 4, "h": 4,
-            "frames": [{"file_path": "images/a.png", "transform_matrix": gl_pose.tolist()}]}
+    meta = {
+        "fl_x": 10,
+        "fl_y": 10,
+        "cx": 1.5,
+        "cy": 1.5,
+        "w": 4,
+        "h": 4,
+        "frames": [{"file_path": "images/a.png", "transform_matrix": gl_pose.tolist()}],
+    }
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
     pose = read_transforms_json(tmp_path).frames[0].cam_to_world
     # OpenCV: z forward points at the origin, y down is world -y
@@ -79,11 +88,22 @@ def test_opengl_pose_converted_to_opencv(tmp_path):
 
 def test_global_intrinsics_per_frame_overrides_and_camera_angle(tmp_path):
     meta = {
-        "w": 8, "h": 6, "camera_angle_x": 2 * np.arctan(0.5), "depth_unit_scale_factor": 0.01,
+        "w": 8,
+        "h": 6,
+        "camera_angle_x": 2 * np.arctan(0.5),
+        "depth_unit_scale_factor": 0.01,
         "frames": [
             {"file_path": "a.png", "transform_matrix": np.eye(4)[:3].tolist(), "depth_file_path": "a_d.png"},
-            {"file_path": "b.png", "transform_matrix": np.eye(4).tolist(), "fl_x": 3.0, "fl_y": 4.0, "cx": 1.0,
-             "cy": 2.0, "w": 10, "h": 12},
+            {
+                "file_path": "b.png",
+                "transform_matrix": np.eye(4).tolist(),
+                "fl_x": 3.0,
+                "fl_y": 4.0,
+                "cx": 1.0,
+                "cy": 2.0,
+                "w": 10,
+                "h": 12,
+            },
         ],
     }
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
@@ -95,8 +115,16 @@ def test_global_intrinsics_per_frame_overrides_and_camera_angle(tmp_path):
 
 
 def test_distortion_warns(tmp_path):
-    meta = {"fl_x": 10, "fl_y": 10, "cx": 1, "cy": 1, "w": 4, "h": 4, "k1": 0.1,
-            "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}]}
+    meta = {
+        "fl_x": 10,
+        "fl_y": 10,
+        "cx": 1,
+        "cy": 1,
+        "w": 4,
+        "h": 4,
+        "k1": 0.1,
+        "frames": [{"file_path": "a.png", "transform_matrix": np.eye(4).tolist()}],
+    }
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
     with pytest.warns(UserWarning, match="distortion"):
         read_transforms_json(tmp_path)
@@ -148,5 +176,6 @@ def test_writer_validates_inputs(tmp_path):
     with pytest.raises(ValueError, match="exceeds 65.535 "):
         write_transforms_json(tmp_path, images, random_intrinsics(2), random_poses(2), torch.full((2, 4, 4), 70.0))
     with pytest.raises(ValueError, match="exceeds 6.5535 "):
-        write_transforms_json(tmp_path, images, random_intrinsics(2), random_poses(2), torch.full((2, 4, 4), 7.0),
-                              depth_scale=1e-4)
+        write_transforms_json(
+            tmp_path, images, random_intrinsics(2), random_poses(2), torch.full((2, 4, 4), 7.0), depth_scale=1e-4
+        )

@@ -23,7 +23,9 @@ def reference_depth(scene, origin: np.ndarray, directions: np.ndarray) -> np.nda
         best = t_axes.min(-1)
         if not room.has_ceiling:
             height = origin[2] + best * directions[:, 2]
-            best = np.where((height > room.hi[2] + 1e-9) | ((t_axes.argmin(-1) == 2) & (directions[:, 2] > 0)), np.inf, best)
+            best = np.where(
+                (height > room.hi[2] + 1e-9) | ((t_axes.argmin(-1) == 2) & (directions[:, 2] > 0)), np.inf, best
+            )
         objects = scene.objects
         for kind, centre, rotation, half in zip(
             objects.kinds.tolist(), objects.centres.numpy(), objects.rotations.numpy(), objects.half_sizes.numpy()
@@ -125,7 +127,10 @@ def test_rendered_normals_are_the_normals_of_the_rendered_depth(path):
             for dx in (-1, 0, 1):
                 neighbour = (slice(1 + dy, height - 1 + dy), slice(1 + dx, width - 1 + dx))
                 smooth &= valid[neighbour] & ((normals[neighbour] * rendered).sum(-1) > np.cos(np.radians(3)))
-        for second in (points[1:-1, 2:] + points[1:-1, :-2] - 2 * centre, points[2:, 1:-1] + points[:-2, 1:-1] - 2 * centre):
+        for second in (
+            points[1:-1, 2:] + points[1:-1, :-2] - 2 * centre,
+            points[2:, 1:-1] + points[:-2, 1:-1] - 2 * centre,
+        ):
             smooth &= np.linalg.norm(second, axis=-1) < 0.01 * centre[..., 2]
         assert smooth.mean() > 0.5
         angle = np.degrees(np.arccos(np.clip((from_depth * rendered).sum(-1), -1.0, 1.0)))[smooth]
@@ -179,7 +184,9 @@ def test_every_path_keeps_cameras_inside_the_room_and_out_of_objects(path):
             inside = np.all(local <= 1, axis=-1) if kind in (BOX, PLANE) else np.linalg.norm(local, axis=-1) <= 1
             assert not inside.any(), f"{path} seed {seed}: a camera is inside a {kind} object"
         rotation = scene.path.cam_to_world[:, :3, :3]
-        torch.testing.assert_close(rotation.transpose(1, 2) @ rotation, torch.eye(3, dtype=torch.float64).expand(32, 3, 3))
+        torch.testing.assert_close(
+            rotation.transpose(1, 2) @ rotation, torch.eye(3, dtype=torch.float64).expand(32, 3, 3)
+        )
 
 
 def test_rig_views_overlap_about_seventy_percent_and_the_knob_moves_it():
@@ -190,7 +197,9 @@ def test_rig_views_overlap_about_seventy_percent_and_the_knob_moves_it():
             K, pose = view_cameras(scene, list(range(0, 32, 4)))
             views = render_views(scene, K, pose, HEIGHT, WIDTH)
             a, b = torch.arange(8), torch.arange(8).roll(1)
-            seen = covisible(views.depth[a], K[a], pose[a], views.depth[b], K[b], pose[b], views.valid[a], views.valid[b])
+            seen = covisible(
+                views.depth[a], K[a], pose[a], views.depth[b], K[b], pose[b], views.valid[a], views.valid[b]
+            )
             values.append(seen.float().mean().item())
         return float(np.mean(values))
 

@@ -3,7 +3,14 @@ import pytest
 import torch
 
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset, make_scene, render_sample, split_seeds
-from muskie.data.synthetic.textures import PHOTO_NAMES, TextureAtlas, build_atlas, load_photos, noise_texture, photo_texture
+from muskie.data.synthetic.textures import (
+    PHOTO_NAMES,
+    TextureAtlas,
+    build_atlas,
+    load_photos,
+    noise_texture,
+    photo_texture,
+)
 from muskie.data.views import ViewRequest
 
 
@@ -68,7 +75,9 @@ def test_views_are_distinct_frames_of_the_window():
 
 
 def test_plain_int_index_works_with_a_dataloader():
-    loader = torch.utils.data.DataLoader(SyntheticViewDataset(num_scenes=2, config=SyntheticConfig(num_frames=4)), batch_size=2)
+    loader = torch.utils.data.DataLoader(
+        SyntheticViewDataset(num_scenes=2, config=SyntheticConfig(num_frames=4)), batch_size=2
+    )
     batch = next(iter(loader))
     assert batch["images"].shape == (2, 4, 3, 64, 64)
     assert batch["scene"] == ["synthetic-train-000000", "synthetic-train-000001"]

@@ -17,7 +17,6 @@ from muskie.train.engine import train
 from muskie.weights.checkpoint import read_checkpoint, save_checkpoint
 
 
-
 def tiny_config(out_dir, **overrides) -> PretrainConfig:
     """The tiny pre-training run with each batch used once."""
     return tiny_pretrain_config(out_dir, **{"reuse": 1, **overrides})
@@ -119,16 +118,24 @@ def test_init_from_loads_weights_but_not_the_optimiser(tmp_path):
 
 def test_resume_allows_where_settings_and_refuses_result_settings(tmp_path):
     pretrain(tiny_config(tmp_path), stop_at_step=2, progress=False)
-    relaxed = pretrain(tiny_config(tmp_path, log_every=3, checkpoint_every=3, data={"workers": 1}),
-                       stop_at_step=4, progress=False)
+    relaxed = pretrain(
+        tiny_config(tmp_path, log_every=3, checkpoint_every=3, data={"workers": 1}), stop_at_step=4, progress=False
+    )
     assert relaxed.step == 4
     with pytest.raises(ValueError, match=r"cannot resume.*\['precision'\]"):
         pretrain(tiny_config(tmp_path, precision="bf16"), progress=False)
 
 
 def test_a_checkpoint_of_another_task_is_not_resumed(tmp_path):
-    save_checkpoint(tmp_path / "checkpoint-last.pt", task="recon", step=1, model_class="ReconModel",
-                    model_config={}, model_state={}, config={})
+    save_checkpoint(
+        tmp_path / "checkpoint-last.pt",
+        task="recon",
+        step=1,
+        model_class="ReconModel",
+        model_config={},
+        model_state={},
+        config={},
+    )
     with pytest.raises(ValueError, match="checkpoint of the 'recon' task"):
         pretrain(tiny_config(tmp_path), progress=False)
 
@@ -159,8 +166,10 @@ def test_a_run_of_an_older_muskie_resumes_where_new_keys_keep_their_defaults(tmp
     v1 = Path(__file__).resolve().parent / "data" / "checkpoints_v1" / "pretrain.pt"
     saved = read_checkpoint(v1)
     shutil.copy(v1, tmp_path / "checkpoint-last.pt")
-    config = from_dict(PretrainConfig, {**saved.config, "out_dir": str(tmp_path), "steps": 2,
-                                        "data": {**saved.config["data"], "workers": 0}})
+    config = from_dict(
+        PretrainConfig,
+        {**saved.config, "out_dir": str(tmp_path), "steps": 2, "data": {**saved.config["data"], "workers": 0}},
+    )
     result = pretrain(config, progress=False)
     assert result.step == 2 and len(result.losses) == 1
     assert read_checkpoint(tmp_path / "checkpoint-last.pt").version == 2
@@ -181,16 +190,24 @@ def test_a_peer_recipe_validates_its_encoder_with_the_shortcut_diagnostics(tmp_p
     pretrain(tiny_config(tmp_path, method="mae", steps=2, val_every=2, val_samples=2), progress=False)
     record = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
     assert record["step"] == 2 and "val_loss" in record and 0 <= record["val_shift_found_nn_1"] <= 1
-    assert not any(key.startswith(("val_same_cell", "val_shift_found_attention")) for key in record), \
+    assert not any(key.startswith(("val_same_cell", "val_shift_found_attention")) for key in record), (
         "a frame-wise encoder has no cross-view attention"
+    )
 
 
 def test_auto_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, monkeypatch):
     from muskie import devices
     from muskie.train import engine
 
-    monkeypatch.setattr(engine, "resolve_precision", lambda precision, device: devices.resolve_precision(
-        precision, device) if precision != "auto" else ("fp32", "precision auto: fp32 (test)"))
+    monkeypatch.setattr(
+        engine,
+        "resolve_precision",
+        lambda precision, device: (
+            devices.resolve_precision(precision, device)
+            if precision != "auto"
+            else ("fp32", "precision auto: fp32 (test)")
+        ),
+    )
     pretrain(tiny_config(tmp_path, precision="auto", steps=2), progress=False)
     saved = read_checkpoint(tmp_path / "checkpoint-last.pt")
     assert saved.config["precision"] == "fp32"

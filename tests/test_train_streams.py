@@ -18,8 +18,10 @@ class _Shapes(torch.utils.data.Dataset):
     """A sample of the requested shape whose pixels hold the scene index."""
 
     def __getitem__(self, request):
-        return {"images": torch.full((request.num_views, 3, request.height, request.width), float(request.index)),
-                "scene": str(request.index)}
+        return {
+            "images": torch.full((request.num_views, 3, request.height, request.width), float(request.index)),
+            "scene": str(request.index),
+        }
 
 
 def _rank(rank, world_size, port, result_dir):
@@ -46,5 +48,7 @@ def test_ranks_agree_on_every_steps_shape_and_read_different_scenes(tmp_path):
     mp.spawn(_rank, args=(2, port, str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = torch.load(tmp_path / "shapes.pt", weights_only=True)
     assert [step[:3] for step in rank0] == [step[:3] for step in rank1]
-    assert len({tuple(step[:3]) for step in rank0}) > 1, "the shapes must vary between steps for the test to mean anything"
+    assert len({tuple(step[:3]) for step in rank0}) > 1, (
+        "the shapes must vary between steps for the test to mean anything"
+    )
     assert [step[3:] for step in rank0] != [step[3:] for step in rank1]

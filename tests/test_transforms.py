@@ -30,7 +30,7 @@ def blob_image(height, width, centre, sigma=2.5):
 
 def centroid(channel):
     weights = channel.double().numpy()
-    v, u = np.mgrid[0:weights.shape[0], 0:weights.shape[1]]
+    v, u = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
     return np.array([(weights * u).sum(), (weights * v).sum()]) / weights.sum()
 
 

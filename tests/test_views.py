@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from muskie.data.batch import collate_views
 from muskie.data.imageio import ImageReadError
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources import read_image_folder, read_transforms_json, write_transforms_json
-from muskie.data.batch import collate_views
 from muskie.data.undistort import undistort_view
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset, ViewRequest, seed_worker
 from muskie.geometry.distortion import LensDistortion, distort_normalized
@@ -239,7 +239,7 @@ def distorted_scene(root, distortion, depth_size=(48, 64)):
     v, u = np.mgrid[0:48, 0:64].astype(np.float64)
     colour = scene_colour(*ideal_coordinates(u, v, distortion, (48, 64)))
     Image.fromarray(np.round(np.repeat(colour[..., None], 3, -1) * 255).astype(np.uint8)).save(root / "a.png")
-    v, u = np.mgrid[0:depth_size[0], 0:depth_size[1]].astype(np.float64)
+    v, u = np.mgrid[0 : depth_size[0], 0 : depth_size[1]].astype(np.float64)
     np.save(root / "a.npy", scene_depth(*ideal_coordinates(u, v, distortion, depth_size)).astype(np.float32))
     frame = Frame(root / "a.png", 64, 48, LENS_K, np.eye(4), depth_path=root / "a.npy", distortion=distortion)
     return Scene("lens", root, [frame])
@@ -328,6 +328,8 @@ def test_object_zoom_frames_the_mask(tmp_path):
     # the zoomed crop is the 6x6 box and a 0.6 px margin (rounded to 7x7) resized to 8x8: focal 30 * 8 / 7
     np.testing.assert_allclose(zoomed["intrinsics"][:, 0, 0].numpy(), 30 * 8 / 7, rtol=1e-5)
     assert torch.all(plain["intrinsics"][:, 0, 0] < 30 * 8 / 19)
-    share = [MultiViewDataset([scene], object_zoom=0.5)[ViewRequest(0, 2, 8, 8, s)]["intrinsics"][0, 0, 0] > 20
-             for s in range(40)]
+    share = [
+        MultiViewDataset([scene], object_zoom=0.5)[ViewRequest(0, 2, 8, 8, s)]["intrinsics"][0, 0, 0] > 20
+        for s in range(40)
+    ]
     assert 10 < sum(share) < 30

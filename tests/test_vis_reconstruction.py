@@ -114,14 +114,17 @@ def test_reference_views_are_labelled():
     assert (labelled != plain).any()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda i, m, p, c, r: (i[:, :2], m, p, c, r), "images must be"),
-    (lambda i, m, p, c, r: (i, m, p[:, :, :8], c, r), "pred has shape"),
-    (lambda i, m, p, c, r: (i, m, p, c[:2], r), "confidence has shape"),
-    (lambda i, m, p, c, r: (i, m.float(), p, c, r), "mask must be"),
-    (lambda i, m, p, c, r: (i, torch.zeros(3, 2, 5, dtype=torch.bool), p, c, r), "does not divide"),
-    (lambda i, m, p, c, r: (i, m, p, c, r[:1]), "ref_views must be"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda i, m, p, c, r: (i[:, :2], m, p, c, r), "images must be"),
+        (lambda i, m, p, c, r: (i, m, p[:, :, :8], c, r), "pred has shape"),
+        (lambda i, m, p, c, r: (i, m, p, c[:2], r), "confidence has shape"),
+        (lambda i, m, p, c, r: (i, m.float(), p, c, r), "mask must be"),
+        (lambda i, m, p, c, r: (i, torch.zeros(3, 2, 5, dtype=torch.bool), p, c, r), "does not divide"),
+        (lambda i, m, p, c, r: (i, m, p, c, r[:1]), "ref_views must be"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(change, message):
     images, mask, pred, confidence = example()
     with pytest.raises(ValueError, match=message):

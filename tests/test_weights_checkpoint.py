@@ -22,10 +22,19 @@ V1 = Path(__file__).resolve().parent / "data" / "checkpoints_v1"
 
 
 def _save(path, step=3, **fields):
-    save_checkpoint(path, **{"task": "pretrain", "step": step, "model_class": "Muskie",
-                             "model_config": {"embed_dim": 4}, "model_state": {"w": torch.arange(4.0)},
-                             "optimizer_state": {"state": {}, "param_groups": []}, "config": {"model": "tiny"},
-                             **fields})
+    save_checkpoint(
+        path,
+        **{
+            "task": "pretrain",
+            "step": step,
+            "model_class": "Muskie",
+            "model_config": {"embed_dim": 4},
+            "model_state": {"w": torch.arange(4.0)},
+            "optimizer_state": {"state": {}, "param_groups": []},
+            "config": {"model": "tiny"},
+            **fields,
+        },
+    )
 
 
 def test_round_trip(tmp_path):
@@ -46,8 +55,20 @@ def test_the_file_is_self_describing_plain_values(tmp_path):
     path = tmp_path / "ckpt.pt"
     _save(path)
     payload = torch.load(path, weights_only=True)
-    assert set(payload) == {"format", "version", "task", "step", "model_class", "model_config", "model",
-                            "optimizer", "config", "metrics", "metadata", "state"}
+    assert set(payload) == {
+        "format",
+        "version",
+        "task",
+        "step",
+        "model_class",
+        "model_config",
+        "model",
+        "optimizer",
+        "config",
+        "metrics",
+        "metadata",
+        "state",
+    }
     assert (payload["format"], payload["version"]) == ("muskie-train", 2)
     assert payload["metrics"] == payload["metadata"] == payload["state"] == {}
 
@@ -56,8 +77,11 @@ def test_a_full_disk_keeps_the_previous_file_and_names_the_folder(tmp_path):
     with small_filesystem(tmp_path / "disk") as disk:
         path = disk / "ckpt.pt"
         _save(path, step=1)
-        with pytest.raises(NoSpaceLeftError, match=f"no space left on {disk}: ckpt.pt was not written "
-                                                   r"\(the previous one is kept\)"):
+        with pytest.raises(
+            NoSpaceLeftError,
+            match=f"no space left on {disk}: ckpt.pt was not written "
+            r"\(the previous one is kept\)",
+        ):
             atomic_torch_save({"x": torch.zeros(1_000_000)}, path)  # 4 MB on a 256 kB filesystem
         assert read_checkpoint(path).step == 1
         assert [p.name for p in disk.iterdir()] == ["ckpt.pt"], "no temporary file left"
@@ -127,8 +151,9 @@ def test_version_1_pretraining_checkpoint_is_upgraded():
     checkpoint = read_checkpoint(V1 / "pretrain.pt")
     assert (checkpoint.version, checkpoint.task, checkpoint.step) == (1, "pretrain", 1)
     assert checkpoint.model_class == "Muskie"
-    assert MuskieConfig.from_dict(checkpoint.model_config) == MuskieConfig(embed_dim=8, depth=2, num_heads=1,
-                                                                           patch_size=4)
+    assert MuskieConfig.from_dict(checkpoint.model_config) == MuskieConfig(
+        embed_dim=8, depth=2, num_heads=1, patch_size=4
+    )
     assert checkpoint.config == raw["config"] and checkpoint.config["model"] == "tiny"
     assert checkpoint.metrics == raw["metrics"] and checkpoint.metadata == {} and checkpoint.state == {}
     assert checkpoint.model_state.keys() == raw["model"].keys()

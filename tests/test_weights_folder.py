@@ -65,11 +65,16 @@ def test_missing_paths_and_bad_config_files(tmp_path, model):
     with pytest.raises(ValueError, match="invalid config"):
         Muskie.from_pretrained(directory)
     # JSON's NaN / Infinity and a string for a boolean: all-NaN outputs, RoPE off, or cross-view on, silently
-    for field, text, said in (("rope_base", "NaN", "expected a finite number"),
-                              ("rope_base", "Infinity", "expected a finite number"),
-                              ("cross_view", '"no"', "expected true or false")):
-        config_path.write_text(json.dumps(CONFIG.to_dict()).replace(
-            f'"{field}": {json.dumps(getattr(CONFIG, field))}', f'"{field}": {text}'))
+    for field, text, said in (
+        ("rope_base", "NaN", "expected a finite number"),
+        ("rope_base", "Infinity", "expected a finite number"),
+        ("cross_view", '"no"', "expected true or false"),
+    ):
+        config_path.write_text(
+            json.dumps(CONFIG.to_dict()).replace(
+                f'"{field}": {json.dumps(getattr(CONFIG, field))}', f'"{field}": {text}'
+            )
+        )
         assert text in config_path.read_text()
         with pytest.raises(ValueError, match=f"{config_path}: invalid config: MuskieConfig.{field}: {said}"):
             Muskie.from_pretrained(directory)

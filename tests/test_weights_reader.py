@@ -36,11 +36,19 @@ def write(kind: str, model, folder: Path) -> Path:
         save_file(model.state_dict(), str(folder / "model.safetensors"))
         return folder / "model.safetensors"
     if kind == "checkpoint":
-        save_checkpoint(folder / "ckpt.pt", task="pretrain", step=7, model_class=type(model).__name__,
-                        model_config=model.config_dict(), model_state=model.state_dict(), config={})
+        save_checkpoint(
+            folder / "ckpt.pt",
+            task="pretrain",
+            step=7,
+            model_class=type(model).__name__,
+            model_config=model.config_dict(),
+            model_state=model.state_dict(),
+            config={},
+        )
         return folder / "ckpt.pt"
-    torch.save({"model": model.state_dict(), "epoch": 3} if kind == "release" else model.state_dict(),
-               folder / "release.pth")
+    torch.save(
+        {"model": model.state_dict(), "epoch": 3} if kind == "release" else model.state_dict(), folder / "release.pth"
+    )
     return folder / "release.pth"
 
 
@@ -65,11 +73,14 @@ def test_weights_without_a_pixel_head_are_a_bare_backbone(tmp_path, model):
     assert read_weights(backbone).model_class == "MuskieBackbone"
 
 
-@pytest.mark.parametrize("name, kind, task, model_class", [
-    ("pretrain.pt", "checkpoint", "pretrain", "Muskie"),
-    ("recon.pt", "checkpoint", "recon", "ReconModel"),
-    ("model", "folder", None, "Muskie"),
-])
+@pytest.mark.parametrize(
+    "name, kind, task, model_class",
+    [
+        ("pretrain.pt", "checkpoint", "pretrain", "Muskie"),
+        ("recon.pt", "checkpoint", "recon", "ReconModel"),
+        ("model", "folder", None, "Muskie"),
+    ],
+)
 def test_version_1_files(name, kind, task, model_class):
     weights = read_weights(V1 / name)
     assert (weights.file_kind, weights.task, weights.model_class) == (kind, task, model_class)
@@ -101,6 +112,7 @@ def test_a_folder_is_read_once(tmp_path, model, monkeypatch):
 @pytest.fixture
 def no_model_is_built(monkeypatch):
     """Building any Muskie model fails the test: what is refused must be refused before."""
+
     def refuse(self, *args, **kwargs):
         raise AssertionError("a model was built")
 
@@ -118,11 +130,14 @@ def test_a_crafted_block_index_is_refused_before_any_model_is_built(tmp_path, mo
             load(path)
 
 
-@pytest.mark.parametrize("field, value, said", [
-    ("embed_dim", 2**20, "embed_dim 1048576 but the weights have 128"),
-    ("depth", 100_000, "depth 100000 but the weights have 1 blocks"),
-    ("mlp_ratio", 1e6, "mlp_ratio 1000000.0 but the weights have an MLP of 512 for width 128"),
-])
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("embed_dim", 2**20, "embed_dim 1048576 but the weights have 128"),
+        ("depth", 100_000, "depth 100000 but the weights have 1 blocks"),
+        ("mlp_ratio", 1e6, "mlp_ratio 1000000.0 but the weights have an MLP of 512 for width 128"),
+    ],
+)
 def test_a_huge_config_is_refused_before_any_model_is_built(tmp_path, model, field, value, said, no_model_is_built):
     directory = model.save_pretrained(tmp_path / "model")
     (directory / "config.json").write_text(json.dumps({**CONFIG.to_dict(), field: value}))
@@ -131,22 +146,36 @@ def test_a_huge_config_is_refused_before_any_model_is_built(tmp_path, model, fie
             load(directory)
 
 
-@pytest.mark.parametrize("part, field, value, said", [
-    ("decoder", "depth", 10**6, "decoder depth 1000000 but the weights have 1 blocks"),
-    ("decoder", "dim", 2**20, "decoder dim 1048576 but the weights have 8"),
-    ("encoder", "depth", 10**6, "depth 1000000 but the weights have 1 blocks"),
-])
+@pytest.mark.parametrize(
+    "part, field, value, said",
+    [
+        ("decoder", "depth", 10**6, "decoder depth 1000000 but the weights have 1 blocks"),
+        ("decoder", "dim", 2**20, "decoder dim 1048576 but the weights have 8"),
+        ("encoder", "depth", 10**6, "depth 1000000 but the weights have 1 blocks"),
+    ],
+)
 def test_a_huge_peer_config_is_refused_before_any_model_is_built(tmp_path, part, field, value, said, monkeypatch):
     from muskie.peers.encoder import DecoderConfig, PeerModelConfig
     from muskie.peers.mae import MAEModel
 
-    peer = MAEModel(PeerModelConfig(MuskieConfig(embed_dim=8, depth=1, num_heads=1, patch_size=4, cross_view=False),
-                                    DecoderConfig(dim=8, depth=1, num_heads=2)))
+    peer = MAEModel(
+        PeerModelConfig(
+            MuskieConfig(embed_dim=8, depth=1, num_heads=1, patch_size=4, cross_view=False),
+            DecoderConfig(dim=8, depth=1, num_heads=2),
+        )
+    )
     config = peer.config_dict()
     config[part][field] = value  # built, a million decoder blocks would take minutes and gigabytes
     path = tmp_path / "peer.pt"
-    save_checkpoint(path, task="pretrain", step=1, model_class="MAEModel", model_config=config,
-                    model_state=peer.state_dict(), config={})
+    save_checkpoint(
+        path,
+        task="pretrain",
+        step=1,
+        model_class="MAEModel",
+        model_config=config,
+        model_state=peer.state_dict(),
+        config={},
+    )
     monkeypatch.setattr(MuskieBackbone, "__init__", lambda *a, **k: pytest.fail("a model was built"))
     for load in (read_weights, load_model):
         with pytest.raises(ValueError, match=f"{path}: the config does not fit the weights \\({said}\\)"):
@@ -154,8 +183,10 @@ def test_a_huge_peer_config_is_refused_before_any_model_is_built(tmp_path, part,
 
 
 def test_a_width_the_reader_does_not_check_is_caught_on_the_meta_device(tmp_path):
-    small = ReconModel(MuskieBackbone(MuskieConfig(embed_dim=8, depth=2, num_heads=1, patch_size=4)),
-                       ReconModelConfig(dpt_dim=4, camera_dim=4))
+    small = ReconModel(
+        MuskieBackbone(MuskieConfig(embed_dim=8, depth=2, num_heads=1, patch_size=4)),
+        ReconModelConfig(dpt_dim=4, camera_dim=4),
+    )
     directory = small.save_pretrained(tmp_path / "recon")
     config = json.loads((directory / "config.json").read_text())
     config["head"]["dpt_dim"] = 100_000  # built for real, the DPT head alone would take terabytes
@@ -168,8 +199,13 @@ def test_the_weights_package_imports_no_model_code():
     allowed = ("torch", "safetensors", "muskie.constants", "muskie.devices", "muskie.outputs", "muskie.weights")
     for module in sorted(PACKAGE.glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text())):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
             for name in names:
                 if name.split(".")[0] in ("torch", "safetensors", "muskie"):
                     assert name.startswith(allowed), f"{module.name} imports {name}"

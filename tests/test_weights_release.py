@@ -54,7 +54,10 @@ def test_checkpoint_of_another_preset_is_refused_naming_file_and_shapes(tmp_path
         load_into(Muskie(MuskieConfig(embed_dim=384, depth=3, num_heads=6)), torch.load(path), str(path))
     message = str(err.value)
     assert message.startswith(f"{path}: checkpoint does not fit the model (width 384, 3 AA blocks")
-    assert "shape mismatches (" in message and "patch_embed.proj.weight (128, 3, 4, 4) vs model (384, 3, 16, 16)" in message
+    assert (
+        "shape mismatches (" in message
+        and "patch_embed.proj.weight (128, 3, 4, 4) vs model (384, 3, 16, 16)" in message
+    )
     assert "missing keys (" in message and "blocks.2.norm1.weight" in message
 
 
@@ -64,7 +67,10 @@ def test_missing_and_extra_keys_are_named(tmp_path, model):
     sd["blocks.1.layer_scale.gamma"] = torch.ones(128)
     path = tmp_path / "edited.pth"
     torch.save({"model": sd}, path)
-    with pytest.raises(ValueError, match=r"missing keys \(1\): blocks.1.norm3.weight; unexpected keys \(1\): blocks.1.layer_scale.gamma"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys \(1\): blocks.1.norm3.weight; unexpected keys \(1\): blocks.1.layer_scale.gamma",
+    ):
         Muskie.from_pretrained(path)
 
 

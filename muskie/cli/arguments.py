@@ -22,8 +22,15 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text or action.required or not action.option_strings or default is None
-                or default is False or default is argparse.SUPPRESS or (isinstance(default, (list, tuple)) and not default)):
+        if (
+            "default" in text
+            or action.required
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or (isinstance(default, (list, tuple)) and not default)
+        ):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
@@ -40,16 +47,22 @@ class MuskieParser(argparse.ArgumentParser):
 def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """``--device NAME`` of a command that computes (``muskie.devices.resolve_device`` reads it); None as the
     default of a training command, whose recipe decides."""
-    parser.add_argument("--device", default=default,
-                        help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
-                        + ("" if default else "; default: the recipe's device (auto)"))
+    parser.add_argument(
+        "--device",
+        default=default,
+        help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
+        + ("" if default else "; default: the recipe's device (auto)"),
+    )
 
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     """``--no-progress`` of a long command; the bar is also hidden when stderr is not a terminal
     (``muskie.progress``)."""
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar (there is none either when stderr is not a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is none either when stderr is not a terminal)",
+    )
 
 
 def path(text: str) -> str:

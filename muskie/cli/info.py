@@ -25,7 +25,9 @@ class PresetInfo:
     train_flops_per_view: float
 
 
-def preset_info(names: list[str] | None = None, views: int = 8, height: int = 224, width: int = 224) -> list[PresetInfo]:
+def preset_info(
+    names: list[str] | None = None, views: int = 8, height: int = 224, width: int = 224
+) -> list[PresetInfo]:
     """:class:`PresetInfo` of the named presets (all if None) at the given scene size."""
     from muskie.model.config import preset_config
     from muskie.model.flops import flops_per_view
@@ -35,7 +37,9 @@ def preset_info(names: list[str] | None = None, views: int = 8, height: int = 22
     for name in names or list(PRESETS):
         config = preset_config(name)
         if height % config.patch_size or width % config.patch_size:
-            raise ValueError(f"preset {name}: image size {height}x{width} is not a multiple of its patch size {config.patch_size}")
+            raise ValueError(
+                f"preset {name}: image size {height}x{width} is not a multiple of its patch size {config.patch_size}"
+            )
         backbone, total = parameter_counts(config)
         rows.append(
             PresetInfo(
@@ -55,7 +59,17 @@ def preset_info(names: list[str] | None = None, views: int = 8, height: int = 22
 
 def format_table(rows: list[PresetInfo], views: int, height: int, width: int) -> str:
     """A plain-text table of ``rows``, with a title naming the scene size."""
-    header = ("preset", "width", "AA blocks", "heads", "patch", "backbone M", "total M", "fwd GFLOP/view", "train GFLOP/view")
+    header = (
+        "preset",
+        "width",
+        "AA blocks",
+        "heads",
+        "patch",
+        "backbone M",
+        "total M",
+        "fwd GFLOP/view",
+        "train GFLOP/view",
+    )
     lines = [
         (
             r.name,
@@ -71,7 +85,9 @@ def format_table(rows: list[PresetInfo], views: int, height: int, width: int) ->
         for r in rows
     ]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    text = [f"Muskie presets; FLOPs per view at {height}x{width} px in scenes of {views} views (training step = 3x forward)"]
+    text = [
+        f"Muskie presets; FLOPs per view at {height}x{width} px in scenes of {views} views (training step = 3x forward)"
+    ]
     for row in [header, *lines]:
         text.append("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
     return "\n".join(text)
@@ -81,8 +97,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("info", help="list model presets, parameter counts and FLOPs per view")
     parser.add_argument("--preset", choices=list(PRESETS), help="show only this preset (default: all)")
     parser.add_argument("--views", type=int, default=8, help="views per scene")
-    parser.add_argument("--size", type=image_side, nargs=2, default=(224, 224), metavar=("H", "W"),
-                        help="image size in pixels")
+    parser.add_argument(
+        "--size", type=image_side, nargs=2, default=(224, 224), metavar=("H", "W"), help="image size in pixels"
+    )
     parser.set_defaults(run=run)
 
 

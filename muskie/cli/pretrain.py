@@ -21,16 +21,25 @@ def add_parser(subparsers) -> None:
         "interrupted run resumes from it when started again with the same settings. A flag left out keeps the "
         "recipe's value; --print-config lists every key with its type and default.",
     )
-    parser.add_argument("--recipe", default=None, type=path,
-                        help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file")
+    parser.add_argument(
+        "--recipe", default=None, type=path, help=f"a named recipe ({', '.join(recipe_names())}) or a YAML file"
+    )
     parser.add_argument("--preset", default=None, help="model preset (tiny, small, base, large, huge)")
-    parser.add_argument("--data", default=None, type=path,
-                        help="'synthetic', a scene folder, a folder of scene folders, or a manifest .json")
+    parser.add_argument(
+        "--data",
+        default=None,
+        type=path,
+        help="'synthetic', a scene folder, a folder of scene folders, or a manifest .json",
+    )
     parser.add_argument("--out", default=None, type=path, help="output folder for checkpoints, logs and config")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
     add_device_argument(parser, default=None)
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
-                        help="auto: bf16 where the device computes it natively, else fp32 (default of the recipe)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default=None,
+        help="auto: bf16 where the device computes it natively, else fp32 (default of the recipe)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the run (default: the recipe's)")
     add_training_flags(parser, "--set optim.lr=1e-3 --set data.batch_size=8")
     parser.set_defaults(run=run)
@@ -41,8 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from muskie.pretraining.task import pretrain
 
     shorthand = {
-        "model": args.preset, "data": {"source": args.data} if args.data is not None else None, "out_dir": args.out,
-        "steps": args.steps, "device": args.device, "precision": args.precision, "seed": args.seed,
+        "model": args.preset,
+        "data": {"source": args.data} if args.data is not None else None,
+        "out_dir": args.out,
+        "steps": args.steps,
+        "device": args.device,
+        "precision": args.precision,
+        "seed": args.seed,
         "init_from": args.init_from,
     }
     config = layered_config_from_flags(load_pretrain_config, args.recipe, shorthand, args.overrides)

@@ -26,10 +26,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--frames", type=int, default=defaults.num_frames, help="frames per scene")
     parser.add_argument("--path", choices=PATH_KINDS, default=defaults.camera_path, help="camera path")
     parser.add_argument("--overlap", type=finite, default=defaults.overlap, help="view overlap knob in (0, 1)")
-    parser.add_argument("--depth-format", choices=DEPTH_FORMATS, default="png",
-                        help="depth maps as 16-bit millimetre PNG or float32 metre .npy")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace scene folders that exist already (default: refuse them)")
+    parser.add_argument(
+        "--depth-format",
+        choices=DEPTH_FORMATS,
+        default="png",
+        help="depth maps as 16-bit millimetre PNG or float32 metre .npy",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace scene folders that exist already (default: refuse them)"
+    )
     add_progress_argument(parser)
     parser.set_defaults(run=run)
 
@@ -50,5 +55,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
-    print(f"wrote {len(folders)} scenes of {args.frames} frames ({args.height}x{args.width}, {args.path} path) to {args.out}")
+    print(
+        f"wrote {len(folders)} scenes of {args.frames} frames ({args.height}x{args.width}, {args.path} path) "
+        f"to {args.out}"
+    )
     return 0

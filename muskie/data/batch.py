@@ -55,8 +55,9 @@ class ViewBatch:
         return self.images.shape[1]
 
     def _map(self, function) -> ViewBatch:
-        fields = {name: None if getattr(self, name) is None else function(getattr(self, name))
-                  for name in PER_VIEW_FIELDS}
+        fields = {
+            name: None if getattr(self, name) is None else function(getattr(self, name)) for name in PER_VIEW_FIELDS
+        }
         return ViewBatch(**fields, scenes=list(self.scenes))
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> ViewBatch:
@@ -71,8 +72,9 @@ class ViewBatch:
         """Reorder the views of each scene: ``order (B, V)`` long, row ``b`` a permutation of ``0..V-1``;
         view ``j`` of scene ``b`` in the result is view ``order[b, j]`` of this batch."""
         if tuple(order.shape) != (self.num_scenes, self.num_views):
-            raise ValueError(f"order must have shape (B, V) = {(self.num_scenes, self.num_views)}, "
-                             f"got {tuple(order.shape)}")
+            raise ValueError(
+                f"order must have shape (B, V) = {(self.num_scenes, self.num_views)}, got {tuple(order.shape)}"
+            )
 
         def gather(tensor: torch.Tensor) -> torch.Tensor:
             index = order.to(tensor.device).view(*order.shape, *([1] * (tensor.ndim - 2))).expand_as(tensor)
@@ -102,6 +104,9 @@ def collate_views(samples: list[dict]) -> ViewBatch:
     shapes = {tuple(sample["images"].shape) for sample in samples}
     if len(shapes) > 1:
         raise ValueError(f"samples of one batch must share (V, 3, H, W), got {sorted(shapes)}")
-    fields = {name: torch.stack([sample[name] for sample in samples])
-              for name in PER_VIEW_FIELDS if all(name in sample for sample in samples)}
+    fields = {
+        name: torch.stack([sample[name] for sample in samples])
+        for name in PER_VIEW_FIELDS
+        if all(name in sample for sample in samples)
+    }
     return ViewBatch(**fields, scenes=[sample.get("scene", "") for sample in samples])

@@ -86,8 +86,9 @@ class DatasetReport:
 def intrinsics_sane(frame: Frame) -> bool:
     """Positive focal lengths and the principal point inside the image (pixel centres at integers)."""
     k = frame.intrinsics
-    return bool(k[0, 0] > 0 and k[1, 1] > 0 and -0.5 <= k[0, 2] <= frame.width - 0.5
-                and -0.5 <= k[1, 2] <= frame.height - 0.5)
+    return bool(
+        k[0, 0] > 0 and k[1, 1] > 0 and -0.5 <= k[0, 2] <= frame.width - 0.5 and -0.5 <= k[1, 2] <= frame.height - 0.5
+    )
 
 
 def _depth_camera(frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +155,8 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progres
     fewer), drawn with ``seed``; ``progress`` shows a bar over the depth reprojections (``muskie.progress``)."""
     all_frames = [frame for scene in scenes for frame in scene.frames]
     report = DatasetReport(
-        scenes=len(scenes), frames=len(all_frames),
+        scenes=len(scenes),
+        frames=len(all_frames),
         with_cameras=sum(frame.has_camera for frame in all_frames),
         with_depth=sum(frame.depth_path is not None for frame in all_frames),
         with_masks=sum(frame.mask_path is not None for frame in all_frames),
@@ -174,13 +176,22 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progres
             size_failures += image_size(frame.image_path) != (frame.width, frame.height)
         except IMAGE_ERRORS:
             size_failures += 1
-    report.checks.append(CheckResult("image size", len(sampled), size_failures, "frames whose header differs",
-                                     float(size_failures), size_failures == 0))
+    report.checks.append(
+        CheckResult(
+            "image size",
+            len(sampled),
+            size_failures,
+            "frames whose header differs",
+            float(size_failures),
+            size_failures == 0,
+        )
+    )
 
     with_k = [scene.frames[i] for scene, i in sampled if scene.frames[i].intrinsics is not None]
     bad = sum(not intrinsics_sane(frame) for frame in with_k)
-    report.checks.append(CheckResult("intrinsics", len(with_k), bad, "frames with f <= 0 or c outside",
-                                     float(bad), bad == 0))
+    report.checks.append(
+        CheckResult("intrinsics", len(with_k), bad, "frames with f <= 0 or c outside", float(bad), bad == 0)
+    )
 
     medians, depths, no_overlap, unreadable = [], [], 0, 0
     for scene, index in progress_bar(sampled, desc="reprojecting depth", unit="frame", enabled=progress):
@@ -202,8 +213,9 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progres
     pairs = len(medians) + no_overlap + unreadable
     value = float(np.median(medians)) if medians else None
     failed = sum(m > REPROJECTION_TOLERANCE for m in medians) + no_overlap + unreadable
-    passed = pairs == 0 or (value is not None and value <= REPROJECTION_TOLERANCE and no_overlap <= pairs / 2
-                            and unreadable == 0)
+    passed = pairs == 0 or (
+        value is not None and value <= REPROJECTION_TOLERANCE and no_overlap <= pairs / 2 and unreadable == 0
+    )
     report.checks.append(CheckResult("reprojection", pairs, failed, "median relative depth error", value, passed))
     report.median_depth = float(np.median(depths)) if depths else None
     return report

@@ -17,8 +17,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-ALLOW_OUTSIDE_HINT = ("allow it with allow_outside=True (muskie data index --allow-outside, "
-                      "data.sources[].options.allow_outside) only for a dataset you trust")
+ALLOW_OUTSIDE_HINT = (
+    "allow it with allow_outside=True (muskie data index --allow-outside, "
+    "data.sources[].options.allow_outside) only for a dataset you trust"
+)
 
 
 class OutsideRootError(ValueError):
@@ -42,8 +44,9 @@ def path_inside(root: Path, relative, where: str, allow_outside: bool = False) -
         raise OutsideRootError(f"{where}: expected a path relative to {root}, got {relative!r}")
     path = Path(root) / relative
     if not allow_outside and not is_inside(path, root):
-        raise OutsideRootError(f"{where}: path {relative!r} leads outside {root} (symlinks resolved); "
-                               + ALLOW_OUTSIDE_HINT)
+        raise OutsideRootError(
+            f"{where}: path {relative!r} leads outside {root} (symlinks resolved); " + ALLOW_OUTSIDE_HINT
+        )
     return path
 
 
@@ -73,8 +76,7 @@ def walk_folders(root: Path, is_scene: Callable[[Path], bool], max_depth: int | 
             found.append(folder)
         elif max_depth is None or depth < max_depth:
             with os.scandir(folder) as entries:
-                children = sorted(entry.name for entry in entries
-                                  if not entry.name.startswith(".") and entry.is_dir())
+                children = sorted(entry.name for entry in entries if not entry.name.startswith(".") and entry.is_dir())
             # pushed in reverse so that folders are visited in sorted order
             stack.extend((folder / name, depth + 1) for name in reversed(children))
     return sorted(found)

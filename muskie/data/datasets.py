@@ -16,7 +16,6 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from muskie.config_io import ConfigError, from_dict
-
 from muskie.data.batch import ViewBatch, collate_views
 from muskie.data.formats import FORMATS, check_options, get_format, read_dataset
 from muskie.data.mixture import MixtureDataset
@@ -38,8 +37,10 @@ def _check_requirements(scenes: Sequence[Scene], require: tuple[str, ...], sourc
         raise ValueError(f"require: unknown requirement(s) {unknown}; choose from {sorted(_REQUIREMENTS)}")
     lacking = [s.name for s in scenes if not all(_REQUIREMENTS[need](s) for need in require)]
     if lacking:
-        raise ValueError(f"{source}: every scene needs {' and '.join(require)}; scenes without them: "
-                         f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}")
+        raise ValueError(
+            f"{source}: every scene needs {' and '.join(require)}; scenes without them: "
+            f"{', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}"
+        )
 
 
 def is_manifest(path: Path) -> bool:
@@ -79,8 +80,9 @@ class DatasetSourceConfig:
         if not self.path:
             raise ConfigError(f"{where}.path is empty: give a dataset root or a manifest")
         if self.format not in FORMATS:
-            raise ConfigError(f"{where}.format: unknown dataset format {self.format!r}; known: "
-                              f"{', '.join(sorted(FORMATS))}")
+            raise ConfigError(
+                f"{where}.format: unknown dataset format {self.format!r}; known: {', '.join(sorted(FORMATS))}"
+            )
         if not self.weight > 0:
             raise ConfigError(f"{where}.weight must be > 0, got {self.weight}")
         if self.window is not None and self.window < 1:
@@ -108,9 +110,15 @@ class DatasetSourceConfig:
         return OBJECT_ZOOM if get_format(self.format).object_centric else 0.0
 
 
-def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
-                crop_scale: tuple[float, float] = (0.8, 1.0), skip_bad: bool = True, require: tuple[str, ...] = (),
-                images_only: bool = False) -> MultiViewDataset:
+def open_source(
+    entry: DatasetSourceConfig,
+    where: str | None = None,
+    *,
+    crop_scale: tuple[float, float] = (0.8, 1.0),
+    skip_bad: bool = True,
+    require: tuple[str, ...] = (),
+    images_only: bool = False,
+) -> MultiViewDataset:
     """The dataset of one mixture entry: its scenes (a manifest's, or its root's read by the format's
     adapter, without cameras and depth when ``images_only``) sampled with its window, views and zoom.
 
@@ -122,14 +130,14 @@ def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
     prefix = f"{where}." if where else ""
     path = Path(entry.path)
     if not path.exists():
-        raise ValueError(f"{prefix}path: {path}: no such file or directory" if where else
-                         f"{path}: no such file or directory")
+        raise ValueError(
+            f"{prefix}path: {path}: no such file or directory" if where else f"{path}: no such file or directory"
+        )
     try:
         if is_manifest(path):
             scenes = load_manifest(path, allow_outside=entry.options.get("allow_outside", False))
         else:
-            scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only,
-                                  **entry.options)
+            scenes = read_dataset(path, entry.format, cameras=not images_only, depth=not images_only, **entry.options)
     except (OSError, ValueError) as err:
         raise ValueError(f"{prefix}path: {err}" if where else str(err)) from None
     if not scenes:
@@ -137,17 +145,40 @@ def open_source(entry: DatasetSourceConfig, where: str | None = None, *,
     _check_requirements(scenes, require, f"{prefix}path {path}" if where else str(path))
     if entry.views == "neighbours" and not any(scene.neighbours for scene in scenes):
         raise ValueError(f"{prefix}views is neighbours, but no scene of {path} lists neighbours")
-    return MultiViewDataset(scenes, window=entry.frame_window(), crop_scale=tuple(crop_scale), skip_bad=skip_bad,
-                            images_only=images_only, object_zoom=entry.zoom_probability(), views=entry.views)
+    return MultiViewDataset(
+        scenes,
+        window=entry.frame_window(),
+        crop_scale=tuple(crop_scale),
+        skip_bad=skip_bad,
+        images_only=images_only,
+        object_zoom=entry.zoom_probability(),
+        views=entry.views,
+    )
 
 
-def open_mixture(entries: Sequence[DatasetSourceConfig], *, crop_scale: tuple[float, float] = (0.8, 1.0),
-                 skip_bad: bool = True, require: tuple[str, ...] = (), images_only: bool = False) -> MixtureDataset:
+def open_mixture(
+    entries: Sequence[DatasetSourceConfig],
+    *,
+    crop_scale: tuple[float, float] = (0.8, 1.0),
+    skip_bad: bool = True,
+    require: tuple[str, ...] = (),
+    images_only: bool = False,
+) -> MixtureDataset:
     """The weighted mixture of ``entries`` (``data.sources``), each opened by :func:`open_source`."""
-    parts = [open_source(entry, f"data.sources[{i}]", crop_scale=crop_scale, skip_bad=skip_bad, require=require,
-                         images_only=images_only) for i, entry in enumerate(entries)]
-    return MixtureDataset(parts, [entry.weight for entry in entries],
-                          [f"{entry.format}:{entry.path}" for entry in entries])
+    parts = [
+        open_source(
+            entry,
+            f"data.sources[{i}]",
+            crop_scale=crop_scale,
+            skip_bad=skip_bad,
+            require=require,
+            images_only=images_only,
+        )
+        for i, entry in enumerate(entries)
+    ]
+    return MixtureDataset(
+        parts, [entry.weight for entry in entries], [f"{entry.format}:{entry.path}" for entry in entries]
+    )
 
 
 def open_view_dataset(
@@ -184,12 +215,18 @@ def open_view_dataset(
     if not source:
         raise ValueError("the scene source is empty: give 'synthetic' or a path")
     if source == SYNTHETIC:
-        return SyntheticViewDataset(split=split, config=synthetic_configs(synthetic_path, window, synthetic_mix),
-                                    num_scenes=synthetic_scenes)
+        return SyntheticViewDataset(
+            split=split, config=synthetic_configs(synthetic_path, window, synthetic_mix), num_scenes=synthetic_scenes
+        )
     scenes = load_scenes(source)
     _check_requirements(scenes, require, source)
-    return MultiViewDataset(scenes, window=32 if window is None else window, crop_scale=tuple(crop_scale),
-                            skip_bad=skip_bad, images_only=images_only)
+    return MultiViewDataset(
+        scenes,
+        window=32 if window is None else window,
+        crop_scale=tuple(crop_scale),
+        skip_bad=skip_bad,
+        images_only=images_only,
+    )
 
 
 @dataclass
@@ -224,8 +261,13 @@ class SceneSourceConfig:
         split)."""
         return bool(self.val_source) or (self.source == SYNTHETIC and not self.sources)
 
-    def open(self, split: str = "train", require: tuple[str, ...] = (), num_scenes: int | None = None,
-             images_only: bool = False) -> Dataset:
+    def open(
+        self,
+        split: str = "train",
+        require: tuple[str, ...] = (),
+        num_scenes: int | None = None,
+        images_only: bool = False,
+    ) -> Dataset:
         """The training scenes (``split="train"``, random crops: ``sources``' mixture or ``source``) or the
         held-out ones (``"val"``: ``val_source`` or the synthetic ``val`` split, full frames); ``num_scenes``
         synthetic scenes (default ``synthetic_scenes``). ``require``, ``images_only``: see
@@ -235,11 +277,18 @@ class SceneSourceConfig:
         crop_scale = tuple(self.crop_scale) if training else (1.0, 1.0)
         if training and self.sources:
             return open_mixture(self.sources, crop_scale=crop_scale, require=require, images_only=images_only)
-        return open_view_dataset(self.source if training else (self.val_source or self.source), split=split,
-                                 synthetic_path=self.synthetic_path,
-                                 synthetic_scenes=num_scenes or self.synthetic_scenes, window=self.window,
-                                 crop_scale=crop_scale, require=require, synthetic_mix=self.synthetic_mix,
-                                 images_only=images_only, skip_bad=training)
+        return open_view_dataset(
+            self.source if training else (self.val_source or self.source),
+            split=split,
+            synthetic_path=self.synthetic_path,
+            synthetic_scenes=num_scenes or self.synthetic_scenes,
+            window=self.window,
+            crop_scale=crop_scale,
+            require=require,
+            synthetic_mix=self.synthetic_mix,
+            images_only=images_only,
+            skip_bad=training,
+        )
 
     def validate(self, needs_validation: bool = False) -> None:
         """Raise ConfigError (naming the ``data.`` key) for values types alone do not catch."""
@@ -259,12 +308,15 @@ class SceneSourceConfig:
         if self.source == SYNTHETIC:
             synthetic_configs(self.synthetic_path, self.window, self.synthetic_mix)
         if needs_validation and not self.has_validation:
-            raise ConfigError("val_every needs held-out scenes: set data.val_source (scenes on disk have no "
-                              "automatic validation split)")
+            raise ConfigError(
+                "val_every needs held-out scenes: set data.val_source (scenes on disk have no "
+                "automatic validation split)"
+            )
 
 
-def synthetic_configs(synthetic_path: str = "rig", window: int | None = None,
-                      mix: list[dict] = ()) -> list[SyntheticConfig]:
+def synthetic_configs(
+    synthetic_path: str = "rig", window: int | None = None, mix: list[dict] = ()
+) -> list[SyntheticConfig]:
     """The synthetic configs of a source: one per mixture entry (each entry's fields over the defaults
     ``camera_path = synthetic_path``, ``num_frames = window``), or the single default. Raises ConfigError
     naming the entry for an unknown field or a bad value."""
@@ -281,8 +333,9 @@ def synthetic_configs(synthetic_path: str = "rig", window: int | None = None,
     return configs
 
 
-def evaluation_requests(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int],
-                        seed: int = 0) -> list[ViewRequest]:
+def evaluation_requests(
+    dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0
+) -> list[ViewRequest]:
     """The requests of an evaluation: sample ``k`` takes scene ``k mod len(dataset)`` with seed ``seed + k``
     (more samples than scenes draw further view sets from the same scenes), ``num_views`` views at
     ``size = (H, W)``."""
@@ -290,9 +343,10 @@ def evaluation_requests(dataset: Dataset, num_samples: int, num_views: int, size
     return [ViewRequest(k % len(dataset), num_views, height, width, seed + k) for k in range(num_samples)]
 
 
-def evaluation_batches(dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0,
-                       batch_size: int = 1) -> Iterator[ViewBatch]:
+def evaluation_batches(
+    dataset: Dataset, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0, batch_size: int = 1
+) -> Iterator[ViewBatch]:
     """The samples of :func:`evaluation_requests`, collated ``batch_size`` at a time (the last may be smaller)."""
     requests = evaluation_requests(dataset, num_samples, num_views, size, seed)
     for start in range(0, len(requests), batch_size):
-        yield collate_views([dataset[request] for request in requests[start:start + batch_size]])
+        yield collate_views([dataset[request] for request in requests[start : start + batch_size]])

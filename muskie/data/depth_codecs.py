@@ -70,8 +70,10 @@ def _decode_pfm(path: Path) -> np.ndarray:
         expected = width * height * channels * 4
         remaining = path.stat().st_size - handle.tell()
         if remaining < expected:
-            raise ImageReadError(f"{path}: PFM header claims {width}x{height}x{channels} floats "
-                                 f"({expected} bytes) but the file holds {remaining}")
+            raise ImageReadError(
+                f"{path}: PFM header claims {width}x{height}x{channels} floats "
+                f"({expected} bytes) but the file holds {remaining}"
+            )
         data = np.frombuffer(handle.read(expected), dtype="<f4" if scale < 0 else ">f4")
     data = data.reshape(height, width, channels)[::-1]
     if channels == 3:
@@ -97,8 +99,10 @@ def _decode_hdf5(path: Path) -> np.ndarray:
             if dataset.ndim != 2:
                 raise ImageReadError(f"{path}: depth must be a 2-D array, got shape {dataset.shape}")
             if not hdf5_array_fits(dataset, path):
-                raise ImageReadError(f"{path}: dataset {name!r} claims shape {dataset.shape} of "
-                                     f"{dataset.dtype}, more than the file holds")
+                raise ImageReadError(
+                    f"{path}: dataset {name!r} claims shape {dataset.shape} of "
+                    f"{dataset.dtype}, more than the file holds"
+                )
             return np.asarray(dataset[()])
     except OSError as err:
         raise ImageReadError(f"{path}: not a readable HDF5 file ({err})") from err
@@ -145,7 +149,7 @@ def _decode_auto(path: Path) -> np.ndarray:
 
 
 DEPTH_ENCODINGS: dict[str, Callable[[Path], np.ndarray]] = {
-    "auto": _decode_auto,          # by suffix: .npy, .pfm, .h5/.hdf5, else a single-channel image
+    "auto": _decode_auto,  # by suffix: .npy, .pfm, .h5/.hdf5, else a single-channel image
     "png_float16": _decode_png_float16,
     "png_max_invalid": _decode_png_max_invalid,  # 65535 = no measurement
     "png_navi_inverse": _decode_png_navi_inverse,  # NAVI: millimetres = 655350 / stored
@@ -214,8 +218,10 @@ def read_frame_depth(frame: Frame) -> torch.Tensor:
     depth = decode_depth(frame.depth_path, frame.depth_encoding).astype(np.float64) * frame.depth_scale
     if frame.depth_along_ray:
         if depth.shape != (frame.height, frame.width):
-            raise ImageReadError(f"{frame.depth_path}: ray-distance depth of shape {depth.shape} does not match "
-                                 f"the image's {frame.height}x{frame.width}, so its rays are unknown")
+            raise ImageReadError(
+                f"{frame.depth_path}: ray-distance depth of shape {depth.shape} does not match "
+                f"the image's {frame.height}x{frame.width}, so its rays are unknown"
+            )
         depth = ray_distance_to_z(depth, frame.intrinsics)
     depth[~np.isfinite(depth) | (depth < 0)] = 0.0
     return torch.from_numpy(depth.astype(np.float32))

@@ -18,5 +18,6 @@ def hdf5_array_fits(dataset, path: Path) -> bool:
     docstring); the caller raises its error naming the file when it does not."""
     claimed = dataset.size * dataset.dtype.itemsize
     stored = Path(path).stat().st_size
-    return claimed <= (stored if dataset.compression is None and dataset.chunks is None else
-                       MAX_COMPRESSION_RATIO * stored)
+    return claimed <= (
+        stored if dataset.compression is None and dataset.chunks is None else MAX_COMPRESSION_RATIO * stored
+    )

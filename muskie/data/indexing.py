@@ -45,8 +45,14 @@ def _index_scene(job: tuple[str, str, str, dict]) -> tuple[str, dict | None, str
     return scene_id, scene_record(scene, scene_id, Path(root)), None
 
 
-def index_dataset(root: str | Path, format_name: str, out_path: str | Path, workers: int = 1,
-                  progress: bool = False, options: dict | None = None) -> IndexSummary:
+def index_dataset(
+    root: str | Path,
+    format_name: str,
+    out_path: str | Path,
+    workers: int = 1,
+    progress: bool = False,
+    options: dict | None = None,
+) -> IndexSummary:
     """Index every scene of the dataset at ``root`` in format ``format_name`` into the manifest ``out_path``.
 
     Args:

@@ -36,8 +36,9 @@ class MixtureDataset(Dataset):
 
     def __init__(self, datasets: Sequence[Dataset], weights: Sequence[float], names: Sequence[str] = ()):
         if not datasets or len(weights) != len(datasets):
-            raise ValueError(f"a mixture needs one weight per dataset, got {len(datasets)} dataset(s) and "
-                             f"{len(weights)} weight(s)")
+            raise ValueError(
+                f"a mixture needs one weight per dataset, got {len(datasets)} dataset(s) and {len(weights)} weight(s)"
+            )
         if not all(w > 0 for w in weights):
             raise ValueError(f"mixture weights must be > 0, got {list(weights)}")
         if not all(len(d) > 0 for d in datasets):

@@ -36,8 +36,9 @@ def mask_box(mask_path: str | Path, image_size: tuple[int, int]) -> CropBox | No
     return CropBox(round(top), round(left), max(1, round(bottom - top)), max(1, round(right - left)))
 
 
-def object_crop(box: CropBox, in_size: tuple[int, int], out_size: tuple[int, int],
-                margin: float = ZOOM_MARGIN) -> CropBox:
+def object_crop(
+    box: CropBox, in_size: tuple[int, int], out_size: tuple[int, int], margin: float = ZOOM_MARGIN
+) -> CropBox:
     """The crop of ``out_size``'s aspect ratio that frames ``box`` in an image of ``in_size = (H, W)``.
 
     The crop is the smallest of that aspect holding the box grown by ``margin`` of its side on each side,

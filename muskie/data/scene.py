@@ -85,14 +85,18 @@ class Frame:
         object.__setattr__(self, "intrinsics", _as_matrix(self.intrinsics, (3, 3), "intrinsics", where))
         # a zero or negative focal length projects nothing onto the image: a corrupt camera, not a camera
         if self.intrinsics is not None and not (self.intrinsics[0, 0] > 0 and self.intrinsics[1, 1] > 0):
-            raise ValueError(f"{where}: intrinsics must have positive focal lengths, got fx "
-                             f"{self.intrinsics[0, 0]!r} and fy {self.intrinsics[1, 1]!r}")
+            raise ValueError(
+                f"{where}: intrinsics must have positive focal lengths, got fx "
+                f"{self.intrinsics[0, 0]!r} and fy {self.intrinsics[1, 1]!r}"
+            )
         object.__setattr__(self, "cam_to_world", _as_matrix(self.cam_to_world, (4, 4), "cam_to_world", where))
         # every reader builds frames, so this is the one rigidity check of poses read from files
         if self.cam_to_world is not None and not rigidity_error(self.cam_to_world) <= RIGID_TOLERANCE:
-            raise ValueError(f"{where}: cam_to_world is not a rigid motion (its rotation part is scaled, sheared "
-                             f"or mirrored, or its last row is not 0 0 0 1: deviation "
-                             f"{rigidity_error(self.cam_to_world):.3g} > {RIGID_TOLERANCE:g})")
+            raise ValueError(
+                f"{where}: cam_to_world is not a rigid motion (its rotation part is scaled, sheared "
+                f"or mirrored, or its last row is not 0 0 0 1: deviation "
+                f"{rigidity_error(self.cam_to_world):.3g} > {RIGID_TOLERANCE:g})"
+            )
         if not (np.isfinite(self.depth_scale) and self.depth_scale > 0):
             raise ValueError(f"{where}: depth_scale must be positive, got {self.depth_scale!r}")
 

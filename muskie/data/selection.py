@@ -111,7 +111,7 @@ def object_box(valid: torch.Tensor) -> CropBox:
     height, width = valid.shape
     side = min(height, width)
     top0, left0 = (height - side) // 2, (width - side) // 2
-    inside = valid[top0:top0 + side, left0:left0 + side]
+    inside = valid[top0 : top0 + side, left0 : left0 + side]
     rows, cols = torch.nonzero(inside.any(dim=1)).flatten(), torch.nonzero(inside.any(dim=0)).flatten()
     if rows.numel() == 0:
         return CropBox(top0, left0, side, side)
@@ -125,8 +125,14 @@ def object_box(valid: torch.Tensor) -> CropBox:
     return CropBox(top0 + top, left0 + left, box, box)
 
 
-def load_views(scene: Scene, indices: Sequence[int], size: tuple[int, int], object_crop: bool = False,
-               centre_crop: bool = False, depth_of: Callable[[Frame], torch.Tensor | None] | None = None) -> dict:
+def load_views(
+    scene: Scene,
+    indices: Sequence[int],
+    size: tuple[int, int],
+    object_crop: bool = False,
+    centre_crop: bool = False,
+    depth_of: Callable[[Frame], torch.Tensor | None] | None = None,
+) -> dict:
     """The sample of frames ``indices`` of ``scene``, in that order (view 0 first), each resized to ``size =
     (H, W)``: the whole frame, with ``centre_crop`` its largest centred crop of the output's aspect
     (:func:`muskie.data.transforms.centred_crop`), or with ``object_crop`` the :func:`object_box` of its valid
@@ -147,8 +153,10 @@ def load_views(scene: Scene, indices: Sequence[int], size: tuple[int, int], obje
             depth = read_frame_depth(frame) if frame.depth_path is not None else None
         k = torch.from_numpy(frame.intrinsics) if frame.intrinsics is not None else None
         if depth is not None and tuple(depth.shape) != tuple(image.shape[1:]):
-            raise ValueError(f"{frame.depth_path or frame.image_path}: depth is {tuple(depth.shape)}, its image "
-                             f"{tuple(image.shape[1:])}")
+            raise ValueError(
+                f"{frame.depth_path or frame.image_path}: depth is {tuple(depth.shape)}, its image "
+                f"{tuple(image.shape[1:])}"
+            )
         if object_crop:
             box = object_box(depth > 0)
         elif centre_crop:

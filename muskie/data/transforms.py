@@ -128,11 +128,13 @@ def crop_and_resize(
     cols = slice(box.left, box.left + box.width)
     crop = image[:, rows, cols]
     if tuple(crop.shape[1:]) != tuple(out_size):
-        crop = F.interpolate(crop[None], size=tuple(out_size), mode="bilinear", align_corners=False,
-                             antialias=True)[0].clamp_(0.0, 1.0)
+        crop = F.interpolate(crop[None], size=tuple(out_size), mode="bilinear", align_corners=False, antialias=True)[
+            0
+        ].clamp_(0.0, 1.0)
     if intrinsics is not None:
-        intrinsics = resize_intrinsics(crop_intrinsics(intrinsics, box.top, box.left), (box.height, box.width),
-                                       out_size)
+        intrinsics = resize_intrinsics(
+            crop_intrinsics(intrinsics, box.top, box.left), (box.height, box.width), out_size
+        )
     if depth is not None:
         if tuple(depth.shape) != (in_h, in_w):
             raise ValueError(f"depth shape {tuple(depth.shape)} does not match the image's {(in_h, in_w)}")

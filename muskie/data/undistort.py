@@ -28,8 +28,14 @@ def _undistortion_grid(intrinsics: bytes, distortion: LensDistortion, size: tupl
         (du_dv, du_du), (dv_dv, dv_du) = (np.gradient(pixel_map[..., i], axis=(0, 1)) for i in (0, 1))
         unfolded = du_du * dv_dv - du_dv * dv_du > 0
     pixels = torch.from_numpy(pixel_map)
-    inside = (torch.isfinite(pixels).all(-1) & (pixels[..., 0] >= -0.5) & (pixels[..., 0] <= width - 0.5)
-              & (pixels[..., 1] >= -0.5) & (pixels[..., 1] <= height - 0.5) & torch.from_numpy(unfolded))
+    inside = (
+        torch.isfinite(pixels).all(-1)
+        & (pixels[..., 0] >= -0.5)
+        & (pixels[..., 0] <= width - 0.5)
+        & (pixels[..., 1] >= -0.5)
+        & (pixels[..., 1] <= height - 0.5)
+        & torch.from_numpy(unfolded)
+    )
     # grid_sample's coordinates (align_corners=False): -1 and 1 are the outer edges of the image, so the same
     # grid addresses a scaled copy of it (the depth) at the same points of the field of view
     grid = torch.stack([(pixels[..., 0] + 0.5) / width, (pixels[..., 1] + 0.5) / height], dim=-1) * 2 - 1
@@ -37,8 +43,9 @@ def _undistortion_grid(intrinsics: bytes, distortion: LensDistortion, size: tupl
     return grid, inside
 
 
-def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: LensDistortion,
-                   depth: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def undistort_view(
+    image: torch.Tensor, intrinsics: np.ndarray, distortion: LensDistortion, depth: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Resample a distorted view into the pinhole camera of its own ``K``, at the same size.
 
     The new camera keeps the pinhole part ``K`` of the distorted one (the frame's ``intrinsics`` stay
@@ -64,8 +71,12 @@ def undistort_view(image: torch.Tensor, intrinsics: np.ndarray, distortion: Lens
     image = F.grid_sample(image[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     image = image * inside
     if depth is not None:
-        depth = F.grid_sample(depth[None, None].float(), grid, mode="nearest", padding_mode="zeros",
-                              align_corners=False)[0, 0] * inside
+        depth = (
+            F.grid_sample(depth[None, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)[
+                0, 0
+            ]
+            * inside
+        )
     return image, depth
 
 
@@ -74,5 +85,7 @@ def check_depth_size(frame: Frame, depth: torch.Tensor) -> None:
     the file."""
     scale_y, scale_x = depth.shape[0] / frame.height, depth.shape[1] / frame.width
     if abs(scale_y - scale_x) > 1e-6 * max(scale_x, scale_y):
-        raise ValueError(f"{frame.depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, neither the image's "
-                         f"size {frame.width}x{frame.height} nor a scaled copy of it")
+        raise ValueError(
+            f"{frame.depth_path}: depth is {depth.shape[1]}x{depth.shape[0]}, neither the image's "
+            f"size {frame.width}x{frame.height} nor a scaled copy of it"
+        )

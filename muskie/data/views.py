@@ -21,8 +21,8 @@ from torch.utils.data import Dataset, Sampler
 from muskie.constants import normalize_image
 from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.imageio import IMAGE_ERRORS, read_image
-from muskie.data.scene import Scene
 from muskie.data.object_zoom import mask_box, object_crop
+from muskie.data.scene import Scene
 from muskie.data.transforms import crop_and_resize, sample_crop
 from muskie.data.undistort import check_depth_size, undistort_view
 
@@ -145,14 +145,20 @@ class MultiViewDataset(Dataset):
         if not self.skip_bad:
             return self._load(request)
         for attempt in range(self.max_replacements + 1):
-            current = request if attempt == 0 else request._replace(
-                index=(request.index + attempt) % len(self.scenes), seed=mix_seeds(request.seed, attempt))
+            current = (
+                request
+                if attempt == 0
+                else request._replace(
+                    index=(request.index + attempt) % len(self.scenes), seed=mix_seeds(request.seed, attempt)
+                )
+            )
             try:
                 return self._load(current)
             except (ValueError, *IMAGE_ERRORS) as err:
                 self.num_skipped += 1
-                logger.warning("skipped bad sample %s (%s); %d skipped so far in this process",
-                               current, err, self.num_skipped)
+                logger.warning(
+                    "skipped bad sample %s (%s); %d skipped so far in this process", current, err, self.num_skipped
+                )
         raise RuntimeError(f"request {request}: no loadable sample after {self.max_replacements} replacements")
 
     def _pick_frames(self, scene: Scene, num_views: int, generator: torch.Generator) -> list[int]:
@@ -163,7 +169,7 @@ class MultiViewDataset(Dataset):
                 raise ValueError(f"scene {scene.name} ({scene.root}): no frame lists {num_views - 1} neighbours")
             anchor = anchors[int(torch.randint(0, len(anchors), (), generator=generator))]
             partners = scene.neighbours[anchor]
-            chosen = torch.randperm(len(partners), generator=generator)[:num_views - 1].tolist()
+            chosen = torch.randperm(len(partners), generator=generator)[: num_views - 1].tolist()
             return [anchor] + [partners[i] for i in chosen]
         # a window narrower than V grows to V frames
         window = min(max(self.window, num_views), len(scene))
@@ -180,8 +186,10 @@ class MultiViewDataset(Dataset):
     def _load(self, request: ViewRequest) -> dict:
         scene = self.scenes[request.index]
         if len(scene) < request.num_views:
-            raise ValueError(f"scene {scene.name} ({scene.root}) has {len(scene)} frames, "
-                             f"fewer than the {request.num_views} views asked for")
+            raise ValueError(
+                f"scene {scene.name} ({scene.root}) has {len(scene)} frames, "
+                f"fewer than the {request.num_views} views asked for"
+            )
         generator = torch.Generator().manual_seed(request.seed % _SEED_MODULUS)
         picks = self._pick_frames(scene, request.num_views, generator)
         zoom = self._zooms(scene, picks, generator)
@@ -194,8 +202,10 @@ class MultiViewDataset(Dataset):
             frame = scene.frames[frame_index]
             image = read_image(frame.image_path)
             if tuple(image.shape[1:]) != (frame.height, frame.width):
-                raise ValueError(f"{frame.image_path}: image is {image.shape[2]}x{image.shape[1]}, "
-                                 f"scene {scene.name} says {frame.width}x{frame.height}")
+                raise ValueError(
+                    f"{frame.image_path}: image is {image.shape[2]}x{image.shape[1]}, "
+                    f"scene {scene.name} says {frame.width}x{frame.height}"
+                )
             k = torch.from_numpy(frame.intrinsics) if with_cameras else None
             depth = read_frame_depth(frame) if with_depth else None
             if depth is not None:

@@ -141,7 +141,7 @@ def texture_mask(image: torch.Tensor, min_texture: float = 0.03, window: int = T
     grey = denormalize_image(image.float()).clamp(0, 1).mean(0)[None, None]
     mean = F.avg_pool2d(grey, window, stride=1, padding=window // 2, count_include_pad=True)
     mean_sq = F.avg_pool2d(grey**2, window, stride=1, padding=window // 2, count_include_pad=True)
-    return ((mean_sq - mean**2).clamp(min=0).sqrt()[0, 0] >= min_texture)
+    return (mean_sq - mean**2).clamp(min=0).sqrt()[0, 0] >= min_texture
 
 
 @dataclass
@@ -158,8 +158,14 @@ class Tracks:
     visible: torch.Tensor
 
 
-def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, intrinsics: torch.Tensor,
-                        cam_to_world: torch.Tensor, tolerance: float = OCCLUSION_TOLERANCE) -> Tracks:
+def ground_truth_tracks(
+    queries: torch.Tensor,
+    depth: torch.Tensor,
+    valid: torch.Tensor,
+    intrinsics: torch.Tensor,
+    cam_to_world: torch.Tensor,
+    tolerance: float = OCCLUSION_TOLERANCE,
+) -> Tracks:
     """Tracks of ``queries (N, 2)`` (integer pixel centres of view 0 with valid depth) through all views.
 
     Args:
@@ -184,9 +190,15 @@ def ground_truth_tracks(queries: torch.Tensor, depth: torch.Tensor, valid: torch
 # ---------------------------------------------------------------- scoring and metrics
 
 
-def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Tensor, valid: torch.Tensor,
-                        intrinsics: torch.Tensor, cam_to_world: torch.Tensor,
-                        pool_view0: bool = False) -> dict[str, torch.Tensor]:
+def score_depth_matches(
+    predicted: torch.Tensor,
+    tracks: Tracks,
+    depth: torch.Tensor,
+    valid: torch.Tensor,
+    intrinsics: torch.Tensor,
+    cam_to_world: torch.Tensor,
+    pool_view0: bool = False,
+) -> dict[str, torch.Tensor]:
     """Errors of the visible (query, target view) pairs of one sample, each ``(M,)`` float64:
     ``view`` (target index), ``error_2d`` (px), ``error_3d`` (world units, NaN where the predicted pixel
     has no valid depth), ``depth_scale`` (median valid depth of view 0), ``diagonal`` (px),
@@ -219,21 +231,30 @@ def score_depth_matches(predicted: torch.Tensor, tracks: Tracks, depth: torch.Te
         keys = ("view", "error_2d", "error_3d", "depth_scale", "diagonal", "displacement", "rotation_deg")
         return {k: torch.zeros(0, dtype=torch.float64) for k in keys}
     view = torch.cat(views)
-    return {"view": view, "error_2d": torch.cat(errors_2d), "error_3d": torch.cat(errors_3d),
-            "depth_scale": torch.full_like(view, float(scale)),
-            "diagonal": torch.full_like(view, math.hypot(height, width)),
-            "displacement": torch.cat(displacements), "rotation_deg": rotations[view.long()]}
+    return {
+        "view": view,
+        "error_2d": torch.cat(errors_2d),
+        "error_3d": torch.cat(errors_3d),
+        "depth_scale": torch.full_like(view, float(scale)),
+        "diagonal": torch.full_like(view, math.hypot(height, width)),
+        "displacement": torch.cat(displacements),
+        "rotation_deg": rotations[view.long()],
+    }
 
 
-def score_epipolar_matches(predicted: torch.Tensor, intrinsics: torch.Tensor,
-                           cam_to_world: torch.Tensor) -> dict[str, torch.Tensor]:
+def score_epipolar_matches(
+    predicted: torch.Tensor, intrinsics: torch.Tensor, cam_to_world: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """``view``, ``epipolar`` (px) and ``rotation_deg`` (relative rotation of view 0's and the target's
     camera, degrees) ``(M,)`` float64 of every (query, target view) pair of one sample; ``predicted (V, N, 2)``
     with the queries in row 0."""
     views, distances = [], []
     for t in range(1, predicted.shape[0]):
-        distances.append(symmetric_epipolar_distance(predicted[0], predicted[t], intrinsics[0], cam_to_world[0],
-                                                     intrinsics[t], cam_to_world[t]))
+        distances.append(
+            symmetric_epipolar_distance(
+                predicted[0], predicted[t], intrinsics[0], cam_to_world[0], intrinsics[t], cam_to_world[t]
+            )
+        )
         views.append(torch.full((predicted.shape[1],), float(t), dtype=torch.float64))
     view = torch.cat(views)
     return {"view": view, "epipolar": torch.cat(distances), "rotation_deg": pair_rotations(cam_to_world)[view.long()]}
@@ -279,8 +300,11 @@ def epipolar_metrics(errors: dict[str, torch.Tensor]) -> dict[str, float]:
     distance = errors["epipolar"]
     if distance.numel() == 0:
         return {key: (0 if key == "pairs" else math.nan) for key, _ in EPIPOLAR_METRICS}
-    out = {"pairs": int(distance.numel()), "epi_median_px": float(distance.median()),
-           "epi_mean_px": float(distance.mean())}
+    out = {
+        "pairs": int(distance.numel()),
+        "epi_median_px": float(distance.median()),
+        "epi_mean_px": float(distance.mean()),
+    }
     for threshold in EPIPOLAR_THRESHOLDS:
         out[f"acc_{threshold:g}px"] = _percent(distance <= threshold)
     return out
@@ -311,15 +335,17 @@ def bin_index(values: torch.Tensor, edges: Sequence[float]) -> torch.Tensor:
     return torch.bucketize(values.double(), boundaries, right=True)
 
 
-def binned_metrics(errors: dict[str, torch.Tensor], key: str, edges: Sequence[float],
-                   protocol: str = "depth") -> dict[str, dict[str, float]]:
+def binned_metrics(
+    errors: dict[str, torch.Tensor], key: str, edges: Sequence[float], protocol: str = "depth"
+) -> dict[str, dict[str, float]]:
     """Bin label -> the protocol's metrics (:func:`depth_metrics` or :func:`epipolar_metrics`) of the pairs of
     pooled ``errors`` whose ``errors[key]`` (``displacement`` px or ``rotation_deg``) falls in that bin; every
     bin is present (``pairs`` 0 and NaN metrics when empty)."""
     summarize = depth_metrics if protocol == "depth" else epipolar_metrics
     index = bin_index(errors[key], edges)
-    return {label: summarize({k: v[index == i] for k, v in errors.items()})
-            for i, label in enumerate(bin_labels(edges))}
+    return {
+        label: summarize({k: v[index == i] for k, v in errors.items()}) for i, label in enumerate(bin_labels(edges))
+    }
 
 
 def value_distribution(values: torch.Tensor, edges: Sequence[float]) -> dict:
@@ -328,10 +354,12 @@ def value_distribution(values: torch.Tensor, edges: Sequence[float]) -> dict:
     values = values.double()
     index = bin_index(values, edges)
     empty = values.numel() == 0
-    return {"pairs": int(values.numel()),
-            "median": math.nan if empty else float(torch.quantile(values, 0.5)),
-            "p90": math.nan if empty else float(torch.quantile(values, 0.9)),
-            "counts": {label: int((index == i).sum()) for i, label in enumerate(bin_labels(edges))}}
+    return {
+        "pairs": int(values.numel()),
+        "median": math.nan if empty else float(torch.quantile(values, 0.5)),
+        "p90": math.nan if empty else float(torch.quantile(values, 0.9)),
+        "counts": {label: int((index == i).sum()) for i, label in enumerate(bin_labels(edges))},
+    }
 
 
 # ---------------------------------------------------------------- evaluation loop
@@ -441,8 +469,10 @@ class CorrespondenceResult:
         """Metrics of each view pair ``(0, t)``, keyed by ``t``."""
         summarize = depth_metrics if self.protocol == "depth" else epipolar_metrics
         errors = self.errors[readout]
-        return {int(t): summarize({k: v[errors["view"] == t] for k, v in errors.items()})
-                for t in errors["view"].unique().tolist()}
+        return {
+            int(t): summarize({k: v[errors["view"] == t] for k, v in errors.items()})
+            for t in errors["view"].unique().tolist()
+        }
 
     def bins(self, key: str) -> tuple[float, ...]:
         """The lower bin edges of ``displacement`` or ``rotation_deg``."""
@@ -466,20 +496,28 @@ class CorrespondenceResult:
     def to_dict(self) -> dict:
         """JSON-ready summary: pooled, per-view and binned metrics of every readout, the distributions of the
         binned quantities, and the diagnostics when run (NaN -> None)."""
+
         def clean(values):
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
 
         keys = self.binned_keys()
         out = {
-            "backbone": self.backbone, "protocol": self.protocol, "samples": self.samples,
-            "skipped": self.skipped, "pool_view0": self.pool_view0,
-            "readout_settings": {r: {"reads": READOUT_TITLES[r], "blocks": blocks}
-                                 for r, blocks in self.readout_blocks.items()},
-            "readouts": {r: {"pooled": clean(self.metrics(r)),
-                             "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()},
-                             "binned": {key: {label: clean(m) for label, m in self.binned(r, key).items()}
-                                        for key in keys}}
-                         for r in self.errors},
+            "backbone": self.backbone,
+            "protocol": self.protocol,
+            "samples": self.samples,
+            "skipped": self.skipped,
+            "pool_view0": self.pool_view0,
+            "readout_settings": {
+                r: {"reads": READOUT_TITLES[r], "blocks": blocks} for r, blocks in self.readout_blocks.items()
+            },
+            "readouts": {
+                r: {
+                    "pooled": clean(self.metrics(r)),
+                    "per_view": {str(t): clean(m) for t, m in self.per_view(r).items()},
+                    "binned": {key: {label: clean(m) for label, m in self.binned(r, key).items()} for key in keys},
+                }
+                for r in self.errors
+            },
             "bins": {key: list(self.bins(key)) for key in BINNED},
             "distribution": {key: clean(self.distribution(key)) for key in keys},
         }
@@ -493,12 +531,19 @@ def _protocol(sample: dict) -> str:
         return "depth"
     if "cam_to_world" in sample and "intrinsics" in sample:
         return "epipolar"
-    raise ValueError(f"sample of scene {sample.get('scene', '?')!r} has neither depth nor cameras: "
-                     "the correspondence benchmark needs one of them")
+    raise ValueError(
+        f"sample of scene {sample.get('scene', '?')!r} has neither depth nor cameras: "
+        "the correspondence benchmark needs one of them"
+    )
 
 
-def _predict(backbone: FeatureBackbone, images: torch.Tensor, queries: torch.Tensor, readouts: Sequence[str],
-             config: CorrespondenceConfig) -> dict[str, torch.Tensor]:
+def _predict(
+    backbone: FeatureBackbone,
+    images: torch.Tensor,
+    queries: torch.Tensor,
+    readouts: Sequence[str],
+    config: CorrespondenceConfig,
+) -> dict[str, torch.Tensor]:
     """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``,
     every readout's blocks read in one :meth:`~muskie.eval.backbones.FeatureBackbone.read_blocks` call."""
     height, width = images.shape[-2:]
@@ -515,20 +560,27 @@ def _predict(backbone: FeatureBackbone, images: torch.Tensor, queries: torch.Ten
             source_to_target = mean_attention([out.attention[i][0, 0].transpose(0, 1)[1:] for i in blocks[readout]])
             target_to_source = mean_attention([out.attention[i][0, 1:, :, 0] for i in blocks[readout]])
             grid = tuple(out.features[min(attention_blocks)].shape[2:4])
-            matches = attention_matches(source_to_target, target_to_source, grid, grid, queries, (height, width),
-                                        config.temperature)
+            matches = attention_matches(
+                source_to_target, target_to_source, grid, grid, queries, (height, width), config.temperature
+            )
         else:
-            features = concatenate_normalised([out.features[i][0] for i in blocks[readout]]) \
-                if readout == "nn-multi" else out.features[blocks[readout][0]][0]  # (V, h, w, C)
+            features = (
+                concatenate_normalised([out.features[i][0] for i in blocks[readout]])
+                if readout == "nn-multi"
+                else out.features[blocks[readout][0]][0]
+            )  # (V, h, w, C)
             matches = nearest_neighbour_matches(features[0], features[1:], queries, (height, width), config.nn_metric)
         predicted[readout] = torch.cat([queries[None], matches.float()], dim=0)
     return predicted
 
 
 @torch.no_grad()
-def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
-                            config: CorrespondenceConfig = CorrespondenceConfig(),
-                            keep_examples: int = 1) -> CorrespondenceResult:
+def evaluate_correspondence(
+    backbone: FeatureBackbone,
+    samples: Iterable[dict],
+    config: CorrespondenceConfig = CorrespondenceConfig(),
+    keep_examples: int = 1,
+) -> CorrespondenceResult:
     """Run the benchmark (module docstring) for one backbone.
 
     Args:
@@ -543,18 +595,22 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
     for index, sample in enumerate(samples):
         protocol = _protocol(sample)
         if result is None:
-            result = CorrespondenceResult(backbone=backbone.name, protocol=protocol,
-                                          displacement_bins=config.displacement_bins,
-                                          rotation_bins=config.rotation_bins,
-                                          readout_blocks={r: config.readout_blocks(r, backbone.depth)
-                                                          for r in readouts},
-                                          pool_view0=config.pool_view0 and protocol == "depth")
+            result = CorrespondenceResult(
+                backbone=backbone.name,
+                protocol=protocol,
+                displacement_bins=config.displacement_bins,
+                rotation_bins=config.rotation_bins,
+                readout_blocks={r: config.readout_blocks(r, backbone.depth) for r in readouts},
+                pool_view0=config.pool_view0 and protocol == "depth",
+            )
             for readout in config.readouts:
                 if readout not in readouts:
                     result.skipped[readout] = "no cross-view attention (frame-wise backbone)"
         elif protocol != result.protocol:
-            raise ValueError(f"sample {index} ({sample.get('scene', '?')}) needs the {protocol} protocol, "
-                             f"earlier samples the {result.protocol} protocol: evaluate them separately")
+            raise ValueError(
+                f"sample {index} ({sample.get('scene', '?')}) needs the {protocol} protocol, "
+                f"earlier samples the {result.protocol} protocol: evaluate them separately"
+            )
         images = sample["images"]
         if images.dim() != 4 or images.shape[0] < 2:
             raise ValueError(f"sample {index}: images must be (V, 3, H, W) with V >= 2, got {tuple(images.shape)}")
@@ -562,8 +618,14 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
         tracks = None
         if protocol == "depth":
             queries = sample_queries(sample["valid"][0], config.num_queries, generator)
-            tracks = ground_truth_tracks(queries, sample["depth"], sample["valid"], sample["intrinsics"],
-                                         sample["cam_to_world"], config.tolerance)
+            tracks = ground_truth_tracks(
+                queries,
+                sample["depth"],
+                sample["valid"],
+                sample["intrinsics"],
+                sample["cam_to_world"],
+                config.tolerance,
+            )
             seen = tracks.visible.any(dim=0)
             queries, tracks = queries[seen], Tracks(tracks.target_uv[:, seen], tracks.visible[:, seen])
         else:
@@ -573,8 +635,15 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
         predicted = _predict(backbone, images, queries, readouts, config)
         for readout, matches in predicted.items():
             if protocol == "depth":
-                errors = score_depth_matches(matches, tracks, sample["depth"], sample["valid"], sample["intrinsics"],
-                                             sample["cam_to_world"], config.pool_view0)
+                errors = score_depth_matches(
+                    matches,
+                    tracks,
+                    sample["depth"],
+                    sample["valid"],
+                    sample["intrinsics"],
+                    sample["cam_to_world"],
+                    config.pool_view0,
+                )
             else:
                 errors = score_epipolar_matches(matches, sample["intrinsics"], sample["cam_to_world"])
             pooled = result.errors.setdefault(readout, {k: torch.zeros(0, dtype=torch.float64) for k in errors})
@@ -582,9 +651,14 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
                 pooled[key] = torch.cat([pooled[key], values])
         result.samples += 1
         if len(result.examples) < keep_examples:
-            result.examples.append(Example(images=images, predicted=predicted,
-                                           target_uv=None if tracks is None else tracks.target_uv,
-                                           visible=None if tracks is None else tracks.visible))
+            result.examples.append(
+                Example(
+                    images=images,
+                    predicted=predicted,
+                    target_uv=None if tracks is None else tracks.target_uv,
+                    visible=None if tracks is None else tracks.visible,
+                )
+            )
     if result is None:
         raise ValueError("no samples to evaluate")
     return result
@@ -593,9 +667,16 @@ def evaluate_correspondence(backbone: FeatureBackbone, samples: Iterable[dict],
 # ---------------------------------------------------------------- data and reports
 
 
-def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0,
-                 synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = (),
-                 synthetic_split: str = "test") -> list[dict]:
+def load_samples(
+    scenes: str,
+    num_samples: int,
+    num_views: int = 8,
+    size: tuple[int, int] = (64, 64),
+    seed: int = 0,
+    synthetic_path: str = "rig",
+    synthetic_mix: Sequence[dict] = (),
+    synthetic_split: str = "test",
+) -> list[dict]:
     """The benchmark's samples: ``scenes`` is ``synthetic`` (the held-out ``synthetic_split``, ``test`` to
     report or ``val`` to choose settings; camera path ``synthetic_path``, or the mixture ``synthetic_mix``
     of :func:`muskie.data.datasets.open_view_dataset`) or anything :func:`muskie.data.sources.load_scenes`
@@ -603,13 +684,20 @@ def load_samples(scenes: str, num_samples: int, num_views: int = 8, size: tuple[
     (largest crop of the output's aspect ratio) resized to ``size (H, W)``."""
     from muskie.data.datasets import evaluation_requests, open_view_dataset
 
-    dataset = open_view_dataset(scenes, split=synthetic_split, synthetic_path=synthetic_path, crop_scale=(1.0, 1.0),
-                                skip_bad=False, synthetic_mix=list(synthetic_mix))
+    dataset = open_view_dataset(
+        scenes,
+        split=synthetic_split,
+        synthetic_path=synthetic_path,
+        crop_scale=(1.0, 1.0),
+        skip_bad=False,
+        synthetic_mix=list(synthetic_mix),
+    )
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
-def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512),
-                      num_samples: int | None = None) -> list[dict]:
+def benchmark_samples(
+    benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512), num_samples: int | None = None
+) -> list[dict]:
     """The samples of a paper benchmark (:data:`BENCHMARKS`) under ``root``, in the authors' order, views
     resized to ``size (H, W)``; the first ``num_samples`` (None: all).
 
@@ -642,19 +730,37 @@ def benchmark_samples(benchmark: str, root, num_views: int = 8, size: tuple[int,
     return [load_views(scene, indices, size, object_crop=crop) for scene, indices, crop in chosen]
 
 
-def select_samples(scenes: str, num_samples: int | None, num_views: int, size: tuple[int, int], seed: int = 0,
-                   synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test",
-                   benchmark: str | None = None) -> tuple[list[dict], str]:
+def select_samples(
+    scenes: str,
+    num_samples: int | None,
+    num_views: int,
+    size: tuple[int, int],
+    seed: int = 0,
+    synthetic_path: str = "rig",
+    synthetic_mix: Sequence[dict] = (),
+    synthetic_split: str = "test",
+    benchmark: str | None = None,
+) -> tuple[list[dict], str]:
     """The samples of a comparison and a sentence saying how they were chosen: :func:`load_samples`
     (``num_samples`` None: 32) or, for a ``benchmark``, :func:`benchmark_samples` (None: all)."""
     if num_views < 2 or (num_samples is not None and num_samples < 1):
         raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
     if benchmark is not None:
         return benchmark_samples(benchmark, scenes, num_views, size, num_samples), BENCHMARKS[benchmark]
-    samples = load_samples(scenes, 32 if num_samples is None else num_samples, num_views, size, seed,
-                           synthetic_path, synthetic_mix, synthetic_split)
-    return samples, (f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
-                     "(muskie.data.datasets.evaluation_requests), full frames")
+    samples = load_samples(
+        scenes,
+        32 if num_samples is None else num_samples,
+        num_views,
+        size,
+        seed,
+        synthetic_path,
+        synthetic_mix,
+        synthetic_split,
+    )
+    return samples, (
+        f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
+        "(muskie.data.datasets.evaluation_requests), full frames"
+    )
 
 
 def settings_header(settings: dict) -> str:
@@ -663,11 +769,13 @@ def settings_header(settings: dict) -> str:
     config = settings["config"]
     height, width = settings["size"]
     readouts = ", ".join(f"{r} ({READOUT_TITLES[r]})" for r in config["readouts"])
-    return (f"Settings: {settings['selection']}; {height}x{width} px, {settings['views']} views, "
-            f"{settings['samples']} samples, up to {config['num_queries']} queries per sample; readouts: {readouts}; "
-            f"block {config['block']}, multi-layer blocks {config['layers'] or 'probe3d default'}, nearest-neighbour "
-            f"metric {config['nn_metric']}, temperature {config['temperature']:g}; view 0 pooled in: "
-            f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}.\n")
+    return (
+        f"Settings: {settings['selection']}; {height}x{width} px, {settings['views']} views, "
+        f"{settings['samples']} samples, up to {config['num_queries']} queries per sample; readouts: {readouts}; "
+        f"block {config['block']}, multi-layer blocks {config['layers'] or 'probe3d default'}, nearest-neighbour "
+        f"metric {config['nn_metric']}, temperature {config['temperature']:g}; view 0 pooled in: "
+        f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}.\n"
+    )
 
 
 def _distribution_table(results: Sequence[CorrespondenceResult], key: str) -> str:
@@ -688,23 +796,36 @@ def _distribution_table(results: Sequence[CorrespondenceResult], key: str) -> st
     for names, first in groups:
         spread = first.distribution(key)
         counts = spread["counts"] if list(spread["counts"]) == labels else {}
-        rows.append(["all backbones" if len(groups) == 1 else ", ".join(names), spread["pairs"], spread["median"],
-                     spread["p90"], *(counts.get(label) for label in labels)])
+        rows.append(
+            [
+                "all backbones" if len(groups) == 1 else ", ".join(names),
+                spread["pairs"],
+                spread["median"],
+                spread["p90"],
+                *(counts.get(label) for label in labels),
+            ]
+        )
     what, unit = BINNED[key]
     header = ["scored by", "pairs", f"median {unit}", f"p90 {unit}", *(f"{label} {unit}" for label in labels)]
-    return f"How much the views move: {what} of the scored pairs (count per bin):\n\n" \
-           f"{report.markdown_table(header, rows)}\n"
+    return (
+        f"How much the views move: {what} of the scored pairs (count per bin):\n\n"
+        f"{report.markdown_table(header, rows)}\n"
+    )
 
 
-def _binned_table(results: Sequence[CorrespondenceResult], key: str, columns: Sequence[str],
-                  titles: dict[str, str]) -> str:
+def _binned_table(
+    results: Sequence[CorrespondenceResult], key: str, columns: Sequence[str], titles: dict[str, str]
+) -> str:
     """Markdown: every backbone's and readout's metrics per bin of ``key``, rows grouped by bin; bins without
     pairs are left out (the distribution table shows them)."""
     binned = {(r.backbone, readout): r.binned(readout, key) for r in results for readout in r.errors}
     labels = list(dict.fromkeys(label for per_bin in binned.values() for label in per_bin))
-    rows = [[label, backbone, readout, *(per_bin[label][c] for c in columns)]
-            for label in labels for (backbone, readout), per_bin in binned.items()
-            if label in per_bin and per_bin[label]["pairs"] > 0]
+    rows = [
+        [label, backbone, readout, *(per_bin[label][c] for c in columns)]
+        for label in labels
+        for (backbone, readout), per_bin in binned.items()
+        if label in per_bin and per_bin[label]["pairs"] > 0
+    ]
     what, unit = BINNED[key]
     header = [f"{what.split()[-1]} {unit}", "backbone", "readout", *(titles[c] for c in columns)]
     return f"By {what} ({unit}; empty bins left out):\n\n{report.markdown_table(header, rows)}\n"
@@ -716,8 +837,10 @@ def markdown_table(results: Sequence[CorrespondenceResult]) -> str:
     distribution of ground-truth displacement and relative rotation over the scored pairs, the metrics binned
     by them, and the diagnostics of the results that carry them (:func:`muskie.eval.diagnostics.diagnostics_table`)."""
     sections = []
-    for protocol, columns, main, bin_columns in (("depth", DEPTH_METRICS, "epe_mean_px", DEPTH_BIN_METRICS),
-                                                 ("epipolar", EPIPOLAR_METRICS, "epi_median_px", EPIPOLAR_BIN_METRICS)):
+    for protocol, columns, main, bin_columns in (
+        ("depth", DEPTH_METRICS, "epe_mean_px", DEPTH_BIN_METRICS),
+        ("epipolar", EPIPOLAR_METRICS, "epi_median_px", EPIPOLAR_BIN_METRICS),
+    ):
         chosen = [r for r in results if r.protocol == protocol]
         if not chosen:
             continue
@@ -735,8 +858,9 @@ def markdown_table(results: Sequence[CorrespondenceResult]) -> str:
         for result in chosen:
             for readout in result.errors:
                 per_view = result.per_view(readout)
-                per_view_rows.append([result.backbone, readout,
-                                      *(per_view[t][main] if t in per_view else None for t in views)])
+                per_view_rows.append(
+                    [result.backbone, readout, *(per_view[t][main] if t in per_view else None for t in views)]
+                )
         per_view_table = report.markdown_table(["backbone", "readout", *(f"t={t}" for t in views)], per_view_rows)
         sections.append(f"{pooled}\n\n{dict(columns)[main]} per view pair (0, t):\n\n{per_view_table}\n")
         scored = [r for r in chosen if r.errors]
@@ -755,12 +879,23 @@ def _slug(name: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "backbone"
 
 
-def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int | None = None,
-                  num_views: int = 8, size: tuple[int, int] = (64, 64),
-                  config: CorrespondenceConfig = CorrespondenceConfig(), synthetic_path: str = "rig",
-                  seed: int = 0, diagnostics: bool = False, synthetic_mix: Sequence[dict] = (),
-                  synthetic_split: str = "test", benchmark: str | None = None,
-                  progress: bool = False, device: str = "cpu") -> list[CorrespondenceResult]:
+def run_benchmark(
+    backbones: Sequence[str | FeatureBackbone],
+    scenes: str,
+    out_dir,
+    num_samples: int | None = None,
+    num_views: int = 8,
+    size: tuple[int, int] = (64, 64),
+    config: CorrespondenceConfig = CorrespondenceConfig(),
+    synthetic_path: str = "rig",
+    seed: int = 0,
+    diagnostics: bool = False,
+    synthetic_mix: Sequence[dict] = (),
+    synthetic_split: str = "test",
+    benchmark: str | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+) -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
 
@@ -791,8 +926,9 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
     target = resolve_device(device)
     if not backbones:
         raise ValueError("give at least one backbone")
-    samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
-                                        synthetic_split, benchmark)
+    samples, selection = select_samples(
+        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
@@ -805,18 +941,37 @@ def run_benchmark(backbones: Sequence[str | FeatureBackbone], scenes: str, out_d
         results.append(result)
         example = result.examples[0] if result.examples else None
         if example is not None:
-            figure = tracks_figure(example.images, example.predicted, example.target_uv, example.visible,
-                                   title=f"{result.backbone}: {scenes}, sample 0 ({result.protocol} protocol)")
+            figure = tracks_figure(
+                example.images,
+                example.predicted,
+                example.target_uv,
+                example.visible,
+                title=f"{result.backbone}: {scenes}, sample 0 ({result.protocol} protocol)",
+            )
             path = out_dir / f"tracks_{_slug(result.backbone)}.png"
             figure.save(path)
             figures.append(str(path))
-    settings = {"backbones": [r.backbone for r in results], "scenes": scenes, "samples": len(samples),
-                "benchmark": benchmark, "selection": selection, "views": num_views, "size": list(size), "seed": seed,
-                "synthetic_path": synthetic_path,
-                "synthetic_mix": list(synthetic_mix), "synthetic_split": synthetic_split,
-                "diagnostics": diagnostics, "device": str(target),
-                "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-                "figures": figures}
-    report.write_report(out_dir, "results", f"{settings_header(settings)}\n{markdown_table(results)}",
-                 {"settings": settings, "results": [r.to_dict() for r in results]})
+    settings = {
+        "backbones": [r.backbone for r in results],
+        "scenes": scenes,
+        "samples": len(samples),
+        "benchmark": benchmark,
+        "selection": selection,
+        "views": num_views,
+        "size": list(size),
+        "seed": seed,
+        "synthetic_path": synthetic_path,
+        "synthetic_mix": list(synthetic_mix),
+        "synthetic_split": synthetic_split,
+        "diagnostics": diagnostics,
+        "device": str(target),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "figures": figures,
+    }
+    report.write_report(
+        out_dir,
+        "results",
+        f"{settings_header(settings)}\n{markdown_table(results)}",
+        {"settings": settings, "results": [r.to_dict() for r in results]},
+    )
     return results

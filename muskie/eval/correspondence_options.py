@@ -18,8 +18,8 @@ ROTATION_BINS = (0.0, 30.0, 60.0, 90.0, 120.0)
 # benchmark -> how its samples are chosen (what a results file records)
 BENCHMARKS = {
     "navi": "NAVI, the authors' selection: last 10% of each object's multiview collections (objects with a wild "
-            "set), the views closest in rotation to each anchor (anchor = view 0), every 20th cluster, each view "
-            "cropped to the object's box",
+    "set), the views closest in rotation to each anchor (anchor = view 0), every 20th cluster, each view "
+    "cropped to the object's box",
     "scannet": "ScanNet, the authors' selection: per scene the first window of consecutive available frames with "
-               "frame-number gaps <= 35 (view 0 = the first), whole frames",
+    "frame-number gaps <= 35 (view 0 = the first), whole frames",
 }

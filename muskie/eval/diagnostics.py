@@ -104,8 +104,9 @@ def shift_content(images: torch.Tensor, pixels: int, axis: str) -> torch.Tensor:
     return F.pad(images, (0, 0, pixels, 0), mode="reflect")[..., :height, :]
 
 
-def shifted_pair(images: torch.Tensor, pixels: int, axis: str, border: str = "reflect",
-                 size: tuple[int, int] | None = None) -> torch.Tensor:
+def shifted_pair(
+    images: torch.Tensor, pixels: int, axis: str, border: str = "reflect", size: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Pairs ``(N, 2, 3, H, W)`` of a view and a copy of it with the content moved by ``pixels`` along
     ``axis`` (right for ``x``, down for ``y``).
 
@@ -127,11 +128,13 @@ def shifted_pair(images: torch.Tensor, pixels: int, axis: str, border: str = "re
     margin_y, margin_x = images.shape[-2] - height, images.shape[-1] - width
     margin = margin_x if axis == "x" else margin_y
     if min(margin_x, margin_y) < 0 or not 0 <= pixels <= margin:
-        raise ValueError(f"border='crop': images {tuple(images.shape[-2:])} leave a margin of {margin} px along "
-                         f"{axis} around {height}x{width} views, less than the shift of {pixels} px")
+        raise ValueError(
+            f"border='crop': images {tuple(images.shape[-2:])} leave a margin of {margin} px along "
+            f"{axis} around {height}x{width} views, less than the shift of {pixels} px"
+        )
     dy, dx = (0, pixels) if axis == "x" else (pixels, 0)
     view = images[..., margin_y:, margin_x:]
-    copy = images[..., margin_y - dy: margin_y - dy + height, margin_x - dx: margin_x - dx + width]
+    copy = images[..., margin_y - dy : margin_y - dy + height, margin_x - dx : margin_x - dx + width]
     return torch.stack([view, copy], dim=1)
 
 
@@ -176,22 +179,30 @@ def _nn_hits(source: torch.Tensor, target: torch.Tensor, true_index: torch.Tenso
     target_sq = (target**2).sum(-1)
     found, same = [], []
     for start in range(0, source.shape[0], _QUERY_CHUNK):
-        chunk = source[start: start + _QUERY_CHUNK]
+        chunk = source[start : start + _QUERY_CHUNK]
         if metric == "cosine":
             scores = chunk @ target.T
         else:  # -||q - c||^2 up to the query's own norm
             scores = 2 * chunk @ target.T - target_sq
         own = torch.arange(start, start + chunk.shape[0], device=scores.device)
-        found.append(_unique_best(scores, true_index[start: start + chunk.shape[0]]))
+        found.append(_unique_best(scores, true_index[start : start + chunk.shape[0]]))
         same.append(_unique_best(scores, own))
     return torch.cat(found), torch.cat(same)
 
 
 @torch.no_grad()
-def shifted_copy_test(backbone: FeatureBackbone, images: torch.Tensor, shifts: Iterable[int] = SHIFTS,
-                      axes: Iterable[str] = AXES, block: int = -1, readouts: Sequence[str] = DIAGNOSTIC_READOUTS,
-                      nn_metric: str = "l2", border: str = "reflect", size: tuple[int, int] | None = None,
-                      batch_size: int = 8) -> list[ShiftScore]:
+def shifted_copy_test(
+    backbone: FeatureBackbone,
+    images: torch.Tensor,
+    shifts: Iterable[int] = SHIFTS,
+    axes: Iterable[str] = AXES,
+    block: int = -1,
+    readouts: Sequence[str] = DIAGNOSTIC_READOUTS,
+    nn_metric: str = "l2",
+    border: str = "reflect",
+    size: tuple[int, int] | None = None,
+    batch_size: int = 8,
+) -> list[ShiftScore]:
     """The shifted-copy test (module docstring) of one backbone.
 
     Args:
@@ -220,11 +231,13 @@ def shifted_copy_test(backbone: FeatureBackbone, images: torch.Tensor, shifts: I
     readouts = [r for r in readouts if r != "attention" or backbone.multi_view]
     if any(r not in DIAGNOSTIC_READOUTS for r in readouts):
         raise ValueError(f"readouts must be a subset of {DIAGNOSTIC_READOUTS}, got {readouts}")
-    height, width = (size if border == "crop" and size is not None else images.shape[-2:])
+    height, width = size if border == "crop" and size is not None else images.shape[-2:]
     grid_h, grid_w = backbone.grid_size(height, width)
     if height % grid_h or width % grid_w:
-        raise ValueError(f"{backbone.name}: a {grid_h}x{grid_w} grid does not split {height}x{width} views into "
-                         "whole-pixel cells, so a shift of whole cells has no exact true cell")
+        raise ValueError(
+            f"{backbone.name}: a {grid_h}x{grid_w} grid does not split {height}x{width} views into "
+            "whole-pixel cells, so a shift of whole cells has no exact true cell"
+        )
     cell = {"x": width // grid_w, "y": height // grid_h}
     scores = []
     for readout in readouts:
@@ -239,7 +252,7 @@ def shifted_copy_test(backbone: FeatureBackbone, images: torch.Tensor, shifts: I
             if not bool(scored.any()):  # the content leaves the grid entirely: nothing to score
                 continue
             for start in range(0, images.shape[0], batch_size):
-                pairs = shifted_pair(images[start: start + batch_size], shift * cell[axis], axis, border, size)
+                pairs = shifted_pair(images[start : start + batch_size], shift * cell[axis], axis, border, size)
                 out = backbone(pairs, block=block, with_attention="attention" in readouts)
                 for readout in readouts:
                     found, same = hits[(readout, axis, shift)]
@@ -260,9 +273,17 @@ def shifted_copy_test(backbone: FeatureBackbone, images: torch.Tensor, shifts: I
     for readout, axis, shift in scores:
         found, same = hits[(readout, axis, shift)]
         count = int(found.numel())
-        results.append(ShiftScore(readout=readout, axis=axis, shift=shift, pixels=shift * cell[axis], cells=count,
-                                  found=float(found.double().mean()) if count else math.nan,
-                                  same=float(same.double().mean()) if count else math.nan))
+        results.append(
+            ShiftScore(
+                readout=readout,
+                axis=axis,
+                shift=shift,
+                pixels=shift * cell[axis],
+                cells=count,
+                found=float(found.double().mean()) if count else math.nan,
+                same=float(same.double().mean()) if count else math.nan,
+            )
+        )
     return results
 
 
@@ -292,18 +313,30 @@ class Diagnostics:
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN -> None; shares stay in [0, 1])."""
+
         def clean(value):
             return None if isinstance(value, float) and math.isnan(value) else value
 
-        return {"backbone": self.backbone, "same_cell": {str(b): clean(s) for b, s in self.same_cell.items()},
-                "chance": self.chance, "skipped": self.skipped, "settings": self.settings,
-                "shifted_copy": [{k: clean(v) for k, v in asdict(score).items()} for score in self.shifted]}
+        return {
+            "backbone": self.backbone,
+            "same_cell": {str(b): clean(s) for b, s in self.same_cell.items()},
+            "chance": self.chance,
+            "skipped": self.skipped,
+            "settings": self.settings,
+            "shifted_copy": [{k: clean(v) for k, v in asdict(score).items()} for score in self.shifted],
+        }
 
 
 @torch.no_grad()
-def run_diagnostics(backbone: FeatureBackbone, samples: Sequence[dict], block: int = -1,
-                    shifts: Iterable[int] = SHIFTS, axes: Iterable[str] = AXES, nn_metric: str = "l2",
-                    border: str = "reflect") -> Diagnostics:
+def run_diagnostics(
+    backbone: FeatureBackbone,
+    samples: Sequence[dict],
+    block: int = -1,
+    shifts: Iterable[int] = SHIFTS,
+    axes: Iterable[str] = AXES,
+    nn_metric: str = "l2",
+    border: str = "reflect",
+) -> Diagnostics:
     """Both diagnostics on evaluation samples (``images (V, 3, H, W)`` in [-1, 1] each).
 
     The same-cell share is measured in every block on every sample's full set of views (multi-view backbones
@@ -314,12 +347,22 @@ def run_diagnostics(backbone: FeatureBackbone, samples: Sequence[dict], block: i
     if not samples:
         raise ValueError("no samples to diagnose")
     if border != "reflect":
-        raise ValueError("run_diagnostics shifts the samples' own views: border must be 'reflect' (call "
-                         "shifted_copy_test with larger renders for 'crop')")
+        raise ValueError(
+            "run_diagnostics shifts the samples' own views: border must be 'reflect' (call "
+            "shifted_copy_test with larger renders for 'crop')"
+        )
     shifts, axes = tuple(shifts), tuple(axes)
-    result = Diagnostics(backbone=backbone.name, settings={"block": block, "shifts": list(shifts), "axes": list(axes),
-                                                           "border": border, "nn_metric": nn_metric,
-                                                           "images": len(samples)})
+    result = Diagnostics(
+        backbone=backbone.name,
+        settings={
+            "block": block,
+            "shifts": list(shifts),
+            "axes": list(axes),
+            "border": border,
+            "nn_metric": nn_metric,
+            "images": len(samples),
+        },
+    )
     if backbone.multi_view:
         maps: dict[int, list[torch.Tensor]] = {}
         for sample in samples:
@@ -350,15 +393,23 @@ def diagnostics_table(results: Sequence[Diagnostics]) -> str:
         blocks = sorted({b for r in attentive for b in r.same_cell})
         rows = [[r.backbone, *(_percent(r.same_cell.get(b)) for b in blocks), _percent(r.chance)] for r in attentive]
         table = report.markdown_table(["backbone", *(f"block {b} %" for b in blocks), "chance %"], rows)
-        sections.append("Same-cell share: cross-view attention maximum on the query's own cell index (% of query "
-                        "cells x other views; near 100 in every block = the attention copies positions):\n\n"
-                        f"{table}\n")
-    rows = [[r.backbone, s.readout, s.axis, s.shift, s.pixels, s.cells, _percent(s.found), _percent(s.same)]
-            for r in results for s in r.shifted]
+        sections.append(
+            "Same-cell share: cross-view attention maximum on the query's own cell index (% of query "
+            "cells x other views; near 100 in every block = the attention copies positions):\n\n"
+            f"{table}\n"
+        )
+    rows = [
+        [r.backbone, s.readout, s.axis, s.shift, s.pixels, s.cells, _percent(s.found), _percent(s.same)]
+        for r in results
+        for s in r.shifted
+    ]
     if rows:
-        table = report.markdown_table(["backbone", "readout", "axis", "shift cells", "shift px", "cells", "found %",
-                                       "same cell %"], rows)
-        sections.append("Shifted-copy test: a view and a copy of it translated by s cells; % of cells whose best "
-                        "match is the true shifted cell (found) or the query's own cell (same cell):\n\n"
-                        f"{table}\n")
+        table = report.markdown_table(
+            ["backbone", "readout", "axis", "shift cells", "shift px", "cells", "found %", "same cell %"], rows
+        )
+        sections.append(
+            "Shifted-copy test: a view and a copy of it translated by s cells; % of cells whose best "
+            "match is the true shifted cell (found) or the query's own cell (same cell):\n\n"
+            f"{table}\n"
+        )
     return "\n".join(sections)

@@ -68,8 +68,9 @@ class PairwiseConfig:
         object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         object.__setattr__(self, "rotation_edges", tuple(float(e) for e in self.rotation_edges))
         if not self.readouts or any(r not in PAIRWISE_READOUTS for r in self.readouts):
-            raise ValueError(f"pairwise readouts must be a non-empty subset of {PAIRWISE_READOUTS}, "
-                             f"got {self.readouts}")
+            raise ValueError(
+                f"pairwise readouts must be a non-empty subset of {PAIRWISE_READOUTS}, got {self.readouts}"
+            )
         if self.num_matches < 1 or self.stride < 1:
             raise ValueError("num_matches and stride must be >= 1")
         edges = self.rotation_edges
@@ -82,8 +83,9 @@ class PairwiseConfig:
         return readout_blocks(readout, depth, self.block, self.layers)
 
 
-def ratio_test_matches(source: torch.Tensor, target: torch.Tensor, num_matches: int,
-                       ratio_test: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ratio_test_matches(
+    source: torch.Tensor, target: torch.Tensor, num_matches: int, ratio_test: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """probe3d's matches between feature sets ``source (N, C)`` and ``target (M, C)``, ``M >= 2``.
 
     Returns ``(source index (K,), target index (K,), weight (K,))`` of the ``K = min(num_matches, N)`` source
@@ -175,35 +177,54 @@ class PairwiseResult:
         def clean(values):
             return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
 
-        return {"backbone": self.backbone, "protocol": "probe3d", "samples": self.samples,
-                "readout_blocks": self.readout_blocks,
-                "readouts": {r: {"pooled": clean(pairwise_metrics(e)),
-                                 "binned": {"rotation_deg": {label: clean(m) for label, m in
-                                                             binned_recalls(e, self.config.rotation_edges).items()}}}
-                             for r, e in self.errors.items()}}
+        return {
+            "backbone": self.backbone,
+            "protocol": "probe3d",
+            "samples": self.samples,
+            "readout_blocks": self.readout_blocks,
+            "readouts": {
+                r: {
+                    "pooled": clean(pairwise_metrics(e)),
+                    "binned": {
+                        "rotation_deg": {
+                            label: clean(m) for label, m in binned_recalls(e, self.config.rotation_edges).items()
+                        }
+                    },
+                }
+                for r, e in self.errors.items()
+            },
+        }
 
 
 @torch.no_grad()
-def evaluate_pairwise(backbone: FeatureBackbone, samples: Iterable[dict],
-                      config: PairwiseConfig = PairwiseConfig()) -> PairwiseResult:
+def evaluate_pairwise(
+    backbone: FeatureBackbone, samples: Iterable[dict], config: PairwiseConfig = PairwiseConfig()
+) -> PairwiseResult:
     """probe3d's protocol (module docstring) on every pair ``(0, t)`` of every sample (dicts of
     ``docs/layout.md`` with depth and cameras)."""
-    result = PairwiseResult(backbone=backbone.name, config=config,
-                            readout_blocks={r: config.readout_blocks(r, backbone.depth) for r in config.readouts})
+    result = PairwiseResult(
+        backbone=backbone.name,
+        config=config,
+        readout_blocks={r: config.readout_blocks(r, backbone.depth) for r in config.readouts},
+    )
     pair_id = 0
     for index, sample in enumerate(samples):
         if not all(k in sample for k in ("depth", "valid", "intrinsics", "cam_to_world")):
-            raise ValueError(f"sample {index} ({sample.get('scene', '?')}): the probe3d protocol needs depth and "
-                             "cameras")
+            raise ValueError(
+                f"sample {index} ({sample.get('scene', '?')}): the probe3d protocol needs depth and cameras"
+            )
         blocks = sorted({i for r in config.readouts for i in result.readout_blocks[r]})
         out = backbone.read_blocks(sample["images"][None], blocks)
-        rotations = torch.rad2deg(rotation_angle(sample["cam_to_world"][:1, :3, :3].double(),
-                                                 sample["cam_to_world"][:, :3, :3].double()))
+        rotations = torch.rad2deg(
+            rotation_angle(sample["cam_to_world"][:1, :3, :3].double(), sample["cam_to_world"][:, :3, :3].double())
+        )
         for readout in config.readouts:
             grids = [out.features[i][0] for i in result.readout_blocks[readout]]
             features = concatenate_normalised(grids) if readout == "nn-multi" else grids[0]
-            pooled = result.errors.setdefault(readout, {k: torch.zeros(0, dtype=torch.float64)
-                                                        for k in ("pair", "error_3d", "error_2d", "rotation_deg")})
+            pooled = result.errors.setdefault(
+                readout,
+                {k: torch.zeros(0, dtype=torch.float64) for k in ("pair", "error_3d", "error_2d", "rotation_deg")},
+            )
             for target in range(1, sample["images"].shape[0]):
                 scored = score_pair(features, sample, target, config)
                 count = scored["error_3d"].numel()
@@ -220,10 +241,18 @@ def evaluate_pairwise(backbone: FeatureBackbone, samples: Iterable[dict],
 
 def pairwise_table(results: Sequence[PairwiseResult]) -> str:
     """Markdown: pooled recalls of every backbone and readout, then the recalls per rotation bin."""
-    keys = ["pairs", "matches", *(f"recall_{cm:g}cm" for cm in METRIC_THRESHOLDS_CM),
-            *(f"recall_{px:g}px" for px in PIXEL_THRESHOLDS)]
-    titles = ["pairs", "matches", *(f"@{cm:g}cm %" for cm in METRIC_THRESHOLDS_CM),
-              *(f"@{px:g}px %" for px in PIXEL_THRESHOLDS)]
+    keys = [
+        "pairs",
+        "matches",
+        *(f"recall_{cm:g}cm" for cm in METRIC_THRESHOLDS_CM),
+        *(f"recall_{px:g}px" for px in PIXEL_THRESHOLDS),
+    ]
+    titles = [
+        "pairs",
+        "matches",
+        *(f"@{cm:g}cm %" for cm in METRIC_THRESHOLDS_CM),
+        *(f"@{px:g}px %" for px in PIXEL_THRESHOLDS),
+    ]
     rows, binned_rows = [], []
     for result in results:
         for readout, errors in result.errors.items():
@@ -231,20 +260,36 @@ def pairwise_table(results: Sequence[PairwiseResult]) -> str:
             rows.append([result.backbone, readout, *(metrics[k] for k in keys)])
             for label, entry in binned_recalls(errors, result.config.rotation_edges).items():
                 if entry["pairs"]:
-                    binned_rows.append([label, result.backbone, readout, entry["pairs"], entry["recall_2cm"],
-                                        entry["recall_10px"]])
+                    binned_rows.append(
+                        [label, result.backbone, readout, entry["pairs"], entry["recall_2cm"], entry["recall_10px"]]
+                    )
     pooled = report.markdown_table(["backbone", "readout", *titles], rows)
-    binned = report.markdown_table(["rotation deg", "backbone", "readout", "pairs", "@2cm % (mean of pairs)",
-                                    "@10px % (mean of pairs)"], binned_rows)
-    return f"probe3d protocol (pairs (0, t), cosine nearest neighbour, ratio test):\n\n{pooled}\n\n" \
-           f"By relative rotation (deg; empty bins left out):\n\n{binned}\n"
+    binned = report.markdown_table(
+        ["rotation deg", "backbone", "readout", "pairs", "@2cm % (mean of pairs)", "@10px % (mean of pairs)"],
+        binned_rows,
+    )
+    return (
+        f"probe3d protocol (pairs (0, t), cosine nearest neighbour, ratio test):\n\n{pooled}\n\n"
+        f"By relative rotation (deg; empty bins left out):\n\n{binned}\n"
+    )
 
 
-def run_pairwise(backbones: Sequence[str | FeatureBackbone], scenes: str, out_dir, num_samples: int | None = None,
-                 num_views: int = 8, size: tuple[int, int] = (64, 64), config: PairwiseConfig = PairwiseConfig(),
-                 seed: int = 0, benchmark: str | None = None, synthetic_path: str = "rig",
-                 synthetic_mix: Sequence[dict] = (), synthetic_split: str = "test",
-                 progress: bool = False, device: str = "cpu") -> list[PairwiseResult]:
+def run_pairwise(
+    backbones: Sequence[str | FeatureBackbone],
+    scenes: str,
+    out_dir,
+    num_samples: int | None = None,
+    num_views: int = 8,
+    size: tuple[int, int] = (64, 64),
+    config: PairwiseConfig = PairwiseConfig(),
+    seed: int = 0,
+    benchmark: str | None = None,
+    synthetic_path: str = "rig",
+    synthetic_mix: Sequence[dict] = (),
+    synthetic_split: str = "test",
+    progress: bool = False,
+    device: str = "cpu",
+) -> list[PairwiseResult]:
     """The probe3d protocol for every backbone on the samples of
     :func:`muskie.eval.correspondence.select_samples`; writes ``out_dir/results.md`` (the pinned settings,
     :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows a bar over each backbone's
@@ -258,22 +303,37 @@ def run_pairwise(backbones: Sequence[str | FeatureBackbone], scenes: str, out_di
     target = resolve_device(device)
     if not backbones:
         raise ValueError("give at least one backbone")
-    samples, selection = select_samples(scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix,
-                                        synthetic_split, benchmark)
+    samples, selection = select_samples(
+        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark
+    )
     results = []
     for entry in backbones:
         backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
         bar = progress_bar(samples, desc=f"matching with {backbone.name}", unit="sample", enabled=progress)
         results.append(evaluate_pairwise(backbone, bar, config))
-    settings = {"protocol": "probe3d", "backbones": [r.backbone for r in results], "scenes": scenes,
-                "samples": len(samples), "benchmark": benchmark, "selection": selection, "views": num_views,
-                "size": list(size), "seed": seed,
-                "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()}}
+    settings = {
+        "protocol": "probe3d",
+        "backbones": [r.backbone for r in results],
+        "scenes": scenes,
+        "samples": len(samples),
+        "benchmark": benchmark,
+        "selection": selection,
+        "views": num_views,
+        "size": list(size),
+        "seed": seed,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+    }
     height, width = size
-    header = (f"Settings: probe3d protocol; {selection}; {height}x{width} px, pairs (0, t) of {len(samples)} samples "
-              f"of {num_views} views; readouts {', '.join(config.readouts)} (block {config.block}, multi-layer blocks "
-              f"{list(config.layers) or 'probe3d default'}); candidates every {config.stride} px, top "
-              f"{config.num_matches} matches by {'ratio test' if config.ratio_test else 'distance'}.\n")
-    report.write_report(out_dir, "results", f"{header}\n{pairwise_table(results)}",
-                        {"settings": settings, "results": [r.to_dict() for r in results]})
+    header = (
+        f"Settings: probe3d protocol; {selection}; {height}x{width} px, pairs (0, t) of {len(samples)} samples "
+        f"of {num_views} views; readouts {', '.join(config.readouts)} (block {config.block}, multi-layer blocks "
+        f"{list(config.layers) or 'probe3d default'}); candidates every {config.stride} px, top "
+        f"{config.num_matches} matches by {'ratio test' if config.ratio_test else 'distance'}.\n"
+    )
+    report.write_report(
+        out_dir,
+        "results",
+        f"{header}\n{pairwise_table(results)}",
+        {"settings": settings, "results": [r.to_dict() for r in results]},
+    )
     return results

@@ -88,23 +88,35 @@ class ProbeTargets:
     normals: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ProbeTargets:
-        return ProbeTargets(self.depth.to(device), self.valid.to(device),
-                            None if self.normals is None else self.normals.to(device))
+        return ProbeTargets(
+            self.depth.to(device), self.valid.to(device), None if self.normals is None else self.normals.to(device)
+        )
 
     def select(self, index: torch.Tensor) -> ProbeTargets:
         return ProbeTargets(self.depth[index], self.valid[index], None if self.normals is None else self.normals[index])
 
 
-def load_probe_samples(split: str, num_samples: int, num_views: int, size: tuple[int, int], seed: int = 0,
-                       synthetic_path: str = "rig", synthetic_mix: Sequence[dict] = ()) -> list[dict]:
+def load_probe_samples(
+    split: str,
+    num_samples: int,
+    num_views: int,
+    size: tuple[int, int],
+    seed: int = 0,
+    synthetic_path: str = "rig",
+    synthetic_mix: Sequence[dict] = (),
+) -> list[dict]:
     """Synthetic samples of ``split`` with normals (sample dicts of ``docs/layout.md`` plus ``normals``), one
     scene each, drawn by :func:`muskie.data.datasets.evaluation_requests`; the scenes of ``synthetic_path`` or
     of the mixture ``synthetic_mix``."""
     from muskie.data.datasets import evaluation_requests, synthetic_configs
     from muskie.data.synthetic import SyntheticViewDataset
 
-    dataset = SyntheticViewDataset(split=split, config=synthetic_configs(synthetic_path, None, list(synthetic_mix)),
-                                   num_scenes=num_samples, with_normals=True)
+    dataset = SyntheticViewDataset(
+        split=split,
+        config=synthetic_configs(synthetic_path, None, list(synthetic_mix)),
+        num_scenes=num_samples,
+        with_normals=True,
+    )
     return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
 
 
@@ -115,21 +127,28 @@ def probe_targets(samples: Sequence[dict]) -> ProbeTargets:
     if missing:
         raise ValueError(f"probes need depth: samples of {', '.join(missing[:3])} have none")
     with_normals = all("normals" in s for s in samples)
-    return ProbeTargets(depth=torch.cat([s["depth"] for s in samples]).float(),
-                        valid=torch.cat([s["valid"] for s in samples]),
-                        normals=torch.cat([s["normals"] for s in samples]).float() if with_normals else None)
+    return ProbeTargets(
+        depth=torch.cat([s["depth"] for s in samples]).float(),
+        valid=torch.cat([s["valid"] for s in samples]),
+        normals=torch.cat([s["normals"] for s in samples]).float() if with_normals else None,
+    )
 
 
 @torch.no_grad()
-def extract_features(backbone: FeatureBackbone, samples: Sequence[dict], blocks: Sequence[int] = (-1,),
-                     batch_size: int = 8, device: torch.device | str = "cpu") -> torch.Tensor:
+def extract_features(
+    backbone: FeatureBackbone,
+    samples: Sequence[dict],
+    blocks: Sequence[int] = (-1,),
+    batch_size: int = 8,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Frozen features ``(N, C, h, w)`` float32 on ``device`` of every view of ``samples`` (sample-major, as
     :func:`probe_targets`), the blocks ``blocks`` concatenated along channels. All views of a sample go
     through the backbone together; ``batch_size`` samples per forward pass."""
     backbone = backbone.to(device).eval()
     chunks = []
     for start in range(0, len(samples), batch_size):
-        images = torch.stack([s["images"] for s in samples[start:start + batch_size]]).to(device)
+        images = torch.stack([s["images"] for s in samples[start : start + batch_size]]).to(device)
         per_block = [backbone(images, block=block).features.float() for block in blocks]  # (B, V, h, w, C)
         chunks.append(torch.cat(per_block, dim=-1).flatten(0, 1).permute(0, 3, 1, 2).contiguous())
     return torch.cat(chunks)
@@ -168,8 +187,11 @@ class DenseProbe(nn.Module):
         if head == "linear":
             self.layers = nn.Conv2d(in_channels, out_channels, 1)
         elif head == "conv":
-            self.layers = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.GELU(),
-                                        nn.Conv2d(hidden, out_channels, 3, padding=1, padding_mode="replicate"))
+            self.layers = nn.Sequential(
+                nn.Conv2d(in_channels, hidden, 1),
+                nn.GELU(),
+                nn.Conv2d(hidden, out_channels, 3, padding=1, padding_mode="replicate"),
+            )
         else:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
@@ -179,8 +201,9 @@ class DenseProbe(nn.Module):
         return F.interpolate(self.layers(features), size=size, mode="bilinear", align_corners=False)
 
 
-def scale_invariant_log_loss(log_depth: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
-                             si_lambda: float = 0.85) -> torch.Tensor:
+def scale_invariant_log_loss(
+    log_depth: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, si_lambda: float = 0.85
+) -> torch.Tensor:
     """Eigen et al.'s scale-invariant loss, averaged over views with a valid pixel.
 
     Args:
@@ -238,8 +261,10 @@ def depth_metrics(depth: torch.Tensor, target: torch.Tensor, valid: torch.Tensor
     relative = torch.where(valid, (aligned - safe_target).abs() / safe_target, 0.0)
     ratio = torch.maximum(aligned / safe_target, safe_target / aligned)
     within = valid & (ratio < DELTA_THRESHOLD)
-    return {"abs_rel": _mean_over_views(relative.flatten(1).sum(1) / count, used),
-            "delta1": _mean_over_views(100.0 * within.flatten(1).sum(1) / count, used)}
+    return {
+        "abs_rel": _mean_over_views(relative.flatten(1).sum(1) / count, used),
+        "delta1": _mean_over_views(100.0 * within.flatten(1).sum(1) / count, used),
+    }
 
 
 def angular_error_degrees(normals: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -281,8 +306,9 @@ def _learning_rate_factor(step: int, steps: int, warmup_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_probe(features: torch.Tensor, targets: ProbeTargets, task: str,
-                config: ProbeConfig = ProbeConfig()) -> tuple[DenseProbe, list[float]]:
+def train_probe(
+    features: torch.Tensor, targets: ProbeTargets, task: str, config: ProbeConfig = ProbeConfig()
+) -> tuple[DenseProbe, list[float]]:
     """Train one probe on standardised ``features (N, C, h, w)`` (see :func:`feature_statistics`) against
     ``targets`` of the same ``N`` views, on the features' device; returns the probe (eval mode) and the loss
     of every step. Deterministic in ``config.seed`` on the CPU (CUDA's bilinear backward is not bitwise)."""
@@ -306,7 +332,7 @@ def train_probe(features: torch.Tensor, targets: ProbeTargets, task: str,
     for step in range(config.steps):
         if position + min(config.batch_size, num_views) > len(order):
             order, position = torch.randperm(num_views, generator=generator), 0
-        index = order[position:position + config.batch_size].to(device)
+        index = order[position : position + config.batch_size].to(device)
         position += len(index)
         for group in optimizer.param_groups:
             group["lr"] = config.lr * _learning_rate_factor(step, config.steps, config.warmup_steps)
@@ -319,12 +345,14 @@ def train_probe(features: torch.Tensor, targets: ProbeTargets, task: str,
 
 
 @torch.no_grad()
-def predict(probe: DenseProbe, features: torch.Tensor, size: tuple[int, int], task: str,
-            batch_size: int = 64) -> torch.Tensor:
+def predict(
+    probe: DenseProbe, features: torch.Tensor, size: tuple[int, int], task: str, batch_size: int = 64
+) -> torch.Tensor:
     """The probe's prediction for standardised ``features (N, C, h, w)``: depth ``(N, H, W)`` (metres up to
     scale, ``exp`` of the log-depth) or unit normals ``(N, 3, H, W)``."""
-    outputs = torch.cat([probe(features[start:start + batch_size], size)
-                         for start in range(0, features.shape[0], batch_size)])
+    outputs = torch.cat(
+        [probe(features[start : start + batch_size], size) for start in range(0, features.shape[0], batch_size)]
+    )
     if task == "depth":
         return outputs[:, 0].exp()
     return unit_vectors(outputs)
@@ -356,15 +384,26 @@ class ProbeResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"backbone": self.backbone, "task": self.task,
-                "metrics": {k: (None if math.isnan(v) else v) for k, v in self.metrics.items()},
-                "train_loss": self.train_loss, "grid": list(self.grid), "channels": self.channels,
-                "seconds": self.seconds}
+        return {
+            "backbone": self.backbone,
+            "task": self.task,
+            "metrics": {k: (None if math.isnan(v) else v) for k, v in self.metrics.items()},
+            "train_loss": self.train_loss,
+            "grid": list(self.grid),
+            "channels": self.channels,
+            "seconds": self.seconds,
+        }
 
 
-def probe_features(name: str, train_features: torch.Tensor, train_targets: ProbeTargets,
-                   test_features: torch.Tensor, test_targets: ProbeTargets,
-                   config: ProbeConfig = ProbeConfig(), feature_seconds: float = 0.0) -> list[ProbeResult]:
+def probe_features(
+    name: str,
+    train_features: torch.Tensor,
+    train_targets: ProbeTargets,
+    test_features: torch.Tensor,
+    test_targets: ProbeTargets,
+    config: ProbeConfig = ProbeConfig(),
+    feature_seconds: float = 0.0,
+) -> list[ProbeResult]:
     """Standardise, train a probe per task of ``config.tasks`` and score it on the test views.
 
     Args:
@@ -382,23 +421,43 @@ def probe_features(name: str, train_features: torch.Tensor, train_targets: Probe
         probe, losses = train_probe(train_features, train_targets, task, config)
         seconds = time.perf_counter() - start
         metrics = score(predict(probe, test_features, size, task), test_targets, task)
-        tail = losses[-max(1, len(losses) // 10):]
-        results.append(ProbeResult(backbone=name, task=task, metrics=metrics, train_loss=sum(tail) / len(tail),
-                                   grid=tuple(train_features.shape[-2:]), channels=train_features.shape[1],
-                                   seconds={"features": feature_seconds, "training": seconds}))
+        tail = losses[-max(1, len(losses) // 10) :]
+        results.append(
+            ProbeResult(
+                backbone=name,
+                task=task,
+                metrics=metrics,
+                train_loss=sum(tail) / len(tail),
+                grid=tuple(train_features.shape[-2:]),
+                channels=train_features.shape[1],
+                seconds={"features": feature_seconds, "training": seconds},
+            )
+        )
     return results
 
 
-def evaluate_probes(backbone: FeatureBackbone, train_samples: Sequence[dict], test_samples: Sequence[dict],
-                    config: ProbeConfig = ProbeConfig(), device: torch.device | str = "cpu") -> list[ProbeResult]:
+def evaluate_probes(
+    backbone: FeatureBackbone,
+    train_samples: Sequence[dict],
+    test_samples: Sequence[dict],
+    config: ProbeConfig = ProbeConfig(),
+    device: torch.device | str = "cpu",
+) -> list[ProbeResult]:
     """Extract ``backbone``'s frozen features of the train and test samples (dicts with ``images``,
     ``depth``, ``valid``, ``normals``) and run :func:`probe_features` on ``device``."""
     start = time.perf_counter()
     train_features = extract_features(backbone, train_samples, config.blocks, config.extract_batch, device)
     test_features = extract_features(backbone, test_samples, config.blocks, config.extract_batch, device)
     seconds = time.perf_counter() - start
-    return probe_features(backbone.name, train_features, probe_targets(train_samples), test_features,
-                          probe_targets(test_samples), config, feature_seconds=seconds)
+    return probe_features(
+        backbone.name,
+        train_features,
+        probe_targets(train_samples),
+        test_features,
+        probe_targets(test_samples),
+        config,
+        feature_seconds=seconds,
+    )
 
 
 # ---------------------------------------------------------------- the whole comparison and its report
@@ -412,16 +471,29 @@ def markdown_table(results: Sequence[ProbeResult]) -> str:
         if not chosen:
             continue
         columns = TASK_METRICS[task]
-        rows = [[r.backbone, *(r.metrics[key] for key, _ in columns), r.train_loss,
-                 f"{r.grid[0]}x{r.grid[1]}x{r.channels}", round(r.seconds.get("training", 0.0), 1)]
-                for r in chosen]
+        rows = [
+            [
+                r.backbone,
+                *(r.metrics[key] for key, _ in columns),
+                r.train_loss,
+                f"{r.grid[0]}x{r.grid[1]}x{r.channels}",
+                round(r.seconds.get("training", 0.0), 1),
+            ]
+            for r in chosen
+        ]
         header = ["backbone", *(title for _, title in columns), "train loss", "features", "train s"]
         sections.append(f"{task}:\n\n{report.markdown_table(header, rows)}\n")
     return "\n".join(sections)
 
 
-def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: ProbeConfig = ProbeConfig(),
-               device: str = "auto", include_constant: bool = True, progress: bool = False) -> list[ProbeResult]:
+def run_probes(
+    backbones: Sequence[str | FeatureBackbone],
+    out_dir,
+    config: ProbeConfig = ProbeConfig(),
+    device: str = "auto",
+    include_constant: bool = True,
+    progress: bool = False,
+) -> list[ProbeResult]:
     """Probe every backbone on the same samples; writes ``out_dir/probes.md`` (:func:`markdown_table` under
     a line of settings) and ``out_dir/probes.json`` (every setting, every result).
 
@@ -444,36 +516,74 @@ def run_probes(backbones: Sequence[str | FeatureBackbone], out_dir, config: Prob
     for backbone in built:
         backbone.grid_size(*config.size)  # a size the backbone refuses fails here, before any rendering
     start = time.perf_counter()
-    train_samples = load_probe_samples("train", config.num_samples, config.num_views, config.size, config.seed,
-                                       config.synthetic_path, config.synthetic_mix)
-    test_samples = load_probe_samples("test", config.test_samples, config.num_views, config.size, config.seed,
-                                      config.synthetic_path, config.synthetic_mix)
+    train_samples = load_probe_samples(
+        "train",
+        config.num_samples,
+        config.num_views,
+        config.size,
+        config.seed,
+        config.synthetic_path,
+        config.synthetic_mix,
+    )
+    test_samples = load_probe_samples(
+        "test",
+        config.test_samples,
+        config.num_views,
+        config.size,
+        config.seed,
+        config.synthetic_path,
+        config.synthetic_mix,
+    )
     render_seconds = time.perf_counter() - start
     train_targets, test_targets = probe_targets(train_samples), probe_targets(test_samples)
     results = []
-    bar = progress_bar(total=(len(built) + include_constant) * len(config.tasks), desc="training probes",
-                       unit="probe", enabled=progress)
+    bar = progress_bar(
+        total=(len(built) + include_constant) * len(config.tasks),
+        desc="training probes",
+        unit="probe",
+        enabled=progress,
+    )
     if include_constant:
-        results += probe_features(CONSTANT_NAME, constant_features(train_targets.depth.shape[0], target),
-                                  train_targets, constant_features(test_targets.depth.shape[0], target),
-                                  test_targets, config)
+        results += probe_features(
+            CONSTANT_NAME,
+            constant_features(train_targets.depth.shape[0], target),
+            train_targets,
+            constant_features(test_targets.depth.shape[0], target),
+            test_targets,
+            config,
+        )
         bar.update(len(config.tasks))
     for backbone in built:
         results += evaluate_probes(backbone, train_samples, test_samples, config, target)
         bar.update(len(config.tasks))
     bar.close()
-    settings = {"config": config.to_dict(), "backbones": [b.name for b in built],
-                "specs": [entry if isinstance(entry, str) else None for entry in backbones],
-                "include_constant": include_constant, "device": str(target), "torch": torch.__version__,
-                "train_views": int(train_targets.depth.shape[0]), "test_views": int(test_targets.depth.shape[0]),
-                "render_seconds": render_seconds}
+    settings = {
+        "config": config.to_dict(),
+        "backbones": [b.name for b in built],
+        "specs": [entry if isinstance(entry, str) else None for entry in backbones],
+        "include_constant": include_constant,
+        "device": str(target),
+        "torch": torch.__version__,
+        "train_views": int(train_targets.depth.shape[0]),
+        "test_views": int(test_targets.depth.shape[0]),
+        "render_seconds": render_seconds,
+    }
     height, width = config.size
-    scenes = (f"a synthetic mixture of {len(config.synthetic_mix)} scene kinds" if config.synthetic_mix
-              else f"synthetic {config.synthetic_path} scenes")
-    header = (f"Frozen-feature probes: {scenes}, {config.num_samples} train / "
-              f"{config.test_samples} test samples x {config.num_views} views, {height}x{width}; {config.head} "
-              f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}. Depth metrics after "
-              "per-view median scaling; normals in the camera frame.\n\n")
-    report.write_report(out_dir, "probes", header + markdown_table(results),
-                        {"settings": settings, "results": [r.to_dict() for r in results]})
+    scenes = (
+        f"a synthetic mixture of {len(config.synthetic_mix)} scene kinds"
+        if config.synthetic_mix
+        else f"synthetic {config.synthetic_path} scenes"
+    )
+    header = (
+        f"Frozen-feature probes: {scenes}, {config.num_samples} train / "
+        f"{config.test_samples} test samples x {config.num_views} views, {height}x{width}; {config.head} "
+        f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}. Depth metrics after "
+        "per-view median scaling; normals in the camera frame.\n\n"
+    )
+    report.write_report(
+        out_dir,
+        "probes",
+        header + markdown_table(results),
+        {"settings": settings, "results": [r.to_dict() for r in results]},
+    )
     return results

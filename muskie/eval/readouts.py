@@ -51,8 +51,9 @@ def readout_blocks(readout: str, depth: int, block: int = -1, layers: Sequence[i
     chosen = (tuple(layers) or default_multi_layers(depth)) if readout == "nn-multi" else (block,)
     bad = [i for i in chosen if not -depth <= i < depth]
     if bad:
-        raise ValueError(f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative "
-                         "indices from the end)")
+        raise ValueError(
+            f"block(s) {bad} out of range for {depth} blocks (use 0..{depth - 1} or negative indices from the end)"
+        )
     return [i % depth for i in chosen]
 
 
@@ -80,8 +81,13 @@ def sample_grid(grid: torch.Tensor, uv: torch.Tensor, height: int, width: int) -
     return samples[0, :, :, 0].T
 
 
-def nearest_neighbour_matches(source_features: torch.Tensor, target_features: torch.Tensor, queries: torch.Tensor,
-                              image_size: tuple[int, int], metric: str = "l2") -> torch.Tensor:
+def nearest_neighbour_matches(
+    source_features: torch.Tensor,
+    target_features: torch.Tensor,
+    queries: torch.Tensor,
+    image_size: tuple[int, int],
+    metric: str = "l2",
+) -> torch.Tensor:
     """Nearest-neighbour matches of ``queries`` in each target view.
 
     Args:
@@ -109,9 +115,15 @@ def nearest_neighbour_matches(source_features: torch.Tensor, target_features: to
     return centres[best]
 
 
-def attention_matches(attention_st: torch.Tensor, attention_ts: torch.Tensor, source_grid: tuple[int, int],
-                      target_grid: tuple[int, int], queries: torch.Tensor, image_size: tuple[int, int],
-                      temperature: float = DEFAULT_TEMPERATURE) -> torch.Tensor:
+def attention_matches(
+    attention_st: torch.Tensor,
+    attention_ts: torch.Tensor,
+    source_grid: tuple[int, int],
+    target_grid: tuple[int, int],
+    queries: torch.Tensor,
+    image_size: tuple[int, int],
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> torch.Tensor:
     """Cross-view attention soft-argmax matches of ``queries`` in each target view.
 
     Args:
@@ -130,8 +142,10 @@ def attention_matches(attention_st: torch.Tensor, attention_ts: torch.Tensor, so
         raise ValueError(f"temperature must be positive, got {temperature}")
     (hs, ws), (ht, wt) = source_grid, target_grid
     if attention_st.shape[1:] != (hs * ws, ht * wt) or attention_ts.shape[1:] != (ht * wt, hs * ws):
-        raise ValueError(f"attention shapes {tuple(attention_st.shape)} and {tuple(attention_ts.shape)} do not fit "
-                         f"grids {source_grid} -> {target_grid}")
+        raise ValueError(
+            f"attention shapes {tuple(attention_st.shape)} and {tuple(attention_ts.shape)} do not fit "
+            f"grids {source_grid} -> {target_grid}"
+        )
     height, width = image_size
     symmetric = (attention_st.double() + attention_ts.double().transpose(1, 2)) / 2  # (T, Ls, Lt)
     weights = torch.softmax(symmetric / temperature, dim=-1)

@@ -12,30 +12,45 @@ from torch.utils.data import Dataset
 
 from muskie import report
 from muskie.data.datasets import evaluation_batches, open_view_dataset
+from muskie.eval.reconstruction_metrics import (
+    AUC_THRESHOLDS,
+    pointmap_errors,
+    pose_metrics,
+    relative_pose_errors,
+    summarise_pointmap_errors,
+)
 from muskie.geometry import unproject_depth
 from muskie.progress import progress_bar
-from muskie.eval.reconstruction_metrics import (AUC_THRESHOLDS, pointmap_errors, pose_metrics, relative_pose_errors,
-                                                summarise_pointmap_errors)
 from muskie.recon.model import ReconModel
 from muskie.report import format_cell
 
 POINT_METRICS = ("accuracy", "completeness", "overall", "l1")
 ANGLE_COLUMNS = ("median_rotation_error", "median_gt_rotation", "median_translation_error")
 TABLE_COLUMNS = tuple(f"auc@{t}" for t in AUC_THRESHOLDS) + ANGLE_COLUMNS + POINT_METRICS
-COLUMN_TITLES = {"median_rotation_error": "rot err (deg)", "median_gt_rotation": "same-pose rot err (deg)",
-                 "median_translation_error": "dir err (deg)"}
+COLUMN_TITLES = {
+    "median_rotation_error": "rot err (deg)",
+    "median_gt_rotation": "same-pose rot err (deg)",
+    "median_translation_error": "dir err (deg)",
+}
 REPORT_NAME = "recon_eval"  # recon_eval.md and recon_eval.json
 
 
-def evaluation_dataset(source: str, synthetic_path: str = "rig", synthetic_scenes: int = 16,
-                       synthetic_split: str = "test") -> Dataset:
+def evaluation_dataset(
+    source: str, synthetic_path: str = "rig", synthetic_scenes: int = 16, synthetic_split: str = "test"
+) -> Dataset:
     """``"synthetic"``: the held-out ``synthetic_split`` (``"test"``, or ``"val"`` for choosing settings;
     ``synthetic_scenes`` scenes, camera path ``synthetic_path``);
     otherwise the scenes at ``source`` (a folder, dataset root or manifest), which must have cameras. Views
     are the largest centred-aspect crop, no random scale."""
-    return open_view_dataset(source, split=synthetic_split, synthetic_path=synthetic_path,
-                             synthetic_scenes=synthetic_scenes, crop_scale=(1.0, 1.0), skip_bad=False,
-                             require=("cameras",))
+    return open_view_dataset(
+        source,
+        split=synthetic_split,
+        synthetic_path=synthetic_path,
+        synthetic_scenes=synthetic_scenes,
+        crop_scale=(1.0, 1.0),
+        skip_bad=False,
+        require=("cameras",),
+    )
 
 
 @torch.no_grad()
@@ -62,16 +77,19 @@ def evaluate_recon(
     ``progress`` shows a bar over the batches, titled ``desc`` (``muskie.progress``).
     """
     if num_samples < 1 or num_views < 2 or batch_size < 1:
-        raise ValueError(f"need num_samples >= 1, num_views >= 2 (poses are pairs), batch_size >= 1; got "
-                         f"{num_samples}, {num_views}, {batch_size}")
+        raise ValueError(
+            f"need num_samples >= 1, num_views >= 2 (poses are pairs), batch_size >= 1; got "
+            f"{num_samples}, {num_views}, {batch_size}"
+        )
     patch = model.backbone.config.patch_size
     if size[0] % patch or size[1] % patch:
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
     model.eval().to(device)
     rotation_errors, translation_errors, gt_rotations, point_scores = [], [], [], []
     batches = evaluation_batches(dataset, num_samples, num_views, size, seed, batch_size)
-    for batch in progress_bar(batches, total=math.ceil(num_samples / batch_size), desc=desc, unit="batch",
-                              enabled=progress):
+    for batch in progress_bar(
+        batches, total=math.ceil(num_samples / batch_size), desc=desc, unit="batch", enabled=progress
+    ):
         if not batch.has_cameras:
             raise ValueError("evaluation samples lack cameras")
         output = model(batch.images.to(device))
@@ -101,8 +119,13 @@ def gt_points(gt: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return points, gt["valid"] & (gt["depth"] > 0)
 
 
-def prediction_errors(pred_cam_to_world: torch.Tensor, pred_points: torch.Tensor, gt: dict,
-                      icp_distance: float | None = None, normals: bool = False) -> dict:
+def prediction_errors(
+    pred_cam_to_world: torch.Tensor,
+    pred_points: torch.Tensor,
+    gt: dict,
+    icp_distance: float | None = None,
+    normals: bool = False,
+) -> dict:
     """The errors of one sample's reconstruction, the scoring every evaluation here shares.
 
     Args:
@@ -121,8 +144,9 @@ def prediction_errors(pred_cam_to_world: torch.Tensor, pred_points: torch.Tensor
     errors = {"rotation": rotation.numpy(), "translation": translation.numpy()}
     if "depth" in gt:
         points, valid = gt_points(gt)
-        errors["points"] = pointmap_errors(pred_points.double()[valid].numpy(), points[valid].numpy(),
-                                           icp_distance=icp_distance, normals=normals)
+        errors["points"] = pointmap_errors(
+            pred_points.double()[valid].numpy(), points[valid].numpy(), icp_distance=icp_distance, normals=normals
+        )
     return errors
 
 
@@ -130,9 +154,16 @@ def markdown_table(results: dict[str, dict]) -> str:
     """A markdown table, one row per evaluation set: pose AUCs (percent), median pair errors (degrees) and
     pointmap metrics (GT units; n/a without depth)."""
     header = ["data", "samples", "views", "size", *(COLUMN_TITLES.get(column, column) for column in TABLE_COLUMNS)]
-    rows = [[name, row["samples"], row["views"], "x".join(str(s) for s in row["size"]),
-             *(format_cell(row.get(column), ".4f" if column in POINT_METRICS else ".2f") for column in TABLE_COLUMNS)]
-            for name, row in results.items()]
+    rows = [
+        [
+            name,
+            row["samples"],
+            row["views"],
+            "x".join(str(s) for s in row["size"]),
+            *(format_cell(row.get(column), ".4f" if column in POINT_METRICS else ".2f") for column in TABLE_COLUMNS),
+        ]
+        for name, row in results.items()
+    ]
     return report.markdown_table(header, rows) + "\n"
 
 
@@ -140,5 +171,9 @@ def write_tables(results: dict[str, dict], out_dir: str | Path, meta: dict | Non
     """Write ``out_dir/recon_eval.md`` (the settings, then the table) and ``out_dir/recon_eval.json``
     (``{"meta": ..., "results": {name: row}}``); returns both paths."""
     header = "".join(f"- {key}: {value}\n" for key, value in (meta or {}).items())
-    return report.write_report(out_dir, REPORT_NAME, header + ("\n" if header else "") + markdown_table(results),
-                               {"meta": meta or {}, "results": results})
+    return report.write_report(
+        out_dir,
+        REPORT_NAME,
+        header + ("\n" if header else "") + markdown_table(results),
+        {"meta": meta or {}, "results": results},
+    )

@@ -26,12 +26,15 @@ class ReconBenchmark:
 
 _SEVEN = "the sequences of each scene's TestSplit.txt"
 _NRGBD = "every scene folder"
-BENCHMARKS = {b.name: b for b in (
-    ReconBenchmark("7scenes-sparse", "7scenes", 200, _SEVEN, "CUT3R eval/mv_recon (kf_every=200); pi3's sparse"),
-    ReconBenchmark("7scenes-dense", "7scenes", 40, _SEVEN, "pi3 configs/data/mv_recon.yaml (kf_every=40)"),
-    ReconBenchmark("nrgbd-sparse", "nrgbd", 500, _NRGBD, "CUT3R eval/mv_recon (kf_every=500); pi3's sparse"),
-    ReconBenchmark("nrgbd-dense", "nrgbd", 100, _NRGBD, "pi3 configs/data/mv_recon.yaml (kf_every=100)"),
-)}
+BENCHMARKS = {
+    b.name: b
+    for b in (
+        ReconBenchmark("7scenes-sparse", "7scenes", 200, _SEVEN, "CUT3R eval/mv_recon (kf_every=200); pi3's sparse"),
+        ReconBenchmark("7scenes-dense", "7scenes", 40, _SEVEN, "pi3 configs/data/mv_recon.yaml (kf_every=40)"),
+        ReconBenchmark("nrgbd-sparse", "nrgbd", 500, _NRGBD, "CUT3R eval/mv_recon (kf_every=500); pi3's sparse"),
+        ReconBenchmark("nrgbd-dense", "nrgbd", 100, _NRGBD, "pi3 configs/data/mv_recon.yaml (kf_every=100)"),
+    )
+}
 
 
 def get_benchmark(name: str) -> ReconBenchmark:

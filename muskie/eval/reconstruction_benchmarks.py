@@ -48,13 +48,32 @@ NORMAL_NEIGHBOURS = 30
 
 
 Predictor = Callable[[dict], tuple[torch.Tensor, torch.Tensor]]
-POINT_COLUMNS = ("accuracy", "completeness", "overall", "l1", "accuracy_median", "completeness_median",
-                 "normal_consistency")
-TABLE_COLUMNS = ("views", "pairs", *(f"auc@{t}" for t in AUC_THRESHOLDS), "median_rotation_error",
-                 "median_translation_error", *POINT_COLUMNS)
-COLUMN_TITLES = {"median_rotation_error": "rot err (deg)", "median_translation_error": "dir err (deg)",
-                 "accuracy_median": "acc med", "completeness_median": "comp med", "normal_consistency": "NC",
-                 "accuracy": "acc", "completeness": "comp"}
+POINT_COLUMNS = (
+    "accuracy",
+    "completeness",
+    "overall",
+    "l1",
+    "accuracy_median",
+    "completeness_median",
+    "normal_consistency",
+)
+TABLE_COLUMNS = (
+    "views",
+    "pairs",
+    *(f"auc@{t}" for t in AUC_THRESHOLDS),
+    "median_rotation_error",
+    "median_translation_error",
+    *POINT_COLUMNS,
+)
+COLUMN_TITLES = {
+    "median_rotation_error": "rot err (deg)",
+    "median_translation_error": "dir err (deg)",
+    "accuracy_median": "acc med",
+    "completeness_median": "comp med",
+    "normal_consistency": "NC",
+    "accuracy": "acc",
+    "completeness": "comp",
+}
 
 
 def benchmark_scenes(benchmark: ReconBenchmark, root: str | Path) -> tuple[list[Scene], list[str]]:
@@ -80,9 +99,11 @@ def _depth_reader(benchmark: ReconBenchmark, register_depth: bool) -> Callable[[
         elif benchmark.dataset_format == "7scenes" and register_depth:
             depth = sevenscenes.registered_depth(sevenscenes.raw_depth_path(frame.image_path)).float()
         elif benchmark.dataset_format == "7scenes":
-            raise ValueError(f"{frame.image_path}: no colour-registered {sevenscenes.REGISTERED_SUFFIX} beside it "
-                             "(write them with muskie.data.formats.sevenscenes.write_registered_depth, or pass "
-                             "--register-depth to register the raw depth in memory)")
+            raise ValueError(
+                f"{frame.image_path}: no colour-registered {sevenscenes.REGISTERED_SUFFIX} beside it "
+                "(write them with muskie.data.formats.sevenscenes.write_registered_depth, or pass "
+                "--register-depth to register the raw depth in memory)"
+            )
         else:
             raise ValueError(f"{frame.image_path}: no depth file for this frame")
         low, high = DEPTH_RANGE
@@ -91,8 +112,13 @@ def _depth_reader(benchmark: ReconBenchmark, register_depth: bool) -> Callable[[
     return depth_of
 
 
-def benchmark_samples(benchmark: ReconBenchmark, root: str | Path, size: tuple[int, int],
-                      stride: int | None = None, register_depth: bool = False) -> tuple[list[dict], dict[str, str]]:
+def benchmark_samples(
+    benchmark: ReconBenchmark,
+    root: str | Path,
+    size: tuple[int, int],
+    stride: int | None = None,
+    register_depth: bool = False,
+) -> tuple[list[dict], dict[str, str]]:
     """One sample per sequence: its keyframes (``stride``, None: the benchmark's) as views of ``size (H, W)``
     with the benchmark's depth (the dict of ``docs/layout.md`` plus ``keyframes``, the frame numbers); and
     the sequences left out, id -> why: listed by the split but missing from the root, or with fewer than 2
@@ -160,42 +186,64 @@ def evaluate_benchmark(predict: Predictor, samples: list[dict]) -> dict:
         pred_cam_to_world, pred_points = predict(sample)
         errors = prediction_errors(pred_cam_to_world, pred_points, sample, icp_distance=ICP_DISTANCE, normals=True)
         views = len(sample["keyframes"])
-        rows[sample["scene"]] = {**_row(errors["rotation"], errors["translation"], errors["points"], views),
-                                 "keyframes": sample["keyframes"]}
+        rows[sample["scene"]] = {
+            **_row(errors["rotation"], errors["translation"], errors["points"], views),
+            "keyframes": sample["keyframes"],
+        }
         rotations.append(errors["rotation"])
         translations.append(errors["translation"])
         # float32 keeps the pooled arrays of a dense run (tens of millions of points) affordable
         points.append({key: value.astype(np.float32) for key, value in errors["points"].items()})
     metrics = [key for key in next(iter(rows.values())) if key != "keyframes"]
     mean = {key: float(np.mean([row[key] for row in rows.values()])) for key in metrics}
-    pooled = _row(np.concatenate(rotations), np.concatenate(translations),
-                  {key: np.concatenate([p[key] for p in points]) for key in points[0]},
-                  sum(row["views"] for row in rows.values()))
+    pooled = _row(
+        np.concatenate(rotations),
+        np.concatenate(translations),
+        {key: np.concatenate([p[key] for p in points]) for key in points[0]},
+        sum(row["views"] for row in rows.values()),
+    )
     return {"scenes": rows, "mean_over_scenes": mean, "pooled": pooled}
 
 
-def benchmark_settings(benchmark: ReconBenchmark, size: tuple[int, int], stride: int | None, predictor: str,
-                       register_depth: bool = False, left_out: dict[str, str] | None = None) -> dict:
+def benchmark_settings(
+    benchmark: ReconBenchmark,
+    size: tuple[int, int],
+    stride: int | None,
+    predictor: str,
+    register_depth: bool = False,
+    left_out: dict[str, str] | None = None,
+) -> dict:
     """Everything a result shares with a published number it is compared with, and the sequences it lacks
     (``left_out``, from :func:`benchmark_samples`)."""
     stride_used = benchmark.stride if stride is None else stride
-    depth = ("colour-registered raw depth.png, registered in memory where depth.proj.png is missing"
-             if register_depth else "depth.proj.png (colour-registered)") if benchmark.dataset_format == "7scenes" \
+    depth = (
+        (
+            "colour-registered raw depth.png, registered in memory where depth.proj.png is missing"
+            if register_depth
+            else "depth.proj.png (colour-registered)"
+        )
+        if benchmark.dataset_format == "7scenes"
         else "depth/depth<i>.png"
+    )
     return {
-        "benchmark": benchmark.name, "dataset": benchmark.title, "format": benchmark.dataset_format,
-        "scenes": benchmark.scenes, "keyframe_stride": stride_used,
-        "stride_note": f"the benchmark's ({benchmark.source})" if stride is None or stride == benchmark.stride
+        "benchmark": benchmark.name,
+        "dataset": benchmark.title,
+        "format": benchmark.dataset_format,
+        "scenes": benchmark.scenes,
+        "keyframe_stride": stride_used,
+        "stride_note": f"the benchmark's ({benchmark.source})"
+        if stride is None or stride == benchmark.stride
         else f"overridden: the benchmark's is {benchmark.stride} ({benchmark.source})",
-        "size": list(size), "views": "largest centred crop of the size's aspect, resized (depth: nearest)",
+        "size": list(size),
+        "views": "largest centred crop of the size's aspect, resized (depth: nearest)",
         "depth": f"{depth}; mm -> m; valid within [{DEPTH_RANGE[0]}, {DEPTH_RANGE[1]}] m, 0 and 65535 none",
         "intrinsics": "the dataset's fixed K (7-Scenes fx = fy = 525, c = (320, 240); NRGBD f = 554.256, "
-                      "c = (319.5, 239.5)), scaled with the crop",
+        "c = (319.5, 239.5)), scaled with the crop",
         "pose": "AUC (%) of max(rotation, translation-direction) error over all keyframe pairs of a sequence, "
-                "1-degree bins, no alignment",
+        "1-degree bins, no alignment",
         "points": f"Umeyama similarity on valid pixels, then point-to-point ICP (pairs within {ICP_DISTANCE} m, 30 "
-                  "iterations, scale kept); metres; NC from "
-                  f"{NORMAL_NEIGHBOURS}-neighbour normals, mean of both directions",
+        "iterations, scale kept); metres; NC from "
+        f"{NORMAL_NEIGHBOURS}-neighbour normals, mean of both directions",
         "mean_over_scenes": "each sequence's metrics averaged (CUT3R's and pi3's tables)",
         "pooled": "pose AUC over all sequences' pairs together; point metrics over all sequences' points",
         "predictor": predictor,
@@ -206,11 +254,20 @@ def benchmark_settings(benchmark: ReconBenchmark, size: tuple[int, int], stride:
 def markdown_table(result: dict) -> str:
     """One row per scene, then the mean over scenes and the pooled row."""
     header = ["scene", *(COLUMN_TITLES.get(column, column) for column in TABLE_COLUMNS)]
-    rows = [*result["scenes"].items(), ("mean over scenes", result["mean_over_scenes"]),
-            ("pooled", result["pooled"])]
-    body = [[name, *(format_cell(row.get(column), ".0f" if column in ("views", "pairs") else
-                                  ".4f" if column in POINT_COLUMNS else ".2f") for column in TABLE_COLUMNS)]
-            for name, row in rows]
+    rows = [*result["scenes"].items(), ("mean over scenes", result["mean_over_scenes"]), ("pooled", result["pooled"])]
+    body = [
+        [
+            name,
+            *(
+                format_cell(
+                    row.get(column),
+                    ".0f" if column in ("views", "pairs") else ".4f" if column in POINT_COLUMNS else ".2f",
+                )
+                for column in TABLE_COLUMNS
+            ),
+        ]
+        for name, row in rows
+    ]
     return report.markdown_table(header, body) + "\n"
 
 
@@ -218,5 +275,6 @@ def write_benchmark_report(result: dict, settings: dict, out_dir: str | Path) ->
     """``out_dir/recon_eval.md`` (the settings, then the table) and ``out_dir/recon_eval.json``
     (``{"settings": ..., "results": result}``)."""
     header = "".join(f"- {key}: {value}\n" for key, value in settings.items())
-    return report.write_report(out_dir, REPORT_NAME, header + "\n" + markdown_table(result),
-                               {"settings": settings, "results": result})
+    return report.write_report(
+        out_dir, REPORT_NAME, header + "\n" + markdown_table(result), {"settings": settings, "results": result}
+    )

@@ -24,16 +24,24 @@ import math
 import numpy as np
 import torch
 
-from muskie.geometry import (icp, nearest_neighbours, point_normals, relative_poses, rotation_angle, umeyama,
-                             vector_angle)
+from muskie.geometry import (
+    icp,
+    nearest_neighbours,
+    point_normals,
+    relative_poses,
+    rotation_angle,
+    umeyama,
+    vector_angle,
+)
 
 AUC_THRESHOLDS = (5, 15, 30)
 # ICP pairs points closer than this fraction of the GT cloud's RMS radius about its centroid.
 ICP_DISTANCE_FRACTION = 0.1
 
 
-def relative_pose_errors(pred_cam_to_world: torch.Tensor,
-                         gt_cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def relative_pose_errors(
+    pred_cam_to_world: torch.Tensor, gt_cam_to_world: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotation and translation-direction errors, degrees, of the ``V (V - 1) / 2`` pairs ``i < j``.
 
     Args:
@@ -43,10 +51,15 @@ def relative_pose_errors(pred_cam_to_world: torch.Tensor,
     Returns:
         ``(rotation_error, translation_error)``, each ``(P,)`` float64 degrees in row-major pair order.
     """
-    if pred_cam_to_world.shape != gt_cam_to_world.shape or pred_cam_to_world.shape[-2:] != (4, 4) \
-            or pred_cam_to_world.dim() != 3:
-        raise ValueError(f"poses must both have shape (V, 4, 4), got {tuple(pred_cam_to_world.shape)} and "
-                         f"{tuple(gt_cam_to_world.shape)}")
+    if (
+        pred_cam_to_world.shape != gt_cam_to_world.shape
+        or pred_cam_to_world.shape[-2:] != (4, 4)
+        or pred_cam_to_world.dim() != 3
+    ):
+        raise ValueError(
+            f"poses must both have shape (V, 4, 4), got {tuple(pred_cam_to_world.shape)} and "
+            f"{tuple(gt_cam_to_world.shape)}"
+        )
     num_views = pred_cam_to_world.shape[0]
     pred = relative_poses(pred_cam_to_world.double())
     gt = relative_poses(gt_cam_to_world.double())
@@ -78,13 +91,17 @@ def pose_metrics(rotation_errors, translation_errors, thresholds=AUC_THRESHOLDS)
     translation = np.asarray(translation_errors, dtype=np.float64)
     worst = np.maximum(rotation, translation)
     metrics = {f"auc@{t}": pose_auc(worst, t) for t in thresholds}
-    metrics.update(pairs=int(worst.size), median_rotation_error=float(np.median(rotation)),
-                   median_translation_error=float(np.median(translation)))
+    metrics.update(
+        pairs=int(worst.size),
+        median_rotation_error=float(np.median(rotation)),
+        median_translation_error=float(np.median(translation)),
+    )
     return metrics
 
 
-def pointmap_errors(pred_points, gt_points, icp_iterations: int = 30, icp_distance: float | None = None,
-                    normals: bool = False) -> dict[str, np.ndarray]:
+def pointmap_errors(
+    pred_points, gt_points, icp_iterations: int = 30, icp_distance: float | None = None, normals: bool = False
+) -> dict[str, np.ndarray]:
     """Per-point errors (GT units) of corresponding points ``(N, 3)`` after the alignment of the module
     docstring: ``pred_points`` in any frame and scale; row ``k`` of both is the same pixel.
 
@@ -126,19 +143,27 @@ def summarise_pointmap_errors(errors: dict[str, np.ndarray]) -> dict[str, float]
     directions' means, as pi3 and CUT3R report it) and ``normal_consistency_median`` (the mean of their
     medians)."""
     accuracy, completeness = float(np.mean(errors["accuracy"])), float(np.mean(errors["completeness"]))
-    metrics = {"accuracy": accuracy, "completeness": completeness, "overall": (accuracy + completeness) / 2,
-               "l1": float(np.mean(errors["l1"])), "accuracy_median": float(np.median(errors["accuracy"])),
-               "completeness_median": float(np.median(errors["completeness"]))}
+    metrics = {
+        "accuracy": accuracy,
+        "completeness": completeness,
+        "overall": (accuracy + completeness) / 2,
+        "l1": float(np.mean(errors["l1"])),
+        "accuracy_median": float(np.median(errors["accuracy"])),
+        "completeness_median": float(np.median(errors["completeness"])),
+    }
     if "normal_accuracy" in errors:
-        metrics["normal_consistency"] = float(np.mean(errors["normal_accuracy"]) +
-                                              np.mean(errors["normal_completeness"])) / 2
-        metrics["normal_consistency_median"] = float(np.median(errors["normal_accuracy"]) +
-                                                     np.median(errors["normal_completeness"])) / 2
+        metrics["normal_consistency"] = (
+            float(np.mean(errors["normal_accuracy"]) + np.mean(errors["normal_completeness"])) / 2
+        )
+        metrics["normal_consistency_median"] = (
+            float(np.median(errors["normal_accuracy"]) + np.median(errors["normal_completeness"])) / 2
+        )
     return metrics
 
 
-def pointmap_metrics(pred_points, gt_points, icp_iterations: int = 30, icp_distance: float | None = None,
-                     normals: bool = False) -> dict[str, float]:
+def pointmap_metrics(
+    pred_points, gt_points, icp_iterations: int = 30, icp_distance: float | None = None, normals: bool = False
+) -> dict[str, float]:
     """Accuracy, completeness, overall and L1 (GT units; means and medians; normal consistency with
     ``normals``) of corresponding points ``(N, 3)``: :func:`summarise_pointmap_errors` of
     :func:`pointmap_errors`."""

@@ -22,20 +22,50 @@ matrices as pinholes: RQ factorisation, OpenGL-style matrices). The package depe
 
 from muskie.lazy_exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "muskie.geometry.align": ("Similarity", "icp", "nearest_distances", "nearest_neighbours", "point_normals",
-        "umeyama"),
-    "muskie.geometry.cameras": ("camera_rays", "gather_pixels", "intrinsics_from_fov", "lift_pixels",
-        "nearest_pixel", "pixel_grid", "pixel_rays", "project_points", "transfer_depth", "unproject",
-        "unproject_depth"),
-    "muskie.geometry.epipolar": ("fundamental_matrix", "symmetric_epipolar_distance"),
-    "muskie.geometry.poses": ("invert_pose", "look_at", "opencv_to_opengl", "opengl_to_opencv", "pair_mask",
-        "quaternion_to_rotation", "relative_poses", "rotation_angle", "rotation_to_quaternion",
-        "special_orthonormalize", "transform_points", "vector_angle"),
-    "muskie.geometry.projection": ("factor_projection", "pinhole_from_opengl_projection"),
-    "muskie.constants": ("OCCLUSION_TOLERANCE",),
-    "muskie.geometry.visibility": ("covisible", "visible_in_view"),
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "muskie.geometry.align": (
+            "Similarity",
+            "icp",
+            "nearest_distances",
+            "nearest_neighbours",
+            "point_normals",
+            "umeyama",
+        ),
+        "muskie.geometry.cameras": (
+            "camera_rays",
+            "gather_pixels",
+            "intrinsics_from_fov",
+            "lift_pixels",
+            "nearest_pixel",
+            "pixel_grid",
+            "pixel_rays",
+            "project_points",
+            "transfer_depth",
+            "unproject",
+            "unproject_depth",
+        ),
+        "muskie.geometry.epipolar": ("fundamental_matrix", "symmetric_epipolar_distance"),
+        "muskie.geometry.poses": (
+            "invert_pose",
+            "look_at",
+            "opencv_to_opengl",
+            "opengl_to_opencv",
+            "pair_mask",
+            "quaternion_to_rotation",
+            "relative_poses",
+            "rotation_angle",
+            "rotation_to_quaternion",
+            "special_orthonormalize",
+            "transform_points",
+            "vector_angle",
+        ),
+        "muskie.geometry.projection": ("factor_projection", "pinhole_from_opengl_projection"),
+        "muskie.constants": ("OCCLUSION_TOLERANCE",),
+        "muskie.geometry.visibility": ("covisible", "visible_in_view"),
+    },
+)
 
 __all__ = [
     "OCCLUSION_TOLERANCE",

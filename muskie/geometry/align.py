@@ -75,8 +75,9 @@ def umeyama(source, target, with_scale: bool = True, weights=None) -> Similarity
     return Similarity(scale, rotation, translation)
 
 
-def icp(source, target, initial: Similarity, max_distance: float, iterations: int = 30,
-        tolerance: float = 1e-9) -> Similarity:
+def icp(
+    source, target, initial: Similarity, max_distance: float, iterations: int = 30, tolerance: float = 1e-9
+) -> Similarity:
     """Refine ``initial`` so that ``source (N, 3)`` lands on ``target (M, 3)``: point-to-point ICP.
 
     Each iteration pairs every transformed source point with its nearest target point, keeps the pairs
@@ -106,8 +107,9 @@ def icp(source, target, initial: Similarity, max_distance: float, iterations: in
         previous = mean
         # solve for the rigid step on top of the current transform, then compose
         step = umeyama(moved[close], target[index[close]], with_scale=False)
-        current = Similarity(current.scale, step.rotation @ current.rotation,
-                             step.rotation @ current.translation + step.translation)
+        current = Similarity(
+            current.scale, step.rotation @ current.rotation, step.rotation @ current.translation + step.translation
+        )
     return current
 
 
@@ -142,9 +144,9 @@ def point_normals(points, neighbours: int = 30, chunk: int = 1 << 16) -> np.ndar
     tree = cKDTree(points)
     normals = np.empty_like(points)
     for start in range(0, len(points), chunk):
-        _, index = tree.query(points[start:start + chunk], k=k)
+        _, index = tree.query(points[start : start + chunk], k=k)
         near = points[index]  # (n, k, 3)
         centred = near - near.mean(axis=1, keepdims=True)
         _, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred))
-        normals[start:start + chunk] = vectors[:, :, 0]  # eigh sorts eigenvalues ascending
+        normals[start : start + chunk] = vectors[:, :, 0]  # eigh sorts eigenvalues ascending
     return normals

@@ -55,7 +55,9 @@ def pixel_rays(uv: torch.Tensor, K: torch.Tensor, cam_to_world: torch.Tensor) ->
     return cam_dirs @ cam_to_world[..., :3, :3].to(dtype).transpose(-1, -2)
 
 
-def camera_rays(K: torch.Tensor, cam_to_world: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def camera_rays(
+    K: torch.Tensor, cam_to_world: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """World rays through every pixel centre.
 
     Args:
@@ -102,7 +104,9 @@ def unproject_depth(depth: torch.Tensor, K: torch.Tensor, cam_to_world: torch.Te
     return unproject(uv, depth.flatten(-2), K, cam_to_world).unflatten(-2, (height, width))
 
 
-def project_points(points: torch.Tensor, K: torch.Tensor, cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def project_points(
+    points: torch.Tensor, K: torch.Tensor, cam_to_world: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Project world points into a camera.
 
     Args:
@@ -143,8 +147,9 @@ def gather_pixels(image: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(image.flatten(-2).expand(batch + (-1,)), -1, index.expand(batch + index.shape[-1:]))
 
 
-def lift_pixels(uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, K: torch.Tensor,
-                cam_to_world: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def lift_pixels(
+    uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, K: torch.Tensor, cam_to_world: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """World points ``(..., N, 3)`` of pixels ``uv (..., N, 2)`` lifted with the z-depth of their nearest
     pixel (clamped into the image), and ``(..., N)`` bool: that pixel has valid depth.
 
@@ -157,8 +162,13 @@ def lift_pixels(uv: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, K: t
     return unproject(uv, gather_pixels(depth, index), K, cam_to_world), gather_pixels(valid, index)
 
 
-def transfer_depth(depth: torch.Tensor, K_source: torch.Tensor, source_to_target: torch.Tensor,
-                   K_target: torch.Tensor, target_size: tuple[int, int]) -> torch.Tensor:
+def transfer_depth(
+    depth: torch.Tensor,
+    K_source: torch.Tensor,
+    source_to_target: torch.Tensor,
+    K_target: torch.Tensor,
+    target_size: tuple[int, int],
+) -> torch.Tensor:
     """The z-depth map a second camera would see of the points of a depth map (a depth sensor's map
     registered to a colour camera, for instance).
 

@@ -41,8 +41,10 @@ class LensDistortion:
             raise ValueError(f"unknown distortion model {self.model!r}; known: {', '.join(DISTORTION_PARAMS)}")
         params = tuple(float(p) for p in self.params)
         if len(params) != len(DISTORTION_PARAMS[self.model]):
-            raise ValueError(f"distortion {self.model} takes {len(DISTORTION_PARAMS[self.model])} parameters "
-                             f"({', '.join(DISTORTION_PARAMS[self.model])}), got {len(params)}")
+            raise ValueError(
+                f"distortion {self.model} takes {len(DISTORTION_PARAMS[self.model])} parameters "
+                f"({', '.join(DISTORTION_PARAMS[self.model])}), got {len(params)}"
+            )
         if not all(np.isfinite(params)):
             raise ValueError(f"distortion {self.model} has non-finite parameters {params}")
         object.__setattr__(self, "params", params)
@@ -96,8 +98,9 @@ def distort_normalized(x: np.ndarray, y: np.ndarray, distortion: LensDistortion)
     return x_d, y_d
 
 
-def undistortion_map(intrinsics: np.ndarray, distortion: LensDistortion, new_intrinsics: np.ndarray,
-                     size: tuple[int, int]) -> np.ndarray:
+def undistortion_map(
+    intrinsics: np.ndarray, distortion: LensDistortion, new_intrinsics: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
     """Where each pixel of the undistorted image lies in the distorted one.
 
     Args:

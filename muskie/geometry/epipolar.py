@@ -11,8 +11,9 @@ import torch
 from muskie.geometry.poses import invert_pose
 
 
-def fundamental_matrix(K_src: torch.Tensor, cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                       cam_to_world_dst: torch.Tensor) -> torch.Tensor:
+def fundamental_matrix(
+    K_src: torch.Tensor, cam_to_world_src: torch.Tensor, K_dst: torch.Tensor, cam_to_world_dst: torch.Tensor
+) -> torch.Tensor:
     """``F (3, 3)`` float64 with ``x_dst^T F x_src = 0`` for homogeneous pixels ``(u, v, 1)`` of one world
     point seen by both cameras (``K_* (3, 3)`` in pixels, ``cam_to_world_* (4, 4)`` OpenCV axes)."""
     dtype = torch.float64
@@ -24,9 +25,14 @@ def fundamental_matrix(K_src: torch.Tensor, cam_to_world_src: torch.Tensor, K_ds
     return torch.linalg.inv(K_dst.to(dtype)).T @ skew @ rotation @ torch.linalg.inv(K_src.to(dtype))
 
 
-def symmetric_epipolar_distance(uv_src: torch.Tensor, uv_dst: torch.Tensor, K_src: torch.Tensor,
-                                cam_to_world_src: torch.Tensor, K_dst: torch.Tensor,
-                                cam_to_world_dst: torch.Tensor) -> torch.Tensor:
+def symmetric_epipolar_distance(
+    uv_src: torch.Tensor,
+    uv_dst: torch.Tensor,
+    K_src: torch.Tensor,
+    cam_to_world_src: torch.Tensor,
+    K_dst: torch.Tensor,
+    cam_to_world_dst: torch.Tensor,
+) -> torch.Tensor:
     """Symmetric epipolar distance ``(N,)`` float64 in px of matches ``uv_src (N, 2)`` <-> ``uv_dst (N, 2)``:
     the mean of the distance from ``uv_dst`` to the epipolar line of ``uv_src`` and from ``uv_src`` to the
     epipolar line of ``uv_dst``. Zero for exact correspondences; a match that slides along its epipolar

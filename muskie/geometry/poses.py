@@ -42,8 +42,11 @@ def invert_pose(pose):
     translation = pose[..., :3, 3]
     inverse = torch.zeros_like(pose) if isinstance(pose, torch.Tensor) else np.zeros_like(pose)
     inverse[..., :3, :3] = rotation_t
-    inverse[..., :3, 3] = -(rotation_t[..., 0] * translation[..., 0:1] + rotation_t[..., 1] * translation[..., 1:2]
-                            + rotation_t[..., 2] * translation[..., 2:3])
+    inverse[..., :3, 3] = -(
+        rotation_t[..., 0] * translation[..., 0:1]
+        + rotation_t[..., 1] * translation[..., 1:2]
+        + rotation_t[..., 2] * translation[..., 2:3]
+    )
     inverse[..., 3, 3] = 1.0
     return inverse
 
@@ -57,8 +60,13 @@ def rigidity_error(pose) -> float:
     rotation = pose[:3, :3]
     if not np.all(np.isfinite(pose)):
         return float("nan")
-    return float(max(np.abs(rotation.T @ rotation - np.eye(3)).max(), abs(np.linalg.det(rotation) - 1),
-                     np.abs(pose[3] - [0, 0, 0, 1]).max()))
+    return float(
+        max(
+            np.abs(rotation.T @ rotation - np.eye(3)).max(),
+            abs(np.linalg.det(rotation) - 1),
+            np.abs(pose[3] - [0, 0, 0, 1]).max(),
+        )
+    )
 
 
 def transform_points(pose, points):
@@ -217,8 +225,9 @@ def rotation_to_quaternion(rotation) -> np.ndarray:
     """
     r = np.asarray(rotation, dtype=np.float64)
     trace = np.trace(r)
-    squares = np.array([1 + trace, 1 + r[0, 0] - r[1, 1] - r[2, 2], 1 - r[0, 0] + r[1, 1] - r[2, 2],
-                        1 - r[0, 0] - r[1, 1] + r[2, 2]])
+    squares = np.array(
+        [1 + trace, 1 + r[0, 0] - r[1, 1] - r[2, 2], 1 - r[0, 0] + r[1, 1] - r[2, 2], 1 - r[0, 0] - r[1, 1] + r[2, 2]]
+    )
     pivot = int(np.argmax(squares))
     s = 2.0 * np.sqrt(squares[pivot])  # = 4 * |q_pivot|
     if pivot == 0:

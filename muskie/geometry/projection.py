@@ -30,8 +30,10 @@ def factor_projection(projection: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if projection.shape != (3, 3) or not np.all(np.isfinite(projection)):
         raise ValueError(f"a projection must be a finite (3, 3) matrix, got shape {projection.shape}")
     if not np.linalg.det(projection) > 0:
-        raise ValueError(f"projection {projection.tolist()} is singular or mirrored (determinant "
-                         f"{np.linalg.det(projection):.3g}); it is not a camera")
+        raise ValueError(
+            f"projection {projection.tolist()} is singular or mirrored (determinant "
+            f"{np.linalg.det(projection):.3g}); it is not a camera"
+        )
     # RQ from QR of the row-reversed transpose
     reverse = np.eye(3)[::-1]
     q, r = np.linalg.qr((reverse @ projection).T)
@@ -67,8 +69,10 @@ def pinhole_from_opengl_projection(matrix: np.ndarray, width: int, height: int) 
         raise ValueError(f"an OpenGL projection must be a finite (4, 4) matrix, got shape {matrix.shape}")
     rows = matrix[[0, 1, 3]]
     if np.any(rows[:, 3] != 0):
-        raise ValueError(f"projection {matrix.tolist()} has an offset column (entries 03, 13, 33 must be 0): "
-                         "not a central projection")
+        raise ValueError(
+            f"projection {matrix.tolist()} has an offset column (entries 03, 13, 33 must be 0): "
+            "not a central projection"
+        )
     # NDC -> pixels with centres at integers: u = (x + 1) W / 2 - 1/2, v = (1 - y) H / 2 - 1/2
     screen = np.array([[width / 2, 0.0, (width - 1) / 2], [0.0, -height / 2, (height - 1) / 2], [0.0, 0.0, 1.0]])
     return factor_projection(screen @ rows[:, :3] @ _CV_TO_GL)

@@ -33,12 +33,20 @@ def ndc_scales(height: int, width: int, intrinsics_format: str) -> tuple[float, 
         return scale, scale
     if intrinsics_format == "ndc_norm_image_bounds":
         return width / 2.0, height / 2.0
-    raise ValueError(f"unknown PyTorch3D intrinsics format {intrinsics_format!r}; known: "
-                     f"{', '.join(INTRINSICS_FORMATS)}")
+    raise ValueError(
+        f"unknown PyTorch3D intrinsics format {intrinsics_format!r}; known: {', '.join(INTRINSICS_FORMATS)}"
+    )
 
 
-def opencv_from_pytorch3d(rotation, translation, focal_length, principal_point, height: int, width: int,
-                          intrinsics_format: str = "ndc_isotropic") -> tuple[np.ndarray, np.ndarray]:
+def opencv_from_pytorch3d(
+    rotation,
+    translation,
+    focal_length,
+    principal_point,
+    height: int,
+    width: int,
+    intrinsics_format: str = "ndc_isotropic",
+) -> tuple[np.ndarray, np.ndarray]:
     """The OpenCV camera of a PyTorch3D ``PerspectiveCameras`` camera defined in NDC.
 
     Args:
@@ -56,16 +64,22 @@ def opencv_from_pytorch3d(rotation, translation, focal_length, principal_point, 
     translation = np.asarray(translation, dtype=np.float64)
     focal = np.asarray(focal_length, dtype=np.float64)
     centre = np.asarray(principal_point, dtype=np.float64)
-    for name, value, shape in (("R", rotation, (3, 3)), ("T", translation, (3,)),
-                               ("focal_length", focal, (2,)), ("principal_point", centre, (2,))):
+    for name, value, shape in (
+        ("R", rotation, (3, 3)),
+        ("T", translation, (3,)),
+        ("focal_length", focal, (2,)),
+        ("principal_point", centre, (2,)),
+    ):
         if value.shape != shape:
             raise ValueError(f"PyTorch3D camera: {name} must have shape {shape}, got {value.shape}")
     scale_x, scale_y = ndc_scales(height, width, intrinsics_format)
-    intrinsics = np.array([
-        [scale_x * focal[0], 0.0, width / 2.0 - 0.5 - scale_x * centre[0]],
-        [0.0, scale_y * focal[1], height / 2.0 - 0.5 - scale_y * centre[1]],
-        [0.0, 0.0, 1.0],
-    ])
+    intrinsics = np.array(
+        [
+            [scale_x * focal[0], 0.0, width / 2.0 - 0.5 - scale_x * centre[0]],
+            [0.0, scale_y * focal[1], height / 2.0 - 0.5 - scale_y * centre[1]],
+            [0.0, 0.0, 1.0],
+        ]
+    )
     # OpenCV world-to-camera: x_cv = F (R^T X + T), so its rotation is F R^T and its inverse's is R F
     cam_to_world = np.eye(4)
     cam_to_world[:3, :3] = rotation @ _VIEW_TO_OPENCV

@@ -13,8 +13,9 @@ from muskie.constants import OCCLUSION_TOLERANCE
 from muskie.geometry.cameras import gather_pixels, nearest_pixel, project_points, unproject_depth
 
 
-def visible_in_view(uv: torch.Tensor, z: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
-                    tolerance: float = OCCLUSION_TOLERANCE) -> torch.Tensor:
+def visible_in_view(
+    uv: torch.Tensor, z: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, tolerance: float = OCCLUSION_TOLERANCE
+) -> torch.Tensor:
     """Which projected points a view sees.
 
     A point is seen when its nearest pixel lies inside the image, it is in front of the camera (``z > 0``),

@@ -2,13 +2,16 @@
 
 from muskie.lazy_exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone"),
-    "muskie.model.config": ("PRESETS", "MuskieConfig", "preset_config"),
-    "muskie.model.flops": ("forward_flops", "flops_per_view"),
-    "muskie.model.muskie": ("Muskie", "MuskieOutput", "create_model", "parameter_counts"),
-    "muskie.model.patches": ("patchify", "unpatchify"),
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone"),
+        "muskie.model.config": ("PRESETS", "MuskieConfig", "preset_config"),
+        "muskie.model.flops": ("forward_flops", "flops_per_view"),
+        "muskie.model.muskie": ("Muskie", "MuskieOutput", "create_model", "parameter_counts"),
+        "muskie.model.patches": ("patchify", "unpatchify"),
+    },
+)
 
 __all__ = [
     "PRESETS",

@@ -18,7 +18,6 @@ from muskie.model.layers import AlternatingAttentionBlock, PatchEmbed, rope_tabl
 from muskie.weights import WeightsFile, build_and_load
 from muskie.weights.hub import HubOptions
 
-
 BackboneT = TypeVar("BackboneT", bound="MuskieBackbone")
 
 
@@ -50,8 +49,9 @@ def muskie_config(weights: WeightsFile) -> MuskieConfig:
     the file for any other model or an invalid config."""
     if weights.model_class not in ("Muskie", "MuskieBackbone"):
         held = f"a {weights.task} checkpoint of a {weights.model_class}" if weights.task else f"a {weights.model_class}"
-        raise ValueError(f"{weights.source}: holds {held}, not a Muskie model or backbone; load it with "
-                         f"muskie.load_model")
+        raise ValueError(
+            f"{weights.source}: holds {held}, not a Muskie model or backbone; load it with muskie.load_model"
+        )
     try:
         return MuskieConfig.from_dict(weights.model_config)
     except ValueError as err:
@@ -69,9 +69,10 @@ def encoder_weights(weights: WeightsFile) -> WeightsFile:
     if weights.model_class not in ENCODER_HOLDERS:
         return weights
     prefix = "encoder."
-    state_dict = {key[len(prefix):]: t for key, t in weights.state_dict.items() if key.startswith(prefix)}
-    return dataclasses.replace(weights, model_class="MuskieBackbone", model_config=weights.model_config["encoder"],
-                               state_dict=state_dict)
+    state_dict = {key[len(prefix) :]: t for key, t in weights.state_dict.items() if key.startswith(prefix)}
+    return dataclasses.replace(
+        weights, model_class="MuskieBackbone", model_config=weights.model_config["encoder"], state_dict=state_dict
+    )
 
 
 @dataclass
@@ -133,11 +134,18 @@ class MuskieBackbone(HubModel):
         return cls(MuskieConfig.from_dict(values))
 
     @classmethod
-    def from_pretrained(cls: type[BackboneT], pretrained_model_name_or_path: str | os.PathLike, *,
-                        allow_pickle: bool = False, revision: str | None = None,
-                        cache_dir: str | os.PathLike | None = None, force_download: bool = False,
-                        token: str | bool | None = None, local_files_only: bool = False,
-                        **overrides: Any) -> BackboneT:
+    def from_pretrained(
+        cls: type[BackboneT],
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        allow_pickle: bool = False,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> BackboneT:
         """The model stored at ``pretrained_model_name_or_path`` (the argument's name in huggingface_hub),
         loaded strictly: one of our folders, a ``.safetensors`` file, a pre-training checkpoint (any format
         version; of a peer recipe, its encoder) or a released ``.pth`` (see
@@ -216,8 +224,9 @@ class MuskieBackbone(HubModel):
                 output.attention[index] = attention[:, :, r:, :, r:]
         return output
 
-    def _check_inputs(self, images: torch.Tensor, patch_mask: torch.Tensor | None,
-                      visible: torch.Tensor | None = None) -> tuple[int, int, int, int]:
+    def _check_inputs(
+        self, images: torch.Tensor, patch_mask: torch.Tensor | None, visible: torch.Tensor | None = None
+    ) -> tuple[int, int, int, int]:
         p = self.config.patch_size
         b, v, h, w = check_image_batch(images)
         if b == 0 or v == 0 or h == 0 or w == 0 or h % p or w % p:
@@ -230,15 +239,19 @@ class MuskieBackbone(HubModel):
             if not isinstance(patch_mask, torch.Tensor) or patch_mask.dtype != torch.bool:
                 raise ValueError(f"patch_mask must be a bool tensor of shape {expected}")
             if tuple(patch_mask.shape) != expected:
-                raise ValueError(f"patch_mask has shape {tuple(patch_mask.shape)}, expected (B, V, H/p, W/p) = {expected}")
+                raise ValueError(
+                    f"patch_mask has shape {tuple(patch_mask.shape)}, expected (B, V, H/p, W/p) = {expected}"
+                )
         if visible is not None:
             if patch_mask is not None:
                 raise ValueError("give patch_mask (mask tokens) or visible (token dropping), not both")
             if not isinstance(visible, torch.Tensor) or visible.dtype != torch.int64 or visible.dim() != 3:
                 raise ValueError("visible must be an int64 tensor (B, V, N) of kept patch indices")
             if tuple(visible.shape[:2]) != (b, v) or not 1 <= visible.shape[2] <= (h // p) * (w // p):
-                raise ValueError(f"visible has shape {tuple(visible.shape)}, expected (B, V, N) with (B, V) = "
-                                 f"{(b, v)} and 1 <= N <= L = {(h // p) * (w // p)}")
+                raise ValueError(
+                    f"visible has shape {tuple(visible.shape)}, expected (B, V, N) with (B, V) = "
+                    f"{(b, v)} and 1 <= N <= L = {(h // p) * (w // p)}"
+                )
         return b, v, h // p, w // p
 
     def _check_blocks(self, attention_blocks: Iterable[int]) -> set[int]:

@@ -37,7 +37,11 @@ def patch_grid_size(config: MuskieConfig, height: int, width: int) -> int:
 
 
 def forward_flops(
-    config: MuskieConfig, num_views: int, height: int, width: int, include_head: bool = True,
+    config: MuskieConfig,
+    num_views: int,
+    height: int,
+    width: int,
+    include_head: bool = True,
     kept_patches: int | None = None,
 ) -> int:
     """FLOPs of one forward pass over one scene of ``num_views`` views of ``height x width`` pixels.

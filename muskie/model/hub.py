@@ -50,8 +50,13 @@ class HubModel(nn.Module, PyTorchModelHubMixin):
 
     # returns the folder it wrote where the mixin returns None (with push_to_hub, both return the commit URL)
     def save_pretrained(  # type: ignore[override]
-        self, save_directory: str | os.PathLike, *, config: dict | DataclassInstance | None = None,
-        repo_id: str | None = None, push_to_hub: bool = False, model_card_kwargs: dict | None = None,
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        config: dict | DataclassInstance | None = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict | None = None,
         **push_to_hub_kwargs: Any,
     ) -> Path | str:
         """Write ``save_directory/{config.json, model.safetensors, README.md}``; returns the directory, or with
@@ -64,12 +69,18 @@ class HubModel(nn.Module, PyTorchModelHubMixin):
         """
         if config is not None:
             raise ValueError("config.json is the model's own config (config_dict()); pass config=None")
-        directory = save_folder(save_directory, state_dict=self.state_dict(), model_class=type(self).__name__,
-                                model_config=self.config_dict(), metadata=self.metadata)
+        directory = save_folder(
+            save_directory,
+            state_dict=self.state_dict(),
+            model_class=type(self).__name__,
+            model_config=self.config_dict(),
+            metadata=self.metadata,
+        )
         write_card(directory, self._card_text(**(model_card_kwargs or {})))
         if push_to_hub:
-            return self.push_to_hub(repo_id or directory.name, model_card_kwargs=model_card_kwargs,
-                                    **push_to_hub_kwargs)
+            return self.push_to_hub(
+                repo_id or directory.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
+            )
         return directory
 
     def generate_model_card(self, training: TrainingRecord | None = None) -> ModelCard:

@@ -34,8 +34,9 @@ class CroCoModel(PeerModel):
         """
         _, _, h, w = check_image_batch(images)
         if references.shape != images.shape:
-            raise ValueError(f"references must have the images' shape {tuple(images.shape)}, got "
-                             f"{tuple(references.shape)}")
+            raise ValueError(
+                f"references must have the images' shape {tuple(images.shape)}, got {tuple(references.shape)}"
+            )
         p = self.config.encoder.patch_size
         features = self.encoder(images, visible=visible).features[-1]
         reference = self.encoder(references).features[-1]

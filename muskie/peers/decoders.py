@@ -35,8 +35,15 @@ class CroCoBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, mlp_hidden_dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                context_cos: torch.Tensor, context_sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        context_cos: torch.Tensor,
+        context_sin: torch.Tensor,
+    ) -> torch.Tensor:
         """``x (N, T, D)`` updated by attending to itself and to ``context (N, S, D)``; RoPE tables ``(T, D_h)``
         for ``x`` and ``(S, D_h)`` for the context."""
         x = x + self.self_attn(self.norm1(x), cos, sin)[0]
@@ -83,7 +90,7 @@ class _MaskedTokenDecoder(nn.Module):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., R + L, D)`` decoder tokens -> ``(..., L, 3 * p * p)`` patch values (registers dropped)."""
-        return self.pred(self.norm(x[..., self.num_registers:, :]))
+        return self.pred(self.norm(x[..., self.num_registers :, :]))
 
 
 class PixelDecoder(_MaskedTokenDecoder):
@@ -91,12 +98,20 @@ class PixelDecoder(_MaskedTokenDecoder):
     view; ``cross_view`` lets each block's second layer attend over all views of the scene (MuM) instead of
     within the view (MAE)."""
 
-    def __init__(self, encoder_dim: int, config: DecoderConfig, pixel_dim: int, num_registers: int,
-                 rope_base: float, cross_view: bool):
+    def __init__(
+        self,
+        encoder_dim: int,
+        config: DecoderConfig,
+        pixel_dim: int,
+        num_registers: int,
+        rope_base: float,
+        cross_view: bool,
+    ):
         super().__init__(encoder_dim, config, pixel_dim, num_registers, rope_base)
         self.cross_view = cross_view
-        self.blocks = nn.ModuleList(AlternatingAttentionBlock(config.dim, config.num_heads, config.mlp_hidden_dim)
-                                    for _ in range(config.depth))
+        self.blocks = nn.ModuleList(
+            AlternatingAttentionBlock(config.dim, config.num_heads, config.mlp_hidden_dim) for _ in range(config.depth)
+        )
         self.reset_parameters()
 
     def forward(self, tokens: torch.Tensor, visible: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -125,12 +140,14 @@ class CrossViewDecoder(_MaskedTokenDecoder):
 
     def __init__(self, encoder_dim: int, config: DecoderConfig, pixel_dim: int, num_registers: int, rope_base: float):
         super().__init__(encoder_dim, config, pixel_dim, num_registers, rope_base)
-        self.blocks = nn.ModuleList(CroCoBlock(config.dim, config.num_heads, config.mlp_hidden_dim)
-                                    for _ in range(config.depth))
+        self.blocks = nn.ModuleList(
+            CroCoBlock(config.dim, config.num_heads, config.mlp_hidden_dim) for _ in range(config.depth)
+        )
         self.reset_parameters()
 
-    def forward(self, tokens: torch.Tensor, visible: torch.Tensor, reference: torch.Tensor,
-                grid: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, visible: torch.Tensor, reference: torch.Tensor, grid: tuple[int, int]
+    ) -> torch.Tensor:
         """Predict every patch of the masked views.
 
         Args:
@@ -146,7 +163,7 @@ class CrossViewDecoder(_MaskedTokenDecoder):
         x = self.full_grid(tokens, visible, length).flatten(0, 1)  # (B * P, R + L, D)
         context = self.embed(self.encoder_norm(reference)).flatten(0, 1)  # (B * P, L, D)
         cos, sin = self.rope(grid, x.device, x.dtype)
-        context_cos, context_sin = cos[self.num_registers:], sin[self.num_registers:]
+        context_cos, context_sin = cos[self.num_registers :], sin[self.num_registers :]
         for block in self.blocks:
             x = block(x, context, cos, sin, context_cos, context_sin)
         return self.predict(x).unflatten(0, (b, p))

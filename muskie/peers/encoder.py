@@ -36,8 +36,10 @@ class DecoderConfig:
             if value < 1:
                 raise ValueError(f"DecoderConfig.{name} must be a positive integer, got {value!r}")
         if self.dim % self.num_heads or self.head_dim % 4:
-            raise ValueError(f"decoder head width dim/num_heads = {self.dim}/{self.num_heads} must be a whole "
-                             f"multiple of 4 for 2D RoPE")
+            raise ValueError(
+                f"decoder head width dim/num_heads = {self.dim}/{self.num_heads} must be a whole "
+                f"multiple of 4 for 2D RoPE"
+            )
         if not self.mlp_ratio > 0:
             raise ValueError(f"DecoderConfig.mlp_ratio must be positive, got {self.mlp_ratio!r}")
 

@@ -19,8 +19,9 @@ def _decoder_io_flops(config: PeerModelConfig, embedded: int, predicted: int) ->
     return 2 * embedded * e.embed_dim * d.dim + 2 * predicted * d.dim * e.pixel_dim
 
 
-def autoencoder_forward_flops(config: PeerModelConfig, num_views: int, height: int, width: int,
-                              kept_patches: int, multi_view: bool) -> int:
+def autoencoder_forward_flops(
+    config: PeerModelConfig, num_views: int, height: int, width: int, kept_patches: int, multi_view: bool
+) -> int:
     """One forward pass of :class:`~muskie.peers.mae.MAEModel` (``multi_view`` False) or
     :class:`~muskie.peers.mum.MuMModel` (True) over one scene of ``num_views`` views of ``height x width``,
     each keeping ``kept_patches`` patches."""
@@ -30,8 +31,9 @@ def autoencoder_forward_flops(config: PeerModelConfig, num_views: int, height: i
     d = config.decoder
     span = tokens * num_views if multi_view else tokens
     per_view = _decoder_io_flops(config, kept_patches, patches)
-    per_view += d.depth * (layer_flops(tokens, tokens, d.dim, d.mlp_hidden_dim)
-                           + layer_flops(tokens, span, d.dim, d.mlp_hidden_dim))
+    per_view += d.depth * (
+        layer_flops(tokens, tokens, d.dim, d.mlp_hidden_dim) + layer_flops(tokens, span, d.dim, d.mlp_hidden_dim)
+    )
     return encoder + num_views * per_view
 
 
@@ -50,12 +52,14 @@ def croco_forward_flops(config: PeerModelConfig, num_pairs: int, height: int, wi
     encoder over each masked view (``kept_patches`` kept) and each reference view (all patches); the decoder
     over the masked view's full grid, cross-attending to the reference's patches."""
     e, d = config.encoder, config.decoder
-    encoder = (forward_flops(e, num_pairs, height, width, include_head=False, kept_patches=kept_patches)
-               + forward_flops(e, num_pairs, height, width, include_head=False))
+    encoder = forward_flops(e, num_pairs, height, width, include_head=False, kept_patches=kept_patches) + forward_flops(
+        e, num_pairs, height, width, include_head=False
+    )
     patches = patch_grid_size(e, height, width)
     tokens = patches + e.num_registers
     per_pair = _decoder_io_flops(config, kept_patches + patches, patches)
     # a block: self-attention and the MLP (one transformer layer's worth), then cross-attention
-    per_pair += d.depth * (layer_flops(tokens, tokens, d.dim, d.mlp_hidden_dim)
-                           + cross_attention_flops(tokens, patches, d.dim))
+    per_pair += d.depth * (
+        layer_flops(tokens, tokens, d.dim, d.mlp_hidden_dim) + cross_attention_flops(tokens, patches, d.dim)
+    )
     return encoder + num_pairs * per_pair

@@ -19,8 +19,9 @@ class MAEModel(PeerModel):
     def __init__(self, config: PeerModelConfig):
         super().__init__(config)
         e = config.encoder
-        self.decoder = PixelDecoder(e.embed_dim, config.decoder, e.pixel_dim, e.num_registers, e.rope_base,
-                                    cross_view=self.multi_view_decoder)
+        self.decoder = PixelDecoder(
+            e.embed_dim, config.decoder, e.pixel_dim, e.num_registers, e.rope_base, cross_view=self.multi_view_decoder
+        )
 
     def forward(self, images: torch.Tensor, visible: torch.Tensor) -> PeerOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1] from the patches ``visible

@@ -8,8 +8,9 @@ import torch
 from muskie.pretraining.masking import num_masked_patches, sample_patch_masks
 
 
-def sample_drop_masks(batch: int, num_views: int, grid_h: int, grid_w: int, mask_ratio: float,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_drop_masks(
+    batch: int, num_views: int, grid_h: int, grid_w: int, mask_ratio: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``(batch, num_views, L)`` bool, ``True`` = masked, ``L = grid_h * grid_w``: for every view exactly
     ``num_masked_patches(mask_ratio, L)`` uniformly random patches (``sample_patch_masks``' ``random`` mode),
     drawn from ``generator`` on the CPU."""
@@ -21,8 +22,10 @@ def num_visible_patches(mask_ratio: float, num_patches: int) -> int:
     """The patches a view keeps at ``mask_ratio``; a ValueError when that leaves none visible or none masked."""
     visible = num_patches - num_masked_patches(mask_ratio, num_patches)
     if not 0 < visible < num_patches:
-        raise ValueError(f"mask ratio {mask_ratio} of {num_patches} patches leaves {visible} visible; a view "
-                         f"needs at least one visible and one masked patch")
+        raise ValueError(
+            f"mask ratio {mask_ratio} of {num_patches} patches leaves {visible} visible; a view "
+            f"needs at least one visible and one masked patch"
+        )
     return visible
 
 

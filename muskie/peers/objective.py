@@ -29,8 +29,10 @@ def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
     ``mask``: ``(B, V, L)`` bool, ``True`` = masked (scored). Visible patches' predictions do not count.
     """
     if pred.shape != target.shape or mask.shape != pred.shape[:3] or mask.dtype != torch.bool:
-        raise ValueError(f"need pred and target (B, V, L, K) of one shape and a bool mask (B, V, L); got "
-                         f"{tuple(pred.shape)}, {tuple(target.shape)}, {tuple(mask.shape)} {mask.dtype}")
+        raise ValueError(
+            f"need pred and target (B, V, L, K) of one shape and a bool mask (B, V, L); got "
+            f"{tuple(pred.shape)}, {tuple(target.shape)}, {tuple(mask.shape)} {mask.dtype}"
+        )
     with torch.autocast(device_type=pred.device.type, enabled=False):
         weights = mask.float()
         per_patch = (pred.float() - target.float()).square().mean(dim=-1)

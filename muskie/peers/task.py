@@ -50,8 +50,9 @@ class PeerTask(PretrainTask):
         """The peer model's config: the frame-wise twin of the ``model`` preset and the ``peer`` decoder."""
         peer = self.config.peer
         encoder = preset_config(self.config.model, **self.config.model_overrides).replace(cross_view=False)
-        return PeerModelConfig(encoder, DecoderConfig(dim=peer.decoder_dim, depth=peer.decoder_depth,
-                                                      num_heads=peer.decoder_heads))
+        return PeerModelConfig(
+            encoder, DecoderConfig(dim=peer.decoder_dim, depth=peer.decoder_depth, num_heads=peer.decoder_heads)
+        )
 
     def build_model(self) -> PeerModel:
         return self.model_class(self.model_config())
@@ -74,8 +75,10 @@ class PeerTask(PretrainTask):
             encoder = {k: t for k, t in weights.state_dict.items() if not k.startswith(HEAD_PREFIXES)}
             load_into(model.encoder, encoder, source=str(path))
         else:
-            raise ValueError(f"{path}: holds a {weights.model_class}; method {self.method} starts from a "
-                             f"{self.model_class.__name__}, a Muskie, a MuskieBackbone or another peer model")
+            raise ValueError(
+                f"{path}: holds a {weights.model_class}; method {self.method} starts from a "
+                f"{self.model_class.__name__}, a Muskie, a MuskieBackbone or another peer model"
+            )
 
     def evaluated_backbone(self, model: PeerModel) -> MuskieBackbone:
         """The frame-wise encoder: the features a peer recipe is evaluated on."""
@@ -85,8 +88,9 @@ class PeerTask(PretrainTask):
         """The encoder as a ``MuskieBackbone`` folder: ``muskie:DIRECTORY`` as an evaluation backbone."""
         model.encoder.save_pretrained(directory, model_card_kwargs={"training": training})
 
-    def _masks(self, batch: int, num_views: int, grid_h: int, grid_w: int, generator: torch.Generator,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _masks(
+        self, batch: int, num_views: int, grid_h: int, grid_w: int, generator: torch.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mask (B, V, L) bool, visible (B, V, N) int64)`` of one step: uniform random masks at the
         method's ratio, and the indices of the patches the encoder keeps."""
         kept = num_visible_patches(self.mask_ratio, grid_h * grid_w)
@@ -146,7 +150,7 @@ class CroCoTask(PeerTask):
         images = shuffle_views(batch.images.to(context.device, non_blocking=True), generator)
         b, v, _, h, w = images.shape
         pairs = v // 2
-        masked, references = images[:, 0:2 * pairs:2], images[:, 1:2 * pairs:2]
+        masked, references = images[:, 0 : 2 * pairs : 2], images[:, 1 : 2 * pairs : 2]
         config = unwrap_model(model).config
         p = config.encoder.patch_size
         mask, visible = self._masks(b, pairs, h // p, w // p, generator, images.device)

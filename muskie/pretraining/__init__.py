@@ -5,13 +5,16 @@ config's ``method``), and the masked-view evaluation (``masked_views``)."""
 
 from muskie.lazy_exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "muskie.pretraining.config": ("METHODS", "DataConfig", "PeerConfig", "PretrainConfig", "load_pretrain_config"),
-    "muskie.pretraining.masking": ("MASK_MODES", "MaskConfig", "sample_patch_masks", "sample_pretraining_masks"),
-    "muskie.pretraining.objective": ("confidence_weighted_loss",),
-    "muskie.pretraining.step": ("pretraining_loss",),
-    "muskie.pretraining.task": ("PretrainTask", "pretrain", "task_for"),
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "muskie.pretraining.config": ("METHODS", "DataConfig", "PeerConfig", "PretrainConfig", "load_pretrain_config"),
+        "muskie.pretraining.masking": ("MASK_MODES", "MaskConfig", "sample_patch_masks", "sample_pretraining_masks"),
+        "muskie.pretraining.objective": ("confidence_weighted_loss",),
+        "muskie.pretraining.step": ("pretraining_loss",),
+        "muskie.pretraining.task": ("PretrainTask", "pretrain", "task_for"),
+    },
+)
 
 __all__ = [
     "MASK_MODES",

@@ -78,14 +78,18 @@ class PeerConfig:
     def validate(self) -> PeerConfig:
         """Check the values; returns self. Raises ConfigError naming the key."""
         if self.mask_ratio is not None and not 0 < self.mask_ratio < 1:
-            raise ConfigError(f"peer.mask_ratio must lie in (0, 1) (a view keeps at least one patch and masks "
-                              f"one), or be null for the method's own; got {self.mask_ratio}")
+            raise ConfigError(
+                f"peer.mask_ratio must lie in (0, 1) (a view keeps at least one patch and masks "
+                f"one), or be null for the method's own; got {self.mask_ratio}"
+            )
         for name in ("decoder_depth", "decoder_dim", "decoder_heads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"peer.{name} must be >= 1, got {getattr(self, name)}")
         if self.decoder_dim % self.decoder_heads or (self.decoder_dim // self.decoder_heads) % 4:
-            raise ConfigError(f"peer.decoder_dim / peer.decoder_heads must be a whole multiple of 4 (2D RoPE), got "
-                              f"{self.decoder_dim} / {self.decoder_heads}")
+            raise ConfigError(
+                f"peer.decoder_dim / peer.decoder_heads must be a whole multiple of 4 (2D RoPE), got "
+                f"{self.decoder_dim} / {self.decoder_heads}"
+            )
         return self
 
 
@@ -127,8 +131,9 @@ class PretrainConfig(RunConfig):
         if not 1 <= data.min_views <= data.max_views:
             raise ConfigError(f"need 1 <= data.min_views <= data.max_views, got {data.min_views}, {data.max_views}")
         if self.method == "croco" and data.min_views < 2:
-            raise ConfigError(f"method croco trains on pairs of views: data.min_views must be >= 2, got "
-                              f"{data.min_views}")
+            raise ConfigError(
+                f"method croco trains on pairs of views: data.min_views must be >= 2, got {data.min_views}"
+            )
         if self.method in PEER_METHODS and self.model_overrides.get("cross_view", False):
             raise ConfigError(f"method {self.method}: the encoder is frame-wise; drop model_overrides.cross_view")
         try:
@@ -144,8 +149,9 @@ class PretrainConfig(RunConfig):
                 if len(size) != 2 or min(size) < 1:
                     raise ConfigError(f"data.resolutions: {size} is not an (H, W) pair of positive sizes")
                 if size[0] % patch_size or size[1] % patch_size:
-                    raise ConfigError(f"data.resolutions: {size} is not a multiple of the model's patch size "
-                                      f"{patch_size}")
+                    raise ConfigError(
+                        f"data.resolutions: {size} is not a multiple of the model's patch size {patch_size}"
+                    )
                 if self.method in PEER_METHODS:
                     self._check_peer_mask(size[0] // patch_size * (size[1] // patch_size), size)
         return self
@@ -155,9 +161,11 @@ class PretrainConfig(RunConfig):
         ratio = self.peer.ratio(self.method)
         masked = num_masked_patches(ratio, num_patches)
         if not 0 < masked < num_patches:
-            raise ConfigError(f"method {self.method}: a mask ratio of {ratio} masks {masked} of the {num_patches} "
-                              f"patches of a {size[0]}x{size[1]} view; it must keep one and mask one (change "
-                              f"peer.mask_ratio or data.resolutions)")
+            raise ConfigError(
+                f"method {self.method}: a mask ratio of {ratio} masks {masked} of the {num_patches} "
+                f"patches of a {size[0]}x{size[1]} view; it must keep one and mask one (change "
+                f"peer.mask_ratio or data.resolutions)"
+            )
 
 
 def load_pretrain_config(recipe: str | None = None, overrides: list[dict] = ()) -> PretrainConfig:

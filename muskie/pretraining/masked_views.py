@@ -23,8 +23,8 @@ import torch
 from muskie import report
 from muskie.constants import denormalize_image
 from muskie.data.batch import ViewBatch
-from muskie.pretraining.masking import MaskConfig, sample_patch_masks
 from muskie.model.patches import patchify, unpatchify
+from muskie.pretraining.masking import MaskConfig, sample_patch_masks
 
 SETTINGS = ("with_refs", "without_refs", "other_scene_refs", "fill")
 
@@ -115,9 +115,16 @@ def evaluate_reconstruction(
         b, v, _, h, w = images.shape
         if not 0 <= num_ref < v:
             raise ValueError(f"num_ref must be in [0, {v - 1}] for {v} views, got {num_ref}")
-        masked = sample_patch_masks(b * (v - num_ref), h // patch, w // patch, mask_mode,
-                                    mask_config.ratio(mask_mode), aspect_range=mask_config.aspect_range,
-                                    blob_sigma=mask_config.blob_sigma, generator=generator)
+        masked = sample_patch_masks(
+            b * (v - num_ref),
+            h // patch,
+            w // patch,
+            mask_mode,
+            mask_config.ratio(mask_mode),
+            aspect_range=mask_config.aspect_range,
+            blob_sigma=mask_config.blob_sigma,
+            generator=generator,
+        )
         masked = masked.view(b, v - num_ref, h // patch, w // patch).to(device)
         mask = torch.cat([torch.zeros_like(masked[:, :num_ref]), masked], dim=1)
         target = images[:, num_ref:]

@@ -81,11 +81,11 @@ class MaskConfig:
         if self.mode_weights is not None:
             self.mode_weights = tuple(float(w) for w in self.mode_weights)
             if len(self.mode_weights) != len(self.modes):
-                raise ValueError(f"MaskConfig.mode_weights has {len(self.mode_weights)} entries for "
-                                 f"{len(self.modes)} modes")
+                raise ValueError(
+                    f"MaskConfig.mode_weights has {len(self.mode_weights)} entries for {len(self.modes)} modes"
+                )
             if min(self.mode_weights) < 0 or sum(self.mode_weights) <= 0:
-                raise ValueError(f"MaskConfig.mode_weights must be >= 0 with a positive sum, got "
-                                 f"{self.mode_weights}")
+                raise ValueError(f"MaskConfig.mode_weights must be >= 0 with a positive sum, got {self.mode_weights}")
         for mode in MASK_MODES:
             _check_ratio(self.ratio(mode), f"MaskConfig.{mode}_ratio")
         self.aspect_range = tuple(float(a) for a in self.aspect_range)
@@ -122,8 +122,9 @@ def num_masked_patches(mask_ratio: float, num_patches: int) -> int:
     return min(num_patches, math.floor(mask_ratio * num_patches + 0.5))
 
 
-def sample_num_ref(batch: int, num_views: int, generator: torch.Generator | None = None,
-                   device: torch.device | str | None = None) -> torch.Tensor:
+def sample_num_ref(
+    batch: int, num_views: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Number of reference views per scene, ``(batch,)`` long, uniform in ``floor(V/4) .. floor(V/2)``.
 
     8 views: 2 to 4; 2 views: 0 or 1; 1 view: always 0 (plain single-image masked image modeling).
@@ -136,9 +137,15 @@ def sample_num_ref(batch: int, num_views: int, generator: torch.Generator | None
     return num_ref.to(device if device is not None else source)
 
 
-def sample_pretraining_masks(batch: int, num_views: int, grid_h: int, grid_w: int,
-                             config: MaskConfig | None = None, generator: torch.Generator | None = None,
-                             device: torch.device | str | None = None) -> PretrainMasks:
+def sample_pretraining_masks(
+    batch: int,
+    num_views: int,
+    grid_h: int,
+    grid_w: int,
+    config: MaskConfig | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> PretrainMasks:
     """The masks of one pre-training step for ``batch`` scenes of ``num_views`` views.
 
     One mode is drawn for the whole call (= one step). The first ``num_ref`` views of each scene (see
@@ -153,8 +160,7 @@ def sample_pretraining_masks(batch: int, num_views: int, grid_h: int, grid_w: in
     source = _source_device(generator, device)
     device = torch.device(device) if device is not None else source
 
-    weights = torch.tensor(config.mode_weights or [1.0] * len(config.modes), dtype=torch.float64,
-                           device=source)
+    weights = torch.tensor(config.mode_weights or [1.0] * len(config.modes), dtype=torch.float64, device=source)
     mode = config.modes[int(torch.multinomial(weights, 1, generator=generator))]
 
     if config.use_reference_views:
@@ -167,15 +173,31 @@ def sample_pretraining_masks(batch: int, num_views: int, grid_h: int, grid_w: in
     masked_views = ~ref_views
     mask = torch.zeros(batch, num_views, grid_h, grid_w, dtype=torch.bool, device=device)
     mask[masked_views] = sample_patch_masks(
-        int(masked_views.sum()), grid_h, grid_w, mode, config.ratio(mode), aspect_range=config.aspect_range,
-        blob_sigma=config.blob_sigma, generator=generator, device=device)
+        int(masked_views.sum()),
+        grid_h,
+        grid_w,
+        mode,
+        config.ratio(mode),
+        aspect_range=config.aspect_range,
+        blob_sigma=config.blob_sigma,
+        generator=generator,
+        device=device,
+    )
     return PretrainMasks(mask=mask, ref_views=ref_views, mode=mode)
 
 
-def sample_patch_masks(num_masks: int, grid_h: int, grid_w: int, mode: str = "random",
-                       mask_ratio: float = 0.9, *, aspect_range: tuple[float, float] = (0.3, 3.0),
-                       blob_sigma: float = 0.1, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None) -> torch.Tensor:
+def sample_patch_masks(
+    num_masks: int,
+    grid_h: int,
+    grid_w: int,
+    mode: str = "random",
+    mask_ratio: float = 0.9,
+    *,
+    aspect_range: tuple[float, float] = (0.3, 3.0),
+    blob_sigma: float = 0.1,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """``num_masks`` independent masks ``(num_masks, grid_h, grid_w)`` bool, ``True`` = masked.
 
     Each has exactly ``num_masked_patches(mask_ratio, grid_h * grid_w)`` masked patches. ``aspect_range``
@@ -239,8 +261,9 @@ def _order_keys(scores: torch.Tensor) -> torch.Tensor:
     return bits ^ ((bits >> 31) & 0x7FFFFFFF)
 
 
-def _shape_scores(draw: _Draw, num_masks: int, grid_h: int, grid_w: int, area: int, mode: str,
-                  aspect_range: tuple[float, float]) -> torch.Tensor:
+def _shape_scores(
+    draw: _Draw, num_masks: int, grid_h: int, grid_w: int, area: int, mode: str, aspect_range: tuple[float, float]
+) -> torch.Tensor:
     """Rectangle or ellipse scores ``(N, grid_h, grid_w)``: level sets are the shape grown about its centre.
 
     The shape has ``area`` patches and a log-uniform aspect ratio. Its centre is uniform over the positions
@@ -327,8 +350,9 @@ def _random_walk_scores(draw: _Draw, num_masks: int, grid_h: int, grid_w: int) -
     return dist
 
 
-def _sweep(dist: torch.Tensor, scratch: torch.Tensor, prefix: torch.Tensor,
-           dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _sweep(
+    dist: torch.Tensor, scratch: torch.Tensor, prefix: torch.Tensor, dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Relax ``dist`` along paths that run straight along ``dim``, both ways; returns (dist, scratch).
 
     With ``P`` the prefix sum of edge weights along ``dim``, reaching ``i`` from ``j <= i`` costs
@@ -344,8 +368,7 @@ def _sweep(dist: torch.Tensor, scratch: torch.Tensor, prefix: torch.Tensor,
     return dist.sub_(prefix), scratch
 
 
-def _running_min_(x: torch.Tensor, scratch: torch.Tensor, dim: int,
-                  reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _running_min_(x: torch.Tensor, scratch: torch.Tensor, dim: int, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Running minimum of ``x`` along ``dim`` (from the end when ``reverse``), by doubling in log2(size) steps.
 
     ``x`` and ``scratch`` (same shape) take turns as input and output; returns (result, the other buffer).
@@ -357,8 +380,11 @@ def _running_min_(x: torch.Tensor, scratch: torch.Tensor, dim: int,
     while step < size:
         kept, moved = (size - step, 0) if reverse else (0, step)  # where the first `step` values stay
         scratch.narrow(dim, kept, step).copy_(x.narrow(dim, kept, step))
-        torch.minimum(x.narrow(dim, moved, size - step), x.narrow(dim, step - moved, size - step),
-                      out=scratch.narrow(dim, moved, size - step))
+        torch.minimum(
+            x.narrow(dim, moved, size - step),
+            x.narrow(dim, step - moved, size - step),
+            out=scratch.narrow(dim, moved, size - step),
+        )
         x, scratch = scratch, x
         step *= 2
     return x, scratch

@@ -39,9 +39,14 @@ class LossOutput:
     masked_mse: torch.Tensor
 
 
-def confidence_weighted_loss(pred: torch.Tensor, confidence: torch.Tensor, target: torch.Tensor,
-                             mask: torch.Tensor, conf_weight: float = 0.1,
-                             conf_offset: float = 0.1) -> LossOutput:
+def confidence_weighted_loss(
+    pred: torch.Tensor,
+    confidence: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    conf_weight: float = 0.1,
+    conf_offset: float = 0.1,
+) -> LossOutput:
     """The MV-MIM loss averaged over the masked patches of all views of all scenes.
 
     ``pred``, ``confidence``, ``target``: ``(B, V, L, K)`` float (any floating dtype; computed in float32,
@@ -65,8 +70,9 @@ def confidence_weighted_loss(pred: torch.Tensor, confidence: torch.Tensor, targe
         confidence_penalty = (neg_log * weights).sum() / count
         loss = reconstruction + conf_weight * confidence_penalty
         masked_mse = (squared_error.detach().mean(-1) * weights).sum() / count
-    return LossOutput(loss=loss, reconstruction=reconstruction, confidence_penalty=confidence_penalty,
-                      masked_mse=masked_mse)
+    return LossOutput(
+        loss=loss, reconstruction=reconstruction, confidence_penalty=confidence_penalty, masked_mse=masked_mse
+    )
 
 
 def _check_inputs(pred, confidence, target, mask, conf_weight, conf_offset) -> None:

@@ -36,9 +36,13 @@ def shuffle_views(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return ViewBatch(images=images).permute_views(order).images
 
 
-def pretraining_loss(model: torch.nn.Module, images: torch.Tensor, mask_config: MaskConfig,
-                     generator: torch.Generator,
-                     autocast: contextlib.AbstractContextManager | None = None) -> PretrainingLoss:
+def pretraining_loss(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    mask_config: MaskConfig,
+    generator: torch.Generator,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> PretrainingLoss:
     """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
 
     Args:
@@ -55,6 +59,7 @@ def pretraining_loss(model: torch.nn.Module, images: torch.Tensor, mask_config: 
     mask = masks.mask.to(images.device)
     with autocast if autocast is not None else contextlib.nullcontext():
         output = model(images, patch_mask=mask)
-    result = confidence_weighted_loss(output.pred.float(), output.confidence.float(), patchify(images, patch),
-                                      mask.flatten(2))
+    result = confidence_weighted_loss(
+        output.pred.float(), output.confidence.float(), patchify(images, patch), mask.flatten(2)
+    )
     return PretrainingLoss(output=result, mask_mode=masks.mode, num_views=b * v)

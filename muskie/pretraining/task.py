@@ -49,8 +49,10 @@ class PretrainTask(Task):
 
     def __init__(self, config: PretrainConfig):
         if config.method != self.method:
-            raise ValueError(f"{type(self).__name__} trains method {self.method!r}, the config asks for "
-                             f"{config.method!r}; use muskie.pretraining.task_for(config)")
+            raise ValueError(
+                f"{type(self).__name__} trains method {self.method!r}, the config asks for "
+                f"{config.method!r}; use muskie.pretraining.task_for(config)"
+            )
         self.config = config
 
     def model_config(self) -> MuskieConfig:
@@ -85,31 +87,49 @@ class PretrainTask(Task):
                 longest = max(len(scene) for scene in part.scenes)
                 if longest < data.max_views:
                     # every batch of max_views views would be skipped sample by sample until training gives up
-                    raise ValueError(f"{name}: its longest scene has {longest} frame(s), fewer than "
-                                     f"data.max_views = {data.max_views}; lower data.min_views and data.max_views")
+                    raise ValueError(
+                        f"{name}: its longest scene has {longest} frame(s), fewer than "
+                        f"data.max_views = {data.max_views}; lower data.min_views and data.max_views"
+                    )
         return dataset
 
     def batch_sampler(self, num_samples: int, sizes: list[list[int]], group: int) -> MultiViewBatchSampler:
         """Batches of ``data.batch_size`` scenes, ``min_views..max_views`` views and one of ``sizes`` each;
         every resolution group has its own seed, so the groups of one step show different scenes."""
         data = self.config.data
-        return MultiViewBatchSampler(num_samples, batch_size=data.batch_size,
-                                     num_views=(data.min_views, data.max_views), sizes=[tuple(size) for size in sizes],
-                                     seed=self.config.seed * 1000 + group, shuffle=True, drop_last=True)
+        return MultiViewBatchSampler(
+            num_samples,
+            batch_size=data.batch_size,
+            num_views=(data.min_views, data.max_views),
+            sizes=[tuple(size) for size in sizes],
+            seed=self.config.seed * 1000 + group,
+            shuffle=True,
+            drop_last=True,
+        )
 
     def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
         config = self.config
         dataset = self.dataset()
         first_batch = (start_step // config.reuse) * config.accum_steps
-        streams = [batch_stream(dataset, self.batch_sampler(len(dataset), sizes, group), first_batch, dist.rank,
-                                dist.world_size, config.data.workers, device.type == "cuda")
-                   for group, sizes in enumerate(config.data.resolutions)]
+        streams = [
+            batch_stream(
+                dataset,
+                self.batch_sampler(len(dataset), sizes, group),
+                first_batch,
+                dist.rank,
+                dist.world_size,
+                config.data.workers,
+                device.type == "cuda",
+            )
+            for group, sizes in enumerate(config.data.resolutions)
+        ]
         parts = None
         step = start_step
         while True:
             if parts is None or step % config.reuse == 0:
-                parts = [(micro, group, next(s)) for micro in range(config.accum_steps)
-                         for group, s in enumerate(streams)]
+                parts = [
+                    (micro, group, next(s)) for micro in range(config.accum_steps) for group, s in enumerate(streams)
+                ]
             yield parts
             step += 1
 
@@ -119,8 +139,13 @@ class PretrainTask(Task):
         result = pretraining_loss(model, images, self.config.mask, context.generator(micro, group), context.autocast)
         b, v, _, h, w = images.shape
         flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR
-        return TaskLoss(loss=result.output.loss, metrics={"masked_mse": result.output.masked_mse},
-                        views=result.num_views, flops=flops, notes={"modes": result.mask_mode})
+        return TaskLoss(
+            loss=result.output.loss,
+            metrics={"masked_mse": result.output.masked_mse},
+            views=result.num_views,
+            flops=flops,
+            notes={"modes": result.mask_mode},
+        )
 
     def validation_parts(self) -> list:
         """``val_samples`` held-out samples at the first resolution group, in batches of ``data.batch_size``:
@@ -130,8 +155,9 @@ class PretrainTask(Task):
             return []
         dataset = data.open("val", num_scenes=self.config.val_samples, images_only=True)
         size = tuple(data.resolutions[0][0])
-        batches = evaluation_batches(dataset, self.config.val_samples, data.max_views, size, self.config.seed,
-                                     data.batch_size)
+        batches = evaluation_batches(
+            dataset, self.config.val_samples, data.max_views, size, self.config.seed, data.batch_size
+        )
         return [(0, index, batch) for index, batch in enumerate(batches)]
 
     def evaluated_backbone(self, model: nn.Module) -> MuskieBackbone:
@@ -197,9 +223,13 @@ def task_for(config: PretrainConfig) -> Task:
     return cls(config)
 
 
-def pretrain(config: PretrainConfig, resume: bool = True, stop_at_step: int | None = None,
-             max_minutes: float | None = None, progress: bool = True) -> TrainResult:
+def pretrain(
+    config: PretrainConfig,
+    resume: bool = True,
+    stop_at_step: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Run (or resume) pre-training with the method ``config.method`` names (:func:`task_for`); see
     :func:`muskie.train.engine.train`."""
-    return train(task_for(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes,
-                 progress=progress)
+    return train(task_for(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes, progress=progress)

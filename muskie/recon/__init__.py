@@ -6,13 +6,21 @@ imports no training code); the evaluation is ``muskie.eval.reconstruction``."""
 
 from muskie.lazy_exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "muskie.recon.config": ("ReconDataConfig", "ReconLossConfig", "ReconModelConfig", "ReconTrainConfig",
-        "load_recon_config"),
-    "muskie.recon.loss": ("recon_loss",),
-    "muskie.recon.model": ("ReconModel", "ReconOutput", "build_recon_model"),
-    "muskie.recon.predict": ("predict_folder",),
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "muskie.recon.config": (
+            "ReconDataConfig",
+            "ReconLossConfig",
+            "ReconModelConfig",
+            "ReconTrainConfig",
+            "load_recon_config",
+        ),
+        "muskie.recon.loss": ("recon_loss",),
+        "muskie.recon.model": ("ReconModel", "ReconOutput", "build_recon_model"),
+        "muskie.recon.predict": ("predict_folder",),
+    },
+)
 
 __all__ = [
     "ReconDataConfig",
@@ -26,4 +34,3 @@ __all__ = [
     "predict_folder",
     "recon_loss",
 ]
-

@@ -34,8 +34,9 @@ def sample_pixels(keep: torch.Tensor, max_points: int, seed: int = 0) -> np.ndar
     return where[np.sort(chosen)]
 
 
-def write_colmap_prediction(model_dir: str | Path, prediction: Prediction, keep: torch.Tensor,
-                            max_points: int = DEFAULT_MAX_POINTS) -> Path:
+def write_colmap_prediction(
+    model_dir: str | Path, prediction: Prediction, keep: torch.Tensor, max_points: int = DEFAULT_MAX_POINTS
+) -> Path:
     """Write ``prediction`` as a COLMAP text model into ``model_dir`` (module docstring); 3D points from
     the pixels where ``keep (V, H, W)`` bool is true. Returns ``model_dir``."""
     num_views, _, height, width = prediction.images.shape
@@ -45,11 +46,13 @@ def write_colmap_prediction(model_dir: str | Path, prediction: Prediction, keep:
     for view, name in enumerate(prediction.names):
         k = intrinsics[view].numpy()
         # COLMAP puts pixel centres at +0.5
-        cameras[view + 1] = ColmapCamera(view + 1, "PINHOLE", width, height,
-                                         np.array([k[0, 0], k[1, 1], k[0, 2] + 0.5, k[1, 2] + 0.5]))
+        cameras[view + 1] = ColmapCamera(
+            view + 1, "PINHOLE", width, height, np.array([k[0, 0], k[1, 1], k[0, 2] + 0.5, k[1, 2] + 0.5])
+        )
         world_to_cam = invert_pose(cam_to_world[view]).numpy()
-        images[view + 1] = ColmapImage(view + 1, rotation_to_quaternion(world_to_cam[:3, :3]), world_to_cam[:3, 3],
-                                       view + 1, f"{name}.png")
+        images[view + 1] = ColmapImage(
+            view + 1, rotation_to_quaternion(world_to_cam[:3, :3]), world_to_cam[:3, 3], view + 1, f"{name}.png"
+        )
 
     pixels = sample_pixels(keep, max_points)
     views, rows, columns = (torch.from_numpy(pixels[:, axis]) for axis in range(3))
@@ -62,8 +65,14 @@ def write_colmap_prediction(model_dir: str | Path, prediction: Prediction, keep:
     keypoints: dict[int, list[tuple[float, float, int]]] = {view + 1: [] for view in range(num_views)}
     for index, (view, row, column) in enumerate(pixels.tolist()):
         observations = keypoints[view + 1]
-        points[index + 1] = ColmapPoint3D(index + 1, xyz[index].numpy(), rgb[index].astype(np.uint8),
-                                          float(errors[index]), np.array([view + 1]), np.array([len(observations)]))
+        points[index + 1] = ColmapPoint3D(
+            index + 1,
+            xyz[index].numpy(),
+            rgb[index].astype(np.uint8),
+            float(errors[index]),
+            np.array([view + 1]),
+            np.array([len(observations)]),
+        )
         observations.append((column + 0.5, row + 0.5, index + 1))
     for image_id, observations in keypoints.items():
         table = np.array(observations, dtype=np.float64).reshape(-1, 3)

@@ -96,11 +96,15 @@ class ReconTrainConfig(RunConfig):
             raise ConfigError("model.new_blocks must be >= 0, model.dpt_dim and model.camera_dim >= 1")
         loss = self.loss
         if min(loss.normal_weight, loss.confidence_weight, loss.camera_weight) < 0:
-            raise ConfigError(f"loss.normal_weight, loss.confidence_weight and loss.camera_weight must be >= 0, "
-                              f"got {loss.normal_weight}, {loss.confidence_weight}, {loss.camera_weight}")
+            raise ConfigError(
+                f"loss.normal_weight, loss.confidence_weight and loss.camera_weight must be >= 0, "
+                f"got {loss.normal_weight}, {loss.confidence_weight}, {loss.camera_weight}"
+            )
         if not (loss.huber_delta > 0 and loss.confidence_threshold > 0):
-            raise ConfigError(f"loss.huber_delta and loss.confidence_threshold must be > 0, got {loss.huber_delta}, "
-                              f"{loss.confidence_threshold}")
+            raise ConfigError(
+                f"loss.huber_delta and loss.confidence_threshold must be > 0, got {loss.huber_delta}, "
+                f"{loss.confidence_threshold}"
+            )
         if self.model.backbone_weights == "":
             raise ConfigError("model.backbone_weights is empty: give a weights file or folder, or null")
         data = self.data

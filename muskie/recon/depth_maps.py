@@ -32,8 +32,9 @@ def depth_png_scale(depth: torch.Tensor) -> float:
     return float(usable.max()) / _LARGEST_STEP_COUNT if usable.numel() else 1.0
 
 
-def write_depth_arrays(folder: str | Path, names: list[str], depth: torch.Tensor, confidence: torch.Tensor,
-                       scale: float) -> None:
+def write_depth_arrays(
+    folder: str | Path, names: list[str], depth: torch.Tensor, confidence: torch.Tensor, scale: float
+) -> None:
     """Write ``depth/<stem>.npy``, ``depth/scale.json`` (holding ``scale``, the step of the PNGs
     ``write_transforms_json`` writes beside them), ``confidence/<stem>.npy`` and ``confidence/<stem>.png``
     of ``depth, confidence (V, H, W)`` into ``folder``."""
@@ -45,7 +46,9 @@ def write_depth_arrays(folder: str | Path, names: list[str], depth: torch.Tensor
         np.save(folder / CONFIDENCE_DIR / f"{name}.npy", confidence[view].float().numpy())
         grey = np.round(confidence[view].clamp(0, 1).double().numpy() * 255).astype(np.uint8)
         Image.fromarray(grey).save(folder / CONFIDENCE_DIR / f"{name}.png")
-    record = {"depth_png_scale": scale,
-              "meaning": "z-depth = PNG value * depth_png_scale, in the unit of the poses; PNG value 0 = no depth",
-              "arrays": "depth/<stem>.npy holds the float32 z-depth itself"}
+    record = {
+        "depth_png_scale": scale,
+        "meaning": "z-depth = PNG value * depth_png_scale, in the unit of the poses; PNG value 0 = no depth",
+        "arrays": "depth/<stem>.npy holds the float32 z-depth itself",
+    }
     (folder / DEPTH_DIR / SCALE_NAME).write_text(json.dumps(record, indent=1) + "\n")

@@ -49,8 +49,10 @@ class ReconLoss:
     scale: torch.Tensor
 
     def as_dict(self) -> dict[str, float]:
-        return {name: float(getattr(self, name).detach()) for name in
-                ("loss", "points", "normal", "confidence", "camera", "rotation", "translation")}
+        return {
+            name: float(getattr(self, name).detach())
+            for name in ("loss", "points", "normal", "confidence", "camera", "rotation", "translation")
+        }
 
 
 def weighted_median_scale(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -118,8 +120,10 @@ def recon_loss(
     if local_points.dim() != 5 or local_points.shape[-1] != 3:
         raise ValueError(f"local_points must have shape (B, V, H, W, 3), got {tuple(local_points.shape)}")
     if depth.shape != local_points.shape[:-1] or valid.shape != depth.shape:
-        raise ValueError(f"depth {tuple(depth.shape)} and valid {tuple(valid.shape)} must have shape "
-                         f"{tuple(local_points.shape[:-1])} (B, V, H, W) of the prediction")
+        raise ValueError(
+            f"depth {tuple(depth.shape)} and valid {tuple(valid.shape)} must have shape "
+            f"{tuple(local_points.shape[:-1])} (B, V, H, W) of the prediction"
+        )
     b, v = depth.shape[:2]
     local_points = local_points.float()
     valid = valid & (depth > 0)
@@ -140,8 +144,9 @@ def recon_loss(
 
     pred_normal, pred_defined = normal_map(local_points, torch.ones_like(valid))
     gt_normal, gt_defined = normal_map(gt_local, valid)
-    angle = torch.atan2(torch.linalg.vector_norm(torch.cross(pred_normal, gt_normal, dim=-1), dim=-1),
-                        (pred_normal * gt_normal).sum(-1))
+    angle = torch.atan2(
+        torch.linalg.vector_norm(torch.cross(pred_normal, gt_normal, dim=-1), dim=-1), (pred_normal * gt_normal).sum(-1)
+    )
     normal_term = _masked_mean(angle, pred_defined & gt_defined, (1, 2, 3)).mean()
 
     confident = (pixel_error.detach() < config.confidence_threshold).float()
@@ -159,8 +164,19 @@ def recon_loss(
     translation_term = _masked_mean(huber, pairs, (1, 2)).mean()
     camera_term = rotation_term + translation_term
 
-    total = (points_term + config.normal_weight * normal_term + config.confidence_weight * confidence_term
-             + config.camera_weight * camera_term)
-    return ReconLoss(loss=total, points=points_term.detach(), normal=normal_term.detach(),
-                     confidence=confidence_term.detach(), camera=camera_term.detach(),
-                     rotation=rotation_term.detach(), translation=translation_term.detach(), scale=scale)
+    total = (
+        points_term
+        + config.normal_weight * normal_term
+        + config.confidence_weight * confidence_term
+        + config.camera_weight * camera_term
+    )
+    return ReconLoss(
+        loss=total,
+        points=points_term.detach(),
+        normal=normal_term.detach(),
+        confidence=confidence_term.detach(),
+        camera=camera_term.detach(),
+        rotation=rotation_term.detach(),
+        translation=translation_term.detach(),
+        scale=scale,
+    )

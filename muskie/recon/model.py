@@ -76,8 +76,7 @@ class ReconModel(HubModel):
         self.num_layers = bc.depth + config.new_blocks
         self.head_layers = list(config.head_layers) or default_head_layers(self.num_layers)
         if len(self.head_layers) != 4 or not all(0 <= i < self.num_layers for i in self.head_layers):
-            raise ValueError(f"head_layers must be 4 block indices in 0..{self.num_layers - 1}, "
-                             f"got {self.head_layers}")
+            raise ValueError(f"head_layers must be 4 block indices in 0..{self.num_layers - 1}, got {self.head_layers}")
         self.register_tokens = nn.Parameter(torch.empty(1, 1, bc.num_registers, bc.embed_dim))
         self.blocks = nn.ModuleList(
             AlternatingAttentionBlock(bc.embed_dim, bc.num_heads, bc.mlp_hidden_dim) for _ in range(config.new_blocks)
@@ -108,10 +107,17 @@ class ReconModel(HubModel):
         return cls(MuskieBackbone.from_config_dict(values["backbone"]), head)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, revision: str | None = None,
-                        cache_dir: str | os.PathLike | None = None, force_download: bool = False,
-                        token: str | bool | None = None, local_files_only: bool = False,
-                        **overrides: Any) -> ReconModel:
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> ReconModel:
         """The reconstruction model stored at ``pretrained_model_name_or_path`` (a folder or a reconstruction
         checkpoint), loaded strictly, with its ``metadata``; or, when no such local path exists, the Hugging
         Face Hub repository ``org/name`` (see :meth:`MuskieBackbone.from_pretrained` for the download
@@ -120,14 +126,19 @@ class ReconModel(HubModel):
         options = HubOptions(revision, cache_dir, force_download, token, local_files_only)
         weights = cls.read_pretrained(pretrained_model_name_or_path, options, allow_pickle=False)
         if weights.model_class != cls.__name__:
-            raise ValueError(f"{weights.source}: holds a {weights.model_class}, not a {cls.__name__}; load it with "
-                             f"muskie.load_model")
+            raise ValueError(
+                f"{weights.source}: holds a {weights.model_class}, not a {cls.__name__}; load it with muskie.load_model"
+            )
         values = weights.model_config
         head = values.get("head", {}) if isinstance(values, dict) else None
         if overrides and isinstance(head, dict):  # a malformed config is from_config_dict's to report
             values = {**values, "head": {**head, **overrides}}
-        model = build_and_load(lambda: cls.from_config_dict(values), weights.state_dict,
-                               weights.source, config_source=weights.config_source)
+        model = build_and_load(
+            lambda: cls.from_config_dict(values),
+            weights.state_dict,
+            weights.source,
+            config_source=weights.config_source,
+        )
         model.metadata = dict(weights.metadata)
         return model
 
@@ -153,7 +164,7 @@ class ReconModel(HubModel):
         checkpointing = self.config.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
             x, _ = checkpoint(block, x, cos, sin, use_reentrant=False) if checkpointing else block(x, cos, sin)
-            features.append(x[:, :, bc.num_registers:])
+            features.append(x[:, :, bc.num_registers :])
 
         dense = self.point_head([features[i] for i in self.head_layers], (height, width)).float()
         dense = dense.permute(0, 1, 3, 4, 2)  # (B, V, H, W, 4)
@@ -163,8 +174,13 @@ class ReconModel(HubModel):
         cam_to_world = self.camera_head(features[-1]).float()
         rotation, translation = cam_to_world[:, :, None, None, :3, :3], cam_to_world[:, :, None, None, :3, 3]
         points = (rotation @ local_points[..., None])[..., 0] + translation
-        return ReconOutput(local_points=local_points, confidence=torch.sigmoid(logits), confidence_logits=logits,
-                           cam_to_world=cam_to_world, points=points)
+        return ReconOutput(
+            local_points=local_points,
+            confidence=torch.sigmoid(logits),
+            confidence_logits=logits,
+            cam_to_world=cam_to_world,
+            points=points,
+        )
 
 
 def initial_backbone(config: ReconModelConfig) -> MuskieBackbone:
@@ -173,8 +189,9 @@ def initial_backbone(config: ReconModelConfig) -> MuskieBackbone:
     initialisation of ``config.backbone`` with ``config.backbone_overrides``."""
     if config.backbone_weights is None:
         return MuskieBackbone(preset_config(config.backbone, **config.backbone_overrides))
-    return MuskieBackbone.from_pretrained(config.backbone_weights, allow_pickle=config.allow_pickle,
-                                          cross_view=True, grad_checkpointing=False)
+    return MuskieBackbone.from_pretrained(
+        config.backbone_weights, allow_pickle=config.allow_pickle, cross_view=True, grad_checkpointing=False
+    )
 
 
 def build_recon_model(config: ReconModelConfig | None = None) -> ReconModel:

@@ -25,10 +25,13 @@ class PointCloud(NamedTuple):
 
 
 def _header(dtype: np.dtype, count: int) -> bytes:
-    properties = "".join(f"property {_PLY_TYPES[dtype.fields[name][0].str.replace('|', '')]} {name}\n"
-                         for name in dtype.names)
-    return ("ply\nformat binary_little_endian 1.0\ncomment written by muskie\n"
-            f"element vertex {count}\n{properties}end_header\n").encode("ascii")
+    properties = "".join(
+        f"property {_PLY_TYPES[dtype.fields[name][0].str.replace('|', '')]} {name}\n" for name in dtype.names
+    )
+    return (
+        "ply\nformat binary_little_endian 1.0\ncomment written by muskie\n"
+        f"element vertex {count}\n{properties}end_header\n"
+    ).encode("ascii")
 
 
 def write_ply(path: str | Path, points, colors, confidence=None) -> Path:
@@ -85,12 +88,15 @@ def read_ply(path: str | Path) -> PointCloud:
         raise ValueError(f"{path}: no vertex element")
     count = int(counts[0])
     properties = [line for line in lines if line.startswith("property")]
-    layouts = [dtype for dtype in (VERTEX_DTYPE, CONFIDENT_VERTEX_DTYPE)
-               if _header(dtype, count).decode("ascii").splitlines()[4:-1] == properties]
+    layouts = [
+        dtype
+        for dtype in (VERTEX_DTYPE, CONFIDENT_VERTEX_DTYPE)
+        if _header(dtype, count).decode("ascii").splitlines()[4:-1] == properties
+    ]
     if not layouts:
         raise ValueError(f"{path}: vertex properties {properties} are not write_ply's")
     dtype = layouts[0]
-    body = data[end + len(b"end_header\n"):]
+    body = data[end + len(b"end_header\n") :]
     if len(body) != count * dtype.itemsize:
         raise ValueError(f"{path}: {len(body)} bytes of vertex data, expected {count} x {dtype.itemsize}")
     vertices = np.frombuffer(body, dtype=dtype)

@@ -44,6 +44,7 @@ PLY_NAME = "points.ply"
 VIEWER_NAME = "viewer.html"
 RENDER_NAME = "render.png"
 
+
 def default_size(image_size: tuple[int, int], patch_size: int, long_side: int) -> tuple[int, int]:
     """An input size ``(H, W)`` of the image's aspect ratio, its long side ``long_side``, both sides
     rounded to multiples of ``patch_size`` (at least one patch)."""
@@ -85,8 +86,9 @@ def estimate_intrinsics(local_points: torch.Tensor, weight: torch.Tensor | None 
 
 
 @torch.no_grad()
-def predict_views(model: ReconModel, images: torch.Tensor, names: list[str],
-                  device: str | torch.device = "cpu") -> Prediction:
+def predict_views(
+    model: ReconModel, images: torch.Tensor, names: list[str], device: str | torch.device = "cpu"
+) -> Prediction:
     """Reconstruct one scene: ``images (V, 3, H, W)`` in [0, 1], ``H``, ``W`` multiples of the patch size."""
     model.eval().to(device)
     output = model(normalize_image(images)[None].to(device))
@@ -95,13 +97,25 @@ def predict_views(model: ReconModel, images: torch.Tensor, names: list[str],
     cam_to_world = to_first @ output.cam_to_world[0].cpu().double()
     points = transform_points(to_first, output.points[0].cpu().double())
     confidence = output.confidence[0].cpu()
-    return Prediction(names=list(names), images=images.cpu(), local_points=output.local_points[0].cpu(),
-                      points=points.float(), confidence=confidence, cam_to_world=cam_to_world.float(),
-                      intrinsics=estimate_intrinsics(output.local_points[0].cpu(), confidence).float())
+    return Prediction(
+        names=list(names),
+        images=images.cpu(),
+        local_points=output.local_points[0].cpu(),
+        points=points.float(),
+        confidence=confidence,
+        cam_to_world=cam_to_world.float(),
+        intrinsics=estimate_intrinsics(output.local_points[0].cpu(), confidence).float(),
+    )
 
 
-def predict_capture(model: ReconModel, images: torch.Tensor, names: list[str], device: str | torch.device = "cpu",
-                    chunk_views: int | None = None, chunk_overlap: int | None = None) -> Prediction:
+def predict_capture(
+    model: ReconModel,
+    images: torch.Tensor,
+    names: list[str],
+    device: str | torch.device = "cpu",
+    chunk_views: int | None = None,
+    chunk_overlap: int | None = None,
+) -> Prediction:
     """Reconstruct a capture ``images (V, 3, H, W)`` in [0, 1]: in one pass when ``chunk_views`` is None or
     at least ``V``, else in chunks of ``chunk_views`` views, consecutive chunks sharing ``chunk_overlap``
     (default: a third of a chunk), assembled into the first chunk's frame
@@ -111,15 +125,22 @@ def predict_capture(model: ReconModel, images: torch.Tensor, names: list[str], d
     if chunk_views is None or len(names) <= chunk_views:
         return predict_views(model, images, names, device)
     ranges = chunk_ranges(len(names), chunk_views, chunk_overlap)
-    chunks = (predict_views(model, images[views.start:views.stop], names[views.start:views.stop], device)
-              for views in ranges)
+    chunks = (
+        predict_views(model, images[views.start : views.stop], names[views.start : views.stop], device)
+        for views in ranges
+    )
     return assemble_chunks(chunks, ranges)
 
 
-def write_prediction(prediction: Prediction, out_dir: str | Path, min_confidence: float = 0.0,
-                     render_size: tuple[int, int] = (480, 640), overwrite: bool = False,
-                     max_colmap_points: int = DEFAULT_MAX_POINTS, max_viewer_points: int = MAX_VIEWER_POINTS
-                     ) -> dict[str, Path]:
+def write_prediction(
+    prediction: Prediction,
+    out_dir: str | Path,
+    min_confidence: float = 0.0,
+    render_size: tuple[int, int] = (480, 640),
+    overwrite: bool = False,
+    max_colmap_points: int = DEFAULT_MAX_POINTS,
+    max_viewer_points: int = MAX_VIEWER_POINTS,
+) -> dict[str, Path]:
     """Write the results (module docstring) into ``out_dir``; returns their paths by kind (``transforms``,
     ``colmap``, ``depth``, ``confidence``, ``ply``, ``viewer``, ``render``).
 
@@ -131,30 +152,60 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, min_confidence
     keep = (prediction.confidence >= min_confidence) & torch.isfinite(prediction.points).all(-1)
     if not keep.any():
         raise ValueError(f"no pixel has confidence >= {min_confidence}; lower min_confidence")
-    names = {"transforms": TRANSFORMS_NAME, "colmap": COLMAP_DIR, "depth": DEPTH_DIR, "confidence": CONFIDENCE_DIR,
-             "ply": PLY_NAME, "viewer": VIEWER_NAME, "render": RENDER_NAME}
+    names = {
+        "transforms": TRANSFORMS_NAME,
+        "colmap": COLMAP_DIR,
+        "depth": DEPTH_DIR,
+        "confidence": CONFIDENCE_DIR,
+        "ply": PLY_NAME,
+        "viewer": VIEWER_NAME,
+        "render": RENDER_NAME,
+    }
     image_size = tuple(prediction.images.shape[-2:])
     with output_folder(out_dir, overwrite=True) as staging:
         scale = depth_png_scale(prediction.depth)
-        write_transforms_json(staging, prediction.images, prediction.intrinsics, prediction.cam_to_world,
-                              depth=prediction.depth, image_names=prediction.names, depth_scale=scale)
+        write_transforms_json(
+            staging,
+            prediction.images,
+            prediction.intrinsics,
+            prediction.cam_to_world,
+            depth=prediction.depth,
+            image_names=prediction.names,
+            depth_scale=scale,
+        )
         write_depth_arrays(staging, prediction.names, prediction.depth, prediction.confidence, scale)
         write_colmap_prediction(staging / COLMAP_DIR, prediction, keep, max_colmap_points)
         points = prediction.points[keep].numpy()
         colors = prediction.images.permute(0, 2, 3, 1)[keep].numpy()
         write_ply(staging / PLY_NAME, points, colors, prediction.confidence[keep].numpy())
         cam_to_world, intrinsics = prediction.cam_to_world.numpy(), prediction.intrinsics.numpy()
-        write_viewer(staging / VIEWER_NAME, points, colors, cam_to_world, intrinsics, image_size, max_viewer_points,
-                     title=f"muskie reconstruction of {len(prediction.names)} views")
+        write_viewer(
+            staging / VIEWER_NAME,
+            points,
+            colors,
+            cam_to_world,
+            intrinsics,
+            image_size,
+            max_viewer_points,
+            title=f"muskie reconstruction of {len(prediction.names)} views",
+        )
         render = render_point_cloud(points, colors, cam_to_world, intrinsics, image_size, size=render_size)
         render.save(staging / RENDER_NAME)
     return {kind: out_dir / name for kind, name in names.items()}
 
 
-def predict_folder(model: ReconModel, folder: str | Path, out_dir: str | Path, size: tuple[int, int] | None = None,
-                   device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                   long_side: int = 64, overwrite: bool = False, chunk_views: int | None = None,
-                   chunk_overlap: int | None = None) -> dict[str, Path]:
+def predict_folder(
+    model: ReconModel,
+    folder: str | Path,
+    out_dir: str | Path,
+    size: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    min_confidence: float = 0.0,
+    long_side: int = 64,
+    overwrite: bool = False,
+    chunk_views: int | None = None,
+    chunk_overlap: int | None = None,
+) -> dict[str, Path]:
     """Reconstruct the images of ``folder`` and write the results (module docstring) into ``out_dir``.
 
     ``size`` = (H, W) input size, multiples of the patch size; default: the first image's aspect ratio

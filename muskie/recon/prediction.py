@@ -42,27 +42,43 @@ class Prediction:
         """The prediction of the views ``indices`` (a sequence of view indices), in the same world frame."""
         indices = list(indices)
         pick = torch.tensor(indices, dtype=torch.long)
-        return Prediction([self.names[i] for i in indices], self.images[pick], self.local_points[pick],
-                          self.points[pick], self.confidence[pick], self.cam_to_world[pick], self.intrinsics[pick])
+        return Prediction(
+            [self.names[i] for i in indices],
+            self.images[pick],
+            self.local_points[pick],
+            self.points[pick],
+            self.confidence[pick],
+            self.cam_to_world[pick],
+            self.intrinsics[pick],
+        )
 
     def moved(self, similarity: Similarity) -> Prediction:
         """The same reconstruction in another world frame: ``points`` and ``cam_to_world`` moved by
         ``similarity``; ``local_points`` (and depth) scaled by its scale, as the world's lengths are;
         images, confidence and intrinsics unchanged. Computed in float64, returned in the input dtype."""
+
         def back(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
             return torch.from_numpy(array).to(like.dtype)
 
-        return Prediction(list(self.names), self.images,
-                          back(similarity.scale * self.local_points.double().numpy(), self.local_points),
-                          back(similarity.apply(self.points.double().numpy()), self.points), self.confidence,
-                          back(similarity.apply_to_poses(self.cam_to_world.double().numpy()), self.cam_to_world),
-                          self.intrinsics)
+        return Prediction(
+            list(self.names),
+            self.images,
+            back(similarity.scale * self.local_points.double().numpy(), self.local_points),
+            back(similarity.apply(self.points.double().numpy()), self.points),
+            self.confidence,
+            back(similarity.apply_to_poses(self.cam_to_world.double().numpy()), self.cam_to_world),
+            self.intrinsics,
+        )
 
 
 def concatenate(predictions: list[Prediction]) -> Prediction:
     """The views of ``predictions`` (all in one world frame, of one image size) as one prediction, in order."""
     if not predictions:
         raise ValueError("concatenate needs at least one prediction")
-    return Prediction([name for p in predictions for name in p.names],
-                      *(torch.cat([getattr(p, field) for p in predictions])
-                        for field in ("images", "local_points", "points", "confidence", "cam_to_world", "intrinsics")))
+    return Prediction(
+        [name for p in predictions for name in p.names],
+        *(
+            torch.cat([getattr(p, field) for p in predictions])
+            for field in ("images", "local_points", "points", "confidence", "cam_to_world", "intrinsics")
+        ),
+    )

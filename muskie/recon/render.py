@@ -48,8 +48,9 @@ def frustum_depth(points: np.ndarray, cam_to_world: np.ndarray) -> float:
     return 0.15 * float(np.median(np.linalg.norm(subset[:, None, :] - cam_to_world[None, :, :3, 3], axis=-1)))
 
 
-def frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int],
-                     depth: float) -> np.ndarray:
+def frustum_segments(
+    cam_to_world: np.ndarray, intrinsics: np.ndarray, image_size: tuple[int, int], depth: float
+) -> np.ndarray:
     """``(8, 2, 3)`` world segments of one camera's frustum: centre to the 4 image corners at ``depth``,
     and the rectangle joining the corners."""
     height, width = image_size
@@ -61,8 +62,15 @@ def frustum_segments(cam_to_world: np.ndarray, intrinsics: np.ndarray, image_siz
     return np.array(segments)
 
 
-def render_point_cloud(points, colors, cam_to_world, intrinsics, image_size: tuple[int, int],
-                       size: tuple[int, int] = (480, 640), point_size: int = 2) -> Image.Image:
+def render_point_cloud(
+    points,
+    colors,
+    cam_to_world,
+    intrinsics,
+    image_size: tuple[int, int],
+    size: tuple[int, int] = (480, 640),
+    point_size: int = 2,
+) -> Image.Image:
     """Draw a coloured cloud and the cameras that saw it.
 
     Args:
@@ -81,8 +89,9 @@ def render_point_cloud(points, colors, cam_to_world, intrinsics, image_size: tup
     cam_to_world = np.asarray(cam_to_world, dtype=np.float64)
     intrinsics = np.asarray(intrinsics, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0 or colors.shape != points.shape:
-        raise ValueError(f"need points (N, 3), N >= 1, and colors of the same shape; got {points.shape}, "
-                         f"{colors.shape}")
+        raise ValueError(
+            f"need points (N, 3), N >= 1, and colors of the same shape; got {points.shape}, {colors.shape}"
+        )
     height, width = size
     world_to_camera = overview_camera(points, cam_to_world)
 

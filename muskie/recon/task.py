@@ -61,11 +61,24 @@ class ReconTask(Task):
     def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
         config, data = self.config, self.config.data
         dataset = data.open("train", require=REQUIRED)
-        sampler = MultiViewBatchSampler(len(dataset), batch_size=data.batch_size, num_views=data.num_views,
-                                        sizes=[tuple(data.size)], seed=config.seed, shuffle=True,
-                                        drop_last=len(dataset) >= data.batch_size)
-        batches = batch_stream(dataset, sampler, start_step * config.accum_steps, dist.rank, dist.world_size,
-                               data.workers, device.type == "cuda")
+        sampler = MultiViewBatchSampler(
+            len(dataset),
+            batch_size=data.batch_size,
+            num_views=data.num_views,
+            sizes=[tuple(data.size)],
+            seed=config.seed,
+            shuffle=True,
+            drop_last=len(dataset) >= data.batch_size,
+        )
+        batches = batch_stream(
+            dataset,
+            sampler,
+            start_step * config.accum_steps,
+            dist.rank,
+            dist.world_size,
+            data.workers,
+            device.type == "cuda",
+        )
         while True:
             yield [next(batches) for _ in range(config.accum_steps)]
 
@@ -73,10 +86,21 @@ class ReconTask(Task):
         batch = batch.to(context.device, non_blocking=True)
         with context.autocast:
             output = model(batch.images)
-        result = recon_loss(output.local_points, output.confidence_logits, output.cam_to_world, batch.depth,
-                            batch.valid, batch.intrinsics, batch.cam_to_world, self.config.loss)
-        return TaskLoss(loss=result.loss, metrics={name: getattr(result, name).detach() for name in LOSS_TERMS},
-                        views=batch.num_scenes * batch.num_views)
+        result = recon_loss(
+            output.local_points,
+            output.confidence_logits,
+            output.cam_to_world,
+            batch.depth,
+            batch.valid,
+            batch.intrinsics,
+            batch.cam_to_world,
+            self.config.loss,
+        )
+        return TaskLoss(
+            loss=result.loss,
+            metrics={name: getattr(result, name).detach() for name in LOSS_TERMS},
+            views=batch.num_scenes * batch.num_views,
+        )
 
     def validation_parts(self) -> list:
         """``val_samples`` held-out samples (full frames) in batches of ``data.batch_size``: the synthetic
@@ -85,18 +109,27 @@ class ReconTask(Task):
         if not data.has_validation:
             return []
         dataset = data.open("val", require=REQUIRED, num_scenes=self.config.val_samples)
-        return list(evaluation_batches(dataset, self.config.val_samples, data.num_views, tuple(data.size),
-                                       self.config.seed, data.batch_size))
+        return list(
+            evaluation_batches(
+                dataset, self.config.val_samples, data.num_views, tuple(data.size), self.config.seed, data.batch_size
+            )
+        )
 
     def export(self, model: ReconModel, directory: Path, training: TrainingRecord) -> None:
         model.metadata = self.describe_model(model).metadata  # the image size it was trained at
         model.save_pretrained(directory, model_card_kwargs={"training": training})
 
 
-def train_recon(config: ReconTrainConfig, resume: bool = True, stop_at_step: int | None = None,
-                max_minutes: float | None = None, progress: bool = True) -> TrainResult:
+def train_recon(
+    config: ReconTrainConfig,
+    resume: bool = True,
+    stop_at_step: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Run (or resume) fine-tuning as ``config`` says (see :func:`muskie.train.engine.train`).
     ``config.model.backbone_weights`` chooses the start: a pre-trained Muskie (or frame-wise twin), or None
     for a random ``config.model.backbone``."""
-    return train(ReconTask(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes,
-                 progress=progress)
+    return train(
+        ReconTask(config), resume=resume, stop_at_step=stop_at_step, max_minutes=max_minutes, progress=progress
+    )

@@ -19,8 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from muskie.geometry import transform_points
-from muskie.recon.render import (BACKGROUND, camera_colors, frustum_depth, frustum_segments, overview_camera,
-                                 overview_viewpoint)
+from muskie.recon.render import (
+    BACKGROUND,
+    camera_colors,
+    frustum_depth,
+    frustum_segments,
+    overview_camera,
+    overview_viewpoint,
+)
 
 MAX_VIEWER_POINTS = 200_000
 
@@ -58,8 +64,16 @@ def _field_of_view(points: np.ndarray, cam_to_world: np.ndarray) -> float:
     return float(np.clip(np.degrees(2 * np.arctan(extent / 0.9)), 20.0, 120.0))
 
 
-def viewer_html(points, colors, cam_to_world, intrinsics, image_size: tuple[int, int],
-                max_points: int = MAX_VIEWER_POINTS, title: str = "muskie reconstruction", seed: int = 0) -> str:
+def viewer_html(
+    points,
+    colors,
+    cam_to_world,
+    intrinsics,
+    image_size: tuple[int, int],
+    max_points: int = MAX_VIEWER_POINTS,
+    title: str = "muskie reconstruction",
+    seed: int = 0,
+) -> str:
     """The viewer page (module docstring) of ``points (N, 3)`` world, ``colors (N, 3)`` (uint8 or float in
     [0, 1]) and the cameras ``cam_to_world (V, 4, 4)`` (OpenCV axes) with ``intrinsics (V, 3, 3)`` for
     images of ``image_size`` = (H, W) pixels."""
@@ -68,8 +82,9 @@ def viewer_html(points, colors, cam_to_world, intrinsics, image_size: tuple[int,
     cam_to_world = np.asarray(cam_to_world, dtype=np.float64)
     intrinsics = np.asarray(intrinsics, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0 or colors.shape != points.shape:
-        raise ValueError(f"need points (N, 3), N >= 1, and colors of the same shape; got {points.shape}, "
-                         f"{colors.shape}")
+        raise ValueError(
+            f"need points (N, 3), N >= 1, and colors of the same shape; got {points.shape}, {colors.shape}"
+        )
     if not np.all(np.isfinite(points)):
         raise ValueError("points has non-finite coordinates")
     if max_points < 1:
@@ -81,28 +96,44 @@ def viewer_html(points, colors, cam_to_world, intrinsics, image_size: tuple[int,
         points, colors = points[chosen], colors[chosen]
     eye, target, up = overview_viewpoint(points, cam_to_world)
     depth = frustum_depth(points, cam_to_world)
-    cameras = [{"color": color.tolist(),
-                "segments": frustum_segments(pose, k, image_size, depth).round(6).tolist()}
-               for pose, k, color in zip(cam_to_world, intrinsics, camera_colors(len(cam_to_world)))]
+    cameras = [
+        {"color": color.tolist(), "segments": frustum_segments(pose, k, image_size, depth).round(6).tolist()}
+        for pose, k, color in zip(cam_to_world, intrinsics, camera_colors(len(cam_to_world)))
+    ]
     scene = {
         "count": len(points),
         "positions": base64.b64encode(points.astype("<f4").tobytes()).decode("ascii"),
         "colors": base64.b64encode(np.ascontiguousarray(colors).tobytes()).decode("ascii"),
-        "eye": eye.tolist(), "target": target.tolist(), "up": up.tolist(),
+        "eye": eye.tolist(),
+        "target": target.tolist(),
+        "up": up.tolist(),
         "fov_degrees": _field_of_view(points, cam_to_world),
         "background": list(BACKGROUND),
         "cameras": cameras,
     }
     script = resources.files("muskie.recon").joinpath("viewer.js").read_text(encoding="utf-8")
     # the JSON holds numbers, base64 and fixed keys only, so it cannot close its <script> element
-    return _PAGE.format(title=html.escape(title), background=",".join(map(str, BACKGROUND)),
-                        scene=json.dumps(scene, separators=(",", ":")), script=script)
+    return _PAGE.format(
+        title=html.escape(title),
+        background=",".join(map(str, BACKGROUND)),
+        scene=json.dumps(scene, separators=(",", ":")),
+        script=script,
+    )
 
 
-def write_viewer(path: str | Path, points, colors, cam_to_world, intrinsics, image_size: tuple[int, int],
-                 max_points: int = MAX_VIEWER_POINTS, title: str = "muskie reconstruction") -> Path:
+def write_viewer(
+    path: str | Path,
+    points,
+    colors,
+    cam_to_world,
+    intrinsics,
+    image_size: tuple[int, int],
+    max_points: int = MAX_VIEWER_POINTS,
+    title: str = "muskie reconstruction",
+) -> Path:
     """Write :func:`viewer_html` to ``path`` (UTF-8); returns it."""
     path = Path(path)
-    path.write_text(viewer_html(points, colors, cam_to_world, intrinsics, image_size, max_points, title),
-                    encoding="utf-8")
+    path.write_text(
+        viewer_html(points, colors, cam_to_world, intrinsics, image_size, max_points, title), encoding="utf-8"
+    )
     return path

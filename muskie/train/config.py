@@ -33,10 +33,17 @@ class OptimConfig:
 
     def validate(self) -> OptimConfig:
         """Check the values (finite, in range); returns self. Raises ConfigError naming the key."""
-        if not (math.isfinite(self.lr) and self.lr > 0 and 0 <= self.min_lr <= self.lr
-                and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ConfigError(f"need optim.lr > 0, 0 <= optim.min_lr <= optim.lr and optim.weight_decay >= 0 "
-                              f"(finite); got lr {self.lr}, min_lr {self.min_lr}, weight_decay {self.weight_decay}")
+        if not (
+            math.isfinite(self.lr)
+            and self.lr > 0
+            and 0 <= self.min_lr <= self.lr
+            and math.isfinite(self.weight_decay)
+            and self.weight_decay >= 0
+        ):
+            raise ConfigError(
+                f"need optim.lr > 0, 0 <= optim.min_lr <= optim.lr and optim.weight_decay >= 0 "
+                f"(finite); got lr {self.lr}, min_lr {self.min_lr}, weight_decay {self.weight_decay}"
+            )
         if not all(0 <= beta < 1 for beta in self.betas):
             raise ConfigError(f"optim.betas must lie in [0, 1), got {list(self.betas)}")
         if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
@@ -117,7 +124,7 @@ def recipe_names(prefix: str = "") -> list[str]:
     """Named recipes: ``muskie/configs/<prefix><name>.yaml``; without a prefix, the pre-training recipes
     (the files without another task's prefix)."""
     if prefix:
-        return sorted(p.stem[len(prefix):] for p in RECIPE_DIR.glob(f"{prefix}*.yaml"))
+        return sorted(p.stem[len(prefix) :] for p in RECIPE_DIR.glob(f"{prefix}*.yaml"))
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml") if not p.stem.startswith(TASK_RECIPE_PREFIXES))
 
 
@@ -129,7 +136,9 @@ def load_recipe(default: T, recipe: str | None, overrides: list[dict] = (), pref
         path = Path(recipe)
         if not path.suffix:
             if recipe not in recipe_names(prefix):
-                raise ConfigError(f"unknown {'recipe' if not prefix else prefix.rstrip('-') + ' recipe'} "
-                                  f"{recipe!r}; named recipes: {recipe_names(prefix)}")
+                raise ConfigError(
+                    f"unknown {'recipe' if not prefix else prefix.rstrip('-') + ' recipe'} "
+                    f"{recipe!r}; named recipes: {recipe_names(prefix)}"
+                )
             path = RECIPE_DIR / f"{prefix}{recipe}.yaml"
     return layered_config(default, path, overrides).validate()

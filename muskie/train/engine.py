@@ -47,8 +47,14 @@ from muskie.train.optim import build_optimizer
 from muskie.train.run_folder import RunLock, move_earlier_run, truncate_metrics
 from muskie.train.schedule import learning_rate
 from muskie.weights.card import TrainingRecord
-from muskie.weights.checkpoint import (LATEST_NAME, Checkpoint, CheckpointError, read_checkpoint,
-                                       remove_stale_temporaries, save_checkpoint)
+from muskie.weights.checkpoint import (
+    LATEST_NAME,
+    Checkpoint,
+    CheckpointError,
+    read_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 
 log = logging.getLogger("muskie.train")
 
@@ -58,11 +64,27 @@ FINAL_MODEL_DIR = "model"
 BEST_NAME = "checkpoint-best.pt"
 TENSORBOARD_DIR = "tensorboard"
 # What a run writes into its folder (globs), the checkpoint first: a fresh run moves an earlier run's aside.
-RUN_FILES = (LATEST_NAME, BEST_NAME, "checkpoint-[0-9]*.pt", CONFIG_NAME, METRICS_NAME, TENSORBOARD_DIR,
-             FINAL_MODEL_DIR)
+RUN_FILES = (
+    LATEST_NAME,
+    BEST_NAME,
+    "checkpoint-[0-9]*.pt",
+    CONFIG_NAME,
+    METRICS_NAME,
+    TENSORBOARD_DIR,
+    FINAL_MODEL_DIR,
+)
 # Keys a resumed run may change: they decide where and how often things are written, never the result.
-RESUME_FREE_KEYS = ("device", "out_dir", "log_every", "checkpoint_every", "keep_checkpoints", "val_every",
-                    "val_samples", "init_from", "allow_pickle")
+RESUME_FREE_KEYS = (
+    "device",
+    "out_dir",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "val_every",
+    "val_samples",
+    "init_from",
+    "allow_pickle",
+)
 # The step index of validation passes, so their random choices never coincide with a training step's.
 VALIDATION_STEP = -1
 
@@ -192,8 +214,13 @@ def step_generator(seed: int, *indices: int) -> torch.Generator:
     return torch.Generator().manual_seed(value)
 
 
-def train(task: Task, resume: bool = True, stop_at_step: int | None = None, max_minutes: float | None = None,
-          progress: bool = True) -> TrainResult:
+def train(
+    task: Task,
+    resume: bool = True,
+    stop_at_step: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Run (or resume) ``task`` as its config says; returns where it ended.
 
     Args:
@@ -217,14 +244,23 @@ def train(task: Task, resume: bool = True, stop_at_step: int | None = None, max_
     lock = RunLock(out_dir) if dist.is_main else contextlib.nullcontext()
     try:
         with lock, _StopSignals() as stop_signal:
-            return _run(task, config, device, dist, out_dir, resume, stop_at_step, max_minutes, progress,
-                        stop_signal)
+            return _run(task, config, device, dist, out_dir, resume, stop_at_step, max_minutes, progress, stop_signal)
     finally:
         shutdown(dist)
 
 
-def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, resume, stop_at_step, max_minutes,
-         progress, stop_signal) -> TrainResult:
+def _run(
+    task: Task,
+    config: RunConfig,
+    device,
+    dist: DistInfo,
+    out_dir: Path,
+    resume,
+    stop_at_step,
+    max_minutes,
+    progress,
+    stop_signal,
+) -> TrainResult:
     # ---- the model, the optimiser and where the run starts
     torch.manual_seed(config.seed)
     checkpoint_path = out_dir / LATEST_NAME
@@ -242,16 +278,21 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         try:
             optimizer.load_state_dict(saved.optimizer_state)
         except ValueError as err:  # another set of trainable parameters (e.g. a checkpoint of an older muskie)
-            raise CheckpointError(f"{checkpoint_path}: its optimiser state does not fit this run's trainable "
-                                  f"parameters ({err}); start a fresh run from its weights with --init-from "
-                                  f"{checkpoint_path} and another --out") from None
+            raise CheckpointError(
+                f"{checkpoint_path}: its optimiser state does not fit this run's trainable "
+                f"parameters ({err}); start a fresh run from its weights with --init-from "
+                f"{checkpoint_path} and another --out"
+            ) from None
         start_step, best_val = saved.step, saved.state.get("best_val")
         last_loss, last_val = saved.metrics.get("loss"), {}  # for the model card of a run resumed at its end
         if dist.is_main:
             truncate_metrics(out_dir / METRICS_NAME, start_step)
-        log.info("resumed from %s at step %d%s", checkpoint_path, start_step,
-                 f"; extending the schedule to {config.steps} steps" if saved.config.get("steps") != config.steps
-                 else "")
+        log.info(
+            "resumed from %s at step %d%s",
+            checkpoint_path,
+            start_step,
+            f"; extending the schedule to {config.steps} steps" if saved.config.get("steps") != config.steps else "",
+        )
     else:
         model = task.build_model()
         if config.init_from is not None:
@@ -276,11 +317,15 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
     # ---- data, precision, logs
     stream = task.stream(start_step, dist, device)
     validation = task.validation_parts() if config.val_every else []
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else contextlib.nullcontext()
+    )
     end_step = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
-    log_file = _MetricsLog(out_dir, start_step, progress and end_step > start_step, end_step,
-                          task.name) if dist.is_main else None
+    log_file = (
+        _MetricsLog(out_dir, start_step, progress and end_step > start_step, end_step, task.name)
+        if dist.is_main
+        else None
+    )
     pending: list[dict] = []  # step records whose tensors have not been read from the device yet
     losses: list[float] = []
     started = time.perf_counter()
@@ -299,7 +344,8 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                 f"step {bad['step'] - 1 if bad else step}: the loss is {bad['loss'] if bad else 'non-finite'} "
                 f"(non-finite on at least one process); stopped. The last good checkpoint is {checkpoint_path}"
                 + ("" if checkpoint_path.exists() else " (none written yet)")
-                + ". Lower optim.lr, set optim.clip_grad, or use precision fp32, then resume.")
+                + ". Lower optim.lr, set optim.clip_grad, or use precision fp32, then resume."
+            )
         losses.extend(r["loss"] for r in records)
         if log_file is not None:
             log_file.write(records)
@@ -308,10 +354,19 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         """Write a checkpoint of the current step (main process; every process waits for it)."""
         if dist.is_main:
             record = task.describe_model(model)
-            save_checkpoint(path, task=task.name, step=step, model_class=record.model_class,
-                            model_config=record.model_config, model_state=model.state_dict(),
-                            optimizer_state=optimizer.state_dict(), config=to_dict(config), metrics=metrics,
-                            metadata=record.metadata, state={"best_val": best_val})
+            save_checkpoint(
+                path,
+                task=task.name,
+                step=step,
+                model_class=record.model_class,
+                model_config=record.model_config,
+                model_state=model.state_dict(),
+                optimizer_state=optimizer.state_dict(),
+                config=to_dict(config),
+                metrics=metrics,
+                metadata=record.metadata,
+                state={"best_val": best_val},
+            )
         barrier(dist)
 
     # ---- the loop
@@ -349,9 +404,17 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
             step += 1
 
             step_time = time.perf_counter() - step_start
-            record = {"step": step, "loss": total, **sums, "lr": lr, **notes,
-                      "views_per_s": views * dist.world_size / max(step_time + data_wait, 1e-9),
-                      "data_wait_s": data_wait, "step_s": step_time, **({"gflop": flops / 1e9} if flops else {})}
+            record = {
+                "step": step,
+                "loss": total,
+                **sums,
+                "lr": lr,
+                **notes,
+                "views_per_s": views * dist.world_size / max(step_time + data_wait, 1e-9),
+                "data_wait_s": data_wait,
+                "step_s": step_time,
+                **({"gflop": flops / 1e9} if flops else {}),
+            }
             if grad_norm is not None:
                 record["grad_norm"] = grad_norm
             pending.append(record)
@@ -367,7 +430,8 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
                     save(out_dir / BEST_NAME, {"loss": losses[-1], "val_loss": best_val})
 
             out_of_time = all_ranks_true(
-                max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes, dist, device)
+                max_minutes is not None and (time.perf_counter() - started) / 60 >= max_minutes, dist, device
+            )
             signalled = any_rank_true(stop_signal.received is not None, dist, device)
             if step % config.log_every == 0:
                 flush()
@@ -393,12 +457,22 @@ def _run(task: Task, config: RunConfig, device, dist: DistInfo, out_dir: Path, r
         exported = out_dir / FINAL_MODEL_DIR
         if dist.is_main:
             last_loss = losses[-1] if losses else last_loss
-            metrics = {**({"loss": last_loss} if last_loss is not None else {}), **last_val,
-                       **({"best_val_loss": best_val} if best_val is not None else {})}
+            metrics = {
+                **({"loss": last_loss} if last_loss is not None else {}),
+                **last_val,
+                **({"best_val_loss": best_val} if best_val is not None else {}),
+            }
             task.export(model, exported, TrainingRecord(task.name, step, to_dict(config), metrics))
         barrier(dist)
-    return TrainResult(out_dir=out_dir, step=step, checkpoint=checkpoint_path, losses=losses, model=model.eval(),
-                       ended_by=ended_by, exported=exported)
+    return TrainResult(
+        out_dir=out_dir,
+        step=step,
+        checkpoint=checkpoint_path,
+        losses=losses,
+        model=model.eval(),
+        ended_by=ended_by,
+        exported=exported,
+    )
 
 
 def _settle_precision(config: RunConfig, saved: Checkpoint | None, device: torch.device) -> None:
@@ -412,9 +486,11 @@ def _settle_precision(config: RunConfig, saved: Checkpoint | None, device: torch
         config.precision, reason = resolve_precision(config.precision, device)
     log.info(reason)
     if config.precision == "bf16" and device.type == "cpu" and not native_bf16(device):
-        warnings.warn(f"precision bf16 on a CPU without native bf16 ({cpu_capability()}): a bf16 matrix product "
-                      f"measured {bf16_slowdown():.0f}x slower than float32 here; use precision auto or fp32",
-                      stacklevel=3)
+        warnings.warn(
+            f"precision bf16 on a CPU without native bf16 ({cpu_capability()}): a bf16 matrix product "
+            f"measured {bf16_slowdown():.0f}x slower than float32 here; use precision auto or fp32",
+            stacklevel=3,
+        )
 
 
 @torch.no_grad()
@@ -429,8 +505,10 @@ def _validate(task: Task, model, parts: list, config: RunConfig, device, autocas
 def _check_resumable(task: Task, saved: Checkpoint, path: Path) -> None:
     """Refuse a checkpoint of another task, or of a run whose result-changing settings differ."""
     if saved.task != task.name:
-        raise ValueError(f"{path}: cannot resume, it is a checkpoint of the {saved.task!r} task, not "
-                         f"{task.name!r}; use another out_dir or --no-resume")
+        raise ValueError(
+            f"{path}: cannot resume, it is a checkpoint of the {saved.task!r} task, not "
+            f"{task.name!r}; use another out_dir or --no-resume"
+        )
     current, previous = _flatten(to_dict(task.config)), _flatten(saved.config)
     # a key the checkpoint's muskie did not have yet ran with what is now its default
     defaults = _flatten(to_dict(type(task.config)()))
@@ -441,11 +519,14 @@ def _check_resumable(task: Task, saved: Checkpoint, path: Path) -> None:
     keys = sorted(dict.fromkeys([*current, *previous]), key=lambda k: k.split(".")[0] in engine_keys)
     differing = [key for key in keys if key != "steps" and key not in free and current.get(key) != previous.get(key)]
     if differing:
-        raise ValueError(f"{path}: cannot resume, the config differs from the checkpoint's in {differing}; "
-                         "use another out_dir, the same config, or --no-resume")
+        raise ValueError(
+            f"{path}: cannot resume, the config differs from the checkpoint's in {differing}; "
+            "use another out_dir, the same config, or --no-resume"
+        )
     if task.config.steps < saved.step:
-        raise ValueError(f"{path}: cannot resume, steps = {task.config.steps} is below the checkpoint's step "
-                         f"{saved.step}")
+        raise ValueError(
+            f"{path}: cannot resume, steps = {task.config.steps} is below the checkpoint's step {saved.step}"
+        )
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -493,16 +574,20 @@ class _MetricsLog:
         with self.full_disk():
             self.file = open(out_dir / METRICS_NAME, "a")
             # on resume, events a killed run logged after its checkpoint are purged
-            self.writer = SummaryWriter(log_dir=str(out_dir / TENSORBOARD_DIR),
-                                        purge_step=start_step + 1 if start_step else None)
+            self.writer = SummaryWriter(
+                log_dir=str(out_dir / TENSORBOARD_DIR), purge_step=start_step + 1 if start_step else None
+            )
         self.bar = progress_bar(total=end_step, initial=start_step, desc=desc, unit="step", enabled=progress)
 
     def full_disk(self):
         """The guard of every write: a full disk says so, naming the run folder (a resumed run truncates
         ``metrics.jsonl`` to its checkpoint's step and logs the later steps again)."""
-        return naming_a_full_disk(self.out_dir, f"{METRICS_NAME} or {TENSORBOARD_DIR}/ could not be written; the "
-                                  "run stopped. Free space and run the same command again to resume from the last "
-                                  "checkpoint")
+        return naming_a_full_disk(
+            self.out_dir,
+            f"{METRICS_NAME} or {TENSORBOARD_DIR}/ could not be written; the "
+            "run stopped. Free space and run the same command again to resume from the last "
+            "checkpoint",
+        )
 
     def write(self, records: list[dict]) -> None:
         with self.full_disk():
@@ -514,14 +599,16 @@ class _MetricsLog:
             self.file.flush()
         if records:
             last = records[-1]
-            self.bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}",
-                                 views_s=f"{last['views_per_s']:.0f}")
+            self.bar.set_postfix(
+                loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}", views_s=f"{last['views_per_s']:.0f}"
+            )
             self.bar.update(len(records))
 
     def validation(self, step: int, metrics: dict[str, float]) -> None:
         with self.full_disk():
-            self.file.write(json.dumps({"step": step, **{f"val_{key}": value for key, value in metrics.items()}})
-                            + "\n")
+            self.file.write(
+                json.dumps({"step": step, **{f"val_{key}": value for key, value in metrics.items()}}) + "\n"
+            )
             self.file.flush()
             for key, value in metrics.items():
                 self.writer.add_scalar(f"val/{key}", value, step)
@@ -554,8 +641,10 @@ class _StopSignals:
             signal.raise_signal(signum)
             return
         self.received = signum
-        log.warning("%s received: writing a checkpoint after this step, then stopping "
-                    "(send it again to stop at once)", signal.Signals(signum).name)
+        log.warning(
+            "%s received: writing a checkpoint after this step, then stopping (send it again to stop at once)",
+            signal.Signals(signum).name,
+        )
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

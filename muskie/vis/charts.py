@@ -22,9 +22,14 @@ _PLOT_HEIGHT = 220
 _LEGEND_LINE = 14
 
 
-def grouped_bars(categories: Sequence[str], series: Sequence[str], values: Sequence[Sequence[float | None]],
-                 spreads: Sequence[Sequence[float | None]] | None = None, title: str = "",
-                 axis_label: str = "%") -> Image.Image:
+def grouped_bars(
+    categories: Sequence[str],
+    series: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    spreads: Sequence[Sequence[float | None]] | None = None,
+    title: str = "",
+    axis_label: str = "%",
+) -> Image.Image:
     """The chart as an RGB ``PIL.Image``.
 
     Args:

@@ -58,8 +58,14 @@ def pca_figure(images: torch.Tensor, rows: list[tuple[str, torch.Tensor]], title
     num_views, _, height, width = images.shape
     scale = max(1, math.ceil(MIN_TILE_SIZE / max(height, width)))
     tile_h, tile_w = height * scale, width * scale
-    panels = [("images", np.rint(denormalize_image(images.detach().cpu().double()).clamp(0, 1)
-                                 .permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8))]
+    panels = [
+        (
+            "images",
+            np.rint(
+                denormalize_image(images.detach().cpu().double()).clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255
+            ).astype(np.uint8),
+        )
+    ]
     for name, rgb in rows:
         if rgb.dim() != 4 or rgb.shape[0] != num_views or rgb.shape[-1] != 3:
             raise ValueError(f"row {name!r}: rgb must be ({num_views}, h, w, 3), got {tuple(rgb.shape)}")

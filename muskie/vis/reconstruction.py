@@ -41,15 +41,17 @@ def colorize_confidence(confidence: np.ndarray) -> np.ndarray:
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
-def reconstruction_panels(images: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
-                          confidence: torch.Tensor) -> dict[str, np.ndarray]:
+def reconstruction_panels(
+    images: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor, confidence: torch.Tensor
+) -> dict[str, np.ndarray]:
     """The figure's columns before layout: ``{column name: (V, H, W, 3) uint8 RGB}``, keys ``COLUMNS``.
 
     ``images``, ``pred``: ``(V, 3, H, W)`` in [-1, 1] (predictions are clipped); ``confidence``:
     ``(V, 3, H, W)`` in (0, 1); ``mask``: ``(V, H / p, W / p)`` bool patch grid, ``True`` = masked.
     """
-    images, pred, confidence = (_to_numpy(x, name) for x, name in
-                                ((images, "images"), (pred, "pred"), (confidence, "confidence")))
+    images, pred, confidence = (
+        _to_numpy(x, name) for x, name in ((images, "images"), (pred, "pred"), (confidence, "confidence"))
+    )
     mask = _to_numpy(mask, "mask")
     _check_shapes(images, mask, pred, confidence)
     num_views, _, height, width = images.shape
@@ -68,8 +70,14 @@ def reconstruction_panels(images: torch.Tensor, mask: torch.Tensor, pred: torch.
     }
 
 
-def reconstruction_figure(images: torch.Tensor, mask: torch.Tensor, pred: torch.Tensor,
-                          confidence: torch.Tensor, ref_views: torch.Tensor, title: str | None = None) -> Image.Image:
+def reconstruction_figure(
+    images: torch.Tensor,
+    mask: torch.Tensor,
+    pred: torch.Tensor,
+    confidence: torch.Tensor,
+    ref_views: torch.Tensor,
+    title: str | None = None,
+) -> Image.Image:
     """One scene's reconstruction figure as an RGB ``PIL.Image``: rows = views, columns = ``COLUMNS``.
 
     ``images``, ``pred``: ``(V, 3, H, W)`` in [-1, 1]; ``mask``: ``(V, H / p, W / p)`` bool, ``True`` =
@@ -94,8 +102,7 @@ def reconstruction_figure(images: torch.Tensor, mask: torch.Tensor, pred: torch.
     label_w += 2 * _GAP
     top = _MARGIN + (line_h + _GAP if title else 0) + line_h
     left = _MARGIN + int(label_w)
-    size = (left + len(COLUMNS) * (tile_w + _GAP) - _GAP + _MARGIN,
-            top + num_views * (tile_h + _GAP) - _GAP + _MARGIN)
+    size = (left + len(COLUMNS) * (tile_w + _GAP) - _GAP + _MARGIN, top + num_views * (tile_h + _GAP) - _GAP + _MARGIN)
 
     figure = Image.new("RGB", size, _BACKGROUND)
     draw = ImageDraw.Draw(figure)

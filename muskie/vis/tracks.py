@@ -38,8 +38,14 @@ def _tile(image: torch.Tensor, scale: int) -> Image.Image:
     return Image.fromarray(rgb)
 
 
-def tracks_figure(images: torch.Tensor, predicted: dict[str, torch.Tensor], target_uv: torch.Tensor | None = None,
-                  visible: torch.Tensor | None = None, title: str | None = None, max_points: int = 24) -> Image.Image:
+def tracks_figure(
+    images: torch.Tensor,
+    predicted: dict[str, torch.Tensor],
+    target_uv: torch.Tensor | None = None,
+    visible: torch.Tensor | None = None,
+    title: str | None = None,
+    max_points: int = 24,
+) -> Image.Image:
     """The tracks figure as an RGB ``PIL.Image``.
 
     Args:
@@ -73,15 +79,18 @@ def tracks_figure(images: torch.Tensor, predicted: dict[str, torch.Tensor], targ
     top = _MARGIN + (line_h + _GAP if title else 0) + line_h
     left = _MARGIN + label_w
     tile_w, tile_h = width * scale, height * scale
-    size = (left + num_views * (tile_w + _GAP) - _GAP + _MARGIN,
-            top + len(predicted) * (tile_h + _GAP) - _GAP + _MARGIN)
+    size = (
+        left + num_views * (tile_w + _GAP) - _GAP + _MARGIN,
+        top + len(predicted) * (tile_h + _GAP) - _GAP + _MARGIN,
+    )
     figure = Image.new("RGB", size, _BACKGROUND)
     draw = ImageDraw.Draw(figure)
     if title:
         draw.text((_MARGIN, _MARGIN), title, fill=_INK, font=font)
     for v in range(num_views):
-        draw.text((left + v * (tile_w + _GAP), top - line_h), "query view 0" if v == 0 else f"view {v}",
-                  fill=_INK, font=font)
+        draw.text(
+            (left + v * (tile_w + _GAP), top - line_h), "query view 0" if v == 0 else f"view {v}", fill=_INK, font=font
+        )
 
     def to_figure(uv, x0, y0):  # pixel centre (u, v) -> figure coordinates of the enlarged pixel's centre
         return x0 + (float(uv[0]) + 0.5) * scale, y0 + (float(uv[1]) + 0.5) * scale
@@ -99,8 +108,14 @@ def tracks_figure(images: torch.Tensor, predicted: dict[str, torch.Tensor], targ
                 if v > 0 and target_uv is not None:
                     tx, ty = to_figure(target_uv[v, i], x0, y0)
                     draw.line([(px, py), (tx, ty)], fill=colors[i], width=1)
-                    draw.ellipse([tx - _RING_RADIUS, ty - _RING_RADIUS, tx + _RING_RADIUS, ty + _RING_RADIUS],
-                                 outline=colors[i], width=2)
-                draw.ellipse([px - _DOT_RADIUS, py - _DOT_RADIUS, px + _DOT_RADIUS, py + _DOT_RADIUS],
-                             fill=colors[i], outline=_INK)
+                    draw.ellipse(
+                        [tx - _RING_RADIUS, ty - _RING_RADIUS, tx + _RING_RADIUS, ty + _RING_RADIUS],
+                        outline=colors[i],
+                        width=2,
+                    )
+                draw.ellipse(
+                    [px - _DOT_RADIUS, py - _DOT_RADIUS, px + _DOT_RADIUS, py + _DOT_RADIUS],
+                    fill=colors[i],
+                    outline=_INK,
+                )
     return figure

@@ -16,6 +16,7 @@ model classes (it imports only torch, safetensors, PyYAML, huggingface_hub and `
 Build a model from a file with ``muskie.load_model`` (any class) or ``Muskie.from_pretrained``.
 """
 
+from muskie.weights.card import CARD_FILE, TrainingRecord, model_card
 from muskie.weights.checkpoint import (
     LATEST_NAME,
     Checkpoint,
@@ -25,7 +26,6 @@ from muskie.weights.checkpoint import (
     remove_stale_temporaries,
     save_checkpoint,
 )
-from muskie.weights.card import CARD_FILE, TrainingRecord, model_card
 from muskie.weights.folder import CONFIG_FILE, WEIGHTS_FILE, save_folder
 from muskie.weights.reader import FILE_KINDS, WeightsFile, read_weights
 from muskie.weights.release import HEAD_PREFIXES, infer_config

@@ -74,8 +74,11 @@ def _training_section(training: TrainingRecord | None) -> str:
     if training.metrics:
         rows = "\n".join(f"| {name} | {value:.6g} |" for name, value in training.metrics.items())
         lines.append(f"Metrics at the end of the run:\n\n| metric | value |\n|---|---|\n{rows}\n")
-    lines.append("<details><summary>The run's config</summary>\n\n```yaml\n"
-                 + yaml.safe_dump(training.config, sort_keys=False) + "```\n</details>\n")
+    lines.append(
+        "<details><summary>The run's config</summary>\n\n```yaml\n"
+        + yaml.safe_dump(training.config, sort_keys=False)
+        + "```\n</details>\n"
+    )
     return "\n".join(lines)
 
 

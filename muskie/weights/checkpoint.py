@@ -39,8 +39,14 @@ LATEST_NAME = "checkpoint-last.pt"
 # The presets as version-1 files meant them (muskie 0.1.0's table and MuskieConfig defaults): a v1
 # pre-training checkpoint names a preset instead of carrying its model's config. Frozen here, so that a
 # later change of a preset cannot change what an old file holds.
-_V1_MODEL_DEFAULTS = {"patch_size": 16, "mlp_ratio": 4.0, "num_registers": 4, "rope_base": 100.0,
-                      "cross_view": True, "grad_checkpointing": False}
+_V1_MODEL_DEFAULTS = {
+    "patch_size": 16,
+    "mlp_ratio": 4.0,
+    "num_registers": 4,
+    "rope_base": 100.0,
+    "cross_view": True,
+    "grad_checkpointing": False,
+}
 _V1_PRESETS = {
     "tiny": {"embed_dim": 128, "depth": 4, "num_heads": 4, "patch_size": 8},
     "small": {"embed_dim": 384, "depth": 6, "num_heads": 6},
@@ -99,8 +105,10 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
             except (OSError, RuntimeError) as err:
                 cause = writer.error or err
                 if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-                    raise NoSpaceLeftError(f"no space left on {path.parent}: {path.name} was not written"
-                                           + (" (the previous one is kept)" if path.exists() else "")) from None
+                    raise NoSpaceLeftError(
+                        f"no space left on {path.parent}: {path.name} was not written"
+                        + (" (the previous one is kept)" if path.exists() else "")
+                    ) from None
                 raise
         os.replace(tmp_name, path)
     except BaseException:
@@ -219,18 +227,38 @@ def parse_checkpoint(payload: dict, path: str | os.PathLike) -> Checkpoint:
     if version == 1:
         payload = upgrade_v1(payload, path)
     elif version != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {version!r} is not supported (this muskie reads "
-                              f"versions 1 to {CHECKPOINT_VERSION}; a newer muskie wrote it?)")
-    expected = {"task": str, "step": int, "model_class": str, "model_config": dict, "model": dict,
-                "optimizer": (dict, type(None)), "config": dict, "metrics": dict, "metadata": dict, "state": dict}
+        raise CheckpointError(
+            f"{path}: checkpoint version {version!r} is not supported (this muskie reads "
+            f"versions 1 to {CHECKPOINT_VERSION}; a newer muskie wrote it?)"
+        )
+    expected = {
+        "task": str,
+        "step": int,
+        "model_class": str,
+        "model_config": dict,
+        "model": dict,
+        "optimizer": (dict, type(None)),
+        "config": dict,
+        "metrics": dict,
+        "metadata": dict,
+        "state": dict,
+    }
     wrong = [key for key, kind in expected.items() if not isinstance(payload.get(key), kind)]
     if wrong:
         raise CheckpointError(f"{path}: malformed checkpoint, missing or mistyped entries: {', '.join(wrong)}")
     return Checkpoint(
-        path=path, version=int(version), task=payload["task"], step=payload["step"],
-        model_class=payload["model_class"], model_config=payload["model_config"], model_state=payload["model"],
-        config=payload["config"], optimizer_state=payload["optimizer"], metrics=payload["metrics"],
-        metadata=payload["metadata"], state=payload["state"],
+        path=path,
+        version=int(version),
+        task=payload["task"],
+        step=payload["step"],
+        model_class=payload["model_class"],
+        model_config=payload["model_config"],
+        model_state=payload["model"],
+        config=payload["config"],
+        optimizer_state=payload["optimizer"],
+        metrics=payload["metrics"],
+        metadata=payload["metadata"],
+        state=payload["state"],
     )
 
 
@@ -252,17 +280,24 @@ def upgrade_v1(payload: dict, path: str | os.PathLike) -> dict:
     if config.get("kind") == "recon":
         recon = config.get("recon")
         if not isinstance(recon, dict) or not isinstance(config.get("backbone"), dict):
-            raise CheckpointError(f"{path}: malformed version-1 reconstruction checkpoint (no 'recon' or "
-                                  f"'backbone' config)")
+            raise CheckpointError(
+                f"{path}: malformed version-1 reconstruction checkpoint (no 'recon' or 'backbone' config)"
+            )
         size = (recon.get("data") or {}).get("size")
-        upgraded.update(task="recon", model_class="ReconModel", config=recon,
-                        model_config={"backbone": config["backbone"], "head": recon.get("model", {})},
-                        metadata={"image_size": list(size)} if size is not None else {})
+        upgraded.update(
+            task="recon",
+            model_class="ReconModel",
+            config=recon,
+            model_config={"backbone": config["backbone"], "head": recon.get("model", {})},
+            metadata={"image_size": list(size)} if size is not None else {},
+        )
     else:
         preset = config.get("model")
         if preset not in _V1_PRESETS:
-            raise CheckpointError(f"{path}: version-1 pre-training checkpoint of unknown preset {preset!r} "
-                                  f"(known: {', '.join(_V1_PRESETS)})")
+            raise CheckpointError(
+                f"{path}: version-1 pre-training checkpoint of unknown preset {preset!r} "
+                f"(known: {', '.join(_V1_PRESETS)})"
+            )
         overrides = config.get("model_overrides") or {}
         if not isinstance(overrides, dict):
             raise CheckpointError(f"{path}: malformed version-1 checkpoint ('model_overrides' is not a mapping)")

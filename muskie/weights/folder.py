@@ -29,8 +29,14 @@ METADATA_KEY = "muskie.metadata"
 DEFAULT_FOLDER_CLASS = "Muskie"
 
 
-def save_folder(directory: str | os.PathLike, *, state_dict: dict, model_class: str, model_config: dict,
-                metadata: dict | None = None) -> Path:
+def save_folder(
+    directory: str | os.PathLike,
+    *,
+    state_dict: dict,
+    model_class: str,
+    model_config: dict,
+    metadata: dict | None = None,
+) -> Path:
     """Write ``directory/{model.safetensors, config.json}``; returns the directory.
 
     Both files are written beside ``directory`` first and renamed into it once complete

@@ -59,12 +59,18 @@ def resolve_pretrained(name: str | os.PathLike, options: HubOptions = HubOptions
     # huggingface_hub types cache_dir as str | Path: a Path of any os.PathLike
     cache_dir = None if options.cache_dir is None else Path(options.cache_dir)
     try:
-        folder = snapshot_download(name, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
-                                   revision=options.revision, cache_dir=cache_dir,
-                                   force_download=options.force_download, token=options.token,
-                                   local_files_only=options.local_files_only)
+        folder = snapshot_download(
+            name,
+            allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
+            revision=options.revision,
+            cache_dir=cache_dir,
+            force_download=options.force_download,
+            token=options.token,
+            local_files_only=options.local_files_only,
+        )
     except OSError as err:  # huggingface_hub's errors (not found, offline and not cached, HTTP) are OSErrors
         reason = " ".join(str(err).split())  # huggingface_hub's messages span lines; ours is one
-        raise FileNotFoundError(f"{name}: no such local path, and not a Hub repository muskie could read "
-                                f"({type(err).__name__}: {reason})") from None
+        raise FileNotFoundError(
+            f"{name}: no such local path, and not a Hub repository muskie could read ({type(err).__name__}: {reason})"
+        ) from None
     return Path(folder)

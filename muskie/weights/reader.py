@@ -69,23 +69,39 @@ def read_weights(path: str | os.PathLike, *, allow_pickle: bool = False) -> Weig
         raise FileNotFoundError(f"{path}: no such checkpoint file or directory")
     if path.is_dir():
         model_class, model_config, state_dict, metadata = read_folder(path)
-        weights = WeightsFile(source, "folder", model_class or _muskie_class(state_dict), model_config,
-                              state_dict, metadata=metadata, config_source=str(path / CONFIG_FILE))
+        weights = WeightsFile(
+            source,
+            "folder",
+            model_class or _muskie_class(state_dict),
+            model_config,
+            state_dict,
+            metadata=metadata,
+            config_source=str(path / CONFIG_FILE),
+        )
     elif path.suffix == ".safetensors":
         state_dict = read_safetensors(path)
-        weights = WeightsFile(source, "safetensors", _muskie_class(state_dict), infer_config(state_dict, source),
-                              state_dict)
+        weights = WeightsFile(
+            source, "safetensors", _muskie_class(state_dict), infer_config(state_dict, source), state_dict
+        )
     else:
         content = read_torch_file(path, allow_pickle)
         if is_checkpoint_payload(content):
             checkpoint = parse_checkpoint(content, path)
-            weights = WeightsFile(source, "checkpoint", checkpoint.model_class, checkpoint.model_config,
-                                  checkpoint.model_state, task=checkpoint.task, step=checkpoint.step,
-                                  metadata=checkpoint.metadata)
+            weights = WeightsFile(
+                source,
+                "checkpoint",
+                checkpoint.model_class,
+                checkpoint.model_config,
+                checkpoint.model_state,
+                task=checkpoint.task,
+                step=checkpoint.step,
+                metadata=checkpoint.metadata,
+            )
         else:
             state_dict = release_state_dict(content, source)
-            weights = WeightsFile(source, "release", _muskie_class(state_dict), infer_config(state_dict, source),
-                                  state_dict)
+            weights = WeightsFile(
+                source, "release", _muskie_class(state_dict), infer_config(state_dict, source), state_dict
+            )
     if not all(isinstance(t, torch.Tensor) for t in weights.state_dict.values()):
         raise ValueError(f"{path}: the weights hold entries that are not tensors")
     check_config_fits(weights.model_class, weights.model_config, weights.state_dict, source)

@@ -62,12 +62,14 @@ def release_state_dict(content: Any, source: str) -> dict[str, torch.Tensor]:
     if isinstance(content, dict) and isinstance(content.get("model"), dict):
         content = content["model"]
     if not isinstance(content, dict) or not content:
-        raise ValueError(f"{source}: expected a state_dict or a dict with a 'model' state_dict, "
-                         f"got {type(content).__name__}")
+        raise ValueError(
+            f"{source}: expected a state_dict or a dict with a 'model' state_dict, got {type(content).__name__}"
+        )
     not_tensors = sorted(str(k) for k, t in content.items() if not isinstance(t, torch.Tensor))
     if not_tensors:
-        raise ValueError(f"{source}: not a state_dict, these entries are not tensors: "
-                         f"{', '.join(not_tensors[:LISTED_KEYS])}")
+        raise ValueError(
+            f"{source}: not a state_dict, these entries are not tensors: {', '.join(not_tensors[:LISTED_KEYS])}"
+        )
     return content
 
 

@@ -55,8 +55,7 @@ def check_config_fits(model_class: str, model_config: dict, state_dict: dict, so
         if embed is not None and "dim" in decoder and decoder["dim"] != embed.shape[0]:
             problems.append(f"decoder dim {decoder['dim']!r} but the weights have {embed.shape[0]}")
     if problems:
-        raise ValueError(f"{source}: the config does not fit the weights ({'; '.join(problems)}); "
-                         f"no model was built")
+        raise ValueError(f"{source}: the config does not fit the weights ({'; '.join(problems)}); no model was built")
 
 
 def _backbone_problems(config: dict, state_dict: dict, source: str, prefix: str) -> list[str]:
@@ -66,11 +65,15 @@ def _backbone_problems(config: dict, state_dict: dict, source: str, prefix: str)
         raise ValueError(f"{source}: not a Muskie state_dict (no {', '.join(missing)})")
     patch, registers = tuple(state_dict[patch_key].shape), tuple(state_dict[register_key].shape)
     if len(patch) != 4 or len(registers) != 4:
-        raise ValueError(f"{source}: not a Muskie state_dict (unexpected shapes {patch_key} {patch}, "
-                         f"{register_key} {registers})")
+        raise ValueError(
+            f"{source}: not a Muskie state_dict (unexpected shapes {patch_key} {patch}, {register_key} {registers})"
+        )
     found = {"embed_dim": patch[0], "patch_size": patch[2], "num_registers": registers[2]}
-    problems = [f"{name} {config[name]!r} but the weights have {value}"
-                for name, value in found.items() if name in config and config[name] != value]
+    problems = [
+        f"{name} {config[name]!r} but the weights have {value}"
+        for name, value in found.items()
+        if name in config and config[name] != value
+    ]
     problems += _count_problems(config.get("depth"), "depth", state_dict, f"{prefix}blocks.", source)
     fc1 = state_dict.get(f"{prefix}blocks.0.frame_mlp.fc1.weight")
     ratio = config.get("mlp_ratio")
@@ -84,8 +87,10 @@ def _count_problems(count, name: str, state_dict: dict, prefix: str, source: str
     indices = sorted(block_indices(state_dict, prefix))
     if indices != list(range(len(indices))):
         shown = ", ".join(map(str, indices[:LISTED_KEYS])) + (", ..." if len(indices) > LISTED_KEYS else "")
-        raise ValueError(f"{source}: the {prefix}N.* keys number blocks {shown}, not 0 to {len(indices) - 1}: "
-                         f"the file is damaged or not a muskie file")
+        raise ValueError(
+            f"{source}: the {prefix}N.* keys number blocks {shown}, not 0 to {len(indices) - 1}: "
+            f"the file is damaged or not a muskie file"
+        )
     if count is not None and count != len(indices):
         return [f"{name} {count!r} but the weights have {len(indices)} blocks"]
     return []
@@ -102,8 +107,11 @@ def describe(config: dict) -> str:
             f"{f'{ratio:g}' if isinstance(ratio, (int, float)) else ratio}, {config.get('num_registers', '?')} "
             f"registers"
         )
-    parts = [f"{key} ({describe(value)})" for key, value in config.items()
-             if isinstance(value, dict) and "embed_dim" in value]
+    parts = [
+        f"{key} ({describe(value)})"
+        for key, value in config.items()
+        if isinstance(value, dict) and "embed_dim" in value
+    ]
     return ", ".join(parts) or "config " + ", ".join(map(str, config))
 
 
@@ -135,11 +143,17 @@ def check_fits(model: nn.Module, state_dict: dict, source: str) -> dict:
     ]
     problems = [
         f"{label} ({len(keys)}): {', '.join(keys[:LISTED_KEYS])}{', ...' if len(keys) > LISTED_KEYS else ''}"
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        )
         if keys
     ]
     if problems:
-        raise ValueError(f"{source}: checkpoint does not fit the model ({describe_model(model)}): " + "; ".join(problems))
+        raise ValueError(
+            f"{source}: checkpoint does not fit the model ({describe_model(model)}): " + "; ".join(problems)
+        )
     return state_dict
 
 
@@ -148,8 +162,9 @@ def load_into(model: nn.Module, state_dict: dict, source: str) -> None:
     model.load_state_dict(check_fits(model, state_dict, source), strict=True)
 
 
-def build_and_load(build: Callable[[], ModelT], state_dict: dict, source: str,
-                   config_source: str | None = None) -> ModelT:
+def build_and_load(
+    build: Callable[[], ModelT], state_dict: dict, source: str, config_source: str | None = None
+) -> ModelT:
     """``build()`` loaded strictly with ``state_dict``, refused before any memory is spent when it does not fit.
 
     ``build`` is called twice: first on the ``meta`` device, whose model is compared with the file

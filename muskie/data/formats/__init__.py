@@ -37,9 +37,13 @@ def adapter_options(dataset_format: DatasetFormat) -> tuple[str, ...]:
     """The keyword options the adapter's ``read_scene`` takes besides ``cameras`` and ``depth`` (e.g.
     ``allow_pickle`` for MegaDepth scene-info files, ``allow_outside`` for paths that leave the root)."""
     parameters = inspect.signature(dataset_format.read_scene).parameters
-    return tuple(name for name, parameter in parameters.items()
-                 if parameter.kind == parameter.POSITIONAL_OR_KEYWORD and parameter.default is not parameter.empty
-                 and name not in ("cameras", "depth"))
+    return tuple(
+        name
+        for name, parameter in parameters.items()
+        if parameter.kind == parameter.POSITIONAL_OR_KEYWORD
+        and parameter.default is not parameter.empty
+        and name not in ("cameras", "depth")
+    )
 
 
 def check_options(name: str, options: dict) -> None:
@@ -47,8 +51,9 @@ def check_options(name: str, options: dict) -> None:
     accepted = adapter_options(get_format(name))
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"format {name!r} takes no option(s) {', '.join(unknown)}; it takes: "
-                         f"{', '.join(accepted) or 'none'}")
+        raise ValueError(
+            f"format {name!r} takes no option(s) {', '.join(unknown)}; it takes: {', '.join(accepted) or 'none'}"
+        )
 
 
 def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool = True, **options) -> list[Scene]:
@@ -65,18 +70,42 @@ def read_dataset(root: str | Path, name: str, cameras: bool = True, depth: bool 
         raise FileNotFoundError(f"{root}: no such folder")
     check_options(name, options)
     dataset_format = get_format(name)
-    return [dataset_format.read_scene(root, scene_id, cameras=cameras, depth=depth, **options)
-            for scene_id in dataset_format.find_scenes(root)]
+    return [
+        dataset_format.read_scene(root, scene_id, cameras=cameras, depth=depth, **options)
+        for scene_id in dataset_format.find_scenes(root)
+    ]
 
 
-_ADAPTER_MODULES: tuple[str, ...] = ("generic", "co3d", "wildrgbd", "blendedmvs", "dust3r", "dl3dv", "arkitscenes",
-                                     "scannetpp", "sevenscenes", "scannet", "megadepth", "hypersim",
-                                     "realestate10k", "navi", "nrgbd")
+_ADAPTER_MODULES: tuple[str, ...] = (
+    "generic",
+    "co3d",
+    "wildrgbd",
+    "blendedmvs",
+    "dust3r",
+    "dl3dv",
+    "arkitscenes",
+    "scannetpp",
+    "sevenscenes",
+    "scannet",
+    "megadepth",
+    "hypersim",
+    "realestate10k",
+    "navi",
+    "nrgbd",
+)
 for _module in _ADAPTER_MODULES:
     _adapter = import_module(f"muskie.data.formats.{_module}")
     for _format in getattr(_adapter, "FORMATS", None) or (_adapter.FORMAT,):
         register_format(_format)
 
-__all__ = ["FORMATS", "DatasetFormat", "FormatError", "PoseFilter", "adapter_options", "check_options",
-           "get_format", "read_dataset",
-           "register_format"]
+__all__ = [
+    "FORMATS",
+    "DatasetFormat",
+    "FormatError",
+    "PoseFilter",
+    "adapter_options",
+    "check_options",
+    "get_format",
+    "read_dataset",
+    "register_format",
+]

@@ -44,8 +44,8 @@ from scipy.spatial.transform import Rotation
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.found_scenes import found_scene_folder, scene_name, walk_scene_folders
-from muskie.data.formats.reading import numeric_rows
 from muskie.data.formats.paths import names_in, read_text
+from muskie.data.formats.reading import numeric_rows
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 
@@ -94,8 +94,10 @@ def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = []
     for number, values in numeric_rows(path):
         if len(values) != 7 or not np.isfinite(values[0]):
-            raise FormatError(f"{path}: line {number}: expected 7 numbers 'timestamp rx ry rz tx ty tz' with a finite "
-                              f"timestamp, got {len(values)} numbers")
+            raise FormatError(
+                f"{path}: line {number}: expected 7 numbers 'timestamp rx ry rz tx ty tz' with a finite "
+                f"timestamp, got {len(values)} numbers"
+            )
         rows.append(values)
     if not rows:
         raise FormatError(f"{path}: no trajectory sample")
@@ -104,8 +106,9 @@ def read_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table[:, 0], table[:, 1:4], table[:, 4:7]
 
 
-def interpolate_poses(times: np.ndarray, rotvecs: np.ndarray, translations: np.ndarray,
-                      queries: np.ndarray) -> np.ndarray:
+def interpolate_poses(
+    times: np.ndarray, rotvecs: np.ndarray, translations: np.ndarray, queries: np.ndarray
+) -> np.ndarray:
     """Camera-to-world poses ``(Q, 4, 4)`` float64 at ``queries`` (seconds, inside ``[times[0], times[-1]]``)
     from world-to-camera samples (``read_trajectory``): between the two samples around each query, the
     camera centre moves linearly and the rotation along the geodesic at constant speed (slerp). Queries next
@@ -139,8 +142,10 @@ def find_scenes(root: Path) -> list[str]:
     scene ``.``), as paths relative to ``root``, sorted."""
     scenes = walk_scene_folders(root, _is_video, _MAX_DEPTH)
     if not scenes:
-        raise FormatError(f"{root}: not an ARKitScenes root: expected video folders <video_id>/{IMAGES}/ (under "
-                          f"raw/Training, raw/Validation or directly), up to {_MAX_DEPTH} levels down")
+        raise FormatError(
+            f"{root}: not an ARKitScenes root: expected video folders <video_id>/{IMAGES}/ (under "
+            f"raw/Training, raw/Validation or directly), up to {_MAX_DEPTH} levels down"
+        )
     return scenes
 
 
@@ -182,8 +187,9 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     if depths:
         kept = [(milliseconds, name) for milliseconds, name in names if name in depths]
         if len(kept) < len(names):
-            warnings.warn(f"{video_dir / DEPTH}: skipped {len(names) - len(kept)} frame(s) without a depth map",
-                          stacklevel=2)
+            warnings.warn(
+                f"{video_dir / DEPTH}: skipped {len(names) - len(kept)} frame(s) without a depth map", stacklevel=2
+            )
         names = kept
         if not names:
             raise FormatError(f"{video_dir / DEPTH}: no depth map has the name of a frame of {IMAGES}/")
@@ -193,8 +199,10 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
 
     if not cameras:
         width, height = image_size(video_dir / IMAGES / names[0][1])  # one sensor: one size
-        frames = [Frame(video_dir / IMAGES / name, width, height, depth_path=depth_of(name), depth_scale=DEPTH_SCALE)
-                  for _, name in names]
+        frames = [
+            Frame(video_dir / IMAGES / name, width, height, depth_path=depth_of(name), depth_scale=DEPTH_SCALE)
+            for _, name in names
+        ]
         return Scene(name=display_name, root=video_dir, frames=frames, metric=True)
 
     trajectory = video_dir / TRAJECTORY
@@ -212,8 +220,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     for (milliseconds, name), pose, in_range in zip(names, poses, inside):
         if not in_range:
             continue
-        pincam = next((pincams[ms] for ms in (milliseconds, milliseconds - 1, milliseconds + 1) if ms in pincams),
-                      None)
+        pincam = next((pincams[ms] for ms in (milliseconds, milliseconds - 1, milliseconds + 1) if ms in pincams), None)
         if pincam is None:
             no_intrinsics += 1
             continue
@@ -221,17 +228,34 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             continue
         intrinsics, width, height = read_pincam(pincam)
         if not frames and image_size(video_dir / IMAGES / name) != (width, height):
-            raise FormatError(f"{video_dir / IMAGES / name}: image is {image_size(video_dir / IMAGES / name)}, "
-                              f"but {pincam} gives K for {(width, height)} (width, height)")
-        frames.append(Frame(video_dir / IMAGES / name, width, height, intrinsics, pose,
-                            depth_path=depth_of(name), depth_scale=DEPTH_SCALE))
+            raise FormatError(
+                f"{video_dir / IMAGES / name}: image is {image_size(video_dir / IMAGES / name)}, "
+                f"but {pincam} gives K for {(width, height)} (width, height)"
+            )
+        frames.append(
+            Frame(
+                video_dir / IMAGES / name,
+                width,
+                height,
+                intrinsics,
+                pose,
+                depth_path=depth_of(name),
+                depth_scale=DEPTH_SCALE,
+            )
+        )
     outside = int(np.count_nonzero(~inside))
     if outside:
-        warnings.warn(f"{trajectory}: skipped {outside} frame(s) outside the trajectory's time range "
-                      f"[{times[0]:.3f}, {times[-1]:.3f}] s", stacklevel=2)
+        warnings.warn(
+            f"{trajectory}: skipped {outside} frame(s) outside the trajectory's time range "
+            f"[{times[0]:.3f}, {times[-1]:.3f}] s",
+            stacklevel=2,
+        )
     if no_intrinsics:
-        warnings.warn(f"{video_dir / INTRINSICS}: skipped {no_intrinsics} frame(s) without a .pincam (exact "
-                      "timestamp or 1 ms off)", stacklevel=2)
+        warnings.warn(
+            f"{video_dir / INTRINSICS}: skipped {no_intrinsics} frame(s) without a .pincam (exact "
+            "timestamp or 1 ms off)",
+            stacklevel=2,
+        )
     pose_filter.warn()
     return Scene(name=display_name, root=video_dir, frames=frames, metric=True)
 

@@ -70,5 +70,6 @@ class PoseFilter:
     def warn(self) -> None:
         """Warn once if any frame was dropped."""
         if self.dropped:
-            warnings.warn(f"{self.where}: skipped {self.dropped} frame(s) with a non-finite or non-rigid pose",
-                          stacklevel=3)
+            warnings.warn(
+                f"{self.where}: skipped {self.dropped} frame(s) with a non-finite or non-rigid pose", stacklevel=3
+            )

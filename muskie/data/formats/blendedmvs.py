@@ -72,7 +72,7 @@ def read_pairs(path: Path) -> dict[int, list[int]]:
             view, partners = int(tokens[position]), int(tokens[position + 1])
             if partners < 0:
                 raise ValueError(f"negative partner count {partners}")
-            fields = tokens[position + 2:position + 2 + 2 * partners]
+            fields = tokens[position + 2 : position + 2 + 2 * partners]
             if len(fields) != 2 * partners:
                 raise IndexError
             pairs[view] = [int(token) for token in fields[::2]]
@@ -80,15 +80,17 @@ def read_pairs(path: Path) -> dict[int, list[int]]:
     except IndexError:
         raise FormatError(f"{path}: ends before the views its counts announce") from None
     except ValueError as err:
-        raise FormatError(f"{path}: expected a view count, then per view its id, a partner count and "
-                          f"(id, score) pairs ({err})") from err
+        raise FormatError(
+            f"{path}: expected a view count, then per view its id, a partner count and (id, score) pairs ({err})"
+        ) from err
     return pairs
 
 
 def find_scenes(root: Path) -> list[str]:
     """The scene folders (those holding ``blended_images/`` and ``cams/``), sorted."""
-    scenes = sorted(path.name for path in Path(root).iterdir()
-                    if (path / "blended_images").is_dir() and (path / "cams").is_dir())
+    scenes = sorted(
+        path.name for path in Path(root).iterdir() if (path / "blended_images").is_dir() and (path / "cams").is_dir()
+    )
     if not scenes:
         raise FormatError(f"{root}: not a BlendedMVS root: expected scene folders holding blended_images/ and cams/")
     return scenes
@@ -105,8 +107,11 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     """
     root = Path(root)
     scene_dir = scene_folder(root, scene_id, "<scene>")
-    images = [path for path in files_with_suffix(scene_dir / "blended_images", ".jpg", "BlendedMVS images")
-              if not path.stem.endswith("_masked")]
+    images = [
+        path
+        for path in files_with_suffix(scene_dir / "blended_images", ".jpg", "BlendedMVS images")
+        if not path.stem.endswith("_masked")
+    ]
     depths = names_in(scene_dir / "rendered_depth_maps") if depth else set()
     poses = PoseFilter(str(scene_dir / "cams"))
     frames, view_ids = [], []
@@ -126,8 +131,16 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         if depth_path.name not in depths:
             depth_path = None
         try:
-            frames.append(Frame(image_path=path, width=width, height=height, intrinsics=intrinsics,
-                                cam_to_world=cam_to_world, depth_path=depth_path))
+            frames.append(
+                Frame(
+                    image_path=path,
+                    width=width,
+                    height=height,
+                    intrinsics=intrinsics,
+                    cam_to_world=cam_to_world,
+                    depth_path=depth_path,
+                )
+            )
         except ValueError as err:
             raise FormatError(f"{path}: {err}") from err
         view_ids.append(int(path.stem) if path.stem.isdigit() else None)

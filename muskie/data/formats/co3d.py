@@ -33,8 +33,8 @@ from muskie.data.dataset_paths import path_inside
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
 from muskie.data.formats.paths import files_with_suffix, names_in, scene_folder
 from muskie.data.imageio import image_size
-from muskie.data.sources.json_file import parse_json
 from muskie.data.scene import Frame, Scene
+from muskie.data.sources.json_file import parse_json
 from muskie.geometry.pytorch3d_cameras import INTRINSICS_FORMATS, opencv_from_pytorch3d
 
 FRAME_ANNOTATIONS = "frame_annotations.jgz"
@@ -100,19 +100,27 @@ def _camera(viewpoint, height: int, width: int, where: str) -> tuple[np.ndarray,
         raise FormatError(f"{where}: 'viewpoint' must be an object, got {type(viewpoint).__name__}")
     intrinsics_format = viewpoint.get("intrinsics_format", "ndc_norm_image_bounds")  # CO3D's default
     if intrinsics_format not in INTRINSICS_FORMATS:
-        raise FormatError(f"{where}: unknown 'intrinsics_format' {intrinsics_format!r}; known: "
-                          f"{', '.join(INTRINSICS_FORMATS)}")
+        raise FormatError(
+            f"{where}: unknown 'intrinsics_format' {intrinsics_format!r}; known: {', '.join(INTRINSICS_FORMATS)}"
+        )
     focal = _numbers(viewpoint.get("focal_length"), (2,), "viewpoint.focal_length", where)
     centre = _numbers(viewpoint.get("principal_point"), (2,), "viewpoint.principal_point", where)
     if not (np.all(np.isfinite(focal)) and np.all(np.isfinite(centre))):
         raise FormatError(f"{where}: non-finite focal length or principal point")
-    return opencv_from_pytorch3d(_numbers(viewpoint.get("R"), (3, 3), "viewpoint.R", where),
-                                 _numbers(viewpoint.get("T"), (3,), "viewpoint.T", where),
-                                 focal, centre, height, width, intrinsics_format)
+    return opencv_from_pytorch3d(
+        _numbers(viewpoint.get("R"), (3, 3), "viewpoint.R", where),
+        _numbers(viewpoint.get("T"), (3,), "viewpoint.T", where),
+        focal,
+        centre,
+        height,
+        width,
+        intrinsics_format,
+    )
 
 
-def _annotated_frame(root: Path, entry: dict, where: str, cameras: bool, depth: bool, allow_outside: bool,
-                     poses: PoseFilter) -> Frame | None:
+def _annotated_frame(
+    root: Path, entry: dict, where: str, cameras: bool, depth: bool, allow_outside: bool, poses: PoseFilter
+) -> Frame | None:
     """The frame of one annotation entry, or None when its pose is unusable (counted by ``poses``)."""
     image = entry.get("image")
     if not isinstance(image, dict):
@@ -137,9 +145,17 @@ def _annotated_frame(root: Path, entry: dict, where: str, cameras: bool, depth: 
     if isinstance(mask_entry, dict) and mask_entry.get("path") is not None:
         mask_path = path_inside(root, mask_entry["path"], f"{where}: mask.path", allow_outside)
     try:
-        return Frame(image_path=image_path, width=width, height=height, intrinsics=intrinsics,
-                     cam_to_world=cam_to_world, depth_path=depth_path, depth_scale=depth_scale,
-                     depth_encoding="png_float16", mask_path=mask_path)
+        return Frame(
+            image_path=image_path,
+            width=width,
+            height=height,
+            intrinsics=intrinsics,
+            cam_to_world=cam_to_world,
+            depth_path=depth_path,
+            depth_scale=depth_scale,
+            depth_encoding="png_float16",
+            mask_path=mask_path,
+        )
     except ValueError as err:
         raise FormatError(f"{where}: {err}") from err
 
@@ -151,8 +167,14 @@ def _listed_frames(scene_dir: Path) -> list[Frame]:
     for path in files_with_suffix(scene_dir / "images", ".jpg", "CO3D frames frameXXXXXX.jpg"):
         width, height = image_size(path)
         mask = f"{path.stem}.png"
-        frames.append(Frame(image_path=path, width=width, height=height,
-                            mask_path=scene_dir / "masks" / mask if mask in masks else None))
+        frames.append(
+            Frame(
+                image_path=path,
+                width=width,
+                height=height,
+                mask_path=scene_dir / "masks" / mask if mask in masks else None,
+            )
+        )
     return frames
 
 
@@ -162,15 +184,20 @@ def find_scenes(root: Path) -> list[str]:
     categories = sorted(path for path in Path(root).iterdir() if (path / FRAME_ANNOTATIONS).is_file())
     if not categories:
         raise FormatError(f"{root}: not a CO3Dv2 root: expected category folders holding {FRAME_ANNOTATIONS}")
-    scenes = sorted(f"{category.name}/{sequence.name}" for category in categories
-                    for sequence in category.iterdir() if (sequence / "images").is_dir())
+    scenes = sorted(
+        f"{category.name}/{sequence.name}"
+        for category in categories
+        for sequence in category.iterdir()
+        if (sequence / "images").is_dir()
+    )
     if not scenes:
         raise FormatError(f"{root}: no CO3Dv2 sequence: expected <category>/<sequence>/images/ folders")
     return scenes
 
 
-def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
-               allow_outside: bool = False) -> Scene:
+def read_scene(
+    root: Path, scene_id: str, cameras: bool = True, depth: bool = True, allow_outside: bool = False
+) -> Scene:
     """One CO3Dv2 sequence (``scene_id = "<category>/<sequence>"``), frames in frame-number order.
 
     With ``cameras`` or ``depth`` the frames are the category's annotations of the sequence; frames whose
@@ -203,13 +230,11 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     poses = PoseFilter(f"{annotations} (sequence {sequence})")
     frames = []
     for _, index, entry in sorted(numbered, key=lambda item: item[:2]):
-        frame = _annotated_frame(root, entry, f"{annotations}: entry {index}", cameras, depth, allow_outside,
-                                 poses)
+        frame = _annotated_frame(root, entry, f"{annotations}: entry {index}", cameras, depth, allow_outside, poses)
         if frame is not None:
             frames.append(frame)
     poses.warn()
     return Scene(name=scene_id, root=scene_dir, frames=frames, metric=False)
 
 
-FORMAT = DatasetFormat(name="co3d", title="CO3Dv2", find_scenes=find_scenes, read_scene=read_scene,
-                       object_centric=True)
+FORMAT = DatasetFormat(name="co3d", title="CO3Dv2", find_scenes=find_scenes, read_scene=read_scene, object_centric=True)

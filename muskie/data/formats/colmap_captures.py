@@ -9,11 +9,10 @@ change with the size.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-import warnings
-
 import torch
 
 from muskie.data.dataset_paths import path_inside
@@ -28,8 +27,9 @@ from muskie.data.transforms import resize_intrinsics
 _ASPECT_TOLERANCE = 0.01
 
 
-def rescale_intrinsics(intrinsics: np.ndarray, model_size: tuple[int, int], image_size_: tuple[int, int],
-                       where: str) -> np.ndarray:
+def rescale_intrinsics(
+    intrinsics: np.ndarray, model_size: tuple[int, int], image_size_: tuple[int, int], where: str
+) -> np.ndarray:
     """``(3, 3)`` ``K`` of an image of ``model_size = (W, H)`` for its copy of ``image_size_ = (W', H')``.
 
     Raises:
@@ -41,8 +41,10 @@ def rescale_intrinsics(intrinsics: np.ndarray, model_size: tuple[int, int], imag
         raise FormatError(f"{where}: cameras are for images of size {width}x{height}, not a positive size")
     scale_x, scale_y = new_width / width, new_height / height
     if abs(scale_x - scale_y) > _ASPECT_TOLERANCE * max(scale_x, scale_y):
-        raise FormatError(f"{where}: cameras are for {width}x{height} images but the images are "
-                          f"{new_width}x{new_height}, not a resized copy")
+        raise FormatError(
+            f"{where}: cameras are for {width}x{height} images but the images are "
+            f"{new_width}x{new_height}, not a resized copy"
+        )
     if (new_width, new_height) == (width, height):
         return intrinsics
     return resize_intrinsics(torch.from_numpy(intrinsics), (height, width), (new_height, new_width)).numpy()
@@ -97,8 +99,9 @@ def colmap_capture_frames(scene_dir: Path, model_dir: Path, image_dir: Path, pos
         pose = image_to_cam_to_world(image)
         if not pose_filter.usable(pose):
             continue
-        intrinsics = rescale_intrinsics(intrinsics, (camera.width, camera.height), (width, height),
-                                        f"{model_dir} and {path}")
+        intrinsics = rescale_intrinsics(
+            intrinsics, (camera.width, camera.height), (width, height), f"{model_dir} and {path}"
+        )
         frames.append(Frame(path, width, height, intrinsics, pose, distortion=distortion))
     if missing:
         warnings.warn(f"{model_dir}: skipped {missing} image(s) the model names but {image_dir} lacks", stacklevel=3)

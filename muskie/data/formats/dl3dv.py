@@ -70,9 +70,11 @@ def find_scenes(root: Path) -> list[str]:
     ``root`` (``root`` itself is scene ``.``), as paths relative to ``root``, sorted."""
     scenes = walk_scene_folders(root, _is_scene, _MAX_DEPTH)
     if not scenes:
-        raise FormatError(f"{root}: not a DL3DV-10K root: expected scene folders <hash>/ (or <hash>/nerfstudio/) "
-                          f"holding one of {', '.join(IMAGE_FOLDERS)} and {TRANSFORMS} or colmap/sparse/0, "
-                          f"up to {_MAX_DEPTH} levels down")
+        raise FormatError(
+            f"{root}: not a DL3DV-10K root: expected scene folders <hash>/ (or <hash>/nerfstudio/) "
+            f"holding one of {', '.join(IMAGE_FOLDERS)} and {TRANSFORMS} or colmap/sparse/0, "
+            f"up to {_MAX_DEPTH} levels down"
+        )
     return scenes
 
 
@@ -137,8 +139,9 @@ def _transforms_frames(scene_dir: Path, frames_dir: Path, pose_filter: PoseFilte
             raise FormatError(f"{where}: 'transform_matrix' must be 4x4 or 3x4, got shape {matrix.shape}")
         if not pose_filter.usable(matrix):
             continue
-        frames.append(Frame(path, size[0], size[1], intrinsics, opengl_to_opencv(matrix),
-                            distortion=_distortion(merged, where)))
+        frames.append(
+            Frame(path, size[0], size[1], intrinsics, opengl_to_opencv(matrix), distortion=_distortion(merged, where))
+        )
     return sorted(frames, key=lambda frame: frame.image_path.name)
 
 

@@ -59,8 +59,12 @@ def find_scenes(root: Path) -> list[str]:
             raise FormatError(str(err)) from err
         if not isinstance(split, dict) or not all(isinstance(sequences, dict) for sequences in split.values()):
             raise FormatError(f"{path}: expected {{category: {{sequence: [frame numbers]}}}}")
-        scenes.update(f"{category}/{sequence}" for category, sequences in split.items()
-                      for sequence, frames in sequences.items() if frames)
+        scenes.update(
+            f"{category}/{sequence}"
+            for category, sequences in split.items()
+            for sequence, frames in sequences.items()
+            if frames
+        )
     return sorted(scenes)
 
 
@@ -70,12 +74,14 @@ def _layout(scene_dir: Path) -> tuple[Path, Path, bool]:
         return scene_dir / "images", scene_dir / "images", True
     if (scene_dir / "rgb").is_dir() and (scene_dir / "metadata").is_dir():
         return scene_dir / "rgb", scene_dir / "metadata", False
-    raise FormatError(f"{scene_dir}: not a DUSt3R-preprocessed scene: expected images/ (CO3D) or rgb/ and "
-                      "metadata/ (WildRGB-D)")
+    raise FormatError(
+        f"{scene_dir}: not a DUSt3R-preprocessed scene: expected images/ (CO3D) or rgb/ and metadata/ (WildRGB-D)"
+    )
 
 
-def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
-               allow_outside: bool = False) -> Scene:
+def read_scene(
+    root: Path, scene_id: str, cameras: bool = True, depth: bool = True, allow_outside: bool = False
+) -> Scene:
     """One preprocessed CO3D or WildRGB-D scene, frames in file-name order.
 
     Frames whose pose is non-finite or not a rotation are skipped with one warning; a CO3D frame whose
@@ -118,15 +124,28 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         width, height = image_size(path)
         mask = f"{path.stem}.png"
         try:
-            frames.append(Frame(image_path=path, width=width, height=height,
-                                intrinsics=arrays.get("camera_intrinsics"), cam_to_world=arrays.get("camera_pose"),
-                                depth_path=depth_path, depth_scale=depth_scale,
-                                mask_path=scene_dir / "masks" / mask if mask in masks else None))
+            frames.append(
+                Frame(
+                    image_path=path,
+                    width=width,
+                    height=height,
+                    intrinsics=arrays.get("camera_intrinsics"),
+                    cam_to_world=arrays.get("camera_pose"),
+                    depth_path=depth_path,
+                    depth_scale=depth_scale,
+                    mask_path=scene_dir / "masks" / mask if mask in masks else None,
+                )
+            )
         except ValueError as err:
             raise FormatError(f"{path}: {err}") from err
     poses.warn()
     return Scene(name=scene_id, root=scene_dir, frames=frames, metric=not is_co3d)
 
 
-FORMAT = DatasetFormat(name="dust3r", title="DUSt3R-preprocessed CO3Dv2 / WildRGB-D", find_scenes=find_scenes,
-                       read_scene=read_scene, object_centric=True)
+FORMAT = DatasetFormat(
+    name="dust3r",
+    title="DUSt3R-preprocessed CO3Dv2 / WildRGB-D",
+    find_scenes=find_scenes,
+    read_scene=read_scene,
+    object_centric=True,
+)

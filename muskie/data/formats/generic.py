@@ -27,8 +27,11 @@ _KINDS = {
 
 def _scene_ids(root: Path, kind: str | None, holds: str) -> list[str]:
     """Ids of the scene folders under ``root`` whose detected format is ``kind`` (None: any)."""
-    ids = [Path(folder.relative_to(root)).as_posix() for folder in find_scene_dirs(root)
-           if kind is None or scene_format(folder) == kind]
+    ids = [
+        Path(folder.relative_to(root)).as_posix()
+        for folder in find_scene_dirs(root)
+        if kind is None or scene_format(folder) == kind
+    ]
     if not ids:
         raise FormatError(f"{root}: no scene folder found (expected folders holding {holds})")
     return ids
@@ -41,18 +44,21 @@ def _without(scene: Scene, cameras: bool, depth: bool) -> Scene:
     frames = []
     for frame in scene.frames:
         keep_depth = depth and (cameras or not frame.depth_along_ray)
-        frames.append(dataclasses.replace(
-            frame,
-            intrinsics=frame.intrinsics if cameras else None,
-            cam_to_world=frame.cam_to_world if cameras else None,
-            depth_path=frame.depth_path if keep_depth else None,
-        ))
+        frames.append(
+            dataclasses.replace(
+                frame,
+                intrinsics=frame.intrinsics if cameras else None,
+                cam_to_world=frame.cam_to_world if cameras else None,
+                depth_path=frame.depth_path if keep_depth else None,
+            )
+        )
     return dataclasses.replace(scene, frames=frames)
 
 
 def _reader(kind: str | None):
-    def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
-                   allow_outside: bool = False) -> Scene:
+    def read_scene(
+        root: Path, scene_id: str, cameras: bool = True, depth: bool = True, allow_outside: bool = False
+    ) -> Scene:
         folder = Path(root) / scene_id
         if kind is not None and scene_format(folder) != kind:
             raise FormatError(f"{folder}: not a {kind} scene folder")
@@ -66,8 +72,9 @@ def _reader(kind: str | None):
 
 def _format(name: str, title: str) -> DatasetFormat:
     kind, holds = _KINDS.get(name, (None, "a transforms.json, a COLMAP model or images"))
-    return DatasetFormat(name=name, title=title, find_scenes=lambda root: _scene_ids(Path(root), kind, holds),
-                         read_scene=_reader(kind))
+    return DatasetFormat(
+        name=name, title=title, find_scenes=lambda root: _scene_ids(Path(root), kind, holds), read_scene=_reader(kind)
+    )
 
 
 FORMATS = (

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.hdf5_arrays import hdf5_array_fits
 from muskie.data.formats.paths import names_in, scene_folder
 from muskie.data.formats.reading import require
+from muskie.data.hdf5_arrays import hdf5_array_fits
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.geometry import opengl_to_opencv, pinhole_from_opengl_projection
@@ -47,9 +47,13 @@ _MAX_CSV_BYTES = 16 << 20
 
 def find_scenes(root: Path) -> list[str]:
     """``<scene>/<cam>`` for each ``<scene>/images/scene_<cam>_final_preview`` folder under ``root``."""
-    scenes = sorted(f"{folder.parent.parent.name}/{match.group(1)}"
-                    for folder in root.glob("*/images/scene_cam_*_final_preview") if folder.is_dir()
-                    for match in [_PREVIEW_FOLDER.match(folder.name)] if match)
+    scenes = sorted(
+        f"{folder.parent.parent.name}/{match.group(1)}"
+        for folder in root.glob("*/images/scene_cam_*_final_preview")
+        if folder.is_dir()
+        for match in [_PREVIEW_FOLDER.match(folder.name)]
+        if match
+    )
     require(bool(scenes), root, TITLE, "<scene>/images/scene_cam_XX_final_preview folders of tone-mapped frames")
     return scenes
 
@@ -78,16 +82,20 @@ def read_camera_parameters(root: Path, scene: str) -> dict:
     """
     path = root / CAMERA_PARAMETERS
     if not path.is_file():
-        raise FormatError(f"{root}: a {TITLE} root needs {CAMERA_PARAMETERS} for cameras (from the ml-hypersim "
-                          "repository, contrib/mikeroberts3000/); read with cameras=False for images only")
+        raise FormatError(
+            f"{root}: a {TITLE} root needs {CAMERA_PARAMETERS} for cameras (from the ml-hypersim "
+            "repository, contrib/mikeroberts3000/); read with cameras=False for images only"
+        )
     rows = [row for row in _csv_rows(path) if row.get("scene_name") == scene]
     if not rows:
         raise ValueError(f"{path}: no row for scene {scene!r}")
     row = rows[0]
-    return {"width": int(_number(row, "settings_output_img_width", path)),
-            "height": int(_number(row, "settings_output_img_height", path)),
-            "meters_per_asset_unit": _number(row, "settings_units_info_meters_scale", path),
-            "M_proj": np.array([[_number(row, f"M_proj_{i}{j}", path) for j in range(4)] for i in range(4)])}
+    return {
+        "width": int(_number(row, "settings_output_img_width", path)),
+        "height": int(_number(row, "settings_output_img_height", path)),
+        "meters_per_asset_unit": _number(row, "settings_units_info_meters_scale", path),
+        "M_proj": np.array([[_number(row, f"M_proj_{i}{j}", path) for j in range(4)] for i in range(4)]),
+    }
 
 
 def meters_per_asset_unit(root: Path, scene: str, from_csv: float) -> float:
@@ -96,8 +104,9 @@ def meters_per_asset_unit(root: Path, scene: str, from_csv: float) -> float:
     path = root / scene / "_detail" / "metadata_scene.csv"
     if not path.is_file():
         return from_csv
-    values = [row.get("parameter_value") for row in _csv_rows(path)
-              if row.get("parameter_name") == "meters_per_asset_unit"]
+    values = [
+        row.get("parameter_value") for row in _csv_rows(path) if row.get("parameter_name") == "meters_per_asset_unit"
+    ]
     try:
         value = float(values[0])
     except (IndexError, TypeError, ValueError) as err:
@@ -121,8 +130,9 @@ def _read_keyframes(path: Path, trailing: tuple[int, ...]) -> np.ndarray:
                 raise ValueError(f"{path}: no 'dataset' array")
             dataset = handle["dataset"]
             if dataset.ndim != 1 + len(trailing) or dataset.shape[1:] != trailing:
-                raise ValueError(f"{path}: expected an array of shape (N, {', '.join(map(str, trailing))}), "
-                                 f"got {dataset.shape}")
+                raise ValueError(
+                    f"{path}: expected an array of shape (N, {', '.join(map(str, trailing))}), got {dataset.shape}"
+                )
             if not hdf5_array_fits(dataset, path):
                 raise ValueError(f"{path}: 'dataset' claims shape {dataset.shape}, more than the file holds")
             return np.asarray(dataset[()], dtype=np.float64)
@@ -134,8 +144,9 @@ def _cameras(root: Path, scene: str, camera: str) -> tuple[dict, np.ndarray, np.
     """``(parameters, intrinsics (3, 3), cam_to_world (N, 4, 4))`` of a trajectory, poses in metres."""
     parameters = read_camera_parameters(root, scene)
     try:
-        intrinsics, rotation = pinhole_from_opengl_projection(parameters["M_proj"], parameters["width"],
-                                                              parameters["height"])
+        intrinsics, rotation = pinhole_from_opengl_projection(
+            parameters["M_proj"], parameters["width"], parameters["height"]
+        )
     except ValueError as err:
         raise ValueError(f"{root / CAMERA_PARAMETERS}: scene {scene}: {err}") from err
     scale = meters_per_asset_unit(root, scene, parameters["meters_per_asset_unit"])
@@ -165,8 +176,11 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     if cameras:
         parameters, intrinsics, poses = _cameras(root, scene, camera)
     pose_filter = PoseFilter(str(root / scene / "_detail" / camera))
-    numbered = sorted((int(match.group(1)), match.group(1), preview / match.group(0))
-                      for match in map(_PREVIEW.match, names_in(preview)) if match)
+    numbered = sorted(
+        (int(match.group(1)), match.group(1), preview / match.group(0))
+        for match in map(_PREVIEW.match, names_in(preview))
+        if match
+    )
     geometry = images / f"scene_{camera}_geometry_hdf5"
     depth_names = names_in(geometry) if depth and cameras else set()
     frames = []
@@ -180,13 +194,16 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             if not pose_filter.usable(pose):
                 continue
             if (width, height) != (parameters["width"], parameters["height"]):
-                raise ValueError(f"{image}: {width}x{height}, but {CAMERA_PARAMETERS} gives {scene} "
-                                 f"{parameters['width']}x{parameters['height']}, the size its camera describes")
+                raise ValueError(
+                    f"{image}: {width}x{height}, but {CAMERA_PARAMETERS} gives {scene} "
+                    f"{parameters['width']}x{parameters['height']}, the size its camera describes"
+                )
             k = intrinsics
         depth_name = f"frame.{number}.depth_meters.hdf5"
         depth_path = geometry / depth_name if depth_name in depth_names else None
-        frames.append(Frame(image, width, height, k, pose, depth_path=depth_path,
-                            depth_along_ray=depth_path is not None))
+        frames.append(
+            Frame(image, width, height, k, pose, depth_path=depth_path, depth_along_ray=depth_path is not None)
+        )
     pose_filter.warn()
     return Scene(name=scene_id, root=root / scene, frames=frames, metric=True)
 

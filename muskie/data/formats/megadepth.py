@@ -66,8 +66,10 @@ def read_scene_info(path: Path, allow_pickle: bool = False) -> SceneInfo:
             a key or has entries of the wrong shape (the message names the file).
     """
     if not allow_pickle:
-        raise ValueError(f"{path}: a MegaDepth scene-info file holds pickled Python objects and unpickling runs "
-                         "code from the file; pass allow_pickle=True only for files you trust")
+        raise ValueError(
+            f"{path}: a MegaDepth scene-info file holds pickled Python objects and unpickling runs "
+            "code from the file; pass allow_pickle=True only for files you trust"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
@@ -89,8 +91,7 @@ def read_scene_info(path: Path, allow_pickle: bool = False) -> SceneInfo:
         info.image_paths[index] = str(image)
         if loaded["depth_paths"][index] is not None:
             info.depth_paths[index] = str(loaded["depth_paths"][index])
-        for key, target, shape in (("intrinsics", info.intrinsics, (3, 3)),
-                                   ("poses", info.world_to_camera, (4, 4))):
+        for key, target, shape in (("intrinsics", info.intrinsics, (3, 3)), ("poses", info.world_to_camera, (4, 4))):
             value = np.asarray(loaded[key][index], dtype=np.float64)
             if value.shape != shape:
                 raise ValueError(f"{path}: entry {index}: {key} has shape {value.shape}, expected {shape}")
@@ -102,8 +103,9 @@ def read_scene_info(path: Path, allow_pickle: bool = False) -> SceneInfo:
 
 
 def _scene_info_files(root: Path) -> list[str]:
-    files = list(root.glob("*.npz")) + [path for folder in root.glob("scene_info*") if folder.is_dir()
-                                        for path in folder.glob("*.npz")]
+    files = list(root.glob("*.npz")) + [
+        path for folder in root.glob("scene_info*") if folder.is_dir() for path in folder.glob("*.npz")
+    ]
     return [path.relative_to(root).as_posix() for path in files]
 
 
@@ -128,8 +130,9 @@ def _neighbours(pairs: list[tuple[tuple[int, int], float]], frame_of: dict[int, 
     return {a: sorted(partners, key=lambda b: (-partners[b], b)) for a, partners in sorted(scored.items())}
 
 
-def _read_scene_info_scene(root: Path, scene_id: str, cameras: bool, depth: bool, allow_pickle: bool,
-                           allow_outside: bool) -> Scene:
+def _read_scene_info_scene(
+    root: Path, scene_id: str, cameras: bool, depth: bool, allow_pickle: bool, allow_outside: bool
+) -> Scene:
     path = path_inside(root, scene_id, f"{root}: scene id", allow_outside)
     info = read_scene_info(path, allow_pickle=allow_pickle)
     poses = PoseFilter(str(path))
@@ -153,11 +156,13 @@ def _read_scene_info_scene(root: Path, scene_id: str, cameras: bool, depth: bool
         frame_of[index] = len(frames)
         frames.append(Frame(image, width, height, intrinsics, pose, depth_path=depth_path))
     if missing:
-        warnings.warn(f"{path}: {missing} of {len(info.image_paths)} listed images are not under {root}; "
-                      "left out", stacklevel=3)
+        warnings.warn(
+            f"{path}: {missing} of {len(info.image_paths)} listed images are not under {root}; left out", stacklevel=3
+        )
     poses.warn()
-    return Scene(name=Path(scene_id).stem, root=root, frames=frames, metric=False,
-                 neighbours=_neighbours(info.pairs, frame_of))
+    return Scene(
+        name=Path(scene_id).stem, root=root, frames=frames, metric=False, neighbours=_neighbours(info.pairs, frame_of)
+    )
 
 
 def _model_folder(dense: Path) -> Path:
@@ -165,8 +170,10 @@ def _model_folder(dense: Path) -> Path:
     for folder in candidates:
         if any((folder / f"cameras{suffix}").is_file() for suffix in (".bin", ".txt")):
             return folder
-    raise FormatError(f"{dense}: not a {TITLE} dense folder with cameras: expected a COLMAP model in "
-                      f"{candidates[0]} or {candidates[1]}")
+    raise FormatError(
+        f"{dense}: not a {TITLE} dense folder with cameras: expected a COLMAP model in "
+        f"{candidates[0]} or {candidates[1]}"
+    )
 
 
 def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> Scene:
@@ -179,9 +186,11 @@ def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> 
         colmap_cameras, images, _ = read_colmap_model(model, with_points=False)
         distorted = sorted({c.model for c in colmap_cameras.values() if c.model not in _PINHOLE_MODELS})
         if distorted:
-            raise ValueError(f"{model}: camera model(s) {', '.join(distorted)} describe the distorted photos, not "
-                             f"the undistorted images of {dense / 'imgs'}; use the undistorted model (COLMAP "
-                             "image_undistorter's sparse/, as in D2-Net's Undistorted_SfM)")
+            raise ValueError(
+                f"{model}: camera model(s) {', '.join(distorted)} describe the distorted photos, not "
+                f"the undistorted images of {dense / 'imgs'}; use the undistorted model (COLMAP "
+                "image_undistorter's sparse/, as in D2-Net's Undistorted_SfM)"
+            )
         entries = [(image.name, image) for image in sorted(images.values(), key=lambda image: image.name)]
     else:
         entries = [(name, None) for name in sorted(image_names)]
@@ -201,14 +210,28 @@ def _read_dense_scene(root: Path, scene_id: str, cameras: bool, depth: bool) -> 
             intrinsics = camera_to_intrinsics(colmap_cameras[registered.camera_id])
         depth_name = f"{Path(name).stem}.h5"
         width, height = image_size(image)
-        frames.append(Frame(image, width, height, intrinsics, pose,
-                            depth_path=dense / "depths" / depth_name if depth_name in depth_names else None))
+        frames.append(
+            Frame(
+                image,
+                width,
+                height,
+                intrinsics,
+                pose,
+                depth_path=dense / "depths" / depth_name if depth_name in depth_names else None,
+            )
+        )
     poses.warn()
     return Scene(name=scene_id, root=dense, frames=frames, metric=False)
 
 
-def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True,
-               allow_pickle: bool = False, allow_outside: bool = False) -> Scene:
+def read_scene(
+    root: Path,
+    scene_id: str,
+    cameras: bool = True,
+    depth: bool = True,
+    allow_pickle: bool = False,
+    allow_outside: bool = False,
+) -> Scene:
     """One scene (a scene-info file or a ``dense<k>`` folder): frames in file order (scene info) or image
     name order (raw); with ``cameras``, pinhole ``K`` in pixels (centres at integers) and camera-to-world
     poses (frames with non-finite or non-rigid poses skipped, with a counted warning); with ``depth``, the

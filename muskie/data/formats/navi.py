@@ -58,8 +58,13 @@ def _number(value, where: str) -> float:
 def world_to_camera(annotation: dict, where: str = "annotation") -> np.ndarray:
     """``(4, 4)`` float64 object(world)-to-camera transform of an annotation entry, translation in metres."""
     camera = annotation.get("camera") if isinstance(annotation, dict) else None
-    if not isinstance(camera, dict) or not isinstance(camera.get("q"), list) or not isinstance(camera.get("t"), list) \
-            or len(camera["q"]) != 4 or len(camera["t"]) != 3:
+    if (
+        not isinstance(camera, dict)
+        or not isinstance(camera.get("q"), list)
+        or not isinstance(camera.get("t"), list)
+        or len(camera["q"]) != 4
+        or len(camera["t"]) != 3
+    ):
         raise FormatError(f"{where}: expected camera.q (4 numbers w, x, y, z) and camera.t (3 numbers, mm)")
     q = [_number(v, f"{where}: camera.q") for v in camera["q"]]
     if math.hypot(*q) == 0:
@@ -80,8 +85,9 @@ def read_annotations(path: Path) -> dict[str, dict]:
         entries = read_json(path)
     except ValueError as err:
         raise FormatError(str(err)) from err
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("filename"), str)
-                                                for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("filename"), str) for e in entries
+    ):
         raise FormatError(f"{path}: expected a JSON list of entries, each with a 'filename'")
     return {Path(entry["filename"]).stem: entry for entry in entries}
 
@@ -102,10 +108,14 @@ def _intrinsics(annotation: dict, width: int, height: int, where: str) -> np.nda
 
 def find_scenes(root: Path) -> list[str]:
     """``<object>/<collection>`` of every multiview collection and wild set holding ``annotations.json``."""
-    scenes = sorted(f"{obj.name}/{collection.name}" for obj in Path(root).iterdir() if obj.is_dir()
-                    for collection in obj.iterdir()
-                    if (collection.name.startswith(f"{MULTIVIEW}_") or collection.name == WILD)
-                    and (collection / ANNOTATIONS).is_file())
+    scenes = sorted(
+        f"{obj.name}/{collection.name}"
+        for obj in Path(root).iterdir()
+        if obj.is_dir()
+        for collection in obj.iterdir()
+        if (collection.name.startswith(f"{MULTIVIEW}_") or collection.name == WILD)
+        and (collection / ANNOTATIONS).is_file()
+    )
     if not scenes:
         raise FormatError(f"{root}: not a NAVI root: expected <object>/multiview_*/{ANNOTATIONS}")
     return scenes
@@ -142,9 +152,18 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             if not pose_filter.usable(pose):
                 continue
         depth_name = f"{Path(name).stem}.png"
-        frames.append(Frame(image_path=path, width=width, height=height, intrinsics=intrinsics, cam_to_world=pose,
-                            depth_path=folder / "depth" / depth_name if depth_name in depths else None,
-                            depth_scale=DEPTH_SCALE, depth_encoding="png_navi_inverse"))
+        frames.append(
+            Frame(
+                image_path=path,
+                width=width,
+                height=height,
+                intrinsics=intrinsics,
+                cam_to_world=pose,
+                depth_path=folder / "depth" / depth_name if depth_name in depths else None,
+                depth_scale=DEPTH_SCALE,
+                depth_encoding="png_navi_inverse",
+            )
+        )
     if not frames:
         raise FormatError(f"{folder}: no image of images/ has an entry in {ANNOTATIONS}")
     pose_filter.warn()
@@ -164,13 +183,14 @@ def evaluation_scenes(scene_ids: list[str]) -> list[str]:
         if WILD not in collections or len(collections) == 1:
             continue
         multiview = [c for c in collections if c.startswith(f"{MULTIVIEW}_")]
-        held_out = multiview[int((1 - EVALUATION_FRACTION) * len(multiview)):]
+        held_out = multiview[int((1 - EVALUATION_FRACTION) * len(multiview)) :]
         chosen.extend(f"{obj}/{c}" for c in held_out)
     return chosen
 
 
-def evaluation_clusters(root: Path, num_views: int = CLUSTER_VIEWS,
-                        stride: int = CLUSTER_STRIDE) -> list[tuple[Scene, list[int]]]:
+def evaluation_clusters(
+    root: Path, num_views: int = CLUSTER_VIEWS, stride: int = CLUSTER_STRIDE
+) -> list[tuple[Scene, list[int]]]:
     """The benchmark's samples: ``(scene, frame indices)`` with view 0 the anchor, for the collections of
     :func:`evaluation_scenes` in order, each collection's :func:`~muskie.data.selection.rotation_clusters`
     (anchors in frame order), every ``stride``-th cluster of the whole list from the first."""
@@ -184,5 +204,4 @@ def evaluation_clusters(root: Path, num_views: int = CLUSTER_VIEWS,
     return clusters[::stride]
 
 
-FORMAT = DatasetFormat(name="navi", title="NAVI", find_scenes=find_scenes, read_scene=read_scene,
-                       object_centric=True)
+FORMAT = DatasetFormat(name="navi", title="NAVI", find_scenes=find_scenes, read_scene=read_scene, object_centric=True)

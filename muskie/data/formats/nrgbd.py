@@ -43,8 +43,11 @@ _EXPECTED = "<scene>/images/img<i>.png and <scene>/poses.txt folders"
 
 def image_files(scene: Path) -> list[tuple[int, Path]]:
     """``(frame number, colour image)`` of a scene folder, in frame-number order."""
-    found = [(int(match.group(1)), scene / "images" / name)
-             for name in names_in(scene / "images") if (match := _IMAGE.match(name))]
+    found = [
+        (int(match.group(1)), scene / "images" / name)
+        for name in names_in(scene / "images")
+        if (match := _IMAGE.match(name))
+    ]
     return sorted(found)
 
 
@@ -71,7 +74,7 @@ def read_poses(path: Path) -> list[np.ndarray]:
         rows.append(values)
     if len(rows) % 4:
         raise FormatError(f"{path}: {len(rows)} rows of numbers, not a whole number of 4x4 poses")
-    return [np.array(rows[i:i + 4], dtype=np.float64) for i in range(0, len(rows), 4)]
+    return [np.array(rows[i : i + 4], dtype=np.float64) for i in range(0, len(rows), 4)]
 
 
 def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = True) -> Scene:

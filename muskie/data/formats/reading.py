@@ -46,8 +46,7 @@ def read_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
     except ValueError as err:
         raise FormatError(f"{path}: not a text file of numbers ({err})") from err
     if values.size != shape[0] * shape[1]:
-        raise FormatError(f"{path}: expected {shape[0]}x{shape[1]} = {shape[0] * shape[1]} numbers, "
-                          f"got {values.size}")
+        raise FormatError(f"{path}: expected {shape[0]}x{shape[1]} = {shape[0] * shape[1]} numbers, got {values.size}")
     return values.reshape(shape)
 
 
@@ -94,20 +93,28 @@ def read_npz_arrays(path: Path, shapes: dict[str, tuple[int | None, ...]]) -> di
                     raise FormatError(f"{path}: no array '{name}'") from None
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     stored_shape, fortran_order, dtype = read_header(member)
                     fits = len(stored_shape) == len(shape) and all(
-                        want is None or want == got for want, got in zip(shape, stored_shape))
+                        want is None or want == got for want, got in zip(shape, stored_shape)
+                    )
                     if not fits or dtype.hasobject or dtype.kind not in "fiu":
                         expected = tuple("N" if want is None else want for want in shape)
-                        raise FormatError(f"{path}: '{name}' must be a numeric array of shape "
-                                          f"{expected if None in shape else shape}, got {dtype} of shape {stored_shape}")
+                        raise FormatError(
+                            f"{path}: '{name}' must be a numeric array of shape "
+                            f"{expected if None in shape else shape}, got {dtype} of shape {stored_shape}"
+                        )
                     count = int(np.prod(stored_shape, dtype=object))
                     size = count * dtype.itemsize
                     if size > info.file_size:
-                        raise FormatError(f"{path}: '{name}' claims {count} {dtype} values ({size} bytes) but its "
-                                          f"member holds {info.file_size} bytes")
+                        raise FormatError(
+                            f"{path}: '{name}' claims {count} {dtype} values ({size} bytes) but its "
+                            f"member holds {info.file_size} bytes"
+                        )
                     data = member.read(size)
                     if len(data) != size:
                         raise FormatError(f"{path}: '{name}' is truncated")

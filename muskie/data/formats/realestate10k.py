@@ -51,8 +51,7 @@ class PoseRow:
     def intrinsics(self, width: int, height: int) -> np.ndarray:
         """``(3, 3)`` ``K`` in pixels (centres at integers) for a frame stored at ``width x height``."""
         fx, fy, cx, cy = self.normalised
-        return np.array([[width * fx, 0.0, width * cx - 0.5], [0.0, height * fy, height * cy - 0.5],
-                         [0.0, 0.0, 1.0]])
+        return np.array([[width * fx, 0.0, width * cx - 0.5], [0.0, height * fy, height * cy - 0.5], [0.0, 0.0, 1.0]])
 
 
 def read_pose_file(path: Path) -> tuple[str, list[PoseRow]]:
@@ -93,13 +92,23 @@ def read_pose_file(path: Path) -> tuple[str, list[PoseRow]]:
 def find_scenes(root: Path) -> list[str]:
     """Pose files under ``root/{train,test,pose_files}`` or ``root`` whose clip has a frame folder, as ids
     without ``.txt`` (many clips' videos are no longer online, so a dataset is usually extracted in part)."""
-    pose_files = sorted({path.relative_to(root).with_suffix("").as_posix()
-                         for folder in _POSE_FOLDERS if (root / folder).is_dir()
-                         for path in (root / folder).glob("*.txt")})
+    pose_files = sorted(
+        {
+            path.relative_to(root).with_suffix("").as_posix()
+            for folder in _POSE_FOLDERS
+            if (root / folder).is_dir()
+            for path in (root / folder).glob("*.txt")
+        }
+    )
     require(bool(pose_files), root, TITLE, "pose files <clip>.txt in train/, test/, pose_files/ or the root")
     scenes = [scene_id for scene_id in pose_files if frame_folder(root, scene_id).is_dir()]
-    require(bool(scenes), root, TITLE, f"extracted frames of its {len(pose_files)} clip(s) in "
-            "frames/<clip>/<timestamp>.png (see muskie.data.formats.realestate10k.extract_video_frames)")
+    require(
+        bool(scenes),
+        root,
+        TITLE,
+        f"extracted frames of its {len(pose_files)} clip(s) in "
+        "frames/<clip>/<timestamp>.png (see muskie.data.formats.realestate10k.extract_video_frames)",
+    )
     return scenes
 
 
@@ -123,8 +132,13 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     pose_path = scene_folder(root, scene_id, pattern).with_name(f"{Path(scene_id).name}.txt")
     _, rows = read_pose_file(pose_path)
     folder = frame_folder(root, scene_id)
-    require(folder.is_dir(), root, TITLE, f"the clip's frames in {folder} (extract them from its video, e.g. "
-            "with muskie.data.formats.realestate10k.extract_video_frames)")
+    require(
+        folder.is_dir(),
+        root,
+        TITLE,
+        f"the clip's frames in {folder} (extract them from its video, e.g. "
+        "with muskie.data.formats.realestate10k.extract_video_frames)",
+    )
     names = names_in(folder)
     poses = PoseFilter(str(pose_path))
     frames = []
@@ -142,8 +156,9 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     return Scene(name=Path(scene_id).name, root=folder, frames=frames, metric=False)
 
 
-def extract_video_frames(video_path: str | Path, pose_path: str | Path, frames_root: str | Path,
-                         match: str = "timestamp") -> list[Path]:
+def extract_video_frames(
+    video_path: str | Path, pose_path: str | Path, frames_root: str | Path, match: str = "timestamp"
+) -> list[Path]:
     """Decode the frames of a clip's pose rows from a video file, once, into ``<frames_root>/<clip>/
     <timestamp>.png`` (the layout :func:`read_scene` reads; pass ``<root>/frames``).
 
@@ -180,7 +195,7 @@ def extract_video_frames(video_path: str | Path, pose_path: str | Path, frames_r
     with container:
         if not container.streams.video:
             raise ValueError(f"{video_path}: no video stream")
-        pending = sorted(range(len(rows)), key=lambda i: (rows[i].timestamp if match == "timestamp" else i))
+        pending = sorted(range(len(rows)), key=lambda i: rows[i].timestamp if match == "timestamp" else i)
         if match == "timestamp" and pending:
             # timestamps are in microseconds, FFmpeg's time base: start at the key frame before the first row
             container.seek(rows[pending[0]].timestamp, backward=True)
@@ -205,8 +220,10 @@ def extract_video_frames(video_path: str | Path, pose_path: str | Path, frames_r
             while pending and container.duration is not None and rows[pending[0]].timestamp <= container.duration:
                 previous.to_image().save(paths[pending.pop(0)])
         if pending:
-            raise ValueError(f"{video_path}: {len(pending)} of {len(rows)} rows of {pose_path} have no frame in "
-                             f"the video (match={match!r})")
+            raise ValueError(
+                f"{video_path}: {len(pending)} of {len(rows)} rows of {pose_path} have no frame in "
+                f"the video (match={match!r})"
+            )
     return paths
 
 

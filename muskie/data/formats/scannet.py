@@ -40,8 +40,13 @@ _NUMBERED = re.compile(r"^(\d+)\.jpg$")
 
 
 def _scene_folders(root: Path) -> list[Path]:
-    return [folder for base in (root, root / "scans") if base.is_dir()
-            for folder in base.iterdir() if (folder / "color").is_dir()]
+    return [
+        folder
+        for base in (root, root / "scans")
+        if base.is_dir()
+        for folder in base.iterdir()
+        if (folder / "color").is_dir()
+    ]
 
 
 def find_scenes(root: Path) -> list[str]:
@@ -68,8 +73,12 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     size (metres)."""
     folder = scene_folder(root, scene_id, "scans/<scene>" if scene_id.startswith("scans/") else "<scene>")
     require((folder / "color").is_dir(), root, TITLE, f"the colour folder {folder / 'color'}")
-    numbered = sorted((int(match.group(1)), folder / "color" / name) for name in names_in(folder / "color")
-                      for match in [_NUMBERED.match(name)] if match)
+    numbered = sorted(
+        (int(match.group(1)), folder / "color" / name)
+        for name in names_in(folder / "color")
+        for match in [_NUMBERED.match(name)]
+        if match
+    )
     depth_names = names_in(folder / "depth") if depth else set()
     poses = PoseFilter(str(folder / "pose"))
     intrinsics: dict[tuple[int, int], np.ndarray] = {}
@@ -83,8 +92,9 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             if not poses.usable(pose):
                 continue
             if (width, height) not in intrinsics:
-                intrinsics[(width, height)] = colour_intrinsics(folder / "intrinsic" / "intrinsic_color.txt",
-                                                                width, height)
+                intrinsics[(width, height)] = colour_intrinsics(
+                    folder / "intrinsic" / "intrinsic_color.txt", width, height
+                )
             k = intrinsics[(width, height)]
         depth_path = folder / "depth" / f"{number}.png"
         has_depth = depth_path.name in depth_names
@@ -93,13 +103,23 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             depth_size = image_size(depth_path)
             attach_depth = depth_size == (width, height)
             if not attach_depth:
-                warnings.warn(f"{folder}: depth maps are {depth_size[0]}x{depth_size[1]}, "
-                              f"the colour images {width}x{height}; depth is registered to colour only at its own "
-                              "size, so it is left out (export colour with image_size=[480, 640] to use it)",
-                              stacklevel=2)
-        frames.append(Frame(image, width, height, k, pose,
-                            depth_path=depth_path if attach_depth and has_depth else None,
-                            depth_scale=DEPTH_SCALE))
+                warnings.warn(
+                    f"{folder}: depth maps are {depth_size[0]}x{depth_size[1]}, "
+                    f"the colour images {width}x{height}; depth is registered to colour only at its own "
+                    "size, so it is left out (export colour with image_size=[480, 640] to use it)",
+                    stacklevel=2,
+                )
+        frames.append(
+            Frame(
+                image,
+                width,
+                height,
+                k,
+                pose,
+                depth_path=depth_path if attach_depth and has_depth else None,
+                depth_scale=DEPTH_SCALE,
+            )
+        )
     poses.warn()
     return Scene(name=folder.name, root=folder, frames=frames, metric=True)
 
@@ -134,8 +154,9 @@ def read_scannet1500(test_npz: str | Path, intrinsics_npz: str | Path) -> list[S
     names, rel_poses = test["name"].astype(np.int64), test["rel_pose"]
     scene_intrinsics = read_npz_arrays(intrinsics_npz, {name: (3, 3) for name in npz_names(intrinsics_npz)})
     if len(rel_poses) != len(names):
-        raise ValueError(f"{test_npz}: expected name (N, 4) and rel_pose (N, 12), got {names.shape} and "
-                         f"{rel_poses.shape}")
+        raise ValueError(
+            f"{test_npz}: expected name (N, 4) and rel_pose (N, 12), got {names.shape} and {rel_poses.shape}"
+        )
     pairs = []
     for (scene_id, sub_scene, frame0, frame1), rel_pose in zip(names.tolist(), rel_poses):
         scene = f"scene{scene_id:04d}_{sub_scene:02d}"

@@ -52,14 +52,16 @@ _MAX_DEPTH = 3  # data/<scene>/<capture>
 def find_scenes(root: Path, captures: tuple[str, ...] = tuple(CAPTURES)) -> list[str]:
     """Capture folders (``dslr/`` holding ``resized_images/``, ``iphone/`` holding ``rgb/``) of the kinds in
     ``captures``, at most three levels below ``root``, as paths relative to ``root``, sorted."""
+
     def is_capture(folder: Path) -> bool:
         return folder.name in captures and (folder / CAPTURES[folder.name][0]).is_dir()
 
     scenes = walk_scene_folders(root, is_capture, _MAX_DEPTH)
     if not scenes:
         expected = " or ".join(f"<scene>/{capture}/{CAPTURES[capture][0]}/" for capture in captures)
-        raise FormatError(f"{root}: not a ScanNet++ root: expected capture folders data/{expected}, "
-                          f"up to {_MAX_DEPTH} levels down")
+        raise FormatError(
+            f"{root}: not a ScanNet++ root: expected capture folders data/{expected}, up to {_MAX_DEPTH} levels down"
+        )
     return scenes
 
 
@@ -76,8 +78,9 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     root = Path(root)
     capture_dir = found_scene_folder(root, scene_id)
     if capture_dir.name not in CAPTURES:
-        raise FormatError(f"{capture_dir}: not a ScanNet++ capture folder (expected .../<scene>/dslr or "
-                          ".../<scene>/iphone)")
+        raise FormatError(
+            f"{capture_dir}: not a ScanNet++ capture folder (expected .../<scene>/dslr or .../<scene>/iphone)"
+        )
     folder, suffix = CAPTURES[capture_dir.name]
     image_dir = capture_dir / folder
     if cameras:
@@ -112,8 +115,12 @@ def scannetpp_format(capture: str) -> DatasetFormat:
     if capture != "both" and capture not in CAPTURES:
         raise ValueError(f"unknown ScanNet++ capture {capture!r}; known: both, {', '.join(CAPTURES)}")
     captures = tuple(CAPTURES) if capture == "both" else (capture,)
-    return DatasetFormat(name="scannetpp" if capture == "both" else f"scannetpp-{capture}", title="ScanNet++",
-                         find_scenes=partial(find_scenes, captures=captures), read_scene=read_scene)
+    return DatasetFormat(
+        name="scannetpp" if capture == "both" else f"scannetpp-{capture}",
+        title="ScanNet++",
+        find_scenes=partial(find_scenes, captures=captures),
+        read_scene=read_scene,
+    )
 
 
 FORMAT = scannetpp_format("both")

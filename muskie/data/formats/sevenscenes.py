@@ -41,11 +41,14 @@ COLOUR_INTRINSICS = np.array([[525.0, 0.0, 320.0], [0.0, 525.0, 240.0], [0.0, 0.
 DEPTH_INTRINSICS = np.array([[585.0, 0.0, 320.0], [0.0, 585.0, 240.0], [0.0, 0.0, 1.0]])
 # depth camera -> colour camera coordinates (metres): the Kinect v1 calibration of the LIRIS activities
 # dataset that SimpleRecon's 7scenes_preprocessing.py (from visloc_pseudo_gt_limitations) registers with
-DEPTH_TO_COLOUR = np.array([
-    [9.9996518012567637e-01, 2.6765126468950343e-03, -7.9041012313000904e-03, -2.5558943178152542e-02],
-    [-2.7409311281316700e-03, 9.9996302803027592e-01, -8.1504520778013286e-03, 1.0109636268061706e-04],
-    [7.8819942130445332e-03, 8.1718328771890631e-03, 9.9993554558014031e-01, 2.0318321729487039e-03],
-    [0.0, 0.0, 0.0, 1.0]])
+DEPTH_TO_COLOUR = np.array(
+    [
+        [9.9996518012567637e-01, 2.6765126468950343e-03, -7.9041012313000904e-03, -2.5558943178152542e-02],
+        [-2.7409311281316700e-03, 9.9996302803027592e-01, -8.1504520778013286e-03, 1.0109636268061706e-04],
+        [7.8819942130445332e-03, 8.1718328771890631e-03, 9.9993554558014031e-01, 2.0318321729487039e-03],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
 DEPTH_SCALE = 0.001  # metres per stored unit
 DEPTH_ENCODING = "png_max_invalid"
 REGISTERED_SUFFIX = ".depth.proj.png"
@@ -67,9 +70,13 @@ def _colour_files(sequence: Path) -> list[tuple[int, Path]]:
 
 def find_scenes(root: Path) -> list[str]:
     """The ``<scene>/seq-XX`` folders under ``root`` that hold colour frames."""
-    scenes = [f"{scene.name}/{sequence.name}"
-              for scene in sorted(root.iterdir()) if scene.is_dir()
-              for sequence in sorted(scene.glob("seq-*")) if sequence.is_dir() and _colour_files(sequence)]
+    scenes = [
+        f"{scene.name}/{sequence.name}"
+        for scene in sorted(root.iterdir())
+        if scene.is_dir()
+        for sequence in sorted(scene.glob("seq-*"))
+        if sequence.is_dir() and _colour_files(sequence)
+    ]
     require(bool(scenes), root, TITLE, _EXPECTED)
     return scenes
 
@@ -109,8 +116,13 @@ def registered_depth(raw_path: Path) -> torch.Tensor:
     (:func:`muskie.geometry.transfer_depth`). SimpleRecon's script does the same but puts the depth camera's
     principal point half a pixel off (at (319.5, 239.5) in muskie's pixel-centre convention)."""
     raw = torch.from_numpy(decode_depth(raw_path, DEPTH_ENCODING).astype(np.float64) * DEPTH_SCALE)
-    return transfer_depth(raw, torch.from_numpy(DEPTH_INTRINSICS), torch.from_numpy(DEPTH_TO_COLOUR),
-                          torch.from_numpy(COLOUR_INTRINSICS), (480, 640))
+    return transfer_depth(
+        raw,
+        torch.from_numpy(DEPTH_INTRINSICS),
+        torch.from_numpy(DEPTH_TO_COLOUR),
+        torch.from_numpy(COLOUR_INTRINSICS),
+        (480, 640),
+    )
 
 
 def write_registered_depth(root: Path, scene_ids: list[str] | None = None, overwrite: bool = False) -> int:
@@ -154,8 +166,18 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         registered = stem + REGISTERED_SUFFIX
         depth_path = sequence / registered if depth and registered in names else None
         width, height = image_size(colour)
-        frames.append(Frame(colour, width, height, intrinsics, pose, depth_path=depth_path,
-                            depth_scale=DEPTH_SCALE, depth_encoding=DEPTH_ENCODING))
+        frames.append(
+            Frame(
+                colour,
+                width,
+                height,
+                intrinsics,
+                pose,
+                depth_path=depth_path,
+                depth_scale=DEPTH_SCALE,
+                depth_encoding=DEPTH_ENCODING,
+            )
+        )
     poses.warn()
     return Scene(name=scene_id, root=sequence, frames=frames, metric=True)
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from muskie.data.formats.base import DatasetFormat, FormatError, PoseFilter
-from muskie.data.formats.reading import numeric_rows
 from muskie.data.formats.paths import files_with_suffix, names_in, scene_folder
+from muskie.data.formats.reading import numeric_rows
 from muskie.data.imageio import image_size
 from muskie.data.scene import Frame, Scene
 from muskie.data.sources.json_file import read_json
@@ -53,13 +53,20 @@ def read_intrinsics(path: Path) -> tuple[np.ndarray, int, int]:
     except (TypeError, ValueError, OverflowError) as err:
         raise FormatError(f"{path}: 'K' must be 9 numbers") from err
     if not np.all(np.isfinite(intrinsics)) or not np.allclose(intrinsics[2], [0.0, 0.0, 1.0]):
-        raise FormatError(f"{path}: 'K' read column-major must be a finite pinhole matrix with last row 0 0 1, "
-                          f"got {intrinsics.tolist()}")
+        raise FormatError(
+            f"{path}: 'K' read column-major must be a finite pinhole matrix with last row 0 0 1, "
+            f"got {intrinsics.tolist()}"
+        )
     sizes = []
     for key in ("w", "h"):
         value = meta[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value != int(value) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value != int(value)
+            or value <= 0
+        ):
             raise FormatError(f"{path}: '{key}' must be a positive integer, got {value!r}")
         sizes.append(int(value))
     return intrinsics, sizes[0], sizes[1]
@@ -83,9 +90,13 @@ def read_poses(path: Path) -> dict[int, np.ndarray]:
 
 def find_scenes(root: Path) -> list[str]:
     """``<category>/scenes/<scene>`` of every scene folder holding ``rgb/``, sorted."""
-    scenes = sorted(f"{category.name}/scenes/{scene.name}"
-                    for category in Path(root).iterdir() if (category / "scenes").is_dir()
-                    for scene in (category / "scenes").iterdir() if (scene / "rgb").is_dir())
+    scenes = sorted(
+        f"{category.name}/scenes/{scene.name}"
+        for category in Path(root).iterdir()
+        if (category / "scenes").is_dir()
+        for scene in (category / "scenes").iterdir()
+        if (scene / "rgb").is_dir()
+    )
     if not scenes:
         raise FormatError(f"{root}: not a WildRGB-D root: expected <category>/scenes/<scene>/rgb/ folders")
     return scenes
@@ -119,8 +130,10 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
         poses = read_poses(scene_dir / POSES)
         size = (width, height)
         if image_size(images[0]) != size:
-            raise FormatError(f"{images[0]}: image is {image_size(images[0])}, but {scene_dir / METADATA} gives "
-                              f"K for {size} (width, height)")
+            raise FormatError(
+                f"{images[0]}: image is {image_size(images[0])}, but {scene_dir / METADATA} gives "
+                f"K for {size} (width, height)"
+            )
 
     pose_filter = PoseFilter(str(scene_dir / POSES))
     missing = 0
@@ -139,16 +152,24 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
             if not pose_filter.usable(pose):
                 continue
         width, height = size if size is not None else image_size(path)
-        frames.append(Frame(image_path=path, width=width, height=height, intrinsics=intrinsics,
-                            cam_to_world=pose,
-                            depth_path=scene_dir / "depth" / path.name if path.name in depths else None,
-                            depth_scale=DEPTH_SCALE,
-                            mask_path=scene_dir / "masks" / path.name if path.name in masks else None))
+        frames.append(
+            Frame(
+                image_path=path,
+                width=width,
+                height=height,
+                intrinsics=intrinsics,
+                cam_to_world=pose,
+                depth_path=scene_dir / "depth" / path.name if path.name in depths else None,
+                depth_scale=DEPTH_SCALE,
+                mask_path=scene_dir / "masks" / path.name if path.name in masks else None,
+            )
+        )
     if missing:
         warnings.warn(f"{scene_dir / POSES}: no pose for {missing} frame(s) of rgb/; skipped", stacklevel=2)
     pose_filter.warn()
     return Scene(name=scene_id, root=scene_dir, frames=frames, metric=True)
 
 
-FORMAT = DatasetFormat(name="wildrgbd", title="WildRGB-D", find_scenes=find_scenes, read_scene=read_scene,
-                       object_centric=True)
+FORMAT = DatasetFormat(
+    name="wildrgbd", title="WildRGB-D", find_scenes=find_scenes, read_scene=read_scene, object_centric=True
+)

@@ -142,8 +142,9 @@ def read_cameras_text(path: str | Path) -> dict[int, ColmapCamera]:
         where = f"{path}: line {number}"
         tokens = line.split()
         try:
-            camera = ColmapCamera(int(tokens[0]), tokens[1], int(tokens[2]), int(tokens[3]),
-                                  np.array([float(t) for t in tokens[4:]]))
+            camera = ColmapCamera(
+                int(tokens[0]), tokens[1], int(tokens[2]), int(tokens[3]), np.array([float(t) for t in tokens[4:]])
+            )
         except (IndexError, ValueError) as err:
             raise ValueError(f"{where}: malformed camera line ({err})") from err
         _check_params(camera, where)
@@ -166,8 +167,7 @@ def read_images_text(path: str | Path) -> dict[int, ColmapImage]:
             if len(tokens) != 10:
                 raise ValueError(f"expected 10 fields, got {len(tokens)}")
             values = [float(t) for t in tokens[1:8]]
-            image = ColmapImage(int(tokens[0]), np.array(values[:4]), np.array(values[4:]), int(tokens[8]),
-                                tokens[9])
+            image = ColmapImage(int(tokens[0]), np.array(values[:4]), np.array(values[4:]), int(tokens[8]), tokens[9])
         except ValueError as err:
             raise ValueError(f"{where}: malformed image line ({err})") from err
         # the keypoint line follows its header directly; a file may end without it (no keypoints)
@@ -196,9 +196,14 @@ def read_points3d_text(path: str | Path) -> dict[int, ColmapPoint3D]:
             if len(tokens) < 8 or (len(tokens) - 8) % 2:
                 raise ValueError("expected 8 fields then IMAGE_ID POINT2D_IDX pairs")
             track = np.array([int(t) for t in tokens[8:]], dtype=np.int64).reshape(-1, 2)
-            point = ColmapPoint3D(int(tokens[0]), np.array([float(t) for t in tokens[1:4]]),
-                                  np.array([int(t) for t in tokens[4:7]], dtype=np.uint8), float(tokens[7]),
-                                  track[:, 0], track[:, 1])
+            point = ColmapPoint3D(
+                int(tokens[0]),
+                np.array([float(t) for t in tokens[1:4]]),
+                np.array([int(t) for t in tokens[4:7]], dtype=np.uint8),
+                float(tokens[7]),
+                track[:, 0],
+                track[:, 1],
+            )
         except (ValueError, OverflowError) as err:
             raise ValueError(f"{path}: line {number}: malformed point line ({err})") from err
         points[point.point3d_id] = point
@@ -212,9 +217,11 @@ def _format(value: float) -> str:
 
 def write_cameras_text(path: str | Path, cameras: dict[int, ColmapCamera]) -> None:
     """Write ``cameras.txt`` (full float64 precision)."""
-    lines = ["# Camera list with one line of data per camera:",
-             "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]",
-             f"# Number of cameras: {len(cameras)}"]
+    lines = [
+        "# Camera list with one line of data per camera:",
+        "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]",
+        f"# Number of cameras: {len(cameras)}",
+    ]
     for camera in cameras.values():
         params = " ".join(_format(p) for p in camera.params)
         lines.append(f"{camera.camera_id} {camera.model} {camera.width} {camera.height} {params}")
@@ -223,26 +230,35 @@ def write_cameras_text(path: str | Path, cameras: dict[int, ColmapCamera]) -> No
 
 def write_images_text(path: str | Path, images: dict[int, ColmapImage]) -> None:
     """Write ``images.txt`` (full float64 precision)."""
-    lines = ["# Image list with two lines of data per image:",
-             "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
-             "#   POINTS2D[] as (X, Y, POINT3D_ID)",
-             f"# Number of images: {len(images)}"]
+    lines = [
+        "# Image list with two lines of data per image:",
+        "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
+        "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+        f"# Number of images: {len(images)}",
+    ]
     for image in images.values():
         pose = " ".join(_format(v) for v in (*image.qvec, *image.tvec))
         lines.append(f"{image.image_id} {pose} {image.camera_id} {image.name}")
-        lines.append(" ".join(f"{_format(x)} {_format(y)} {int(pid)}"
-                              for (x, y), pid in zip(image.xys, image.point3d_ids)))
+        lines.append(
+            " ".join(f"{_format(x)} {_format(y)} {int(pid)}" for (x, y), pid in zip(image.xys, image.point3d_ids))
+        )
     Path(path).write_text("\n".join(lines) + "\n")
 
 
 def write_points3d_text(path: str | Path, points: dict[int, ColmapPoint3D]) -> None:
     """Write ``points3D.txt`` (full float64 precision)."""
-    lines = ["# 3D point list with one line of data per point:",
-             "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
-             f"# Number of points: {len(points)}"]
+    lines = [
+        "# 3D point list with one line of data per point:",
+        "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
+        f"# Number of points: {len(points)}",
+    ]
     for point in points.values():
-        fields = [str(point.point3d_id), *(_format(v) for v in point.xyz), *(str(int(c)) for c in point.rgb),
-                  _format(point.error)]
+        fields = [
+            str(point.point3d_id),
+            *(_format(v) for v in point.xyz),
+            *(str(int(c)) for c in point.rgb),
+            _format(point.error),
+        ]
         fields += [f"{int(i)} {int(j)}" for i, j in zip(point.image_ids, point.point2d_idxs)]
         lines.append(" ".join(fields))
     Path(path).write_text("\n".join(lines) + "\n")
@@ -265,8 +281,7 @@ class _BinaryReader:
     def read(self, fmt: str) -> tuple:
         size = struct.calcsize("<" + fmt)
         if self.offset + size > len(self.data):
-            raise ValueError(f"{self.path}: truncated file: {self.record} ends past the file's "
-                             f"{len(self.data)} bytes")
+            raise ValueError(f"{self.path}: truncated file: {self.record} ends past the file's {len(self.data)} bytes")
         values = struct.unpack_from("<" + fmt, self.data, self.offset)
         self.offset += size
         return values
@@ -274,8 +289,7 @@ class _BinaryReader:
     def read_array(self, dtype: np.dtype, count: int) -> np.ndarray:
         size = dtype.itemsize * count
         if self.offset + size > len(self.data):
-            raise ValueError(f"{self.path}: truncated file: {self.record} ends past the file's "
-                             f"{len(self.data)} bytes")
+            raise ValueError(f"{self.path}: truncated file: {self.record} ends past the file's {len(self.data)} bytes")
         array = np.frombuffer(self.data, dtype=dtype, count=count, offset=self.offset)
         self.offset += size
         return array
@@ -284,7 +298,7 @@ class _BinaryReader:
         end = self.data.find(b"\0", self.offset)
         if end < 0:
             raise ValueError(f"{self.path}: truncated file: {self.record} has an unterminated name")
-        text = self.data[self.offset:end].decode("utf-8", errors="replace")
+        text = self.data[self.offset : end].decode("utf-8", errors="replace")
         self.offset = end + 1
         return text
 
@@ -323,9 +337,15 @@ def read_images_binary(path: str | Path) -> dict[int, ColmapImage]:
         name = reader.read_string()
         (num_points,) = reader.read("Q")
         keypoints = reader.read_array(_KEYPOINT_DTYPE, num_points)
-        images[image_id] = ColmapImage(image_id, np.array(pose[:4]), np.array(pose[4:]), camera_id, name,
-                                       np.stack([keypoints["x"], keypoints["y"]], axis=-1),
-                                       keypoints["point3d_id"].astype(np.int64))
+        images[image_id] = ColmapImage(
+            image_id,
+            np.array(pose[:4]),
+            np.array(pose[4:]),
+            camera_id,
+            name,
+            np.stack([keypoints["x"], keypoints["y"]], axis=-1),
+            keypoints["point3d_id"].astype(np.int64),
+        )
     reader.finish()
     return images
 
@@ -339,9 +359,14 @@ def read_points3d_binary(path: str | Path) -> dict[int, ColmapPoint3D]:
         reader.record = f"point record {index}"
         point_id, x, y, z, r, g, b, error, track_length = reader.read("Q3d3BdQ")
         track = reader.read_array(_TRACK_DTYPE, track_length)
-        points[point_id] = ColmapPoint3D(point_id, np.array([x, y, z]), np.array([r, g, b], dtype=np.uint8),
-                                         error, track["image_id"].astype(np.int64),
-                                         track["point2d_idx"].astype(np.int64))
+        points[point_id] = ColmapPoint3D(
+            point_id,
+            np.array([x, y, z]),
+            np.array([r, g, b], dtype=np.uint8),
+            error,
+            track["image_id"].astype(np.int64),
+            track["point2d_idx"].astype(np.int64),
+        )
     reader.finish()
     return points
 
@@ -372,8 +397,16 @@ def write_points3d_binary(path: str | Path, points: dict[int, ColmapPoint3D]) ->
     """Write ``points3D.bin``."""
     chunks = [struct.pack("<Q", len(points))]
     for point in points.values():
-        chunks.append(struct.pack("<Q3d3BdQ", point.point3d_id, *point.xyz, *(int(c) for c in point.rgb),
-                                  point.error, len(point.image_ids)))
+        chunks.append(
+            struct.pack(
+                "<Q3d3BdQ",
+                point.point3d_id,
+                *point.xyz,
+                *(int(c) for c in point.rgb),
+                point.error,
+                len(point.image_ids),
+            )
+        )
         for image_id, point2d_idx in zip(point.image_ids, point.point2d_idxs):
             chunks.append(struct.pack("<ii", image_id, point2d_idx))
     Path(path).write_bytes(b"".join(chunks))
@@ -446,8 +479,10 @@ def camera_to_intrinsics(camera: ColmapCamera) -> np.ndarray:
     """``(3, 3)`` float64 ``K`` in our convention (pixel centres at integer coordinates) from a COLMAP camera's
     pinhole part. Raises ``ValueError`` for models without one (fisheye, FOV)."""
     if camera.model not in _PINHOLE_PARTS:
-        raise ValueError(f"camera {camera.camera_id}: model {camera.model} is not supported "
-                         f"(supported: {', '.join(_PINHOLE_PARTS)}); undistort the images first")
+        raise ValueError(
+            f"camera {camera.camera_id}: model {camera.model} is not supported "
+            f"(supported: {', '.join(_PINHOLE_PARTS)}); undistort the images first"
+        )
     fx, fy, cx, cy = (camera.params[i] for i in _PINHOLE_PARTS[camera.model])
     return np.array([[fx, 0.0, cx - 0.5], [0.0, fy, cy - 0.5], [0.0, 0.0, 1.0]])
 
@@ -457,8 +492,10 @@ def camera_distortion(camera: ColmapCamera) -> LensDistortion | None:
     normalised coordinates, so they do not depend on the pixel convention. Raises ``ValueError`` for models
     without a pinhole part and for non-finite coefficients."""
     if camera.model not in _PINHOLE_PARTS:
-        raise ValueError(f"camera {camera.camera_id}: model {camera.model} is not supported "
-                         f"(supported: {', '.join(_PINHOLE_PARTS)}); undistort the images first")
+        raise ValueError(
+            f"camera {camera.camera_id}: model {camera.model} is not supported "
+            f"(supported: {', '.join(_PINHOLE_PARTS)}); undistort the images first"
+        )
     if camera.model not in _DISTORTIONS:
         return None
     model, first, padding = _DISTORTIONS[camera.model]
@@ -522,8 +559,16 @@ def read_colmap_scene(path: str | Path, image_dir: str | Path | None = None, all
             raise ValueError(f"{where}: quaternion {image.qvec.tolist()} is not a rotation")
         image_path = path_inside(image_dir, image.name, where, allow_outside)
         try:
-            frames.append(Frame(image_path, camera.width, camera.height, intrinsics, image_to_cam_to_world(image),
-                                distortion=distortion))
+            frames.append(
+                Frame(
+                    image_path,
+                    camera.width,
+                    camera.height,
+                    intrinsics,
+                    image_to_cam_to_world(image),
+                    distortion=distortion,
+                )
+            )
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from err
     if not frames:
@@ -553,8 +598,9 @@ def write_colmap_scene(model_dir: str | Path, scene: Scene, binary: bool = False
         key = (frame.width, frame.height, *params)
         if key not in camera_ids:
             camera_ids[key] = len(camera_ids) + 1
-            cameras[camera_ids[key]] = ColmapCamera(camera_ids[key], "PINHOLE", frame.width, frame.height,
-                                                    np.array(params))
+            cameras[camera_ids[key]] = ColmapCamera(
+                camera_ids[key], "PINHOLE", frame.width, frame.height, np.array(params)
+            )
         world_to_cam = invert_pose(frame.cam_to_world)
         try:
             name = frame.image_path.resolve().relative_to(image_dir).as_posix()

@@ -44,8 +44,10 @@ def load_scene(path: str | Path, allow_outside: bool = False) -> Scene:
         raise FileNotFoundError(f"{path}: no such file or directory")
     kind = scene_format(path)
     if kind is None:
-        raise ValueError(f"{path}: not a scene (no {TRANSFORMS_FILE}, no COLMAP model in sparse/0, sparse or "
-                         "the folder itself, no images)")
+        raise ValueError(
+            f"{path}: not a scene (no {TRANSFORMS_FILE}, no COLMAP model in sparse/0, sparse or "
+            "the folder itself, no images)"
+        )
     if kind == "transforms_json":
         return read_transforms_json(path, allow_outside=allow_outside)
     if kind == "colmap":

@@ -20,8 +20,9 @@ def natural_key(name: str) -> list:
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly in ``folder`` (by suffix, hidden files skipped), in natural name order."""
     folder = Path(folder)
-    files = [p for p in folder.iterdir()
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    files = [
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    ]
     return sorted(files, key=lambda p: natural_key(p.name))
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from muskie.data.dataset_paths import OutsideRootError, path_inside, walk_folders
 from muskie.data.scene import Frame, Scene
-from muskie.geometry.distortion import LensDistortion
 from muskie.data.sources.detect import load_scene, scene_format
 from muskie.data.sources.json_file import read_json
+from muskie.geometry.distortion import LensDistortion
 
 MANIFEST_FORMAT = "muskie-manifest"
 MANIFEST_VERSION = 2
@@ -67,9 +67,13 @@ def _frame_record(frame: Frame, root: Path) -> dict:
 
 def scene_record(scene: Scene, path: str, root: Path) -> dict:
     """The manifest entry of ``scene``, whose folder is ``path`` relative to the dataset ``root``."""
-    return {"name": scene.name, "path": path, "metric": scene.metric,
-            "neighbours": {str(k): list(v) for k, v in scene.neighbours.items()},
-            "frames": [_frame_record(frame, root) for frame in scene.frames]}
+    return {
+        "name": scene.name,
+        "path": path,
+        "metric": scene.metric,
+        "neighbours": {str(k): list(v) for k, v in scene.neighbours.items()},
+        "frames": [_frame_record(frame, root) for frame in scene.frames],
+    }
 
 
 def write_manifest(records: Iterable[dict], root: Path, out_path: Path) -> int:
@@ -100,8 +104,9 @@ def write_manifest(records: Iterable[dict], root: Path, out_path: Path) -> int:
     return count
 
 
-def build_manifest(root: str | Path, out_path: str | Path, skip_bad: bool = False,
-                   allow_outside: bool = False) -> list[Scene]:
+def build_manifest(
+    root: str | Path, out_path: str | Path, skip_bad: bool = False, allow_outside: bool = False
+) -> list[Scene]:
     """Index every scene under ``root`` into the JSON manifest ``out_path``.
 
     Args:
@@ -162,15 +167,19 @@ def load_manifest(path: str | Path, root: str | Path | None = None, allow_outsid
         raise FileNotFoundError(f"{path}: no such file")
     manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"{path}: not a muskie manifest (no \"format\": \"{MANIFEST_FORMAT}\")")
+        raise ValueError(f'{path}: not a muskie manifest (no "format": "{MANIFEST_FORMAT}")')
     if manifest.get("version") not in READABLE_VERSIONS:
-        raise ValueError(f"{path}: manifest version {manifest.get('version')!r}, expected one of "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+        raise ValueError(
+            f"{path}: manifest version {manifest.get('version')!r}, expected one of "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     if root is None and not isinstance(manifest.get("root"), str):
-        raise ValueError(f"{path}: the manifest has no \"root\" (the dataset folder, relative to the manifest); "
-                         "rebuild it with build_manifest")
+        raise ValueError(
+            f'{path}: the manifest has no "root" (the dataset folder, relative to the manifest); '
+            "rebuild it with build_manifest"
+        )
     if not isinstance(manifest.get("scenes", []), list):
-        raise ValueError(f"{path}: \"scenes\" is not a list")
+        raise ValueError(f'{path}: "scenes" is not a list')
     root = Path(root) if root is not None else path.parent / manifest["root"]
 
     def inside(relative, where: str) -> Path:
@@ -183,23 +192,34 @@ def load_manifest(path: str | Path, root: str | Path | None = None, allow_outsid
             frames = []
             for frame_index, entry in enumerate(record["frames"]):
                 where = f"{path}: scene {scene_index} ({record['name']}), frame {frame_index}"
-                frames.append(Frame(
-                    image_path=inside(entry["image"], f"{where}: image"),
-                    width=entry["width"],
-                    height=entry["height"],
-                    intrinsics=entry["intrinsics"],
-                    cam_to_world=entry["cam_to_world"],
-                    depth_path=None if entry["depth"] is None else inside(entry["depth"], f"{where}: depth"),
-                    depth_scale=entry["depth_scale"],
-                    depth_encoding=entry.get("depth_encoding", "auto"),
-                    depth_along_ray=entry.get("depth_along_ray", False),
-                    mask_path=None if entry.get("mask") is None else inside(entry["mask"], f"{where}: mask"),
-                    distortion=None if entry.get("distortion") is None else LensDistortion.from_dict(entry["distortion"]),
-                ))
+                frames.append(
+                    Frame(
+                        image_path=inside(entry["image"], f"{where}: image"),
+                        width=entry["width"],
+                        height=entry["height"],
+                        intrinsics=entry["intrinsics"],
+                        cam_to_world=entry["cam_to_world"],
+                        depth_path=None if entry["depth"] is None else inside(entry["depth"], f"{where}: depth"),
+                        depth_scale=entry["depth_scale"],
+                        depth_encoding=entry.get("depth_encoding", "auto"),
+                        depth_along_ray=entry.get("depth_along_ray", False),
+                        mask_path=None if entry.get("mask") is None else inside(entry["mask"], f"{where}: mask"),
+                        distortion=None
+                        if entry.get("distortion") is None
+                        else LensDistortion.from_dict(entry["distortion"]),
+                    )
+                )
             neighbours = {int(k): [int(i) for i in v] for k, v in record.get("neighbours", {}).items()}
             scene_root = inside(record["path"], f"{path}: scene {scene_index} ({record['name']}): path")
-            scenes.append(Scene(name=record["name"], root=scene_root, frames=frames,
-                                metric=record.get("metric", False), neighbours=neighbours))
+            scenes.append(
+                Scene(
+                    name=record["name"],
+                    root=scene_root,
+                    frames=frames,
+                    metric=record.get("metric", False),
+                    neighbours=neighbours,
+                )
+            )
         except OutsideRootError:
             raise
         except (KeyError, TypeError, ValueError) as err:

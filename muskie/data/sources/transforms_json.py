@@ -238,8 +238,10 @@ def write_transforms_json(
         if depth is not None:
             steps = np.where(np.isfinite(depth[view]) & (depth[view] > 0), depth[view] / depth_scale, 0.0)
             if np.round(steps.max()) > _MAX_DEPTH_STEPS:
-                raise ValueError(f"view {view}: depth {steps.max() * depth_scale:.6g} exceeds "
-                                 f"{_MAX_DEPTH_STEPS * depth_scale:.6g} (65535 steps of {depth_scale:g})")
+                raise ValueError(
+                    f"view {view}: depth {steps.max() * depth_scale:.6g} exceeds "
+                    f"{_MAX_DEPTH_STEPS * depth_scale:.6g} (65535 steps of {depth_scale:g})"
+                )
             Image.fromarray(np.round(steps).astype(np.uint16)).save(scene_dir / "depth" / f"{name}.png")
             frame["depth_file_path"] = f"depth/{name}.png"
         frames.append(frame)

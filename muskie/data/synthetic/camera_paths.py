@@ -112,7 +112,11 @@ def rig_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: flo
     spread = rig_spread(overlap)
     margin = WALL_MARGIN + spread
     centre = np.array(
-        [rng.uniform(room.lo[0] + margin, room.hi[0] - margin), rng.uniform(room.lo[1] + margin, room.hi[1] - margin), 0.0]
+        [
+            rng.uniform(room.lo[0] + margin, room.hi[0] - margin),
+            rng.uniform(room.lo[1] + margin, room.hi[1] - margin),
+            0.0,
+        ]
     )
     centre[2] = rng.uniform(1.2, min(1.9, room.hi[2] - WALL_MARGIN - spread / 2))
     while True:
@@ -164,7 +168,9 @@ def walk_path(rng: np.random.Generator, room: Room, num_frames: int, overlap: fl
     sway = math.radians(15.0) * np.sin(rng.uniform(0, 2 * math.pi) + np.arange(num_frames) * rng.uniform(0.1, 0.3))
     yaw = heading + inward + sway
     pitch = -math.radians(rng.uniform(5.0, 20.0))
-    look = np.stack([np.cos(yaw) * math.cos(pitch), np.sin(yaw) * math.cos(pitch), np.full(num_frames, math.sin(pitch))], -1)
+    look = np.stack(
+        [np.cos(yaw) * math.cos(pitch), np.sin(yaw) * math.cos(pitch), np.full(num_frames, math.sin(pitch))], -1
+    )
     return CameraPath(_poses(eyes, eyes + look), fov, None)
 
 
@@ -174,11 +180,15 @@ def forward_path(rng: np.random.Generator, room: Room, num_frames: int, overlap:
     a slow sway of the heading (+-3 degrees)."""
     lane = (room.lo[1] + room.hi[1]) / 2 + rng.uniform(-1.5, 1.5)
     xs = room.lo[0] + 5.0 + forward_step(overlap) * np.arange(num_frames)
-    eyes = np.stack([xs, lane + 0.1 * np.sin(np.arange(num_frames) * 0.2), np.full(num_frames, rng.uniform(1.4, 1.8))], -1)
+    eyes = np.stack(
+        [xs, lane + 0.1 * np.sin(np.arange(num_frames) * 0.2), np.full(num_frames, rng.uniform(1.4, 1.8))], -1
+    )
     # a slow steering sway, not per-frame jitter: a car's heading changes smoothly
     yaw = np.radians(3.0) * np.sin(rng.uniform(0, 2 * math.pi) + np.arange(num_frames) * rng.uniform(0.05, 0.2))
     pitch = -math.radians(rng.uniform(0.0, 4.0))
-    look = np.stack([np.cos(yaw) * math.cos(pitch), np.sin(yaw) * math.cos(pitch), np.full(num_frames, math.sin(pitch))], -1)
+    look = np.stack(
+        [np.cos(yaw) * math.cos(pitch), np.sin(yaw) * math.cos(pitch), np.full(num_frames, math.sin(pitch))], -1
+    )
     return CameraPath(_poses(eyes, eyes + look), fov, None)
 
 
@@ -191,13 +201,17 @@ def sample_room(rng: np.random.Generator, kind: str, num_frames: int, overlap: f
     if kind == "forward":
         length = 5.0 + forward_step(overlap) * num_frames + 40.0
         size = np.array([length, rng.uniform(8.0, 14.0), rng.uniform(5.0, 12.0)])
-        return Room(np.zeros(3) - np.array([0.0, size[1] / 2, 0.0]), size - np.array([0.0, size[1] / 2, 0.0]), has_ceiling=False)
+        return Room(
+            np.zeros(3) - np.array([0.0, size[1] / 2, 0.0]), size - np.array([0.0, size[1] / 2, 0.0]), has_ceiling=False
+        )
     size = np.array([rng.uniform(5.0, 10.0), rng.uniform(5.0, 10.0), rng.uniform(2.6, 3.6)])
     lo = np.array([-size[0] / 2, -size[1] / 2, 0.0])
     return Room(lo, lo + size, has_ceiling=True)
 
 
-def make_camera_path(kind: str, rng: np.random.Generator, room: Room, num_frames: int, overlap: float, fov: float) -> CameraPath:
+def make_camera_path(
+    kind: str, rng: np.random.Generator, room: Room, num_frames: int, overlap: float, fov: float
+) -> CameraPath:
     """Dispatch to the ``kind`` path (one of ``PATH_KINDS``)."""
     if kind not in PATHS:
         raise ValueError(f"unknown camera path {kind!r}; expected one of {', '.join(PATH_KINDS)}")

@@ -46,8 +46,13 @@ class SyntheticViewDataset(Dataset):
     Rendering is on the CPU, in the calling process (a DataLoader worker).
     """
 
-    def __init__(self, split: str = "train", config: SyntheticConfig | Sequence[SyntheticConfig] = SyntheticConfig(),
-                 num_scenes: int = 1000, with_normals: bool = False):
+    def __init__(
+        self,
+        split: str = "train",
+        config: SyntheticConfig | Sequence[SyntheticConfig] = SyntheticConfig(),
+        num_scenes: int = 1000,
+        with_normals: bool = False,
+    ):
         seeds = split_seeds(split)
         if not 1 <= num_scenes <= len(seeds):
             raise ValueError(f"num_scenes must be in [1, {len(seeds)}] for split {split!r}, got {num_scenes}")
@@ -99,8 +104,15 @@ class SyntheticViewDataset(Dataset):
         generator = torch.Generator().manual_seed(int(seed))
         frames = torch.randperm(config.num_frames, generator=generator)[:num_views].sort().values
         jitter = view_jitter(config, num_views, generator) if config.jitters_views else None
-        return render_sample(scene, frames, height, width, name=scene_name(self.split, index), jitter=jitter,
-                             with_normals=self.with_normals)
+        return render_sample(
+            scene,
+            frames,
+            height,
+            width,
+            name=scene_name(self.split, index),
+            jitter=jitter,
+            with_normals=self.with_normals,
+        )
 
 
 def view_jitter(config: SyntheticConfig, num_views: int, generator: torch.Generator) -> torch.Tensor:
@@ -112,8 +124,15 @@ def view_jitter(config: SyntheticConfig, num_views: int, generator: torch.Genera
     return torch.cat([shift, zoom], dim=1)
 
 
-def render_sample(scene: SyntheticScene, frames: torch.Tensor, height: int, width: int, name: str,
-                  jitter: torch.Tensor | None = None, with_normals: bool = False) -> dict:
+def render_sample(
+    scene: SyntheticScene,
+    frames: torch.Tensor,
+    height: int,
+    width: int,
+    name: str,
+    jitter: torch.Tensor | None = None,
+    with_normals: bool = False,
+) -> dict:
     """Render the path frames ``frames (V,)`` (int64) of a scene into a sample dict (see the dataset; with
     ``with_normals`` it holds ``normals`` too); ``jitter (V, 3)`` (see :func:`view_jitter`) moves each view's
     principal point and scales its focal length."""

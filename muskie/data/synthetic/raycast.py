@@ -191,7 +191,9 @@ def _unit_face(scene: _DeviceScene, kind: torch.Tensor, q: torch.Tensor):
             result = values
         else:
             mask = kind == block_kind
-            result = tuple(torch.where(mask[:, None] if new.ndim == 2 else mask, new, old) for new, old in zip(values, result))
+            result = tuple(
+                torch.where(mask[:, None] if new.ndim == 2 else mask, new, old) for new, old in zip(values, result)
+            )
     return result
 
 
@@ -282,8 +284,12 @@ def _cast(scene: _DeviceScene, origin: torch.Tensor, direction: torch.Tensor, fo
     horizon = torch.tensor(_SKY_HORIZON, dtype=albedo.dtype, device=albedo.device)
     sky = horizon + (zenith - horizon) * elevation
     rgb = torch.where(valid[:, None], albedo * shade[:, None], sky).clamp(0.0, 1.0)
-    return (rgb.view(num_views, num_rays, 3), depth.view(num_views, num_rays), valid.view(num_views, num_rays),
-            normal.view(num_views, num_rays, 3))
+    return (
+        rgb.view(num_views, num_rays, 3),
+        depth.view(num_views, num_rays),
+        valid.view(num_views, num_rays),
+        normal.view(num_views, num_rays, 3),
+    )
 
 
 _DEVICE_CACHE_ATTR = "_device_tensors"

@@ -200,7 +200,12 @@ class TextureAtlas:
         y0c = y0.clamp(0).minimum(height - 1)
         y1c = (y0 + 1).clamp(0).minimum(height - 1)
         index = torch.stack(
-            [offset + y0c * width + x0c, offset + y0c * width + x1c, offset + y1c * width + x0c, offset + y1c * width + x1c]
+            [
+                offset + y0c * width + x0c,
+                offset + y0c * width + x1c,
+                offset + y1c * width + x0c,
+                offset + y1c * width + x1c,
+            ]
         )
         corners = self.texels.index_select(0, index.flatten()).view(4, -1, 3)
         top = corners[0] + (corners[1] - corners[0]) * fx

@@ -66,27 +66,38 @@ def write_synthetic_scenes(
         raise ValueError(f"image size must be positive, got {height}x{width}")
     seeds = split_seeds(split)
     if first_scene + num_scenes > len(seeds):
-        raise ValueError(f"split {split!r} has {len(seeds)} scenes; asked for up to index {first_scene + num_scenes - 1}")
+        raise ValueError(
+            f"split {split!r} has {len(seeds)} scenes; asked for up to index {first_scene + num_scenes - 1}"
+        )
     out_dir = Path(out_dir)
     if not str(out_dir).strip():
         raise ValueError("the output folder is empty: give a path (an unset shell variable?)")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a folder")
-    existing = [out_dir / scene_name(split, i) for i in range(first_scene, first_scene + num_scenes)
-                if (out_dir / scene_name(split, i)).exists()]
+    existing = [
+        out_dir / scene_name(split, i)
+        for i in range(first_scene, first_scene + num_scenes)
+        if (out_dir / scene_name(split, i)).exists()
+    ]
     if existing and not overwrite:
-        raise ValueError(f"{existing[0]}: exists ({len(existing)} of the {num_scenes} scene folders do); pass "
-                         "--overwrite to replace them, or choose another --out or --first")
+        raise ValueError(
+            f"{existing[0]}: exists ({len(existing)} of the {num_scenes} scene folders do); pass "
+            "--overwrite to replace them, or choose another --out or --first"
+        )
     written = []
     indices = range(first_scene, first_scene + num_scenes)
     for index in progress_bar(indices, desc=f"rendering {split} scenes", unit="scene", enabled=progress):
         name = scene_name(split, index)
         scene = make_scene(seeds[index], config)
         parts = [
-            render_sample(scene, torch.arange(start, min(start + _FRAMES_PER_RENDER, config.num_frames)), height, width, name)
+            render_sample(
+                scene, torch.arange(start, min(start + _FRAMES_PER_RENDER, config.num_frames)), height, width, name
+            )
             for start in range(0, config.num_frames, _FRAMES_PER_RENDER)
         ]
-        sample = {key: torch.cat([part[key] for part in parts]) for key in ("images", "intrinsics", "cam_to_world", "depth")}
+        sample = {
+            key: torch.cat([part[key] for part in parts]) for key in ("images", "intrinsics", "cam_to_world", "depth")
+        }
         images = (sample["images"] + 1.0) / 2.0
         with output_folder(out_dir / name, overwrite=overwrite) as folder:  # complete, or not there at all
             if depth_format == "png":

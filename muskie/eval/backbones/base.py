@@ -66,8 +66,9 @@ class FeatureBackbone(nn.Module, ABC):
         end); cross-view attention of that block as well when ``with_attention`` (multi-view backbones
         only, else ValueError)."""
 
-    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
-                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+    def read_blocks(
+        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+    ) -> BlockOutputs:
         """Features of every block in ``feature_blocks`` and cross-view attention of every block in
         ``attention_blocks`` (negative indices count from the end) for ``images (B, V, 3, H, W)`` in [-1, 1].
         This default calls :meth:`forward` once per block; backbones that see every block in one pass
@@ -93,8 +94,10 @@ class FeatureBackbone(nn.Module, ABC):
     def block_index(self, block: int) -> int:
         """``block`` as a non-negative index, with a clear error when out of range."""
         if not -self.depth <= block < self.depth:
-            raise ValueError(f"{self.name}: block {block} out of range for {self.depth} blocks "
-                             f"(use 0..{self.depth - 1} or negative indices from the end)")
+            raise ValueError(
+                f"{self.name}: block {block} out of range for {self.depth} blocks "
+                f"(use 0..{self.depth - 1} or negative indices from the end)"
+            )
         return block % self.depth
 
 

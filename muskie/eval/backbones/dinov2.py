@@ -62,8 +62,15 @@ class DinoViT(nn.Module):
         pos_grid: side of the square grid of learned position embeddings; eps: LayerNorm epsilon.
     """
 
-    def __init__(self, dim: int = 384, depth: int = 12, num_heads: int = 6, patch_size: int = 14,
-                 pos_grid: int = 37, eps: float = 1e-6):
+    def __init__(
+        self,
+        dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        patch_size: int = 14,
+        pos_grid: int = 37,
+        eps: float = 1e-6,
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.pos_grid = pos_grid
@@ -189,9 +196,14 @@ def read_onnx_vit(path: str | Path, prefix: str = "backbone") -> DinoViT:
     }
     for i in range(depth):
         layer = f"{prefix}.encoder.layer.{i}"
-        names = {"q": "attention.attention.query", "k": "attention.attention.key",
-                 "v": "attention.attention.value", "proj": "attention.output.dense",
-                 "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+        names = {
+            "q": "attention.attention.query",
+            "k": "attention.attention.key",
+            "v": "attention.attention.value",
+            "proj": "attention.output.dense",
+            "fc1": "mlp.fc1",
+            "fc2": "mlp.fc2",
+        }
         for ours, theirs in names.items():
             state[f"blocks.{i}.{ours}.weight"] = weight(i, theirs)
             state[f"blocks.{i}.{ours}.bias"] = tensor(f"{layer}.{theirs}.bias")

@@ -48,8 +48,15 @@ class FramewiseFeatures(FeatureBackbone):
 
     multi_view = False
 
-    def __init__(self, vit: nn.Module, name: str, resolution: int | None = None, cell: int = MUSKIE_CELL,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+    def __init__(
+        self,
+        vit: nn.Module,
+        name: str,
+        resolution: int | None = None,
+        cell: int = MUSKIE_CELL,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ):
         super().__init__()
         if resolution is not None and resolution < vit.patch_size:
             raise ValueError(f"resolution must be at least the patch size {vit.patch_size}, got {resolution}")
@@ -84,8 +91,9 @@ class FramewiseFeatures(FeatureBackbone):
         return FeatureOutput(features=self.read_blocks(images, [index]).features[index])
 
     @torch.no_grad()
-    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
-                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+    def read_blocks(
+        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+    ) -> BlockOutputs:
         """Features of several blocks from one pass (see :meth:`FeatureBackbone.read_blocks`); frame-wise, so
         ``attention_blocks`` must be empty."""
         b, v, height, width = check_image_batch(images)
@@ -97,7 +105,8 @@ class FramewiseFeatures(FeatureBackbone):
         size = self.input_size(height, width)
         x = denormalize_image(images.flatten(0, 1).float())
         if size != (height, width):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False,
-                              antialias=size[0] < height or size[1] < width)
+            x = F.interpolate(
+                x, size=size, mode="bilinear", align_corners=False, antialias=size[0] < height or size[1] < width
+            )
         features = self.vit.layers_out((x - self.mean) / self.std, wanted)
         return BlockOutputs(features={i: f.unflatten(0, (b, v)) for i, f in features.items()}, attention={})

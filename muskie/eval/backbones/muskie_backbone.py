@@ -52,8 +52,9 @@ class MuskieFeatures(FeatureBackbone):
         return FeatureOutput(features=features, attention=out.attention.get(index))
 
     @torch.no_grad()
-    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
-                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+    def read_blocks(
+        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+    ) -> BlockOutputs:
         """Features and attention of several blocks from one forward pass (see
         :meth:`FeatureBackbone.read_blocks`)."""
         b, v, height, width = check_image_batch(images)
@@ -64,8 +65,10 @@ class MuskieFeatures(FeatureBackbone):
             raise ValueError(f"{self.name}: a frame-wise model has no cross-view attention to read")
         out = self.model(images, attention_blocks=wanted_attention)
         grid = (height // self.patch_size, width // self.patch_size)
-        return BlockOutputs(features={i: out.features[i].unflatten(2, grid) for i in wanted_features},
-                            attention={i: out.attention[i] for i in wanted_attention})
+        return BlockOutputs(
+            features={i: out.features[i].unflatten(2, grid) for i in wanted_features},
+            attention={i: out.attention[i] for i in wanted_attention},
+        )
 
     def _check_size(self, height: int, width: int) -> None:
         p = self.patch_size

@@ -24,11 +24,14 @@ class OnDevice(FeatureBackbone):
         out = self.inner(images.to(self.device), block=block, with_attention=with_attention)
         return FeatureOutput(out.features.cpu(), None if out.attention is None else out.attention.cpu())
 
-    def read_blocks(self, images: torch.Tensor, feature_blocks: Sequence[int] = (),
-                    attention_blocks: Sequence[int] = ()) -> BlockOutputs:
+    def read_blocks(
+        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+    ) -> BlockOutputs:
         out = self.inner.read_blocks(images.to(self.device), feature_blocks, attention_blocks)
-        return BlockOutputs(features={b: t.cpu() for b, t in out.features.items()},
-                            attention={b: t.cpu() for b, t in out.attention.items()})
+        return BlockOutputs(
+            features={b: t.cpu() for b, t in out.features.items()},
+            attention={b: t.cpu() for b, t in out.attention.items()},
+        )
 
 
 def on_device(backbone: FeatureBackbone, device: torch.device) -> FeatureBackbone:

@@ -125,8 +125,21 @@ class PlainViT(nn.Module):
             a ``PositionCode``; see :meth:`tokens`.
     """
 
-    def __init__(self, dim: int, depth: int, num_heads: int, patch_size: int, *, ffn: str, hidden: int,
-                 layer_scale: bool, eps: float, cls_token: bool, num_registers: int, positions: nn.Module):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        patch_size: int,
+        *,
+        ffn: str,
+        hidden: int,
+        layer_scale: bool,
+        eps: float,
+        cls_token: bool,
+        num_registers: int,
+        positions: nn.Module,
+    ):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")

@@ -35,8 +35,9 @@ def read_published(path: str | os.PathLike, family: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no such {family} weights file")
     content = read_torch_file(path)
     if not isinstance(content, dict) or not content:
-        raise ValueError(f"{path}: not a {family} weights file (expected a dict of tensors, got "
-                         f"{type(content).__name__})")
+        raise ValueError(
+            f"{path}: not a {family} weights file (expected a dict of tensors, got {type(content).__name__})"
+        )
     return content
 
 
@@ -48,8 +49,9 @@ def block_count(state_dict: dict, prefix: str, source: str, family: str) -> int:
         raise ValueError(f"{source}: not a {family} state_dict (no {prefix}0.* keys)")
     if indices != set(range(len(indices))):
         missing = sorted(set(range(max(indices) + 1)) - indices)
-        raise ValueError(f"{source}: {family} blocks are not numbered 0..{max(indices)} "
-                         f"(missing {missing[:LISTED_KEYS]})")
+        raise ValueError(
+            f"{source}: {family} blocks are not numbered 0..{max(indices)} (missing {missing[:LISTED_KEYS]})"
+        )
     return len(indices)
 
 
@@ -86,8 +88,9 @@ class LayoutCheck:
             raise ValueError(f"{self.source}: {key} is not a floating-point tensor")
         if value.dim() != len(shape) or any(s is not None and s != n for s, n in zip(shape, value.shape)):
             shown = "x".join("*" if s is None else str(s) for s in shape)
-            raise ValueError(f"{self.source}: {key} has shape {tuple(value.shape)}, expected ({shown}) for this "
-                             f"{self.family} layout")
+            raise ValueError(
+                f"{self.source}: {key} has shape {tuple(value.shape)}, expected ({shown}) for this {self.family} layout"
+            )
         if not torch.isfinite(value).all():
             raise ValueError(f"{self.source}: {key} holds NaN or infinite values")
         self.used.add(key)
@@ -98,8 +101,10 @@ class LayoutCheck:
         decoder): such a file holds something this reader would silently drop."""
         unknown = sorted(str(k) for k in self.state_dict if k not in self.used and not ignored(str(k)))
         if unknown:
-            raise ValueError(f"{self.source}: unexpected keys for a {self.family} state_dict: "
-                             f"{', '.join(unknown[:LISTED_KEYS])}{' ...' if len(unknown) > LISTED_KEYS else ''}")
+            raise ValueError(
+                f"{self.source}: unexpected keys for a {self.family} state_dict: "
+                f"{', '.join(unknown[:LISTED_KEYS])}{' ...' if len(unknown) > LISTED_KEYS else ''}"
+            )
 
 
 def load_checked(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor], source: str) -> nn.Module:
@@ -112,9 +117,11 @@ def load_checked(build: Callable[[], nn.Module], tensors: dict[str, torch.Tensor
     unexpected = sorted(set(tensors) - set(expected))
     wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
     if missing or unexpected or wrong:  # a reader's bug, not a user's file: say all of it
-        raise ValueError(f"{source}: the weights do not fit the model built from their shapes (missing "
-                         f"{missing[:LISTED_KEYS]}, unexpected {unexpected[:LISTED_KEYS]}, "
-                         f"shape {wrong[:LISTED_KEYS]})")
+        raise ValueError(
+            f"{source}: the weights do not fit the model built from their shapes (missing "
+            f"{missing[:LISTED_KEYS]}, unexpected {unexpected[:LISTED_KEYS]}, "
+            f"shape {wrong[:LISTED_KEYS]})"
+        )
     model.load_state_dict({k: t.detach().to(torch.float32) for k, t in tensors.items()}, strict=True, assign=True)
     return model.eval()
 
@@ -125,21 +132,26 @@ def patch_embedding(check: LayoutCheck) -> tuple[int, int, dict[str, torch.Tenso
     weight = check.tensor("patch_embed.proj.weight", (None, 3, None, None))
     dim, patch_size = int(weight.shape[0]), int(weight.shape[2])
     if weight.shape[3] != patch_size or dim < 1 or patch_size < 1:
-        raise ValueError(f"{check.source}: patch_embed.proj.weight has shape {tuple(weight.shape)}, expected "
-                         f"square patches (E, 3, p, p)")
+        raise ValueError(
+            f"{check.source}: patch_embed.proj.weight has shape {tuple(weight.shape)}, expected "
+            f"square patches (E, 3, p, p)"
+        )
     bias = check.tensor("patch_embed.proj.bias", (dim,))
     return dim, patch_size, {"patch_embed.weight": weight, "patch_embed.bias": bias}
 
 
-def heads_for_width(dim: int, source: str, family: str, known: dict[int, int] | None = None,
-                    head_channels: int = 64) -> int:
+def heads_for_width(
+    dim: int, source: str, family: str, known: dict[int, int] | None = None, head_channels: int = 64
+) -> int:
     """The attention heads of a published ``dim``-wide ViT, which no tensor shape records: ``known[dim]``
     where listed, else ``dim / head_channels`` (the published sizes' 64-channel heads)."""
     if known and dim in known:
         return known[dim]
     if dim % head_channels:
-        raise ValueError(f"{source}: width {dim} is not a published {family} size and not a multiple of "
-                         f"{head_channels}-channel heads; give the head count (num_heads) explicitly")
+        raise ValueError(
+            f"{source}: width {dim} is not a published {family} size and not a multiple of "
+            f"{head_channels}-channel heads; give the head count (num_heads) explicitly"
+        )
     return dim // head_channels
 
 
@@ -156,8 +168,10 @@ def feed_forward_layout(check: LayoutCheck, prefix: str, dim: int) -> tuple[str,
         return "swiglu_fused", rows // 2
     if f"{prefix}0.mlp.w1.weight" in state:
         return "swiglu", _rows(check, f"{prefix}0.mlp.w1.weight", dim)
-    raise ValueError(f"{check.source}: not a {check.family} state_dict in the published layout (no "
-                     f"{prefix}0.mlp.fc1, .w12 or .w1 weight)")
+    raise ValueError(
+        f"{check.source}: not a {check.family} state_dict in the published layout (no "
+        f"{prefix}0.mlp.fc1, .w12 or .w1 weight)"
+    )
 
 
 def _rows(check: LayoutCheck, key: str, dim: int) -> int:
@@ -167,16 +181,22 @@ def _rows(check: LayoutCheck, key: str, dim: int) -> int:
     return int(value.shape[0])
 
 
-def block_tensors(check: LayoutCheck, prefix: str, depth: int, dim: int, ffn: str, hidden: int,
-                  layer_scale: bool) -> dict[str, torch.Tensor]:
+def block_tensors(
+    check: LayoutCheck, prefix: str, depth: int, dim: int, ffn: str, hidden: int, layer_scale: bool
+) -> dict[str, torch.Tensor]:
     """Every block's tensors under ``{prefix}{i}.`` (published names: ``norm1``, ``attn.qkv``, ``attn.proj``,
     ``ls1.gamma``, ``norm2``, ``mlp.*``, ``ls2.gamma``), checked and renamed to
     :class:`~muskie.eval.backbones.plain_vit.PlainViT`'s ``blocks.{i}.*``."""
-    feed_forwards = {"mlp": {"fc1": (hidden, dim), "fc2": (dim, hidden)},
-                     "swiglu_fused": {"w12": (2 * hidden, dim), "w3": (dim, hidden)},
-                     "swiglu": {"w1": (hidden, dim), "w2": (hidden, dim), "w3": (dim, hidden)}}
-    linears = {"attn.qkv": (3 * dim, dim), "attn.proj": (dim, dim),
-               **{f"mlp.{name}": shape for name, shape in feed_forwards[ffn].items()}}
+    feed_forwards = {
+        "mlp": {"fc1": (hidden, dim), "fc2": (dim, hidden)},
+        "swiglu_fused": {"w12": (2 * hidden, dim), "w3": (dim, hidden)},
+        "swiglu": {"w1": (hidden, dim), "w2": (hidden, dim), "w3": (dim, hidden)},
+    }
+    linears = {
+        "attn.qkv": (3 * dim, dim),
+        "attn.proj": (dim, dim),
+        **{f"mlp.{name}": shape for name, shape in feed_forwards[ffn].items()},
+    }
     tensors = {}
     for i in range(depth):
         theirs, ours = f"{prefix}{i}.", f"blocks.{i}."

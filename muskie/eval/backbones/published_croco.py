@@ -26,8 +26,15 @@ from torch import nn
 
 from muskie.eval.backbones.framewise import FramewiseFeatures
 from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (LayoutCheck, block_count, block_tensors, load_checked,
-                                             patch_embedding, read_published, size_name)
+from muskie.eval.backbones.published import (
+    LayoutCheck,
+    block_count,
+    block_tensors,
+    load_checked,
+    patch_embedding,
+    read_published,
+    size_name,
+)
 from muskie.eval.backbones.vit_positions import GridRope, PositionTable
 
 FAMILY = "CroCo"
@@ -51,8 +58,9 @@ def croco_parts(content: dict, source: str) -> tuple[dict, dict]:
             raise ValueError(f"{source}: croco_kwargs[{key!r}] = {kwargs[key]!r} is not a positive integer")
     pos_embed = kwargs["pos_embed"]
     if pos_embed != "cosine" and not (isinstance(pos_embed, str) and ROPE.fullmatch(pos_embed)):
-        raise ValueError(f"{source}: croco_kwargs['pos_embed'] = {kwargs['pos_embed']!r} is neither 'cosine' nor "
-                         f"'RoPE<frequency>'")
+        raise ValueError(
+            f"{source}: croco_kwargs['pos_embed'] = {kwargs['pos_embed']!r} is neither 'cosine' nor 'RoPE<frequency>'"
+        )
     return state, kwargs
 
 
@@ -67,8 +75,10 @@ def read_croco(path: str | os.PathLike) -> PlainViT:
     heads = kwargs["enc_num_heads"]
     stated = (kwargs["enc_embed_dim"], kwargs["enc_depth"], kwargs["patch_size"])
     if stated != (dim, depth, patch_size) or dim % heads:
-        raise ValueError(f"{source}: croco_kwargs say width {stated[0]}, depth {stated[1]}, patch {stated[2]} and "
-                         f"{heads} heads; the tensors hold width {dim}, depth {depth}, patch {patch_size}")
+        raise ValueError(
+            f"{source}: croco_kwargs say width {stated[0]}, depth {stated[1]}, patch {stated[2]} and "
+            f"{heads} heads; the tensors hold width {dim}, depth {depth}, patch {patch_size}"
+        )
     hidden = check.tensor("enc_blocks.0.mlp.fc1.weight", (None, dim)).shape[0]
     tensors.update(block_tensors(check, "enc_blocks.", depth, dim, "mlp", hidden, layer_scale=False))
     tensors["norm.weight"] = check.tensor("enc_norm.weight", (dim,))
@@ -89,11 +99,23 @@ def read_croco(path: str | os.PathLike) -> PlainViT:
 
         def positions() -> nn.Module:
             return PositionTable(grid, dim, cls_entry=False)
+
     check.finish(ignored=lambda key: key.startswith(DECODER_PREFIXES))
 
     def build() -> PlainViT:
-        return PlainViT(dim, depth, heads, patch_size, ffn="mlp", hidden=hidden, layer_scale=False, eps=EPS,
-                        cls_token=False, num_registers=0, positions=positions())
+        return PlainViT(
+            dim,
+            depth,
+            heads,
+            patch_size,
+            ffn="mlp",
+            hidden=hidden,
+            layer_scale=False,
+            eps=EPS,
+            cls_token=False,
+            num_registers=0,
+            positions=positions(),
+        )
 
     return load_checked(build, tensors, source)
 

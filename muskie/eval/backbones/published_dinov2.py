@@ -22,9 +22,17 @@ from pathlib import Path
 
 from muskie.eval.backbones.framewise import FramewiseFeatures
 from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (LayoutCheck, block_count, block_tensors, feed_forward_layout,
-                                             heads_for_width, load_checked, patch_embedding, read_published,
-                                             size_name)
+from muskie.eval.backbones.published import (
+    LayoutCheck,
+    block_count,
+    block_tensors,
+    feed_forward_layout,
+    heads_for_width,
+    load_checked,
+    patch_embedding,
+    read_published,
+    size_name,
+)
 from muskie.eval.backbones.vit_positions import PositionTable
 
 FAMILY = "DINOv2"
@@ -60,10 +68,22 @@ def read_dinov2(path: str | os.PathLike, num_heads: int | None = None) -> PlainV
     check.finish()
 
     def build() -> PlainViT:
-        positions = PositionTable(grid, dim, cls_entry=True, offset=0.0 if registers else INTERPOLATE_OFFSET,
-                                  antialias=bool(registers))
-        return PlainViT(dim, depth, heads, patch_size, ffn=ffn, hidden=hidden, layer_scale=True, eps=EPS,
-                        cls_token=True, num_registers=registers, positions=positions)
+        positions = PositionTable(
+            grid, dim, cls_entry=True, offset=0.0 if registers else INTERPOLATE_OFFSET, antialias=bool(registers)
+        )
+        return PlainViT(
+            dim,
+            depth,
+            heads,
+            patch_size,
+            ffn=ffn,
+            hidden=hidden,
+            layer_scale=True,
+            eps=EPS,
+            cls_token=True,
+            num_registers=registers,
+            positions=positions,
+        )
 
     return load_checked(build, tensors, source)
 

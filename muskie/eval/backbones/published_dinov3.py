@@ -25,8 +25,16 @@ from pathlib import Path
 
 from muskie.eval.backbones.framewise import FramewiseFeatures
 from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (LayoutCheck, block_count, block_tensors, feed_forward_layout,
-                                             load_checked, patch_embedding, read_published, size_name)
+from muskie.eval.backbones.published import (
+    LayoutCheck,
+    block_count,
+    block_tensors,
+    feed_forward_layout,
+    load_checked,
+    patch_embedding,
+    read_published,
+    size_name,
+)
 from muskie.eval.backbones.vit_positions import NormalizedRope
 
 FAMILY = "DINOv3"
@@ -46,8 +54,10 @@ def read_dinov3(path: str | os.PathLike) -> PlainViT:
     periods = check.tensor("rope_embed.periods", (None,))
     head_dim = 4 * periods.shape[0]
     if head_dim == 0 or dim % head_dim or not bool((periods > 0).all()):
-        raise ValueError(f"{source}: rope_embed.periods holds {periods.shape[0]} periods (head width {head_dim}), "
-                         f"which must be positive and divide the width {dim} into heads")
+        raise ValueError(
+            f"{source}: rope_embed.periods holds {periods.shape[0]} periods (head width {head_dim}), "
+            f"which must be positive and divide the width {dim} into heads"
+        )
     storage = check.tensor("storage_tokens", (1, None, dim)) if check.has("storage_tokens") else None
     ffn, hidden = feed_forward_layout(check, "blocks.", dim)
     tensors.update(block_tensors(check, "blocks.", depth, dim, ffn, hidden, layer_scale=True))
@@ -68,8 +78,19 @@ def read_dinov3(path: str | os.PathLike) -> PlainViT:
     registers = 0 if storage is None else storage.shape[1]
 
     def build() -> PlainViT:
-        return PlainViT(dim, depth, dim // head_dim, patch_size, ffn=ffn, hidden=hidden, layer_scale=True,
-                        eps=EPS, cls_token=True, num_registers=registers, positions=NormalizedRope(head_dim))
+        return PlainViT(
+            dim,
+            depth,
+            dim // head_dim,
+            patch_size,
+            ffn=ffn,
+            hidden=hidden,
+            layer_scale=True,
+            eps=EPS,
+            cls_token=True,
+            num_registers=registers,
+            positions=NormalizedRope(head_dim),
+        )
 
     return load_checked(build, tensors, source)
 

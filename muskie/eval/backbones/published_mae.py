@@ -21,8 +21,16 @@ from pathlib import Path
 
 from muskie.eval.backbones.framewise import FramewiseFeatures
 from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (LayoutCheck, block_count, block_tensors, heads_for_width,
-                                             load_checked, patch_embedding, read_published, size_name)
+from muskie.eval.backbones.published import (
+    LayoutCheck,
+    block_count,
+    block_tensors,
+    heads_for_width,
+    load_checked,
+    patch_embedding,
+    read_published,
+    size_name,
+)
 from muskie.eval.backbones.vit_positions import PositionTable
 
 FAMILY = "MAE"
@@ -61,8 +69,19 @@ def read_mae(path: str | os.PathLike, num_heads: int | None = None) -> PlainViT:
     check.finish(ignored=lambda key: key.startswith(DECODER_PREFIXES))
 
     def build() -> PlainViT:
-        return PlainViT(dim, depth, heads, patch_size, ffn="mlp", hidden=hidden, layer_scale=False, eps=EPS,
-                        cls_token=True, num_registers=0, positions=PositionTable(grid, dim, cls_entry=True))
+        return PlainViT(
+            dim,
+            depth,
+            heads,
+            patch_size,
+            ffn="mlp",
+            hidden=hidden,
+            layer_scale=False,
+            eps=EPS,
+            cls_token=True,
+            num_registers=0,
+            positions=PositionTable(grid, dim, cls_entry=True),
+        )
 
     return load_checked(build, tensors, source)
 

@@ -61,7 +61,7 @@ class PositionTable(nn.Module):
     def resized(self, grid_h: int, grid_w: int) -> torch.Tensor:
         """``(1, h*w, E)``: the patch entries on an ``h x w`` grid, row-major."""
         m, dim = self.grid, self.table.shape[-1]
-        patches = self.table[:, int(self.cls_entry):]
+        patches = self.table[:, int(self.cls_entry) :]
         if (grid_h, grid_w) == (m, m):
             return patches
         square = patches.reshape(1, m, m, dim).permute(0, 3, 1, 2)

@@ -29,8 +29,15 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                context_cos: torch.Tensor, context_sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        context_cos: torch.Tensor,
+        context_sin: torch.Tensor,
+    ) -> torch.Tensor:
         """``(N, S, E)``: the attention output of queries ``x (N, S, E)`` over ``context (N, S_c, E)``.
 
         RoPE tables: ``cos, sin`` for the queries, ``(S, head_dim)`` or ``(N, S, head_dim)``;

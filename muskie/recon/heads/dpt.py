@@ -54,15 +54,18 @@ class DPTHead(nn.Module):
         self.patch_size = patch_size
         self.norms = nn.ModuleList(nn.LayerNorm(embed_dim) for _ in _LEVEL_SCALES)
         self.projections = nn.ModuleList(nn.Conv2d(embed_dim, dim, 1) for _ in _LEVEL_SCALES)
-        self.resamplers = nn.ModuleList([
-            nn.ConvTranspose2d(dim, dim, 4, stride=4),
-            nn.ConvTranspose2d(dim, dim, 2, stride=2),
-            nn.Identity(),
-            nn.Conv2d(dim, dim, 3, stride=2, padding=1),
-        ])
+        self.resamplers = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(dim, dim, 4, stride=4),
+                nn.ConvTranspose2d(dim, dim, 2, stride=2),
+                nn.Identity(),
+                nn.Conv2d(dim, dim, 3, stride=2, padding=1),
+            ]
+        )
         self.level_convs = nn.ModuleList(nn.Conv2d(dim, dim, 3, padding=1, bias=False) for _ in _LEVEL_SCALES)
-        self.fusions = nn.ModuleList(FusionBlock(dim, with_skip=i < len(_LEVEL_SCALES) - 1)
-                                     for i in range(len(_LEVEL_SCALES)))
+        self.fusions = nn.ModuleList(
+            FusionBlock(dim, with_skip=i < len(_LEVEL_SCALES) - 1) for i in range(len(_LEVEL_SCALES))
+        )
         self.output = nn.Sequential(
             nn.Conv2d(dim, dim // 2, 3, padding=1),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),

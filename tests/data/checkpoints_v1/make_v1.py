@@ -45,14 +45,21 @@ def main() -> None:
     expected = {"images": images}
 
     # muskie pretrain: checkpoint-last.pt
-    config = load_pretrain_config("tiny-cpu", [{"model": "tiny", "model_overrides": BACKBONE, "steps": 1,
-                                                "device": "cpu", "out_dir": "runs/v1-pretrain"}])
+    config = load_pretrain_config(
+        "tiny-cpu",
+        [{"model": "tiny", "model_overrides": BACKBONE, "steps": 1, "device": "cpu", "out_dir": "runs/v1-pretrain"}],
+    )
     model = build_model(config)
     optimizer = build_optimizer(model, config)
     loss = one_adamw_step(model, optimizer, lambda m: m(images).pred.square().mean())
-    save_training_checkpoint(HERE / "pretrain.pt", step=1, model_state=model.state_dict(),
-                             optimizer_state=optimizer.state_dict(), config=to_dict(config),
-                             metrics={"loss": loss})
+    save_training_checkpoint(
+        HERE / "pretrain.pt",
+        step=1,
+        model_state=model.state_dict(),
+        optimizer_state=optimizer.state_dict(),
+        config=to_dict(config),
+        metrics={"loss": loss},
+    )
     model.eval()
     with torch.no_grad():
         expected["pretrain_pred"] = model(images).pred
@@ -61,12 +68,24 @@ def main() -> None:
     model.save_pretrained(HERE / "model")
 
     # muskie recon train: checkpoint-last.pt
-    recon_config = load_recon_config(None, [
-        {"model": {"backbone": "tiny", "backbone_overrides": RECON_BACKBONE, "new_blocks": 1,
-                   "head_layers": [0, 0, 1, 1], "dpt_dim": 4, "camera_dim": 4, "freeze_backbone": True}},
-        {"data": {"num_views": 2, "size": [8, 8], "batch_size": 1}},
-        {"steps": 1, "device": "cpu", "out_dir": "runs/v1-recon"},
-    ])
+    recon_config = load_recon_config(
+        None,
+        [
+            {
+                "model": {
+                    "backbone": "tiny",
+                    "backbone_overrides": RECON_BACKBONE,
+                    "new_blocks": 1,
+                    "head_layers": [0, 0, 1, 1],
+                    "dpt_dim": 4,
+                    "camera_dim": 4,
+                    "freeze_backbone": True,
+                }
+            },
+            {"data": {"num_views": 2, "size": [8, 8], "batch_size": 1}},
+            {"steps": 1, "device": "cpu", "out_dir": "runs/v1-recon"},
+        ],
+    )
     recon = build_recon_model(recon_config.model)
     recon_optimizer = build_optimizer(recon, recon_config)
     loss = one_adamw_step(recon, recon_optimizer, lambda m: m(images).cam_to_world.square().mean())

@@ -21,8 +21,9 @@ def main() -> None:
     torch.manual_seed(0)
     Muskie(CONFIG).save_pretrained(HERE / "muskie")
     MuskieBackbone(CONFIG).save_pretrained(HERE / "backbone")
-    recon = ReconModel(MuskieBackbone(CONFIG), ReconModelConfig(new_blocks=1, head_layers=[0, 1, 2, 2], dpt_dim=8,
-                                                                camera_dim=8))
+    recon = ReconModel(
+        MuskieBackbone(CONFIG), ReconModelConfig(new_blocks=1, head_layers=[0, 1, 2, 2], dpt_dim=8, camera_dim=8)
+    )
     recon.save_pretrained(HERE / "recon", metadata={"image_size": [8, 8]})
 
 
