@@ -41,6 +41,8 @@ BASE = REPO / "experiments" / "configs" / "peers-base.yaml"
 # each arm's settings on top of the base recipe
 ARMS = {
     "muskie": [],
+    # Muskie with per-view RoPE position shifts over the whole 12-cell grid (docs/pretraining.md)
+    "muskie-shift": ["rope_view_shift=12"],
     "framewise": ["model_overrides={cross_view: false}", "mask.use_reference_views=false"],
     "mae": ["method=mae"],
     "mum": ["method=mum"],

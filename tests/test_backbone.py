@@ -180,32 +180,34 @@ def attend_with_key_mask(layer, x, cos, sin, key_ok):
     return out @ layer.proj.weight.T + layer.proj.bias
 
 
-def full_model_with_attention_mask(model, x, keep):
+def full_model_with_attention_mask(model, x, keep, shift=None):
     """Every token through every block, in float64, with the dropped patches hidden from every attention as
-    keys: the visible tokens' features must be those of token dropping."""
+    keys: the visible tokens' features must be those of token dropping. ``shift (B, V, 2)``: each view's
+    patch positions moved by it (registers stay at (0, 0)), one position table per view."""
     c = model.config
     b, v, _, h, w = x.shape
     tokens = model.patch_embed(x.flatten(0, 1)).unflatten(0, (b, v))
     t = c.num_registers + tokens.shape[2]
     state = torch.cat([model.register_tokens.expand(b, v, -1, -1), tokens], dim=2)
     key_ok = torch.cat([torch.ones(b, v, c.num_registers, dtype=torch.bool), keep], dim=2)
-    cos, sin = rope_tables(
-        token_positions(h // c.patch_size, w // c.patch_size, c.num_registers),
-        c.head_dim,
-        c.rope_base,
-        dtype=torch.float64,
-    )
+    positions = token_positions(h // c.patch_size, w // c.patch_size, c.num_registers).repeat(b, v, 1, 1)
+    if shift is not None:
+        for scene_index in range(b):
+            for view in range(v):
+                positions[scene_index, view, c.num_registers :] += shift[scene_index, view]
+    cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=torch.float64)  # (B, V, T, D)
     for block in model.blocks:
         frames = state.reshape(b * v, t, -1)
+        frame_cos, frame_sin = cos.reshape(b * v, 1, t, -1), sin.reshape(b * v, 1, t, -1)
         frames = frames + attend_with_key_mask(
-            block.frame_attn, block.norm1(frames), cos, sin, key_ok.reshape(b * v, t)
+            block.frame_attn, block.norm1(frames), frame_cos, frame_sin, key_ok.reshape(b * v, t)
         )
         frames = frames + block.frame_mlp(block.norm2(frames))
         if c.cross_view:  # one sequence per scene, each view's tokens at its own positions
             scene, ok = frames.reshape(b, v * t, -1), key_ok.reshape(b, v * t)
-            scene_cos, scene_sin = cos.repeat(v, 1), sin.repeat(v, 1)
+            scene_cos, scene_sin = cos.reshape(b, 1, v * t, -1), sin.reshape(b, 1, v * t, -1)
         else:
-            scene, ok, scene_cos, scene_sin = frames, key_ok.reshape(b * v, t), cos, sin
+            scene, ok, scene_cos, scene_sin = frames, key_ok.reshape(b * v, t), frame_cos, frame_sin
         scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok)
         scene = scene + block.global_mlp(block.norm4(scene))
         state = scene.reshape(b, v, t, -1)
@@ -227,6 +229,42 @@ def test_token_dropping_equals_the_full_model_with_an_attention_mask(cross_view)
         dropped.features[-1], expected.gather(2, visible[..., None].expand(-1, -1, -1, 32)), rtol=1e-10, atol=1e-10
     )
     assert dropped.attention[1].shape == (2, 3, 5, 3, 5)
+
+
+@pytest.mark.parametrize("dropping", [False, True])
+def test_position_shifts_match_a_reference_with_per_view_positions(dropping):
+    model = make_backbone(num_registers=2).double()
+    x = images(v=3, h=12, w=16).double()  # 3 x 4 = 12 patches
+    shift = torch.tensor([[[0, 0], [3, 1], [0, 7]], [[2, 2], [0, 0], [5, 0]]])
+    keep = torch.ones(2, 3, 12, dtype=torch.bool)
+    visible = None
+    if dropping:
+        generator = torch.Generator().manual_seed(5)
+        visible = torch.stack([torch.randperm(12, generator=generator)[:5].sort().values for _ in range(6)])
+        visible = visible.view(2, 3, 5)
+        keep = torch.zeros(2, 3, 12, dtype=torch.bool).scatter(2, visible, True)
+    with torch.no_grad():
+        shifted = model(x, visible=visible, position_shift=shift).features[-1]
+        expected = full_model_with_attention_mask(model, x, keep, shift)
+        plain = model(x, visible=visible).features[-1]
+    if dropping:
+        expected = expected.gather(2, visible[..., None].expand(-1, -1, -1, 32))
+    torch.testing.assert_close(shifted, expected, rtol=1e-10, atol=1e-10)
+    assert (shifted - plain).abs().max() > 1e-5  # views no longer share positions (1e-10 would be noise)
+
+
+def test_one_shift_for_every_view_changes_nothing_without_registers():
+    """RoPE sees relative positions only: moving every patch of every view by the same cells is invisible
+    (registers, which stay at (0, 0), are the one absolute reference)."""
+    model = make_backbone(num_registers=0).double()
+    x = images().double()
+    same = torch.tensor([4, 9]).expand(2, 3, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(x, position_shift=same).features[-1], model(x).features[-1], rtol=1e-10, atol=1e-10
+        )
+    with pytest.raises(ValueError, match=r"position_shift must be an int64 tensor of shape \(B, V, 2\)"):
+        model(x, position_shift=torch.zeros(2, 3, dtype=torch.long))
 
 
 def test_keeping_every_patch_is_the_plain_forward():

@@ -9,6 +9,7 @@ import torch
 from ddp_runner import train_on_ranks
 from fixtures import assert_same_weights, tiny_pretrain_config
 
+from muskie.config_io import ConfigError
 from muskie.pretraining import step as step_module
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.task import PretrainTask, pretrain
@@ -90,3 +91,34 @@ def test_bf16_autocast_trains_on_cpu(tmp_path):
     result = pretrain(tiny_config(tmp_path, precision="bf16", steps=3), progress=False)
     assert all(torch.isfinite(torch.tensor(result.losses)))
     assert result.model.patch_embed.proj.weight.dtype == torch.float32, "weights stay float32 under autocast"
+
+
+def test_rope_view_shift_gives_every_view_its_own_positions_and_resumes(tmp_path, monkeypatch):
+    seen = []
+    draw = step_module.draw_position_shifts
+
+    def recording(b, v, largest, generator):
+        shift = draw(b, v, largest, generator)
+        seen.append(shift)
+        return shift
+
+    monkeypatch.setattr(step_module, "draw_position_shifts", recording)
+    straight = pretrain(tiny_config(tmp_path / "a", rope_view_shift=3), progress=False)
+    assert all(shift.shape[0] == 2 and shift.shape[2] == 2 for shift in seen)  # (B, V, 2), V varies by step
+    values = torch.cat([shift.flatten() for shift in seen])
+    assert values.min() == 0 and values.max() == 3 and len(values.unique()) == 4
+    assert any((shift[:, :1] != shift).any() for shift in seen), "views of one scene draw their own shifts"
+    pretrain(tiny_config(tmp_path / "b", rope_view_shift=3), stop_at_step=3, progress=False)
+    resumed = pretrain(tiny_config(tmp_path / "b", rope_view_shift=3), progress=False)
+    assert read_losses(tmp_path / "b") == read_losses(tmp_path / "a")
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+    seen.clear()
+    pretrain(tiny_config(tmp_path / "c"), stop_at_step=1, progress=False)
+    assert seen == [None], "without a shift nothing is drawn: runs of earlier versions repeat exactly"
+
+
+def test_rope_view_shift_is_checked():
+    with pytest.raises(ConfigError, match="rope_view_shift must be >= 0"):
+        PretrainConfig(rope_view_shift=-1).validate()
+    with pytest.raises(ConfigError, match="rope_view_shift applies to method muskie only, not mae"):
+        PretrainConfig(method="mae", rope_view_shift=2).validate()

@@ -172,6 +172,7 @@ class MuskieBackbone(HubModel):
         patch_mask: torch.Tensor | None = None,
         attention_blocks: Iterable[int] = (),
         visible: torch.Tensor | None = None,
+        position_shift: torch.Tensor | None = None,
     ) -> BackboneOutput:
         """Encode a batch of scenes.
 
@@ -186,6 +187,11 @@ class MuskieBackbone(HubModel):
                 view the row-major indices in ``0 .. L-1`` of the ``N`` patches it keeps (distinct, in
                 ascending order; the same count ``N`` for every view). Only those patches and the registers
                 go through the blocks, each rotated by its own patch position. None keeps every patch.
+            position_shift: ``(B, V, 2)`` int64, a whole number of patch cells (rows, columns) added to the
+                RoPE positions of every patch of each view (registers stay at the identity rotation). A
+                training augmentation (``rope_view_shift`` of pre-training): views shifted differently no
+                longer share positions, so attending to the same position in another view stops being a
+                free guess. None (the paper's model): every view uses the same positions.
 
         Returns:
             :class:`BackboneOutput` with the features of every block and the requested attention maps; with
@@ -193,20 +199,33 @@ class MuskieBackbone(HubModel):
             ``(B, V, N, E)``, attention ``(B, V, N, V, N)``.
         """
         b, v, grid_h, grid_w = self._check_inputs(images, patch_mask, visible)
+        if position_shift is not None and (
+            not isinstance(position_shift, torch.Tensor)
+            or position_shift.dtype != torch.int64
+            or tuple(position_shift.shape) != (b, v, 2)
+        ):
+            raise ValueError(f"position_shift must be an int64 tensor of shape (B, V, 2) = {(b, v, 2)}")
         wanted = self._check_blocks(attention_blocks)
         c = self.config
 
         tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
         if patch_mask is not None:
             tokens = torch.where(patch_mask.flatten(2)[..., None], self.mask_placeholder.to(tokens.dtype), tokens)
-        positions = token_positions(grid_h, grid_w, c.num_registers, device=images.device)
-        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)  # (R + L, D)
+        positions = token_positions(grid_h, grid_w, c.num_registers, device=images.device)  # (R + L, 2)
+        if position_shift is not None:
+            is_patch = (torch.arange(len(positions), device=images.device) >= c.num_registers)[:, None]
+            positions = positions + is_patch * position_shift.reshape(b * v, 1, 2)  # (B * V, R + L, 2)
+        cos, sin = rope_tables(positions, c.head_dim, c.rope_base, dtype=tokens.dtype)  # ([B * V,] R + L, D)
         if visible is not None:
             tokens = tokens.gather(2, visible[..., None].expand(-1, -1, -1, tokens.shape[-1]))  # (B, V, N, E)
             # each view's tables: the registers' rows, then those of its kept patches
             registers_rows = torch.arange(c.num_registers, device=visible.device).expand(b, v, -1)
             rows = torch.cat([registers_rows, visible + c.num_registers], dim=2).flatten(0, 1)  # (B * V, R + N)
-            cos, sin = cos[rows], sin[rows]  # (B * V, R + N, D)
+            if cos.dim() == 3:
+                views = torch.arange(b * v, device=rows.device)[:, None]
+                cos, sin = cos[views, rows], sin[views, rows]
+            else:
+                cos, sin = cos[rows], sin[rows]  # (B * V, R + N, D)
         registers = self.register_tokens.to(tokens.dtype).expand(b, v, -1, -1)
         x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L (or R + N)
 

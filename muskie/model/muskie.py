@@ -56,13 +56,15 @@ class Muskie(MuskieBackbone):
         patch_mask: torch.Tensor | None = None,
         attention_blocks: Iterable[int] = (),
         visible: torch.Tensor | None = None,
+        position_shift: torch.Tensor | None = None,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
-        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks`` and ``visible`` as in
-        :meth:`MuskieBackbone.forward` (with ``visible``, the kept patches only are predicted, in that order).
+        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks``, ``visible`` and
+        ``position_shift`` as in :meth:`MuskieBackbone.forward` (with ``visible``, the kept patches only are
+        predicted, in that order).
         """
-        encoded = super().forward(images, patch_mask, attention_blocks, visible)
+        encoded = super().forward(images, patch_mask, attention_blocks, visible, position_shift)
         head = self.decoder_pred(self.decoder_norm(encoded.features[-1]))
         pred, logits = head.split(self.config.pixel_dim, dim=-1)
         return MuskieOutput(

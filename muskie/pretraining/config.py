@@ -102,7 +102,10 @@ class PretrainConfig(RunConfig):
     encoder is the frame-wise twin of the ``model`` preset (``cross_view`` off) and ignores ``mask``.
     ``model`` is a preset name and ``model_overrides`` changes its fields. Each loaded batch is used
     ``reuse`` times, each time with a new view order and a new mask, and each use takes its own optimiser
-    step (the paper uses every sample twice).
+    step (the paper uses every sample twice). ``rope_view_shift`` (Muskie method only; 0, the paper's
+    model, by default): shift each view's RoPE patch positions by whole cells drawn per view and step from
+    ``0..rope_view_shift`` along rows and columns, so that views no longer share positions and copying the
+    same position of another view is no longer a free guess (evaluation always uses shared positions).
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -117,6 +120,7 @@ class PretrainConfig(RunConfig):
     reuse: int = 2
     method: str = "muskie"
     peer: PeerConfig = field(default_factory=PeerConfig)
+    rope_view_shift: int = 0
 
     def validate(self) -> PretrainConfig:
         """Check values that types alone do not; returns self. Raises ConfigError."""
@@ -126,6 +130,10 @@ class PretrainConfig(RunConfig):
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {list(METHODS)}, got {self.method!r}")
         self.peer.validate()
+        if self.rope_view_shift < 0:
+            raise ConfigError(f"rope_view_shift must be >= 0 (patch cells), got {self.rope_view_shift}")
+        if self.rope_view_shift and self.method != "muskie":
+            raise ConfigError(f"rope_view_shift applies to method muskie only, not {self.method}")
         data = self.data
         data.validate(needs_validation=self.val_every > 0)
         if not 1 <= data.min_views <= data.max_views:

@@ -36,29 +36,45 @@ def shuffle_views(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return ViewBatch(images=images).permute_views(order).images
 
 
+def draw_position_shifts(b: int, v: int, largest: int, generator: torch.Generator) -> torch.Tensor | None:
+    """``(B, V, 2)`` int64 RoPE position shifts (rows, columns) in whole patch cells, each uniform in
+    ``0..largest`` and drawn from ``generator``; None when ``largest`` is 0 (nothing is drawn)."""
+    if largest == 0:
+        return None
+    return torch.randint(0, largest + 1, (b, v, 2), generator=generator)
+
+
 def pretraining_loss(
     model: torch.nn.Module,
     images: torch.Tensor,
     mask_config: MaskConfig,
     generator: torch.Generator,
     autocast: contextlib.AbstractContextManager | None = None,
+    rope_view_shift: int = 0,
 ) -> PretrainingLoss:
     """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
 
     Args:
         model: a :class:`muskie.model.Muskie` (or a DistributedDataParallel around one).
         mask_config: the mask modes, ratios and reference-view rule.
-        generator: a CPU generator; it draws the view order, then the references and masks.
+        generator: a CPU generator; it draws the view order, then the references and masks, then the
+            position shifts.
         autocast: the precision context of the forward pass (None: full precision). The loss is always
             computed in float32.
+        rope_view_shift: the largest shift, in patch cells, of a view's RoPE positions: every view of every
+            scene shifts its patch positions by whole cells drawn uniformly from ``0..rope_view_shift`` along
+            rows and columns, independently (see :func:`draw_position_shifts`). 0: the paper's shared
+            positions, and nothing more is drawn from ``generator``.
     """
     images = shuffle_views(images, generator)
     patch = unwrap_model(model).config.patch_size
     b, v, _, h, w = images.shape
     masks = sample_pretraining_masks(b, v, h // patch, w // patch, mask_config, generator)
     mask = masks.mask.to(images.device)
+    shift = draw_position_shifts(b, v, rope_view_shift, generator)
+    shift = None if shift is None else shift.to(images.device)
     with autocast if autocast is not None else contextlib.nullcontext():
-        output = model(images, patch_mask=mask)
+        output = model(images, patch_mask=mask, position_shift=shift)
     result = confidence_weighted_loss(
         output.pred.float(), output.confidence.float(), patchify(images, patch), mask.flatten(2)
     )

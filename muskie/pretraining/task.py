@@ -136,7 +136,14 @@ class PretrainTask(Task):
     def loss(self, model: nn.Module, part: tuple[int, int, ViewBatch], context: StepContext) -> TaskLoss:
         micro, group, batch = part
         images = batch.images.to(context.device, non_blocking=True)
-        result = pretraining_loss(model, images, self.config.mask, context.generator(micro, group), context.autocast)
+        result = pretraining_loss(
+            model,
+            images,
+            self.config.mask,
+            context.generator(micro, group),
+            context.autocast,
+            rope_view_shift=self.config.rope_view_shift,
+        )
         b, v, _, h, w = images.shape
         flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR
         return TaskLoss(
