@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from muskie.model.layers.rope import apply_rope, rope_tables, token_positions
+from muskie.model.layers.rope import apply_rope, apply_rope_swapped, rope_tables, rotation_signs, token_positions
 
 
 def reference_rope(x, positions, base=100.0):
@@ -78,3 +78,37 @@ def test_scores_depend_only_on_relative_position():
 def test_head_width_must_be_a_multiple_of_four():
     with pytest.raises(ValueError, match="divisible by 4"):
         rope_tables(token_positions(2, 2, 0), 6, 100.0)
+
+
+def test_rotation_signs_negate_the_first_part_of_each_half():
+    assert rotation_signs(8).tolist() == [-1, -1, 1, 1, -1, -1, 1, 1]
+
+
+@pytest.mark.parametrize("head_dim", [4, 32])
+def test_swapped_rope_matches_float64_reference(head_dim):
+    g = torch.Generator().manual_seed(1)
+    positions = token_positions(4, 6, num_registers=3)
+    x = torch.randn(2, 3, positions.shape[0], head_dim, dtype=torch.float64, generator=g)  # (q/k, heads, T, D)
+    cos, sin = rope_tables(positions, head_dim, 100.0, dtype=torch.float64)
+    ours = apply_rope_swapped(x, cos, sin * rotation_signs(head_dim, torch.float64))
+    for which in range(2):
+        for h in range(3):
+            torch.testing.assert_close(ours[which, h], reference_rope(x[which, h], positions), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_swapped_rope_gives_exactly_the_numbers_of_apply_rope(dtype):
+    """The same products and sums as apply_rope, bit for bit, on queries and keys stacked in one
+    non-contiguous tensor (as the attention layer passes them), and the same gradients."""
+    g = torch.Generator().manual_seed(2)
+    positions = token_positions(5, 5, num_registers=4)
+    qkv = torch.randn(3, 2, 4, positions.shape[0], 16, generator=g).to(dtype).permute(0, 1, 3, 2, 4)  # not contiguous
+    qkv = qkv.transpose(2, 3).requires_grad_()
+    cos, sin = rope_tables(positions, 16, 100.0, dtype=dtype)
+    together = apply_rope_swapped(qkv[:2], cos, sin * rotation_signs(16, dtype))
+    one_by_one = torch.stack([apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)])
+    assert torch.equal(together, one_by_one)
+    weights = torch.randn(together.shape, generator=g).to(dtype)
+    (grad_together,) = torch.autograd.grad((together * weights).sum(), qkv)
+    (grad_one_by_one,) = torch.autograd.grad((one_by_one * weights).sum(), qkv)
+    assert torch.equal(grad_together, grad_one_by_one)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muskie.model.layers.rope import apply_rope
+from muskie.model.layers.rope import apply_rope, apply_rope_swapped, rotation_signs
 
 
 def per_head(table: torch.Tensor) -> torch.Tensor:
@@ -20,7 +20,13 @@ class Attention(nn.Module):
 
     ``qkv`` rows are ordered q, k, v, and each of them holds the heads as contiguous blocks of channels
     (the released checkpoints' layout). Softmax scale ``1 / sqrt(head_dim)``; qkv bias; no dropout.
+
+    ``rope_together``: rotate queries and keys in one pass with :func:`apply_rope_swapped` (the default;
+    exactly the numbers of :func:`apply_rope`, in fewer passes over memory); False rotates each with
+    :func:`apply_rope`, the reference the tests and ``benchmarks/bench_levers.py`` compare it with.
     """
+
+    rope_together: bool = True
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -40,10 +46,14 @@ class Attention(nn.Module):
         otherwise ``None`` and the fused ``scaled_dot_product_attention`` kernel does the work.
         """
         n, s, e = x.shape
-        q, k, v = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, N, h, S, d)
         cos, sin = per_head(cos), per_head(sin)
-        q = apply_rope(q, cos, sin)
-        k = apply_rope(k, cos, sin)
+        if self.rope_together:
+            signed_sin = sin * rotation_signs(self.head_dim, sin.dtype, sin.device)
+            q, k = apply_rope_swapped(qkv[:2], cos, signed_sin).unbind(0)
+        else:
+            q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
+        v = qkv[2]
         if return_attention:
             scores = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)
             probabilities = scores.softmax(dim=-1)

@@ -52,3 +52,24 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     first, second = quarters.unbind(-2)
     rotated = torch.stack([-second, first], dim=-2).flatten(-3)
     return x * cos + rotated * sin
+
+
+def rotation_signs(head_dim: int, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """``(head_dim,)``: -1 on the first part of each half, +1 on the second: the signs of rotate-half
+    (``cat(-h2, h1)``) that :func:`apply_rope_swapped` folds into the sine table."""
+    signs = torch.tensor([-1.0, 1.0], dtype=dtype, device=device).repeat(2)  # (row, column half) x (part)
+    return signs.repeat_interleave(head_dim // 4)
+
+
+def apply_rope_swapped(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """:func:`apply_rope` computed in fewer passes, with exactly its numbers: ``x (..., T, D)`` rotated by
+    ``cos (T, D)`` and ``signed_sin = sin * rotation_signs(D)``.
+
+    Rotate-half is ``cat(-h2, h1) * sin = cat(h2, h1) * signed_sin``: negating a factor of a product is
+    exact in floating point, so each value is the same product and the same sum as in :func:`apply_rope`,
+    without the separate negation. Queries and keys stacked in one tensor (``(2, ..., T, D)``) go through
+    in one pass each for the product, the swap and the sum, instead of one per tensor.
+    """
+    cos, signed_sin = cos.to(x.dtype), signed_sin.to(x.dtype)
+    swapped = x.unflatten(-1, (2, 2, x.shape[-1] // 4)).flip(-2).flatten(-3)  # cat(h2, h1) in each half
+    return x * cos + swapped * signed_sin
