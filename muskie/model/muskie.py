@@ -18,7 +18,8 @@ from muskie.weights import HEAD_PREFIXES, build_and_load, describe, read_weights
 @dataclass(kw_only=True)
 class MuskieOutput(BackboneOutput):
     """What :class:`Muskie` returns (``p`` = patch size, ``L = (H/p) * (W/p)``): the backbone's output and
-    the pixel head's. With token dropping (``visible``), ``L`` is the ``N`` kept patches.
+    the pixel head's. With token dropping (``visible``), ``L`` is the ``N`` kept patches. With
+    ``predict_patches`` (``M`` indices), the pixel head's three outputs are ``(M, 3*p*p)``, one row per index.
 
     Attributes:
         pred: ``(B, V, L, 3*p*p)`` predicted pixels of every patch in normalised units (the [-1, 1] scale
@@ -57,15 +58,31 @@ class Muskie(MuskieBackbone):
         attention_blocks: Iterable[int] = (),
         visible: torch.Tensor | None = None,
         position_shift: torch.Tensor | None = None,
+        predict_patches: torch.Tensor | None = None,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
         ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks``, ``visible`` and
         ``position_shift`` as in :meth:`MuskieBackbone.forward` (with ``visible``, the kept patches only are
         predicted, in that order).
+
+        ``predict_patches``: ``(M,)`` int64, run the pixel head on these patches only: indices into the
+        ``B * V * L`` patches in row-major ``(B, V, L)`` order (for the masked ones,
+        ``patch_mask.flatten().nonzero().squeeze(1)``). ``pred``, ``confidence`` and ``confidence_logits``
+        are then ``(M, 3*p*p)``, row ``i`` the patch of index ``i``; the backbone runs as without it. Training
+        reads the masked patches only, so it need not predict the rest. None: every patch.
         """
+        if predict_patches is not None and (
+            not isinstance(predict_patches, torch.Tensor)
+            or predict_patches.dtype != torch.int64
+            or predict_patches.dim() != 1
+        ):
+            raise ValueError("predict_patches must be a 1-D int64 tensor of patch indices into (B, V, L)")
         encoded = super().forward(images, patch_mask, attention_blocks, visible, position_shift)
-        head = self.decoder_pred(self.decoder_norm(encoded.features[-1]))
+        tokens = encoded.features[-1]  # (B, V, L, E)
+        if predict_patches is not None:
+            tokens = tokens.flatten(0, 2).index_select(0, predict_patches)  # (M, E)
+        head = self.decoder_pred(self.decoder_norm(tokens))
         pred, logits = head.split(self.config.pixel_dim, dim=-1)
         return MuskieOutput(
             pred=pred,

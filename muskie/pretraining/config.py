@@ -106,6 +106,9 @@ class PretrainConfig(RunConfig):
     model, by default): shift each view's RoPE patch positions by whole cells drawn per view and step from
     ``0..rope_view_shift`` along rows and columns, so that views no longer share positions and copying the
     same position of another view is no longer a free guess (evaluation always uses shared positions).
+    ``predict_masked_only`` (Muskie method only; off until measured, see docs/performance.md): run the
+    pixel head and the loss on the masked patches only, the only ones the loss reads (the same loss up to
+    the order of float32 sums; :func:`muskie.pretraining.step.pretraining_loss`).
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -121,6 +124,7 @@ class PretrainConfig(RunConfig):
     method: str = "muskie"
     peer: PeerConfig = field(default_factory=PeerConfig)
     rope_view_shift: int = 0
+    predict_masked_only: bool = False
 
     def validate(self) -> PretrainConfig:
         """Check values that types alone do not; returns self. Raises ConfigError."""
@@ -134,6 +138,8 @@ class PretrainConfig(RunConfig):
             raise ConfigError(f"rope_view_shift must be >= 0 (patch cells), got {self.rope_view_shift}")
         if self.rope_view_shift and self.method != "muskie":
             raise ConfigError(f"rope_view_shift applies to method muskie only, not {self.method}")
+        if self.predict_masked_only and self.method != "muskie":
+            raise ConfigError(f"predict_masked_only applies to method muskie only, not {self.method}")
         data = self.data
         data.validate(needs_validation=self.val_every > 0)
         if not 1 <= data.min_views <= data.max_views:

@@ -51,6 +51,7 @@ def pretraining_loss(
     generator: torch.Generator,
     autocast: contextlib.AbstractContextManager | None = None,
     rope_view_shift: int = 0,
+    predict_masked_only: bool = False,
 ) -> PretrainingLoss:
     """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
 
@@ -65,6 +66,10 @@ def pretraining_loss(
             scene shifts its patch positions by whole cells drawn uniformly from ``0..rope_view_shift`` along
             rows and columns, independently (see :func:`draw_position_shifts`). 0: the paper's shared
             positions, and nothing more is drawn from ``generator``.
+        predict_masked_only: run the pixel head on the masked patches only (``predict_patches`` of
+            :meth:`muskie.model.Muskie.forward`), the only ones the loss reads, and take the loss over them:
+            the same loss up to the order of float32 sums, without the head and the loss terms of reference
+            views and visible patches. False: every patch is predicted, as the model's forward does.
     """
     images = shuffle_views(images, generator)
     patch = unwrap_model(model).config.patch_size
@@ -73,9 +78,18 @@ def pretraining_loss(
     mask = masks.mask.to(images.device)
     shift = draw_position_shifts(b, v, rope_view_shift, generator)
     shift = None if shift is None else shift.to(images.device)
+    target = patchify(images, patch)  # (B, V, L, K)
+    scored = mask.flatten(2)  # (B, V, L)
+    head = {}
+    if predict_masked_only:
+        # indices from the mask on the host, so no device sync; the masked patches become one (1, 1, M) "view"
+        head["predict_patches"] = masks.mask.flatten().nonzero().squeeze(1).to(images.device)
+        target = target.flatten(0, 2).index_select(0, head["predict_patches"])[None, None]
+        scored = torch.ones(target.shape[:3], dtype=torch.bool, device=images.device)
     with autocast if autocast is not None else contextlib.nullcontext():
-        output = model(images, patch_mask=mask, position_shift=shift)
-    result = confidence_weighted_loss(
-        output.pred.float(), output.confidence.float(), patchify(images, patch), mask.flatten(2)
-    )
+        output = model(images, patch_mask=mask, position_shift=shift, **head)
+    pred, confidence = output.pred.float(), output.confidence.float()
+    if predict_masked_only:
+        pred, confidence = pred[None, None], confidence[None, None]
+    result = confidence_weighted_loss(pred, confidence, target, scored)
     return PretrainingLoss(output=result, mask_mode=masks.mode, num_views=b * v)

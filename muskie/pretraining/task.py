@@ -44,7 +44,8 @@ class PretrainTask(Task):
     """Pre-training of a :class:`Muskie` (backbone + pixel head) as ``config`` says."""
 
     name = TASK_NAME
-    resume_free_keys = ("data.workers",)
+    # loader workers, and the speed levers: they change the numbers only as the device does, in the last bits
+    resume_free_keys = ("data.workers", "predict_masked_only")
     method = "muskie"
 
     def __init__(self, config: PretrainConfig):
@@ -143,6 +144,7 @@ class PretrainTask(Task):
             context.generator(micro, group),
             context.autocast,
             rope_view_shift=self.config.rope_view_shift,
+            predict_masked_only=self.config.predict_masked_only,
         )
         b, v, _, h, w = images.shape
         flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR

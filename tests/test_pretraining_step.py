@@ -1,0 +1,79 @@
+"""One pre-training step (muskie.pretraining.step): the pixel head on the masked patches only gives the loss
+and gradients of the head on every patch."""
+
+import pytest
+import torch
+from fixtures import SMALL_MUSKIE
+
+from muskie.config_io import ConfigError
+from muskie.model import Muskie
+from muskie.pretraining import MaskConfig, PretrainConfig
+from muskie.pretraining.step import pretraining_loss
+
+
+def trained_muskie(dtype=torch.float32) -> Muskie:
+    """A :data:`SMALL_MUSKIE` in training mode with a non-zero mask token and pixel head."""
+    torch.manual_seed(0)
+    model = Muskie(SMALL_MUSKIE).to(dtype)
+    with torch.no_grad():
+        model.mask_placeholder.normal_()
+        model.decoder_pred.weight.normal_(std=0.2)
+    return model
+
+
+def images(b=2, v=4, h=16, w=24, dtype=torch.float32) -> torch.Tensor:
+    return (torch.rand(b, v, 3, h, w, generator=torch.Generator().manual_seed(1), dtype=dtype) * 2 - 1).to(dtype)
+
+
+def test_the_head_on_chosen_patches_predicts_their_rows_of_the_full_head():
+    model = trained_muskie(torch.float64)
+    x = images(dtype=torch.float64)
+    mask = torch.rand(2, 4, 4, 6, generator=torch.Generator().manual_seed(2)) < 0.6
+    full = model(x, patch_mask=mask)
+    index = mask.flatten().nonzero().squeeze(1)
+    chosen = model(x, patch_mask=mask, predict_patches=index)
+    for name in ("pred", "confidence", "confidence_logits"):
+        rows = getattr(full, name).flatten(0, 2)[index]
+        assert getattr(chosen, name).shape == rows.shape == (len(index), SMALL_MUSKIE.pixel_dim)
+        torch.testing.assert_close(getattr(chosen, name), rows, rtol=1e-12, atol=1e-12)
+    assert all(torch.equal(a, b) for a, b in zip(full.features, chosen.features)), "the backbone runs unchanged"
+
+
+def test_predict_patches_must_be_int64_indices():
+    model = trained_muskie()
+    with pytest.raises(ValueError, match="predict_patches must be a 1-D int64 tensor"):
+        model(images(), predict_patches=torch.zeros(2, 4, 4, 6, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("modes", [("random",), ("rectangle",)])
+def test_masked_only_head_gives_the_loss_and_gradients_of_the_full_head(modes):
+    """The same masks (same generator seed), the loss over the same masked patches: equal up to the order of
+    float32 sums, gradients included."""
+    results = []
+    for masked_only in (False, True):
+        model = trained_muskie()
+        generator = torch.Generator().manual_seed(3)
+        out = pretraining_loss(model, images(), MaskConfig(modes=modes), generator, predict_masked_only=masked_only)
+        out.output.loss.backward()
+        results.append((out, {name: p.grad for name, p in model.named_parameters()}))
+    (full, full_grads), (masked, masked_grads) = results
+    assert masked.mask_mode == full.mask_mode and masked.num_views == full.num_views == 8
+    for part in ("loss", "reconstruction", "confidence_penalty", "masked_mse"):
+        torch.testing.assert_close(getattr(masked.output, part), getattr(full.output, part), rtol=2e-6, atol=0)
+    assert full.output.loss > 0
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(masked_grads[name], grad, rtol=1e-5, atol=1e-8, msg=name)
+
+
+def test_masked_only_head_with_no_masked_patch_is_a_connected_zero():
+    model = trained_muskie()
+    no_mask = MaskConfig(modes=("random",), random_ratio=0.0)
+    out = pretraining_loss(model, images(), no_mask, torch.Generator().manual_seed(0), predict_masked_only=True)
+    assert out.output.loss == 0
+    out.output.loss.backward()
+    assert model.decoder_pred.weight.grad is not None and not model.decoder_pred.weight.grad.any()
+
+
+def test_predict_masked_only_is_for_the_muskie_method():
+    with pytest.raises(ConfigError, match="predict_masked_only applies to method muskie only, not croco"):
+        PretrainConfig(method="croco", predict_masked_only=True).validate()
