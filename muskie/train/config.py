@@ -16,13 +16,21 @@ from muskie.config_io import ConfigError, layered_config
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRECISIONS = ("auto", "fp32", "bf16")
+# How AdamW updates the parameters (``optim.implementation``): torch's default choice (the for-loop on a CPU,
+# foreach on CUDA), one tensor at a time, all tensors of a group at once, or one fused kernel.
+OPTIMIZER_IMPLEMENTATIONS = ("default", "for_loop", "foreach", "fused")
 
 T = TypeVar("T", bound="RunConfig")
 
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up then half-cosine decay, per optimiser step."""
+    """AdamW with linear warm-up then half-cosine decay, per optimiser step.
+
+    ``implementation``: how the update runs (:data:`OPTIMIZER_IMPLEMENTATIONS`): ``default`` (torch's choice:
+    the for-loop on a CPU, foreach on CUDA), ``for_loop``, ``foreach`` or ``fused``. The same update up to
+    float32 rounding; which is fastest is measured in docs/performance.md, so the default stays torch's.
+    """
 
     lr: float = 2e-4
     min_lr: float = 0.0
@@ -30,9 +38,15 @@ class OptimConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 12_500
     clip_grad: float | None = None
+    implementation: str = "default"
 
     def validate(self) -> OptimConfig:
         """Check the values (finite, in range); returns self. Raises ConfigError naming the key."""
+        if self.implementation not in OPTIMIZER_IMPLEMENTATIONS:
+            raise ConfigError(
+                f"optim.implementation must be one of {', '.join(OPTIMIZER_IMPLEMENTATIONS)}, "
+                f"got {self.implementation!r}"
+            )
         if not (
             math.isfinite(self.lr)
             and self.lr > 0

@@ -43,7 +43,7 @@ from muskie.outputs import naming_a_full_disk
 from muskie.progress import progress_bar
 from muskie.train.config import RunConfig
 from muskie.train.distributed import DistInfo, all_ranks_true, any_rank_true, barrier, init_distributed, shutdown
-from muskie.train.optim import build_optimizer
+from muskie.train.optim import build_optimizer, load_optimizer_state
 from muskie.train.run_folder import RunLock, move_earlier_run, truncate_metrics
 from muskie.train.schedule import learning_rate
 from muskie.weights.card import TrainingRecord
@@ -73,9 +73,11 @@ RUN_FILES = (
     TENSORBOARD_DIR,
     FINAL_MODEL_DIR,
 )
-# Keys a resumed run may change: they decide where and how often things are written, never the result.
+# Keys a resumed run may change: they decide where and how often things are written, or how fast the same
+# numbers are computed (up to rounding, as another device computes them), never the result.
 RESUME_FREE_KEYS = (
     "device",
+    "optim.implementation",
     "out_dir",
     "log_every",
     "checkpoint_every",
@@ -276,7 +278,7 @@ def _run(
         model.to(device)
         optimizer = build_optimizer(model, config.optim)
         try:
-            optimizer.load_state_dict(saved.optimizer_state)
+            load_optimizer_state(optimizer, saved.optimizer_state)
         except ValueError as err:  # another set of trainable parameters (e.g. a checkpoint of an older muskie)
             raise CheckpointError(
                 f"{checkpoint_path}: its optimiser state does not fit this run's trainable "
