@@ -6,6 +6,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone"),
+        "muskie.model.compiling": ("compile_blocks",),
         "muskie.model.config": ("PRESETS", "MuskieConfig", "preset_config"),
         "muskie.model.flops": ("forward_flops", "flops_per_view"),
         "muskie.model.muskie": ("Muskie", "MuskieOutput", "create_model", "parameter_counts"),
@@ -20,6 +21,7 @@ __all__ = [
     "MuskieBackbone",
     "MuskieConfig",
     "MuskieOutput",
+    "compile_blocks",
     "create_model",
     "flops_per_view",
     "forward_flops",

@@ -25,7 +25,7 @@ from muskie.data.mixture import MixtureDataset
 from muskie.data.views import MultiViewBatchSampler, MultiViewDataset
 from muskie.eval.backbones.muskie_backbone import MuskieFeatures
 from muskie.eval.diagnostics import SHIFTS, same_cell_shares, shifted_copy_test
-from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig, compile_blocks
 from muskie.model.config import preset_config
 from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
 from muskie.pretraining.config import PretrainConfig
@@ -204,6 +204,12 @@ class PretrainTask(Task):
                     if readout == "attention":
                         metrics[f"shift_same_attention_{shift}"] = sum(s.same for s in chosen) / len(chosen)
         return metrics
+
+    def compile_model(self, model: nn.Module) -> None:
+        """Compile the model's alternating-attention blocks in place (:func:`muskie.model.compile_blocks`):
+        a Muskie's backbone, a peer recipe's encoder (and MuM's decoder blocks)."""
+        count = compile_blocks(model)
+        log.info("compile: %d alternating-attention blocks compiled with torch.compile", count)
 
     def export(self, model: Muskie, directory: Path, training: TrainingRecord) -> None:
         model.save_pretrained(directory, model_card_kwargs={"training": training})

@@ -94,6 +94,9 @@ class RunConfig:
         init_from: start a fresh run from these weights (any file ``muskie.load_model`` reads) without their
             optimiser state; ignored on resume.
         allow_pickle: let ``init_from`` be a released checkpoint that pickles Python objects (trusted files only).
+        compile: compile the model with ``torch.compile`` before training (the task decides what:
+            :meth:`muskie.train.engine.Task.compile_model`; pre-training compiles the alternating-attention
+            blocks). Off until measured (docs/performance.md); the same numbers up to rounding.
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -110,6 +113,7 @@ class RunConfig:
     val_samples: int = 8
     init_from: str | None = None
     allow_pickle: bool = False
+    compile: bool = False
 
     def validate(self: T) -> T:
         """Check values that types alone do not; returns self. Raises ConfigError naming the key."""

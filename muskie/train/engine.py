@@ -37,7 +37,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from muskie.config_io import to_dict
+from muskie.config_io import ConfigError, to_dict
 from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_device, resolve_precision
 from muskie.outputs import naming_a_full_disk
 from muskie.progress import progress_bar
@@ -78,6 +78,7 @@ RUN_FILES = (
 RESUME_FREE_KEYS = (
     "device",
     "optim.implementation",
+    "compile",
     "out_dir",
     "log_every",
     "checkpoint_every",
@@ -185,6 +186,11 @@ class Task(ABC):
         """Held-out metrics of ``model`` (in eval mode, no gradients) on the validation parts; ``"loss"``,
         the mean loss, chooses the best checkpoint. Tasks add diagnostics of their own."""
         return {"loss": sum(float(self.loss(model, part, context).loss) for part in parts) / len(parts)}
+
+    def compile_model(self, model: nn.Module) -> None:
+        """Compile ``model`` (on its device, before DDP wraps it) in place for ``RunConfig.compile``. A task
+        that supports it overrides this; by default ``compile`` is refused with a ConfigError."""
+        raise ConfigError(f"compile: the {self.name} task does not support torch.compile; set compile: false")
 
     @abstractmethod
     def export(self, model: nn.Module, directory: Path, training: TrainingRecord) -> None:
@@ -307,6 +313,8 @@ def _run(
             moved = move_earlier_run(out_dir, RUN_FILES)
             if moved is not None:
                 log.warning("starting a fresh run: moved the files of the earlier run in %s to %s", out_dir, moved)
+    if config.compile:
+        task.compile_model(model)
     if dist.is_main:
         with naming_a_full_disk(out_dir, f"{CONFIG_NAME} was not written; free space and run again"):
             (out_dir / CONFIG_NAME).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
