@@ -1,0 +1,95 @@
+"""The speed levers of issue 15, by name, and muskie's training step and inference with any of them on; shared
+by ``bench_levers.py`` and ``release_compare.py``. Each lever is a switch of the library (its config key named
+below); this file only turns them on the way a run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable
+
+import torch
+
+from muskie.model import Muskie, MuskieBackbone, compile_blocks
+from muskie.model.layers import Attention
+from muskie.pretraining import MaskConfig, pretraining_loss
+from muskie.train.config import OptimConfig
+from muskie.train.engine import step_generator
+from muskie.train.optim import build_optimizer
+
+# name -> what it does and how a run turns it on
+LEVERS = {
+    "compile": "torch.compile of the alternating-attention blocks (compile: true)",
+    "foreach": "AdamW over all tensors of a group at once (optim.implementation: foreach)",
+    "fused": "AdamW in one fused kernel (optim.implementation: fused)",
+    "masked_head": "pixel head and loss on the masked patches only (predict_masked_only: true)",
+    "rope_one_by_one": "q and k rotated one after the other: the reference of the default (rope_together)",
+}
+# the levers that change inference (the others belong to the training step)
+INFERENCE_LEVERS = ("compile", "rope_one_by_one")
+# the release's optimiser settings (its pre-training recipe), used for every timed step
+RELEASE_OPTIM = {"lr": 2e-4, "betas": (0.9, 0.95), "weight_decay": 0.05}
+
+
+def parse_levers(text: str) -> tuple[str, ...]:
+    """``compile,fused`` -> ``("compile", "fused")``; ``""`` or ``none`` -> none. An unknown lever is an
+    ``argparse.ArgumentTypeError`` naming it (a usage error, exit 2, when this parses an option)."""
+    names = tuple(name for name in text.split(",") if name and name != "none")
+    unknown = [name for name in names if name not in LEVERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown lever(s) {', '.join(unknown)}; levers: {', '.join(LEVERS)}")
+    if {"foreach", "fused"} <= set(names):
+        raise argparse.ArgumentTypeError("foreach and fused are two implementations of AdamW: choose one")
+    return names
+
+
+def apply_model_levers(model: MuskieBackbone, levers: tuple[str, ...]) -> MuskieBackbone:
+    """``model`` with the levers that change the model itself (RoPE path, compiled blocks) set, in place."""
+    if "rope_one_by_one" in levers:
+        for module in model.modules():
+            if isinstance(module, Attention):
+                module.rope_together = False
+    if "compile" in levers:
+        compile_blocks(model)
+    return model
+
+
+def training_step(
+    model: Muskie,
+    images: torch.Tensor,
+    levers: tuple[str, ...],
+    autocast: contextlib.AbstractContextManager,
+    mask_config: MaskConfig,
+) -> Callable[[int], torch.Tensor]:
+    """The pre-training task's step as a callable of the step index: view shuffle, masks (seeded by the
+    index), forward, loss, backward, AdamW (the release's settings, muskie's weight-decay groups); returns
+    the detached loss. ``images (B, V, 3, H, W)`` on the model's device; the model is changed in place."""
+    apply_model_levers(model, levers)
+    implementation = "fused" if "fused" in levers else "foreach" if "foreach" in levers else "default"
+    optimizer = build_optimizer(model, OptimConfig(**RELEASE_OPTIM, implementation=implementation))
+    masked_only = "masked_head" in levers
+
+    def step(index: int) -> torch.Tensor:
+        generator = step_generator(0, index)
+        result = pretraining_loss(model, images, mask_config, generator, autocast, predict_masked_only=masked_only)
+        result.output.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return result.output.loss.detach()
+
+    return step
+
+
+def inference(
+    model: MuskieBackbone, images: torch.Tensor, levers: tuple[str, ...], autocast: contextlib.AbstractContextManager
+) -> Callable[[int], object]:
+    """Features of every block of ``images`` (no masks, eval mode, no gradients) as a callable of the call
+    index (unused: inference draws nothing). A :class:`~muskie.model.Muskie` also runs its pixel head."""
+    apply_model_levers(model.eval(), levers)
+
+    def run(index: int) -> object:
+        with torch.no_grad(), autocast:
+            return model(images)
+
+    return run
