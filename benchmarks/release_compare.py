@@ -113,7 +113,8 @@ def round_arms(models, args, device: torch.device) -> dict[str, Callable[[int], 
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        muskie_step = training_step(create_model(args.preset).to(device), images, args.levers, ours(), MaskConfig())
+        random_masks = MaskConfig(modes=("random",))  # the release's mode and ratio, 0.9
+        muskie_step = training_step(create_model(args.preset).to(device), images, args.levers, ours(), random_masks)
         return {"release": release_step, "muskie": muskie_step}
     forward = release_model(models, args.preset, num_ref=v).to(device).eval()  # every view a reference
 

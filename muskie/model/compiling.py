@@ -16,8 +16,9 @@ def compile_blocks(model: nn.Module, **options: Any) -> int:
     The blocks are where the work is; the rest (patch embedding, pixel head, loss) stays eager. In place,
     so the state_dict keys, saving, loading and DistributedDataParallel are unchanged. The blocks of a model
     share one compiled graph per input shape and mode (torch passes module parameters as graph inputs); the
-    first call of each shape compiles, which takes seconds to minutes, and a second shape recompiles once
-    with symbolic shapes. ``options``: ``torch.compile``'s (``dynamic``, ``mode`` ...).
+    first call compiles (inductor writes and builds C++ on a CPU, so it is slow); a changed shape recompiles,
+    from then on with the changed sizes symbolic, so later shapes mostly reuse that graph. ``options``:
+    ``torch.compile``'s (``dynamic``, ``mode`` ...).
     """
     blocks = [module for module in model.modules() if isinstance(module, AlternatingAttentionBlock)]
     for block in blocks:
