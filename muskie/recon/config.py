@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from muskie.config_io import ConfigError
 from muskie.data.datasets import SceneSourceConfig
+from muskie.recon.encoders import parse_encoder
 from muskie.train.config import RECON_RECIPE_PREFIX, OptimConfig, RunConfig, load_recipe
 
 RECIPE_PREFIX = RECON_RECIPE_PREFIX
@@ -21,16 +22,20 @@ class ReconModelConfig:
 
     Attributes:
         backbone: preset of a randomly initialised backbone (``tiny``, ``small``, ``base``, ...); ignored
-            when ``backbone_weights`` is given.
+            when ``backbone_weights`` or ``encoder`` is given.
         backbone_overrides: ``MuskieConfig`` fields changed in that preset (e.g. ``{depth: 2}``).
         backbone_weights: a Muskie weights file or folder (anything ``MuskieBackbone.from_pretrained``
             reads: a pre-training checkpoint, a ``save_pretrained`` folder, a released ``.pth``); its config
             replaces the preset. The backbone always runs with cross-view attention, whatever it was
             pre-trained with, so every start has the same architecture.
+        encoder: a published frame-wise ViT in place of the Muskie backbone, ``FAMILY:PATH`` with FAMILY
+            ``dinov2``, ``dinov3``, ``mae`` or ``croco`` and PATH the file its authors publish
+            (``muskie.recon.encoders``); not with ``backbone_weights``.
         allow_pickle: let ``backbone_weights`` be a released checkpoint that pickles Python objects.
-        freeze_backbone: keep the backbone's weights fixed (no gradients) instead of fine-tuning them.
-        grad_checkpointing: recompute the backbone's and the new blocks' activations in the backward pass
-            instead of storing them (less memory, about a third more compute).
+        freeze_backbone: keep the backbone's (or encoder's) weights fixed (no gradients, not in the
+            optimiser) instead of fine-tuning them.
+        grad_checkpointing: recompute the backbone's (or encoder's) and the new blocks' activations in the
+            backward pass instead of storing them (less memory, about a third more compute).
         new_blocks: alternating-attention blocks added after the backbone (the paper: 2).
         head_layers: which blocks' features the DPT head reads, as indices into the backbone's blocks
             followed by the new ones; empty: four evenly spaced, the last included.
@@ -41,6 +46,7 @@ class ReconModelConfig:
     backbone: str = "tiny"
     backbone_overrides: dict = field(default_factory=dict)
     backbone_weights: str | None = None
+    encoder: str | None = None
     allow_pickle: bool = False
     freeze_backbone: bool = False
     grad_checkpointing: bool = False
@@ -107,6 +113,16 @@ class ReconTrainConfig(RunConfig):
             )
         if self.model.backbone_weights == "":
             raise ConfigError("model.backbone_weights is empty: give a weights file or folder, or null")
+        if self.model.encoder is not None:
+            if self.model.backbone_weights is not None:
+                raise ConfigError(
+                    "model.encoder and model.backbone_weights are both set: the encoder replaces the Muskie "
+                    "backbone; set one (the other null)"
+                )
+            try:
+                parse_encoder(self.model.encoder)
+            except ValueError as err:
+                raise ConfigError(f"model.encoder: {err}") from None
         data = self.data
         data.validate(needs_validation=self.val_every > 0)
         if data.num_views < 1 or min(data.size) < 1:

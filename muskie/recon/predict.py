@@ -216,7 +216,7 @@ def predict_folder(
     check_output_folder(out_dir, inputs=[folder], overwrite=overwrite)
     if chunk_views is not None:
         checked_overlap(chunk_views, chunk_overlap)  # bad chunk settings refused before the images are read
-    patch = model.backbone.config.patch_size
+    patch = model.patch_size
     if size is None:
         first = read_image_folder(folder).frames[0]
         size = default_size((first.height, first.width), patch, long_side)

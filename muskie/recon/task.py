@@ -41,7 +41,14 @@ class ReconTask(Task):
         self.config = config
 
     def build_model(self) -> ReconModel:
-        return build_recon_model(self.config.model)
+        model = build_recon_model(self.config.model)
+        height, width = self.config.data.size
+        if height % model.patch_size or width % model.patch_size:
+            raise ValueError(
+                f"data.size {height}x{width} is not a multiple of the model's patch size {model.patch_size}"
+                + (f" (model.encoder {self.config.model.encoder})" if self.config.model.encoder else "")
+            )
+        return model
 
     def model_from_checkpoint(self, checkpoint) -> ReconModel:
         return ReconModel.from_config_dict(checkpoint.model_config)
