@@ -6,12 +6,13 @@ beside its checkpoints. The defaults fine-tune the tiny backbone on synthetic sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from muskie.config_io import ConfigError
 from muskie.data.datasets import SceneSourceConfig
 from muskie.recon.encoders import parse_encoder
 from muskie.train.config import RECON_RECIPE_PREFIX, OptimConfig, RunConfig, load_recipe
+from muskie.train.epochs import steps_for_epochs
 
 RECIPE_PREFIX = RECON_RECIPE_PREFIX
 
@@ -75,17 +76,26 @@ class ReconLossConfig:
 @dataclass
 class ReconDataConfig(SceneSourceConfig):
     """Training scenes (:class:`muskie.data.datasets.SceneSourceConfig`), which must all have depth and
-    cameras. Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` = (H, W)."""
+    cameras. Every batch: ``batch_size`` scenes of ``num_views`` views at ``size`` = (H, W).
+    ``samples_per_epoch``: the samples an epoch counts (for ``epochs`` and ``warmup_epochs``); None: the
+    number of training scenes."""
 
     workers: int = 0
     num_views: int = 8
     size: tuple[int, int] = (64, 64)
+    samples_per_epoch: int | None = None
 
 
 @dataclass
 class ReconTrainConfig(RunConfig):
     """A whole fine-tuning run; the engine's keys (``steps``, ``optim``, ``precision`` ...) are those of
-    :class:`muskie.train.config.RunConfig`."""
+    :class:`muskie.train.config.RunConfig`.
+
+    Attributes:
+        epochs: the run's length in epochs of ``data.samples_per_epoch`` samples; when set, it replaces
+            ``steps`` when the run starts (:meth:`with_epochs_as_steps`). None: ``steps`` as given.
+        warmup_epochs: the warm-up in epochs; when set, it replaces ``optim.warmup_steps`` the same way.
+    """
 
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=0.05, warmup_steps=50, clip_grad=1.0)
@@ -94,10 +104,18 @@ class ReconTrainConfig(RunConfig):
     model: ReconModelConfig = field(default_factory=ReconModelConfig)
     loss: ReconLossConfig = field(default_factory=ReconLossConfig)
     data: ReconDataConfig = field(default_factory=ReconDataConfig)
+    epochs: float | None = None
+    warmup_epochs: float | None = None
 
     def validate(self) -> ReconTrainConfig:
         """Check values types alone do not; returns self. Raises ConfigError."""
         super().validate()
+        if self.epochs is not None and not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0 (or null: count steps), got {self.epochs}")
+        if self.warmup_epochs is not None and not self.warmup_epochs >= 0:
+            raise ConfigError(f"warmup_epochs must be >= 0 (or null: optim.warmup_steps), got {self.warmup_epochs}")
+        if self.data.samples_per_epoch is not None and self.data.samples_per_epoch < 1:
+            raise ConfigError(f"data.samples_per_epoch must be >= 1 (or null), got {self.data.samples_per_epoch}")
         if self.model.new_blocks < 0 or self.model.dpt_dim < 1 or self.model.camera_dim < 1:
             raise ConfigError("model.new_blocks must be >= 0, model.dpt_dim and model.camera_dim >= 1")
         loss = self.loss
@@ -128,6 +146,36 @@ class ReconTrainConfig(RunConfig):
         if data.num_views < 1 or min(data.size) < 1:
             raise ConfigError("data.num_views and data.size must be positive")
         return self
+
+    @property
+    def counts_epochs(self) -> bool:
+        """``epochs`` or ``warmup_epochs`` is set: the run's schedule is stated in epochs."""
+        return self.epochs is not None or self.warmup_epochs is not None
+
+    def with_epochs_as_steps(self, training_scenes: int | None, processes: int) -> tuple[ReconTrainConfig, str]:
+        """This config with ``epochs`` turned into ``steps`` and ``warmup_epochs`` into ``optim.warmup_steps``
+        (each the fewest optimiser steps that take that many samples; ``muskie.train.epochs``), and a line
+        saying how. An epoch is ``data.samples_per_epoch`` samples, or ``training_scenes`` when that is None;
+        a step takes ``data.batch_size x accum_steps x processes`` samples. Without epochs: itself, ``""``."""
+        if not self.counts_epochs:
+            return self, ""
+        per_epoch = self.data.samples_per_epoch or training_scenes
+        if per_epoch is None:
+            raise ValueError("epochs need data.samples_per_epoch or the number of training scenes")
+        per_step = self.data.batch_size * self.accum_steps * processes
+        steps = self.steps if self.epochs is None else steps_for_epochs(self.epochs, per_epoch, per_step)
+        warmup = self.optim.warmup_steps
+        if self.warmup_epochs is not None:
+            warmup = steps_for_epochs(self.warmup_epochs, per_epoch, per_step)
+        source = "data.samples_per_epoch" if self.data.samples_per_epoch else "the training scenes"
+        note = (
+            f"an epoch is {per_epoch} samples ({source}), a step {per_step} (batch {self.data.batch_size} x "
+            f"accum_steps {self.accum_steps} x {processes} process(es)): "
+            + (f"epochs {self.epochs:g} = {steps} steps" if self.epochs is not None else f"{steps} steps")
+            + (f", warmup_epochs {self.warmup_epochs:g} = {warmup} steps" if self.warmup_epochs is not None else "")
+        )
+        resolved = replace(self, steps=steps, optim=replace(self.optim, warmup_steps=warmup))
+        return resolved, note
 
 
 def load_recon_config(recipe: str | None = None, overrides: list[dict] = ()) -> ReconTrainConfig:
