@@ -292,9 +292,9 @@ def run_pairwise(
 ) -> list[PairwiseResult]:
     """The probe3d protocol for every backbone on the samples of
     :func:`muskie.eval.correspondence.select_samples`; writes ``out_dir/results.md`` (the pinned settings,
-    :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows a bar over each backbone's
-    samples (``muskie.progress``); the backbones compute on ``device`` (``muskie.devices.resolve_device``),
-    the matches are scored on the CPU."""
+    :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows bars over the samples loaded
+    and over each backbone's samples (``muskie.progress``); the backbones compute on ``device``
+    (``muskie.devices.resolve_device``), the matches are scored on the CPU."""
     from muskie.devices import resolve_device
     from muskie.eval.backbones import build_backbone
     from muskie.eval.backbones.on_device import on_device
@@ -304,7 +304,7 @@ def run_pairwise(
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(
-        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark
+        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark, progress
     )
     results = []
     for entry in backbones:
