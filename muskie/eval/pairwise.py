@@ -122,7 +122,9 @@ def score_pair(features: torch.Tensor, sample: dict, target: int, config: Pairwi
     pixels = [candidate_pixels(valid[i], config.stride) for i in (0, target)]
     if pixels[0].shape[0] == 0 or pixels[1].shape[0] < 2:
         return {"error_3d": torch.zeros(0, dtype=torch.float64), "error_2d": torch.zeros(0, dtype=torch.float64)}
-    descriptors = [sample_grid(features[i].double(), uv, height, width) for i, uv in zip((0, target), pixels)]
+    descriptors = [
+        sample_grid(features[i].double(), uv, height, width) for i, uv in zip((0, target), pixels, strict=True)
+    ]
     source, matched, _ = ratio_test_matches(*descriptors, config.num_matches, config.ratio_test)
     source_uv, target_uv = pixels[0][source], pixels[1][matched]
     source_points, _ = lift_pixels(source_uv, depth[0], valid[0], intrinsics[0], cam_to_world[0])
@@ -153,7 +155,7 @@ def binned_recalls(errors: dict[str, torch.Tensor], edges: Sequence[float]) -> d
     per_pair_angle = torch.stack([angle[pair == p][0] for p in pairs]) if pairs.numel() else torch.zeros(0)
     out = {}
     for lo, hi in pairwise(edges):
-        inside = [p for p, a in zip(pairs.tolist(), per_pair_angle.tolist()) if lo <= a < hi]
+        inside = [p for p, a in zip(pairs.tolist(), per_pair_angle.tolist(), strict=True) if lo <= a < hi]
         entry: dict[str, float] = {"pairs": len(inside)}
         for name, key, threshold in BINNED_RECALLS:
             recalls = [float((errors[key][pair == p] < threshold).double().mean()) for p in inside]
