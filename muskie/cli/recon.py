@@ -182,6 +182,7 @@ def _add_predict(commands) -> None:
     )
     add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
+    add_progress_argument(parser)
     parser.set_defaults(run=run_predict)
 
 
@@ -300,8 +301,10 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         if size[0] % patch or size[1] % patch:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
         predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
-    samples, left_out = benchmark_samples(benchmark, args.scenes[0], size, args.stride, args.register_depth)
-    result = evaluate_benchmark(predict, samples)
+    samples, left_out = benchmark_samples(
+        benchmark, args.scenes[0], size, args.stride, args.register_depth, progress=not args.no_progress
+    )
+    result = evaluate_benchmark(predict, samples, progress=not args.no_progress)
     settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out)
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
@@ -337,6 +340,7 @@ def run_predict(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         chunk_views=args.chunk_views,
         chunk_overlap=args.chunk_overlap,
+        progress=not args.no_progress,
     )
     for kind, written in paths.items():
         print(f"{kind}: {written}")

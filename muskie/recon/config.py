@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from muskie.config_io import ConfigError
-from muskie.data.datasets import SceneSourceConfig
+
+# DatasetSourceConfig: the type of the inherited ``sources`` field, named here so that the generated __init__'s
+# annotations resolve in this module (the API reference)
+from muskie.data.datasets import DatasetSourceConfig, SceneSourceConfig  # noqa: F401
 from muskie.recon.encoders import parse_encoder
 from muskie.train.config import RECON_RECIPE_PREFIX, OptimConfig, RunConfig, load_recipe
 from muskie.train.epochs import steps_for_epochs

@@ -86,7 +86,7 @@ class LayoutCheck:
         shape = tuple(shape)
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             raise ValueError(f"{self.source}: {key} is not a floating-point tensor")
-        if value.dim() != len(shape) or any(s is not None and s != n for s, n in zip(shape, value.shape)):
+        if value.dim() != len(shape) or any(s is not None and s != n for s, n in zip(shape, value.shape, strict=True)):
             shown = "x".join("*" if s is None else str(s) for s in shape)
             raise ValueError(
                 f"{self.source}: {key} has shape {tuple(value.shape)}, expected ({shown}) for this {self.family} layout"
