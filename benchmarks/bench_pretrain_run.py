@@ -53,7 +53,7 @@ def main() -> None:
     print(f"masked MSE per {WINDOW}-step window ([-1, 1] pixel units):")
     print("fp32: " + " ".join(f"{v:.4f}" for v in curves["fp32"]))
     print("bf16: " + " ".join(f"{v:.4f}" for v in curves["bf16"]))
-    gap = max(abs(a - b) / a for a, b in zip(curves["fp32"], curves["bf16"]))
+    gap = max(abs(a - b) / a for a, b in zip(curves["fp32"], curves["bf16"], strict=True))
     print(f"largest relative gap between the curves: {100 * gap:.1f}%")
 
 

@@ -49,7 +49,7 @@ def pretrain_arms(out: Path, threads: int) -> list[str]:
         commands.append(" ".join(command[3:]))
         log = open(out / f"{arm}.log", "a")
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-    for arm, process in zip(ARMS, processes):
+    for arm, process in zip(ARMS, processes, strict=True):
         if process.wait() != 0:
             raise SystemExit(f"pre-training the {arm} arm failed; see {out / f'{arm}.log'}")
     return commands

@@ -13,6 +13,11 @@ from typing import TypedDict
 IMAGE_MEAN = 0.5
 IMAGE_STD = 0.5
 
+# The input normalisation of the published frame-wise ViTs (DINOv2, DINOv3, MAE, CroCo v2): ImageNet's
+# per-channel statistics of [0, 1] pixels.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 NUM_REGISTER_TOKENS = 4
 ROPE_BASE = 100.0
 

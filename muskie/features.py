@@ -83,7 +83,7 @@ def chunk_ranges(num_views: int, batch_views: int) -> list[tuple[int, int]]:
     ``batch_views`` views, their sizes differing by at most one."""
     count = math.ceil(num_views / batch_views)
     bounds = [round(k * num_views / count) for k in range(count + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _image_name(scene: Scene, path: Path) -> str:
@@ -166,7 +166,7 @@ def extract_features(
         for start, end in chunk_ranges(len(scene.frames), batch_views):
             paths = [frame.image_path for frame in scene.frames[start:end]]
             views = [_read_view(path, size) for path in paths]
-            for path, view in zip(paths, views):
+            for path, view in zip(paths, views, strict=True):
                 if shape is None:
                     shape = (view.shape[-2], view.shape[-1])
                 if (view.shape[-2], view.shape[-1]) != shape:

@@ -36,7 +36,7 @@ def test_permutation_equivariance_over_views():
     with torch.no_grad():
         out = model(x, mask, attention_blocks=[1])
         permuted = model(x[:, perm], mask[:, perm], attention_blocks=[1])
-    for a, b in zip(out.features, permuted.features):
+    for a, b in zip(out.features, permuted.features, strict=True):
         torch.testing.assert_close(a[:, perm], b, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.attention[1][:, perm][:, :, :, perm], permuted.attention[1], rtol=1e-5, atol=1e-6)
 
@@ -104,7 +104,7 @@ def test_attention_maps_are_probabilities_and_do_not_change_features():
     with torch.no_grad():
         plain = model(x)
         out = model(x, attention_blocks=[0, 1])
-    for a, b in zip(plain.features, out.features):
+    for a, b in zip(plain.features, out.features, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     for attention in out.attention.values():
         rows = attention.sum(dim=(-2, -1))  # (B, V, L): mass on patch tokens of all views
@@ -273,7 +273,7 @@ def test_keeping_every_patch_is_the_plain_forward():
     everything = torch.arange(6).expand(2, 3, 6)
     with torch.no_grad():
         plain, dropped = model(x), model(x, visible=everything)
-    for a, b in zip(plain.features, dropped.features):
+    for a, b in zip(plain.features, dropped.features, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -142,7 +142,7 @@ def test_synth_scene_survives_colmap_round_trip(tmp_path):
     write_colmap_scene(scene_dir / "sparse" / "0", scene, binary=True)
     again = read_colmap_scene(scene_dir / "sparse" / "0", image_dir=scene_dir / "images")
     assert len(again.frames) == len(scene.frames) == 4
-    for a, b in zip(scene.frames, again.frames):
+    for a, b in zip(scene.frames, again.frames, strict=True):
         assert (a.width, a.height) == (b.width, b.height) == (40, 32)
         np.testing.assert_allclose(a.intrinsics, b.intrinsics, atol=1e-9)
         # synthetic poses are float32 rotations (orthonormal to ~1e-7); COLMAP stores unit quaternions

@@ -29,13 +29,16 @@ LONG = [
     ("pretrain",),
     ("recon", "train"),
     ("recon", "eval"),
+    ("recon", "predict"),
     ("eval", "correspondence"),
     ("eval", "masked-views"),
     ("eval", "probe"),
     ("features",),
+    ("pca",),
     ("synth",),
     ("data", "index"),
     ("data", "check"),
+    ("data", "show"),
 ]
 
 

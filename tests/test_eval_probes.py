@@ -53,7 +53,7 @@ def ground_truth_grid(targets, cell: int) -> torch.Tensor:
 
 def reference_depth_metrics(pred, true, valid):
     abs_rel, delta1 = [], []
-    for p, t, v in zip(pred, true, valid):
+    for p, t, v in zip(pred, true, valid, strict=True):
         if not v.any():
             continue
         p, t = p[v].astype(np.float64), t[v].astype(np.float64)
@@ -65,7 +65,7 @@ def reference_depth_metrics(pred, true, valid):
 
 def reference_normal_metrics(pred, true, valid):
     out = {"angle_mean": [], "within_11_25": [], "within_22_5": [], "within_30": []}
-    for p, t, v in zip(pred, true, valid):
+    for p, t, v in zip(pred, true, valid, strict=True):
         p, t = (
             p.reshape(3, -1).T[v.reshape(-1)].astype(np.float64),
             t.reshape(3, -1).T[v.reshape(-1)].astype(np.float64),

@@ -19,7 +19,7 @@ VIEWS, SIZE = 3, 16
 class FixedPrediction(torch.nn.Module):
     """Returns the given poses and world points whatever the images (a stand-in for a ReconModel)."""
 
-    backbone = SimpleNamespace(config=SimpleNamespace(patch_size=8))
+    patch_size = 8
 
     def __init__(self, cam_to_world, points):
         super().__init__()

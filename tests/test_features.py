@@ -42,7 +42,7 @@ def test_chunks_cover_the_views_in_near_equal_sizes():
             ranges = chunk_ranges(views, batch)
             sizes = [end - start for start, end in ranges]
             assert ranges[0][0] == 0 and ranges[-1][1] == views
-            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
             assert max(sizes) <= batch and max(sizes) - min(sizes) <= 1 and len(ranges) == -(-views // batch)
 
 

@@ -69,7 +69,7 @@ def test_pixels_lift_onto_the_plane_and_reproject_at_the_other_views_depth(tmp_p
     scene = read_scene(tmp_path, SCENE)
     assert not scene.metric and scene.has_cameras and scene.has_depth and len(scene) == 3
     depths = [read_frame_depth(frame).double() for frame in scene.frames]
-    for frame, eye in zip(scene.frames, EYES):
+    for frame, eye in zip(scene.frames, EYES, strict=True):
         np.testing.assert_allclose(frame.cam_to_world[:3, 3], eye, atol=1e-9)
     for i, j in [(0, 1), (1, 2), (2, 0)]:
         points = unproject_depth(depths[i], *camera(scene.frames[i])).reshape(-1, 3)

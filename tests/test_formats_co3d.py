@@ -130,7 +130,7 @@ def test_cameras_are_the_opencv_cameras_the_fixture_was_built_from(tmp_path, int
     assert [frame.image_path.name for frame in scene.frames] == [f"frame{n:06d}.jpg" for n in (1, 2, 3)]
     point = np.array([0.05, -0.1, 0.02])
     for frame, pose, entry_viewpoint in zip(
-        scene.frames, poses, [pytorch3d_viewpoint(K, p, intrinsics_format) for p in poses]
+        scene.frames, poses, [pytorch3d_viewpoint(K, p, intrinsics_format) for p in poses], strict=True
     ):
         assert (frame.width, frame.height) == (WIDTH, HEIGHT)
         np.testing.assert_allclose(frame.intrinsics, K, atol=1e-9)

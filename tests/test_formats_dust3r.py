@@ -42,7 +42,7 @@ def make_co3d(root, stored=40000, maximum_depth=3.0):
     scene = root / CO3D_SCENE
     for folder in ("images", "depths", "masks"):
         (scene / folder).mkdir(parents=True)
-    for number, pose in zip((3, 7), poses()):
+    for number, pose in zip((3, 7), poses(), strict=True):
         name = f"frame{number:06d}"
         Image.new("RGB", (WIDTH, HEIGHT), (number * 20, 0, 0)).save(scene / "images" / f"{name}.jpg")
         np.savez(
@@ -75,7 +75,7 @@ def test_co3d_cameras_and_depth_scaled_by_maximum_depth(tmp_path):
     scene = read_scene(tmp_path, CO3D_SCENE)
     assert scene.name == CO3D_SCENE and not scene.metric and scene.has_cameras and scene.has_depth
     assert [frame.image_path.name for frame in scene.frames] == ["frame000003.jpg", "frame000007.jpg"]
-    for frame, pose in zip(scene.frames, poses()):
+    for frame, pose in zip(scene.frames, poses(), strict=True):
         np.testing.assert_array_equal(frame.intrinsics, K)
         np.testing.assert_array_equal(frame.cam_to_world, pose)
         assert frame.mask_path.name == frame.image_path.stem + ".png"

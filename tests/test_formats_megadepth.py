@@ -134,7 +134,7 @@ def raw_layout(sample: Path, root: Path, model: str = "PINHOLE") -> Path:
     (dense / "depths").mkdir()
     info = read_scene_info(sample / "megadepth_sample/sample.npz", allow_pickle=True)
     cameras, images = {}, {}
-    for index, (entry, stem) in enumerate(zip((1462, 1474), PAIR), start=1):
+    for index, (entry, stem) in enumerate(zip((1462, 1474), PAIR, strict=True), start=1):
         shutil.copy(sample / f"megadepth_sample/{stem}.jpg", dense / "imgs")
         shutil.copy(sample / f"megadepth_sample/{stem}.h5", dense / "depths")
         k, w2c = info.intrinsics[entry], info.world_to_camera[entry]

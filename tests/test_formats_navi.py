@@ -101,7 +101,7 @@ def test_inverse_depth_png_decodes_to_millimetres(tmp_path):
 def test_cameras_face_the_object_from_where_the_annotations_put_them(navi_root):
     scene = read_scene(navi_root, "toy/multiview_00_pixel")
     assert scene.metric and len(scene) == len(ANGLES_DEG)
-    for frame, degrees in zip(scene.frames, ANGLES_DEG):
+    for frame, degrees in zip(scene.frames, ANGLES_DEG, strict=True):
         assert frame.image_path.name.startswith("downsampled_") and (frame.width, frame.height) == (WIDTH, HEIGHT)
         np.testing.assert_allclose(frame.intrinsics, [[80, 0, 31.5], [0, 80, 23.5], [0, 0, 1]])
         np.testing.assert_allclose(frame.cam_to_world[:3, 3], centre(degrees), atol=1e-12)
@@ -110,7 +110,7 @@ def test_cameras_face_the_object_from_where_the_annotations_put_them(navi_root):
 
 
 def test_depth_lifts_onto_the_plane(navi_root):
-    for frame, degrees in zip(read_scene(navi_root, "toy/multiview_00_pixel").frames, ANGLES_DEG):
+    for frame, degrees in zip(read_scene(navi_root, "toy/multiview_00_pixel").frames, ANGLES_DEG, strict=True):
         depth = read_frame_depth(frame).double()
         valid = depth > 0
         np.testing.assert_array_equal(valid.numpy(), plane_depth_mm(degrees) > 0)

@@ -99,7 +99,9 @@ def export(root: Path, sample: Path, colour_size=(1296, 968), with_depth=True) -
     pose0[:3, :3] = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
     pose0[:3, 3] = [1.0, 2.0, 0.5]
     pose1 = pose0 @ np.linalg.inv(pair["T"])
-    for number, name, pose in zip(pair["frames"] + [2000], pair["names"] + [pair["names"][0]], (pose0, pose1, pose0)):
+    for number, name, pose in zip(
+        pair["frames"] + [2000], pair["names"] + [pair["names"][0]], (pose0, pose1, pose0), strict=True
+    ):
         Image.open(sample / "scannet_sample_images" / name).resize(colour_size).save(scene / f"color/{number}.jpg")
         np.savetxt(scene / f"pose/{number}.txt", pose)
         if with_depth:

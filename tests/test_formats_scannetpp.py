@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from muskie.data.dataset_paths import OutsideRootError
+from muskie.data.datasets import DatasetSourceConfig, open_source
 from muskie.data.formats import FormatError, get_format, read_dataset
 from muskie.data.formats.scannetpp import read_scene, scannetpp_format
 from muskie.data.sources.colmap import ColmapCamera, ColmapImage, write_colmap_model
@@ -117,6 +118,14 @@ def test_captures_listed_per_format_and_other_roots_refused(tmp_path):
     assert get_format("scannetpp").find_scenes(tmp_path) == [f"data/{SCENE}/dslr", f"data/{SCENE}/iphone"]
     assert scannetpp_format("iphone").find_scenes(tmp_path / "data") == [f"{SCENE}/iphone"]
     assert scannetpp_format("dslr").name == "scannetpp-dslr"
+    # both captures are registered formats, so a data.sources entry can name one; a training that needs
+    # depth reads the iPhone captures (the DSLR has none)
+    assert get_format("scannetpp-iphone").find_scenes(tmp_path) == [f"data/{SCENE}/iphone"]
+    assert get_format("scannetpp-dslr").find_scenes(tmp_path) == [f"data/{SCENE}/dslr"]
+    entry = DatasetSourceConfig(path=str(tmp_path), format="scannetpp-iphone")
+    assert len(open_source(entry, require=("depth", "cameras"))) == 1
+    with pytest.raises(ValueError, match=r"every scene needs depth and cameras; scenes without them: .*dslr"):
+        open_source(DatasetSourceConfig(path=str(tmp_path), format="scannetpp"), require=("depth", "cameras"))
     assert [scene.name for scene in read_dataset(tmp_path, "scannetpp", cameras=False)] == [
         f"data/{SCENE}/dslr",
         f"data/{SCENE}/iphone",

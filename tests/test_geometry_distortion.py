@@ -65,7 +65,7 @@ def test_forward_model_matches_scalar_reference(model, params):
     rng = np.random.default_rng(0)
     x, y = rng.uniform(-0.6, 0.6, size=(2, 50))
     x_d, y_d = distort_normalized(x, y, LensDistortion(model, params))
-    expected = np.array([reference_distort(a, b, model, params) for a, b in zip(x, y)])
+    expected = np.array([reference_distort(a, b, model, params) for a, b in zip(x, y, strict=True)])
     np.testing.assert_allclose(np.stack([x_d, y_d], -1), expected, rtol=0, atol=1e-14)
 
 

@@ -24,7 +24,7 @@ def test_visible_indices_list_the_unmasked_patches_in_order():
     kept = num_visible_patches(0.75, 16)
     visible = visible_indices(mask, kept)
     assert visible.shape == (2, 3, 4) and visible.dtype == torch.int64
-    for row_mask, row in zip(mask.flatten(0, 1), visible.flatten(0, 1)):
+    for row_mask, row in zip(mask.flatten(0, 1), visible.flatten(0, 1), strict=True):
         assert row.tolist() == torch.nonzero(~row_mask).flatten().tolist()
 
 

@@ -29,7 +29,7 @@ def generator(seed: int) -> torch.Generator:
 
 def is_4_connected(mask: np.ndarray) -> bool:
     """BFS over the masked patches of one (gh, gw) bool grid."""
-    cells = list(zip(*np.nonzero(mask)))
+    cells = list(zip(*np.nonzero(mask), strict=True))
     if not cells:
         return True
     seen = {cells[0]}

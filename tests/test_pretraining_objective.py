@@ -32,7 +32,7 @@ def test_matches_the_float64_reference(seed, weights):
     pred, confidence, target, mask = make_inputs(seed)
     out = confidence_weighted_loss(pred, confidence, target, mask, *weights)
     expected = reference_loss(pred, confidence, target, mask, *weights)
-    for got, want in zip((out.loss, out.reconstruction, out.confidence_penalty, out.masked_mse), expected):
+    for got, want in zip((out.loss, out.reconstruction, out.confidence_penalty, out.masked_mse), expected, strict=True):
         assert got.dtype == torch.float32 and got.shape == ()
         assert got.item() == pytest.approx(want.item(), rel=1e-5)
 

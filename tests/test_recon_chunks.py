@@ -40,7 +40,7 @@ def test_chunks_under_known_similarities_are_reassembled_in_the_first_chunks_fra
     truth = known_capture(rng)
     ranges = chunk_ranges(9, 4, 2)  # views 0-3, 2-5, 4-7, 5-8
     frames = [random_similarity(rng) for _ in ranges]
-    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
+    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames, strict=True)]
     assembled = assemble_chunks(iter(chunks), ranges)
     expected = capture_seen_through(truth, list(range(9)), frames[0])
     assert assembled.names == [f"v{v}" for v in range(9)]
@@ -56,7 +56,7 @@ def test_the_fit_on_shared_frames_is_weighted_by_confidence():
     truth = known_capture(rng, num_views=6)
     ranges = chunk_ranges(6, 4, 2)
     frames = [random_similarity(rng) for _ in ranges]
-    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames)]
+    chunks = [capture_seen_through(truth, list(views), frame) for views, frame in zip(ranges, frames, strict=True)]
     # the second chunk's first shared view is wrong in half its pixels, which it is not confident about
     wrong = torch.zeros(5, 6, dtype=torch.bool)
     wrong[:, :3] = True

@@ -207,7 +207,7 @@ def test_predict_folder_writes_depth_confidence_and_a_colmap_model_that_agree(tm
         in_camera = transform_points(invert_pose(frame.cam_to_world), world)
         np.testing.assert_allclose(in_camera[:, 2], depths[view].reshape(-1), rtol=1e-4, atol=1e-5)
     colmap = read_colmap_scene(out)
-    for frame, colmap_frame in zip(scene.frames, colmap.frames):
+    for frame, colmap_frame in zip(scene.frames, colmap.frames, strict=True):
         assert colmap_frame.image_path == frame.image_path and colmap_frame.image_path.is_file()
         np.testing.assert_allclose(colmap_frame.intrinsics, frame.intrinsics, atol=1e-9)
         # the quaternion makes the float32 rotation exactly orthonormal: equal to float32 precision

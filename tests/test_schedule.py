@@ -25,7 +25,7 @@ def test_half_cosine_after_warmup():
 def test_monotone_decay_and_no_warmup():
     lrs = [learning_rate(s, 1.0, 0, 50) for s in range(51)]
     assert lrs[0] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
 
 
 def test_rejects_empty_schedule():

@@ -52,7 +52,7 @@ def test_scene_round_trip(tmp_path, binary):
     assert len(cameras) == 2  # frames sharing size and K share a camera
     back = read_colmap_scene(tmp_path / "proj")
     assert back.name == "proj" and len(back) == len(scene)
-    for original, frame in zip(scene.frames, back.frames):
+    for original, frame in zip(scene.frames, back.frames, strict=True):
         assert frame.image_path == original.image_path and frame.image_path.is_file()
         assert (frame.width, frame.height) == (original.width, original.height)
         np.testing.assert_allclose(frame.intrinsics, original.intrinsics, rtol=0, atol=1e-9)

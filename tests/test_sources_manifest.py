@@ -24,9 +24,9 @@ def _dataset(root):
 
 def _same(scenes_a, scenes_b):
     assert [s.name for s in scenes_a] == [s.name for s in scenes_b]
-    for a, b in zip(scenes_a, scenes_b):
+    for a, b in zip(scenes_a, scenes_b, strict=True):
         assert len(a) == len(b)
-        for fa, fb in zip(a.frames, b.frames):
+        for fa, fb in zip(a.frames, b.frames, strict=True):
             assert fa.image_path.resolve() == fb.image_path.resolve()
             assert (fa.width, fa.height, fa.depth_scale) == (fb.width, fb.height, fb.depth_scale)
             assert (fa.depth_path is None) == (fb.depth_path is None)

@@ -28,7 +28,11 @@ def reference_depth(scene, origin: np.ndarray, directions: np.ndarray) -> np.nda
             )
         objects = scene.objects
         for kind, centre, rotation, half in zip(
-            objects.kinds.tolist(), objects.centres.numpy(), objects.rotations.numpy(), objects.half_sizes.numpy()
+            objects.kinds.tolist(),
+            objects.centres.numpy(),
+            objects.rotations.numpy(),
+            objects.half_sizes.numpy(),
+            strict=True,
         ):
             o = (origin - centre) @ rotation  # local coordinates, metres
             d = directions @ rotation
@@ -178,7 +182,11 @@ def test_every_path_keeps_cameras_inside_the_room_and_out_of_objects(path):
         assert np.all(centres > scene.room.lo) and np.all(centres < scene.room.hi)
         objects = scene.objects
         for kind, centre, rotation, half in zip(
-            objects.kinds.tolist(), objects.centres.numpy(), objects.rotations.numpy(), objects.half_sizes.numpy()
+            objects.kinds.tolist(),
+            objects.centres.numpy(),
+            objects.rotations.numpy(),
+            objects.half_sizes.numpy(),
+            strict=True,
         ):
             local = np.abs((centres - centre) @ rotation) / np.where(kind == PLANE, [half[0], half[1], 1e-3], half)
             inside = np.all(local <= 1, axis=-1) if kind in (BOX, PLANE) else np.linalg.norm(local, axis=-1) <= 1

@@ -86,7 +86,7 @@ def test_plain_int_index_works_with_a_dataloader():
 def test_splits_are_disjoint():
     ranges = [set(split_seeds(split)[:1000]) | {split_seeds(split)[-1]} for split in ("train", "val", "test")]
     spans = sorted((split_seeds(s).start, split_seeds(s).stop) for s in ("train", "val", "test"))
-    assert all(stop <= next_start for (_, stop), (next_start, _) in zip(spans, spans[1:]))
+    assert all(stop <= next_start for (_, stop), (next_start, _) in zip(spans, spans[1:], strict=False))
     assert not (ranges[0] & ranges[1]) and not (ranges[1] & ranges[2]) and not (ranges[0] & ranges[2])
     with pytest.raises(ValueError, match="split"):
         split_seeds("dev")

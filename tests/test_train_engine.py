@@ -81,7 +81,7 @@ def test_validation_loss_and_the_best_checkpoint(tmp_path):
 def test_validation_is_the_same_model_evaluated_on_fixed_samples(tmp_path):
     task = PretrainTask(tiny_config(tmp_path, val_every=1, val_samples=3))
     first, second = task.validation_parts(), task.validation_parts()
-    assert len(first) == 2 and all(torch.equal(a[2].images, b[2].images) for a, b in zip(first, second))
+    assert len(first) == 2 and all(torch.equal(a[2].images, b[2].images) for a, b in zip(first, second, strict=True))
 
 
 def test_a_finished_run_is_extended_to_more_steps(tmp_path):

@@ -90,7 +90,7 @@ def test_deterministic_given_generator():
     depth = torch.rand(40, 50, generator=torch.Generator().manual_seed(4))
     first = random_resized_crop(image, (16, 16), K, depth, generator=torch.Generator().manual_seed(7))
     second = random_resized_crop(image, (16, 16), K, depth, generator=torch.Generator().manual_seed(7))
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert torch.equal(a, b)
     boxes = {sample_crop((40, 50), (16, 16), generator=torch.Generator().manual_seed(s)) for s in range(10)}
     assert len(boxes) > 1

@@ -185,7 +185,7 @@ def test_dataloader_end_to_end(tmp_path):
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_views, worker_init_fn=seed_worker)
     batches = list(loader)
     assert len(batches) == 2
-    for batch, requests in zip(batches, sampler.epoch_batches(0)):
+    for batch, requests in zip(batches, sampler.epoch_batches(0), strict=True):
         request = requests[0]
         assert batch.images.shape == (2, request.num_views, 3, request.height, request.width)
 

@@ -85,6 +85,7 @@ def add_parser(subparsers) -> None:
     show.add_argument("--views", type=int, default=6, help="views per group")
     show.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(224, 224), help="view size in pixels")
     show.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    add_progress_argument(show)
     show.set_defaults(run=run_show)
 
 
@@ -178,6 +179,7 @@ def run_check(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from muskie.data.datasets import DatasetSourceConfig, evaluation_requests, open_source
     from muskie.data.formats import get_format
+    from muskie.progress import progress_bar
     from muskie.vis.sheet import contact_sheet
 
     if min(args.groups, args.views, *args.size) < 1:
@@ -190,6 +192,7 @@ def run_show(args: argparse.Namespace) -> int:
             f"{args.source}: its longest scene has {longest} frame(s); ask for --views {longest} or fewer"
         )
     requests = evaluation_requests(dataset, args.groups, args.views, tuple(args.size), args.seed)
-    contact_sheet([dataset[request] for request in requests]).save(args.out)
+    bar = progress_bar(requests, desc="loading view groups", unit="group", enabled=not args.no_progress)
+    contact_sheet([dataset[request] for request in bar]).save(args.out)
     print(f"wrote {args.groups} view groups of {args.views} views to {args.out}")
     return 0

@@ -89,7 +89,8 @@ def format_table(rows: list[PresetInfo], views: int, height: int, width: int) ->
         f"Muskie presets; FLOPs per view at {height}x{width} px in scenes of {views} views (training step = 3x forward)"
     ]
     for row in [header, *lines]:
-        text.append("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        cells = enumerate(zip(row, widths, strict=True))
+        text.append("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in cells))
     return "\n".join(text)
 
 

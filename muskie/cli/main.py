@@ -152,7 +152,7 @@ def print_config(config) -> None:
         "KEY[].FIELD are set with the whole list)"
     )
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _yaml_value(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from muskie.cli.arguments import add_device_argument, image_side, path
+from muskie.cli.arguments import add_device_argument, add_progress_argument, image_side, path
 from muskie.cli.main import CommandError, add_backbone_argument
 
 
@@ -32,6 +32,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample's views")
     parser.add_argument("--out", required=True, type=path, help="output PNG file")
     add_device_argument(parser)
+    add_progress_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -45,19 +46,22 @@ def feature_pca_figure(
     seed: int = 0,
     synthetic_path: str = "rig",
     device: str = "cpu",
+    progress: bool = False,
 ):
     """The PCA figure (``muskie.vis.pca.pca_figure``) of backbone specs or backbones on one sample, the
-    backbones computed on ``device`` (``muskie.devices.resolve_device``)."""
+    backbones computed on ``device`` (``muskie.devices.resolve_device``); ``progress`` shows bars over the
+    samples loaded and the backbones (``muskie.progress``)."""
     from muskie.devices import resolve_device
     from muskie.eval.backbones import build_backbone
     from muskie.eval.backbones.on_device import on_device
     from muskie.eval.correspondence import load_samples
+    from muskie.progress import progress_bar
     from muskie.vis.pca import pca_figure, pca_rgb
 
     target = resolve_device(device)
-    data = load_samples(scenes, sample + 1, views, size, seed, synthetic_path)[sample]
+    data = load_samples(scenes, sample + 1, views, size, seed, synthetic_path, progress=progress)[sample]
     rows = []
-    for entry in backbones:
+    for entry in progress_bar(backbones, desc="computing features", unit="backbone", enabled=progress):
         backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
         features = backbone(data["images"][None], block=block).features[0]
         rows.append((backbone.name, pca_rgb(features)))
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         args.synthetic_path,
         args.device,
+        progress=not args.no_progress,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.save(out)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
@@ -50,7 +51,13 @@ def _add_train(commands) -> None:
     parser.add_argument("--freeze-backbone", action="store_true", help="train only the new blocks and heads")
     parser.add_argument("--data", default=None, type=path, help="'synthetic' or scene folder(s) with depth and cameras")
     parser.add_argument("--out", default=None, type=path, help="output folder")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps of the schedule")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimiser steps of the schedule; with a recipe that counts epochs, the run and its warm-up "
+        "(optim.warmup_steps) are counted in steps instead",
+    )
     add_device_argument(parser, default=None)
     parser.add_argument("--seed", type=int, default=None, help="seed of the run (default: the recipe's)")
     add_training_flags(parser, "--set data.num_views=4 --set optim.lr=1e-4")
@@ -175,6 +182,7 @@ def _add_predict(commands) -> None:
     )
     add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT (default: refuse it)")
+    add_progress_argument(parser)
     parser.set_defaults(run=run_predict)
 
 
@@ -198,6 +206,8 @@ def run_train(args: argparse.Namespace) -> int:
         "init_from": args.init_from,
     }
     config = layered_config_from_flags(load_recon_config, args.recipe, shorthand, args.overrides)
+    if args.steps is not None:  # --steps counts the run and its warm-up in steps, whatever the recipe counts
+        config = dataclasses.replace(config, epochs=None, warmup_epochs=None)
     set_threads(args.threads)
     return run_training(train_recon, config, args)
 
@@ -287,12 +297,14 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         size = tuple(args.size) if args.size else trained
         if size is None:
             raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
-        patch = model.backbone.config.patch_size
+        patch = model.patch_size
         if size[0] % patch or size[1] % patch:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
         predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
-    samples, left_out = benchmark_samples(benchmark, args.scenes[0], size, args.stride, args.register_depth)
-    result = evaluate_benchmark(predict, samples)
+    samples, left_out = benchmark_samples(
+        benchmark, args.scenes[0], size, args.stride, args.register_depth, progress=not args.no_progress
+    )
+    result = evaluate_benchmark(predict, samples, progress=not args.no_progress)
     settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out)
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
@@ -328,6 +340,7 @@ def run_predict(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         chunk_views=args.chunk_views,
         chunk_overlap=args.chunk_overlap,
+        progress=not args.no_progress,
     )
     for kind, written in paths.items():
         print(f"{kind}: {written}")

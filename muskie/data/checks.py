@@ -167,7 +167,7 @@ def check_scenes(scenes: list[Scene], samples: int = 100, seed: int = 0, progres
     starts = np.cumsum([0] + [len(scene) for scene in scenes])
     picks = np.random.default_rng(seed).choice(len(all_frames), size=min(samples, len(all_frames)), replace=False)
     scene_of = np.searchsorted(starts, np.sort(picks), side="right") - 1
-    sampled = [(scenes[s], int(p - starts[s])) for s, p in zip(scene_of, np.sort(picks))]
+    sampled = [(scenes[s], int(p - starts[s])) for s, p in zip(scene_of, np.sort(picks), strict=True)]
 
     size_failures = 0
     for scene, index in sampled:

@@ -66,4 +66,4 @@ class MixtureDataset(Dataset):
     def describe(self) -> list[tuple[str, int, float]]:
         """``(name, scenes, share of samples)`` per part."""
         shares = (self.weights / self.weights.sum()).tolist()
-        return [(name, len(d), share) for name, d, share in zip(self.names, self.datasets, shares)]
+        return [(name, len(d), share) for name, d, share in zip(self.names, self.datasets, shares, strict=True)]

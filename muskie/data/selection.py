@@ -58,7 +58,7 @@ def consecutive_window(numbers: Sequence[int], num_views: int, max_gap: int) -> 
     if num_views < 1:
         raise ValueError(f"num_views must be >= 1, got {num_views}")
     numbers = list(numbers)
-    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
         raise ValueError("frame numbers must be increasing")
     for start in range(len(numbers) - num_views + 1):
         if all(numbers[i + 1] - numbers[i] <= max_gap for i in range(start, start + num_views - 1)):

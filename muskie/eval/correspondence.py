@@ -676,12 +676,14 @@ def load_samples(
     synthetic_path: str = "rig",
     synthetic_mix: Sequence[dict] = (),
     synthetic_split: str = "test",
+    progress: bool = False,
 ) -> list[dict]:
     """The benchmark's samples: ``scenes`` is ``synthetic`` (the held-out ``synthetic_split``, ``test`` to
     report or ``val`` to choose settings; camera path ``synthetic_path``, or the mixture ``synthetic_mix``
     of :func:`muskie.data.datasets.open_view_dataset`) or anything :func:`muskie.data.sources.load_scenes`
     reads; samples as :func:`muskie.data.datasets.evaluation_requests` draws them; views are full frames
-    (largest crop of the output's aspect ratio) resized to ``size (H, W)``."""
+    (largest crop of the output's aspect ratio) resized to ``size (H, W)``. ``progress`` shows a bar over
+    the samples loaded (``muskie.progress``)."""
     from muskie.data.datasets import evaluation_requests, open_view_dataset
 
     dataset = open_view_dataset(
@@ -692,14 +694,26 @@ def load_samples(
         skip_bad=False,
         synthetic_mix=list(synthetic_mix),
     )
-    return [dataset[request] for request in evaluation_requests(dataset, num_samples, num_views, size, seed)]
+    requests = evaluation_requests(dataset, num_samples, num_views, size, seed)
+    return [dataset[request] for request in _loading_bar(requests, progress)]
+
+
+def _loading_bar(items: Sequence, progress: bool):
+    """The bar over the samples being loaded (``muskie.progress``)."""
+    return progress_bar(items, desc="loading samples", unit="sample", enabled=progress)
 
 
 def benchmark_samples(
-    benchmark: str, root, num_views: int = 8, size: tuple[int, int] = (512, 512), num_samples: int | None = None
+    benchmark: str,
+    root,
+    num_views: int = 8,
+    size: tuple[int, int] = (512, 512),
+    num_samples: int | None = None,
+    progress: bool = False,
 ) -> list[dict]:
     """The samples of a paper benchmark (:data:`BENCHMARKS`) under ``root``, in the authors' order, views
-    resized to ``size (H, W)``; the first ``num_samples`` (None: all).
+    resized to ``size (H, W)``; the first ``num_samples`` (None: all); ``progress`` shows a bar over the
+    samples loaded (``muskie.progress``).
 
     ``navi``: :func:`muskie.data.formats.navi.evaluation_clusters` with :func:`muskie.data.selection.load_views`
     (object crop); ``scannet``: the scenes of the ``scannet`` dataset format in order, each
@@ -727,6 +741,7 @@ def benchmark_samples(
     chosen = chosen[:num_samples]
     if not chosen:
         raise ValueError(f"{root}: the {benchmark} selection found no sample of {num_views} views")
+    chosen = _loading_bar(chosen, progress)
     return [load_views(scene, indices, size, object_crop=crop) for scene, indices, crop in chosen]
 
 
@@ -740,13 +755,15 @@ def select_samples(
     synthetic_mix: Sequence[dict] = (),
     synthetic_split: str = "test",
     benchmark: str | None = None,
+    progress: bool = False,
 ) -> tuple[list[dict], str]:
     """The samples of a comparison and a sentence saying how they were chosen: :func:`load_samples`
-    (``num_samples`` None: 32) or, for a ``benchmark``, :func:`benchmark_samples` (None: all)."""
+    (``num_samples`` None: 32) or, for a ``benchmark``, :func:`benchmark_samples` (None: all); ``progress``
+    shows a bar over the samples loaded (``muskie.progress``)."""
     if num_views < 2 or (num_samples is not None and num_samples < 1):
         raise ValueError(f"need at least 2 views and 1 sample, got {num_views} views and {num_samples} samples")
     if benchmark is not None:
-        return benchmark_samples(benchmark, scenes, num_views, size, num_samples), BENCHMARKS[benchmark]
+        return benchmark_samples(benchmark, scenes, num_views, size, num_samples, progress), BENCHMARKS[benchmark]
     samples = load_samples(
         scenes,
         32 if num_samples is None else num_samples,
@@ -756,6 +773,7 @@ def select_samples(
         synthetic_path,
         synthetic_mix,
         synthetic_split,
+        progress,
     )
     return samples, (
         f"{scenes}: sample i = scene i mod #scenes, views drawn with seed {seed} + i "
@@ -910,7 +928,7 @@ def run_benchmark(
         diagnostics: also run :func:`muskie.eval.diagnostics.run_diagnostics` on the same samples (the
             same-cell share in every block for multi-view backbones; the shifted-copy test of view 0 of every
             sample at ``config.block``, for every backbone) and put it in the results.
-        progress: show a bar over each backbone's samples (``muskie.progress``).
+        progress: show bars over the samples loaded and over each backbone's samples (``muskie.progress``).
         device: where the backbones compute (``muskie.devices.resolve_device``: ``auto``, ``cpu``, ``cuda``,
             ...); matches are scored on the CPU.
     Returns:
@@ -927,7 +945,7 @@ def run_benchmark(
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(
-        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark
+        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark, progress
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

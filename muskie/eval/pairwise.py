@@ -122,7 +122,9 @@ def score_pair(features: torch.Tensor, sample: dict, target: int, config: Pairwi
     pixels = [candidate_pixels(valid[i], config.stride) for i in (0, target)]
     if pixels[0].shape[0] == 0 or pixels[1].shape[0] < 2:
         return {"error_3d": torch.zeros(0, dtype=torch.float64), "error_2d": torch.zeros(0, dtype=torch.float64)}
-    descriptors = [sample_grid(features[i].double(), uv, height, width) for i, uv in zip((0, target), pixels)]
+    descriptors = [
+        sample_grid(features[i].double(), uv, height, width) for i, uv in zip((0, target), pixels, strict=True)
+    ]
     source, matched, _ = ratio_test_matches(*descriptors, config.num_matches, config.ratio_test)
     source_uv, target_uv = pixels[0][source], pixels[1][matched]
     source_points, _ = lift_pixels(source_uv, depth[0], valid[0], intrinsics[0], cam_to_world[0])
@@ -153,7 +155,7 @@ def binned_recalls(errors: dict[str, torch.Tensor], edges: Sequence[float]) -> d
     per_pair_angle = torch.stack([angle[pair == p][0] for p in pairs]) if pairs.numel() else torch.zeros(0)
     out = {}
     for lo, hi in pairwise(edges):
-        inside = [p for p, a in zip(pairs.tolist(), per_pair_angle.tolist()) if lo <= a < hi]
+        inside = [p for p, a in zip(pairs.tolist(), per_pair_angle.tolist(), strict=True) if lo <= a < hi]
         entry: dict[str, float] = {"pairs": len(inside)}
         for name, key, threshold in BINNED_RECALLS:
             recalls = [float((errors[key][pair == p] < threshold).double().mean()) for p in inside]
@@ -292,9 +294,9 @@ def run_pairwise(
 ) -> list[PairwiseResult]:
     """The probe3d protocol for every backbone on the samples of
     :func:`muskie.eval.correspondence.select_samples`; writes ``out_dir/results.md`` (the pinned settings,
-    :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows a bar over each backbone's
-    samples (``muskie.progress``); the backbones compute on ``device`` (``muskie.devices.resolve_device``),
-    the matches are scored on the CPU."""
+    :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows bars over the samples loaded
+    and over each backbone's samples (``muskie.progress``); the backbones compute on ``device``
+    (``muskie.devices.resolve_device``), the matches are scored on the CPU."""
     from muskie.devices import resolve_device
     from muskie.eval.backbones import build_backbone
     from muskie.eval.backbones.on_device import on_device
@@ -304,7 +306,7 @@ def run_pairwise(
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(
-        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark
+        scenes, num_samples, num_views, size, seed, synthetic_path, synthetic_mix, synthetic_split, benchmark, progress
     )
     results = []
     for entry in backbones:

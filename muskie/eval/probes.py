@@ -283,7 +283,7 @@ def normal_metrics(normals: torch.Tensor, target: torch.Tensor, valid: torch.Ten
     used = count > 0
     count = count.clamp_min(1)
     out = {"angle_mean": _mean_over_views(torch.where(valid, angle, 0.0).flatten(1).sum(1) / count, used)}
-    for threshold, (key, _) in zip(ANGLE_THRESHOLDS, NORMAL_METRICS[1:]):
+    for threshold, (key, _) in zip(ANGLE_THRESHOLDS, NORMAL_METRICS[1:], strict=True):
         within = (valid & (angle < threshold)).flatten(1).sum(1)
         out[key] = _mean_over_views(100.0 * within / count, used)
     return out

@@ -81,7 +81,7 @@ def evaluate_recon(
             f"need num_samples >= 1, num_views >= 2 (poses are pairs), batch_size >= 1; got "
             f"{num_samples}, {num_views}, {batch_size}"
         )
-    patch = model.backbone.config.patch_size
+    patch = model.patch_size
     if size[0] % patch or size[1] % patch:
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
     model.eval().to(device)

@@ -40,6 +40,7 @@ from muskie.data.selection import keyframe_number, load_views, stride_keyframes
 from muskie.eval.reconstruction import REPORT_NAME, gt_points, prediction_errors
 from muskie.eval.reconstruction_benchmark_settings import BENCHMARKS, ReconBenchmark, get_benchmark  # noqa: F401
 from muskie.eval.reconstruction_metrics import AUC_THRESHOLDS, pose_metrics, summarise_pointmap_errors
+from muskie.progress import progress_bar
 from muskie.report import format_cell
 
 DEPTH_RANGE = (0.001, 10.0)  # metres: valid depth (Spann3R's rule, kept by CUT3R and pi3)
@@ -118,11 +119,12 @@ def benchmark_samples(
     size: tuple[int, int],
     stride: int | None = None,
     register_depth: bool = False,
+    progress: bool = False,
 ) -> tuple[list[dict], dict[str, str]]:
     """One sample per sequence: its keyframes (``stride``, None: the benchmark's) as views of ``size (H, W)``
     with the benchmark's depth (the dict of ``docs/layout.md`` plus ``keyframes``, the frame numbers); and
     the sequences left out, id -> why: listed by the split but missing from the root, or with fewer than 2
-    keyframes (no pose pair).
+    keyframes (no pose pair). ``progress`` shows a bar over the sequences (``muskie.progress``).
 
     Raises:
         ValueError: no sequence has 2 keyframes; a keyframe without depth (7-Scenes without
@@ -132,7 +134,7 @@ def benchmark_samples(
     depth_of = _depth_reader(benchmark, register_depth)
     scenes, missing = benchmark_scenes(benchmark, root)
     samples, left_out = [], {scene_id: "listed by the split, not in the root" for scene_id in missing}
-    for scene in scenes:
+    for scene in progress_bar(scenes, desc=f"reading {benchmark.title} keyframes", unit="sequence", enabled=progress):
         indices = stride_keyframes(scene.frames, stride)
         if len(indices) < 2:
             left_out[scene.name] = f"{len(indices)} keyframe(s) at stride {stride}"
@@ -171,9 +173,10 @@ def _row(rotation: np.ndarray, translation: np.ndarray, point_errors: dict[str, 
     return row
 
 
-def evaluate_benchmark(predict: Predictor, samples: list[dict]) -> dict:
+def evaluate_benchmark(predict: Predictor, samples: list[dict], progress: bool = False) -> dict:
     """Score every sample (one per sequence) with the shared scoring
-    (:func:`muskie.eval.reconstruction.prediction_errors`).
+    (:func:`muskie.eval.reconstruction.prediction_errors`); ``progress`` shows a bar over the samples
+    (``muskie.progress``).
 
     Returns ``{"scenes": {scene: row}, "mean_over_scenes": row, "pooled": row}``; a row holds ``views``,
     ``pairs``, ``auc@5/15/30`` (percent), median pair errors (degrees), ``accuracy``, ``completeness``,
@@ -182,7 +185,7 @@ def evaluate_benchmark(predict: Predictor, samples: list[dict]) -> dict:
     points of all scenes together.
     """
     rows, rotations, translations, points = {}, [], [], []
-    for sample in samples:
+    for sample in progress_bar(samples, desc="scoring sequences", unit="sequence", enabled=progress):
         pred_cam_to_world, pred_points = predict(sample)
         errors = prediction_errors(pred_cam_to_world, pred_points, sample, icp_distance=ICP_DISTANCE, normals=True)
         views = len(sample["keyframes"])

@@ -7,8 +7,8 @@ imported when first needed so that ``import muskie.geometry`` (and the data pipe
 only.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: Similarity's fields keep real types, so the constructor NamedTuple
+# generates (which belongs to no module's namespace) has annotations that resolve, e.g. in the API reference
 from typing import NamedTuple
 
 import numpy as np

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from muskie.config_io import ConfigError
-from muskie.data.datasets import SceneSourceConfig
+
+# DatasetSourceConfig: the type of the inherited ``sources`` field, named here so that the generated __init__'s
+# annotations resolve in this module (the API reference)
+from muskie.data.datasets import DatasetSourceConfig, SceneSourceConfig  # noqa: F401
 from muskie.model.config import preset_config
 from muskie.pretraining.masking import MaskConfig, num_masked_patches
 from muskie.train.config import OptimConfig, RunConfig, load_recipe

@@ -83,7 +83,7 @@ class PretrainTask(Task):
         dataset = data.open("train", images_only=True)
         parts = dataset.datasets if isinstance(dataset, MixtureDataset) else [dataset]
         names = dataset.names if isinstance(dataset, MixtureDataset) else [data.source]
-        for name, part in zip(names, parts):
+        for name, part in zip(names, parts, strict=True):
             if isinstance(part, MultiViewDataset):
                 longest = max(len(scene) for scene in part.scenes)
                 if longest < data.max_views:

@@ -56,7 +56,8 @@ def assemble_chunks(chunks: Iterable[Prediction], ranges: list[range]) -> Predic
     chunk's world frame. Each chunk after the first must share a view with the chunks before it."""
     placed: dict[int, Prediction] = {}
     count = 0
-    for index, (chunk, views) in enumerate(zip(chunks, ranges)):
+    # not strict: too few chunks are refused after the loop, with a message naming both counts
+    for index, (chunk, views) in enumerate(zip(chunks, ranges, strict=False)):
         count += 1
         where = f"chunk {index} (views {views.start}-{views.stop - 1})"
         if len(chunk.names) != len(views):

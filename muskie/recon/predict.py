@@ -29,6 +29,7 @@ from muskie.data.sources import read_image_folder, write_transforms_json
 from muskie.data.transforms import resize
 from muskie.geometry import invert_pose, pixel_grid, transform_points
 from muskie.outputs import check_output_folder, output_folder
+from muskie.progress import progress_bar
 from muskie.recon.chunks import assemble_chunks, checked_overlap, chunk_ranges
 from muskie.recon.colmap_export import DEFAULT_MAX_POINTS, write_colmap_prediction
 from muskie.recon.depth_maps import CONFIDENCE_DIR, DEPTH_DIR, depth_png_scale, write_depth_arrays
@@ -53,11 +54,13 @@ def default_size(image_size: tuple[int, int], patch_size: int, long_side: int) -
     return tuple(max(patch_size, round(side * scale / patch_size) * patch_size) for side in (height, width))
 
 
-def load_images(folder: str | Path, size: tuple[int, int]) -> tuple[torch.Tensor, list[str]]:
+def load_images(folder: str | Path, size: tuple[int, int], progress: bool = False) -> tuple[torch.Tensor, list[str]]:
     """The images of ``folder`` (or its ``images/`` subfolder), natural name order, each resized to
-    ``size`` = (H, W): ``((V, 3, H, W) float32 in [0, 1], stems)``. Raises FileNotFoundError / ValueError."""
+    ``size`` = (H, W): ``((V, 3, H, W) float32 in [0, 1], stems)``; ``progress`` shows a bar over the images
+    (``muskie.progress``). Raises FileNotFoundError / ValueError."""
     scene = read_image_folder(folder)
-    images = [resize(read_image(frame.image_path), size)[0] for frame in scene.frames]
+    frames = progress_bar(scene.frames, desc="reading images", unit="image", enabled=progress)
+    images = [resize(read_image(frame.image_path), size)[0] for frame in frames]
     return torch.stack(images), [frame.image_path.stem for frame in scene.frames]
 
 
@@ -115,11 +118,13 @@ def predict_capture(
     device: str | torch.device = "cpu",
     chunk_views: int | None = None,
     chunk_overlap: int | None = None,
+    progress: bool = False,
 ) -> Prediction:
     """Reconstruct a capture ``images (V, 3, H, W)`` in [0, 1]: in one pass when ``chunk_views`` is None or
     at least ``V``, else in chunks of ``chunk_views`` views, consecutive chunks sharing ``chunk_overlap``
     (default: a third of a chunk), assembled into the first chunk's frame
-    (:mod:`muskie.recon.chunks`). The model sees one chunk at a time."""
+    (:mod:`muskie.recon.chunks`). The model sees one chunk at a time; ``progress`` shows a bar over the
+    chunks (``muskie.progress``)."""
     if chunk_views is not None:
         checked_overlap(chunk_views, chunk_overlap)
     if chunk_views is None or len(names) <= chunk_views:
@@ -127,7 +132,7 @@ def predict_capture(
     ranges = chunk_ranges(len(names), chunk_views, chunk_overlap)
     chunks = (
         predict_views(model, images[views.start : views.stop], names[views.start : views.stop], device)
-        for views in ranges
+        for views in progress_bar(ranges, desc="reconstructing chunks", unit="chunk", enabled=progress)
     )
     return assemble_chunks(chunks, ranges)
 
@@ -205,25 +210,27 @@ def predict_folder(
     overwrite: bool = False,
     chunk_views: int | None = None,
     chunk_overlap: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Path]:
     """Reconstruct the images of ``folder`` and write the results (module docstring) into ``out_dir``.
 
     ``size`` = (H, W) input size, multiples of the patch size; default: the first image's aspect ratio
     with its long side ``long_side``. ``chunk_views`` / ``chunk_overlap``: see :func:`predict_capture`.
+    ``progress`` shows bars over the images read and the chunks reconstructed (``muskie.progress``).
     ``out_dir`` may not be ``folder``, lie inside it or hold it, and must be empty unless ``overwrite``
     (see :func:`write_prediction`). Returns the written paths by kind.
     """
     check_output_folder(out_dir, inputs=[folder], overwrite=overwrite)
     if chunk_views is not None:
         checked_overlap(chunk_views, chunk_overlap)  # bad chunk settings refused before the images are read
-    patch = model.backbone.config.patch_size
+    patch = model.patch_size
     if size is None:
         first = read_image_folder(folder).frames[0]
         size = default_size((first.height, first.width), patch, long_side)
     if size[0] % patch or size[1] % patch:
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
-    images, names = load_images(folder, size)
+    images, names = load_images(folder, size, progress)
     if len(names) < 2:
         raise ValueError(f"{folder}: reconstruction needs at least 2 images, found {len(names)}")
-    prediction = predict_capture(model, images, names, device, chunk_views, chunk_overlap)
+    prediction = predict_capture(model, images, names, device, chunk_views, chunk_overlap, progress)
     return write_prediction(prediction, out_dir, min_confidence, overwrite=overwrite)

@@ -1,7 +1,9 @@
 """Fine-tuning the reconstruction model as a task of the training engine (``muskie.train.engine``).
 
 Each optimiser step takes ``accum_steps`` batches (``B`` scenes of ``V`` views with depth and cameras), runs
-the model and takes the loss of ``muskie.recon.loss``. The model is permutation-equivariant over views, so
+the model and takes the loss of ``muskie.recon.loss``. A schedule stated in epochs (``epochs``,
+``warmup_epochs``) becomes steps when the task is made, from the processes of the job and the samples of an
+epoch, and is logged. The model is permutation-equivariant over views, so
 view order is left as the dataset gives it. A checkpoint rebuilds the model by itself (class
 ``ReconModel``, its backbone's and heads' config), without the backbone's original weights file, and
 records the image size it was trained at (``metadata["image_size"]``).
@@ -9,11 +11,13 @@ records the image size it was trained at (``metadata["image_size"]``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from muskie.data.batch import ViewBatch
 from muskie.data.datasets import evaluation_batches
@@ -21,10 +25,12 @@ from muskie.data.views import MultiViewBatchSampler
 from muskie.recon.config import ReconTrainConfig
 from muskie.recon.loss import recon_loss
 from muskie.recon.model import ReconModel, build_recon_model
-from muskie.train.distributed import DistInfo
+from muskie.train.distributed import DistInfo, process_count
 from muskie.train.engine import ModelRecord, StepContext, Task, TaskLoss, TrainResult, train
 from muskie.train.streams import batch_stream
 from muskie.weights import HEAD_PREFIXES, TrainingRecord, load_into, read_weights
+
+log = logging.getLogger("muskie.recon")
 
 TASK_NAME = "recon"
 REQUIRED = ("depth", "cameras")  # every training scene needs both
@@ -39,9 +45,27 @@ class ReconTask(Task):
 
     def __init__(self, config: ReconTrainConfig):
         self.config = config
+        self._dataset: Dataset | None = None
+        if config.counts_epochs:  # the schedule in steps, before the engine reads it
+            scenes = None if config.data.samples_per_epoch else len(self.training_dataset())
+            self.config, note = config.with_epochs_as_steps(scenes, process_count())
+            log.info("schedule: %s", note)
+
+    def training_dataset(self) -> Dataset:
+        """The training scenes (opened once: counting an epoch's scenes and the stream share them)."""
+        if self._dataset is None:
+            self._dataset = self.config.data.open("train", require=REQUIRED)
+        return self._dataset
 
     def build_model(self) -> ReconModel:
-        return build_recon_model(self.config.model)
+        model = build_recon_model(self.config.model)
+        height, width = self.config.data.size
+        if height % model.patch_size or width % model.patch_size:
+            raise ValueError(
+                f"data.size {height}x{width} is not a multiple of the model's patch size {model.patch_size}"
+                + (f" (model.encoder {self.config.model.encoder})" if self.config.model.encoder else "")
+            )
+        return model
 
     def model_from_checkpoint(self, checkpoint) -> ReconModel:
         return ReconModel.from_config_dict(checkpoint.model_config)
@@ -60,7 +84,7 @@ class ReconTask(Task):
 
     def stream(self, start_step: int, dist: DistInfo, device: torch.device) -> Iterator[list]:
         config, data = self.config, self.config.data
-        dataset = data.open("train", require=REQUIRED)
+        dataset = self.training_dataset()
         sampler = MultiViewBatchSampler(
             len(dataset),
             batch_size=data.batch_size,

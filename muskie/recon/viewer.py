@@ -98,7 +98,7 @@ def viewer_html(
     depth = frustum_depth(points, cam_to_world)
     cameras = [
         {"color": color.tolist(), "segments": frustum_segments(pose, k, image_size, depth).round(6).tolist()}
-        for pose, k, color in zip(cam_to_world, intrinsics, camera_colors(len(cam_to_world)))
+        for pose, k, color in zip(cam_to_world, intrinsics, camera_colors(len(cam_to_world)), strict=True)
     ]
     scene = {
         "count": len(points),

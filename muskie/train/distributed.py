@@ -26,12 +26,17 @@ class DistInfo:
         return self.world_size > 1
 
 
+def process_count() -> int:
+    """The processes of the job torchrun's environment describes (``WORLD_SIZE``; 1 without it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(device_type: str) -> DistInfo:
     """Join the process group described by torchrun's environment (``RANK``, ``WORLD_SIZE``, ...).
 
     Without those variables this is a single-process run and nothing is initialised.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = process_count()
     if world_size <= 1:
         return DistInfo()
     rank = int(os.environ["RANK"])

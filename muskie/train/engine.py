@@ -569,7 +569,7 @@ def _to_host(records: list[dict]) -> list[dict]:
     for record in records:
         keys = [k for k, v in record.items() if torch.is_tensor(v)]
         values = torch.stack([record[k].float() for k in keys]).tolist() if keys else []
-        out.append({**record, **dict(zip(keys, values))})
+        out.append({**record, **dict(zip(keys, values, strict=True))})
     return out
 
 

@@ -44,7 +44,7 @@ def contact_sheet(samples: Sequence[dict]) -> Image.Image:
     sheet = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     top = _GAP
-    for sample, row in zip(samples, rows):
+    for sample, row in zip(samples, rows, strict=True):
         draw.text((_GAP, top), f"{sample['scene']}  ({len(row)} views)", fill=_INK)
         top += _LABEL_HEIGHT
         left = _GAP

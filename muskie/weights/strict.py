@@ -29,9 +29,9 @@ def check_config_fits(model_class: str, model_config: dict, state_dict: dict, so
     """Refuse a config whose block counts or widths differ from the tensors of ``state_dict``.
 
     Knows the Muskie backbone's layout (brief section 2), on its own (``Muskie``, ``MuskieBackbone``),
-    under ``backbone.`` with new blocks after it (``ReconModel``), or under ``encoder.`` with a decoder of
-    ``decoder.blocks.N`` (the peer models); other classes are left to the model comparison of
-    :func:`build_and_load`.
+    under ``backbone.`` with new blocks after it (``ReconModel``; or a published ViT under ``backbone.vit.``,
+    its config under ``encoder.vit``), or under ``encoder.`` with a decoder of ``decoder.blocks.N`` (the peer
+    models); other classes are left to the model comparison of :func:`build_and_load`.
     """
     if not isinstance(model_config, dict):
         raise ValueError(f"{source}: the model config is not a mapping but {type(model_config).__name__}")
@@ -39,10 +39,13 @@ def check_config_fits(model_class: str, model_config: dict, state_dict: dict, so
     if model_class in ("Muskie", "MuskieBackbone"):
         problems += _backbone_problems(model_config, state_dict, source, prefix="")
     elif model_class == "ReconModel":
-        backbone, head = model_config.get("backbone"), model_config.get("head")
-        if not isinstance(backbone, dict):
-            raise ValueError(f"{source}: a ReconModel config needs a 'backbone' mapping")
-        problems += _backbone_problems(backbone, state_dict, source, prefix="backbone.")
+        backbone, encoder, head = model_config.get("backbone"), model_config.get("encoder"), model_config.get("head")
+        if isinstance(encoder, dict) and isinstance(encoder.get("vit"), dict):
+            problems += _vit_problems(encoder["vit"], state_dict, source, prefix="backbone.vit.")
+        elif isinstance(backbone, dict):
+            problems += _backbone_problems(backbone, state_dict, source, prefix="backbone.")
+        else:
+            raise ValueError(f"{source}: a ReconModel config needs a 'backbone' or 'encoder' mapping")
         if isinstance(head, dict):
             problems += _count_problems(head.get("new_blocks"), "new_blocks", state_dict, "blocks.", source)
     elif model_class in PEER_CLASSES:
@@ -83,6 +86,21 @@ def _backbone_problems(config: dict, state_dict: dict, source: str, prefix: str)
     return problems
 
 
+def _vit_problems(config: dict, state_dict: dict, source: str, prefix: str) -> list[str]:
+    """A published ViT's width, patch size and depth (``PlainViTConfig`` fields) against its tensors."""
+    patch_key = f"{prefix}patch_embed.weight"
+    patch = state_dict.get(patch_key)
+    if patch is None or patch.dim() != 4:
+        raise ValueError(f"{source}: not the state_dict of a ViT encoder (no 4-D {patch_key})")
+    found = {"dim": patch.shape[0], "patch_size": patch.shape[2]}
+    problems = [
+        f"encoder {name} {config[name]!r} but the weights have {value}"
+        for name, value in found.items()
+        if name in config and config[name] != value
+    ]
+    return problems + _count_problems(config.get("depth"), "encoder depth", state_dict, f"{prefix}blocks.", source)
+
+
 def _count_problems(count, name: str, state_dict: dict, prefix: str, source: str) -> list[str]:
     indices = sorted(block_indices(state_dict, prefix))
     if indices != list(range(len(indices))):
@@ -107,10 +125,16 @@ def describe(config: dict) -> str:
             f"{f'{ratio:g}' if isinstance(ratio, (int, float)) else ratio}, {config.get('num_registers', '?')} "
             f"registers"
         )
+    if isinstance(config.get("vit"), dict):  # a published ViT as a reconstruction encoder
+        vit = config["vit"]
+        return (
+            f"{config.get('family', '?')} ViT of width {vit.get('dim', '?')}, {vit.get('depth', '?')} blocks, "
+            f"{vit.get('num_heads', '?')} heads, patch {vit.get('patch_size', '?')} (from {config.get('source', '?')})"
+        )
     parts = [
         f"{key} ({describe(value)})"
         for key, value in config.items()
-        if isinstance(value, dict) and "embed_dim" in value
+        if isinstance(value, dict) and ("embed_dim" in value or isinstance(value.get("vit"), dict))
     ]
     return ", ".join(parts) or "config " + ", ".join(map(str, config))
 

@@ -217,7 +217,7 @@ def read_scene(root: Path, scene_id: str, cameras: bool = True, depth: bool = Tr
     pose_filter = PoseFilter(str(trajectory))
     no_intrinsics = 0
     frames = []
-    for (milliseconds, name), pose, in_range in zip(names, poses, inside):
+    for (milliseconds, name), pose, in_range in zip(names, poses, inside, strict=True):
         if not in_range:
             continue
         pincam = next((pincams[ms] for ms in (milliseconds, milliseconds - 1, milliseconds + 1) if ms in pincams), None)

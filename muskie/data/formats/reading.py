@@ -100,7 +100,7 @@ def read_npz_arrays(path: Path, shapes: dict[str, tuple[int | None, ...]]) -> di
                     )
                     stored_shape, fortran_order, dtype = read_header(member)
                     fits = len(stored_shape) == len(shape) and all(
-                        want is None or want == got for want, got in zip(shape, stored_shape)
+                        want is None or want == got for want, got in zip(shape, stored_shape, strict=True)
                     )
                     if not fits or dtype.hasobject or dtype.kind not in "fiu":
                         expected = tuple("N" if want is None else want for want in shape)

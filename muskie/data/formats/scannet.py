@@ -158,7 +158,7 @@ def read_scannet1500(test_npz: str | Path, intrinsics_npz: str | Path) -> list[S
             f"{test_npz}: expected name (N, 4) and rel_pose (N, 12), got {names.shape} and {rel_poses.shape}"
         )
     pairs = []
-    for (scene_id, sub_scene, frame0, frame1), rel_pose in zip(names.tolist(), rel_poses):
+    for (scene_id, sub_scene, frame0, frame1), rel_pose in zip(names.tolist(), rel_poses, strict=True):
         scene = f"scene{scene_id:04d}_{sub_scene:02d}"
         if scene not in scene_intrinsics or scene_intrinsics[scene].shape != (3, 3):
             raise ValueError(f"{intrinsics_npz}: no 3x3 intrinsics for {scene}")

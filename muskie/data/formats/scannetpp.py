@@ -23,9 +23,9 @@ image named ``video/frame_000000.jpg`` in the iPhone model is ``rgb/frame_000000
   them (and the depth) with the ScanNet++ toolkit (``iphone/prepare_iphone_data.py``); model images whose
   frame was not extracted are skipped with a counted warning.
 
-``FORMAT`` (``scannetpp``) lists both captures of every scene; ``scannetpp_format("dslr")`` or
-``scannetpp_format("iphone")`` is the adapter of one capture (``scannetpp-dslr``, ``scannetpp-iphone``:
-register it with ``muskie.data.formats.register_format``). Without cameras no COLMAP file is opened and the
+Three formats are registered: ``scannetpp`` lists both captures of every scene, ``scannetpp-dslr`` and
+``scannetpp-iphone`` one capture (``scannetpp_format``): a training that needs depth reads
+``scannetpp-iphone``, since the DSLR photos have none. Without cameras no COLMAP file is opened and the
 frames are the image folder's; without depth ``depth/`` is not listed.
 """
 
@@ -123,4 +123,4 @@ def scannetpp_format(capture: str) -> DatasetFormat:
     )
 
 
-FORMAT = scannetpp_format("both")
+FORMATS = (scannetpp_format("both"), *(scannetpp_format(capture) for capture in CAPTURES))

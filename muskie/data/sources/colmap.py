@@ -240,7 +240,10 @@ def write_images_text(path: str | Path, images: dict[int, ColmapImage]) -> None:
         pose = " ".join(_format(v) for v in (*image.qvec, *image.tvec))
         lines.append(f"{image.image_id} {pose} {image.camera_id} {image.name}")
         lines.append(
-            " ".join(f"{_format(x)} {_format(y)} {int(pid)}" for (x, y), pid in zip(image.xys, image.point3d_ids))
+            " ".join(
+                f"{_format(x)} {_format(y)} {int(pid)}"
+                for (x, y), pid in zip(image.xys, image.point3d_ids, strict=True)
+            )
         )
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -259,7 +262,7 @@ def write_points3d_text(path: str | Path, points: dict[int, ColmapPoint3D]) -> N
             *(str(int(c)) for c in point.rgb),
             _format(point.error),
         ]
-        fields += [f"{int(i)} {int(j)}" for i, j in zip(point.image_ids, point.point2d_idxs)]
+        fields += [f"{int(i)} {int(j)}" for i, j in zip(point.image_ids, point.point2d_idxs, strict=True)]
         lines.append(" ".join(fields))
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -388,7 +391,7 @@ def write_images_binary(path: str | Path, images: dict[int, ColmapImage]) -> Non
         chunks.append(struct.pack("<I7di", image.image_id, *image.qvec, *image.tvec, image.camera_id))
         chunks.append(image.name.encode("utf-8") + b"\0")
         chunks.append(struct.pack("<Q", len(image.xys)))
-        for (x, y), point_id in zip(image.xys, image.point3d_ids):
+        for (x, y), point_id in zip(image.xys, image.point3d_ids, strict=True):
             chunks.append(struct.pack("<ddq", x, y, point_id))
     Path(path).write_bytes(b"".join(chunks))
 
@@ -407,7 +410,7 @@ def write_points3d_binary(path: str | Path, points: dict[int, ColmapPoint3D]) ->
                 len(point.image_ids),
             )
         )
-        for image_id, point2d_idx in zip(point.image_ids, point.point2d_idxs):
+        for image_id, point2d_idx in zip(point.image_ids, point.point2d_idxs, strict=True):
             chunks.append(struct.pack("<ii", image_id, point2d_idx))
     Path(path).write_bytes(b"".join(chunks))
 

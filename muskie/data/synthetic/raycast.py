@@ -82,7 +82,7 @@ class _DeviceScene:
 def _box_hits(origin, direction) -> torch.Tensor:
     """Entry into the unit cube (slab method)."""
     near = far = None
-    for o, d in zip(origin, direction):
+    for o, d in zip(origin, direction, strict=True):
         inverse = 1.0 / d
         t0 = (-1.0 - o) * inverse
         t1 = (1.0 - o) * inverse
@@ -192,7 +192,8 @@ def _unit_face(scene: _DeviceScene, kind: torch.Tensor, q: torch.Tensor):
         else:
             mask = kind == block_kind
             result = tuple(
-                torch.where(mask[:, None] if new.ndim == 2 else mask, new, old) for new, old in zip(values, result)
+                torch.where(mask[:, None] if new.ndim == 2 else mask, new, old)
+                for new, old in zip(values, result, strict=True)
             )
     return result
 
@@ -345,7 +346,7 @@ def render_views(
         _cast(device_scene, origins[chunk], directions[chunk], focal[chunk])
         for chunk in (slice(start, start + views_per_chunk) for start in range(0, len(intrinsics), views_per_chunk))
     ]
-    rgb, depth, valid, normals = (torch.cat(parts) for parts in zip(*outputs))
+    rgb, depth, valid, normals = (torch.cat(parts) for parts in zip(*outputs, strict=True))
     if with_normals:
         # world -> camera: n_cam = R^T n_world, i.e. n_world @ R for row vectors
         normals = torch.where(valid[..., None], normals @ cam_to_world[:, :3, :3], 0.0)

@@ -110,7 +110,7 @@ def photo_texture(rng: np.random.Generator, height: int, width: int) -> torch.Te
         if float(crop[:, ::4, ::4].std()) >= _MIN_CROP_STD:  # a subsample tells flat from textured
             break
     texture = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0]
-    flips = [dim for dim, flip in zip((1, 2), rng.random(2) < 0.5) if flip]
+    flips = [dim for dim, flip in zip((1, 2), rng.random(2) < 0.5, strict=True) if flip]
     if flips:
         texture = texture.flip(flips)
     return _recolour(texture, rng)

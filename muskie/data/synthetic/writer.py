@@ -114,7 +114,7 @@ def _add_npy_depth(json_path: Path, depth: torch.Tensor) -> None:
     """Save ``depth (V, H, W)`` metres as ``depth/<image stem>.npy`` and name them in the json."""
     meta = json.loads(json_path.read_text())
     (json_path.parent / "depth").mkdir(exist_ok=True)
-    for frame, frame_depth in zip(meta["frames"], depth):
+    for frame, frame_depth in zip(meta["frames"], depth, strict=True):
         relative = f"depth/{Path(frame['file_path']).stem}.npy"
         np.save(json_path.parent / relative, frame_depth.numpy().astype(np.float32))
         frame["depth_file_path"] = relative

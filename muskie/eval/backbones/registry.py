@@ -19,7 +19,6 @@ A spec is ``[LABEL=]KIND[:ARGUMENT]``:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,13 +91,14 @@ def published_argument(kind: str, argument: str | None) -> tuple[str, int | None
 
 
 def _published(kind: str) -> Callable[[str | None], FeatureBackbone]:
-    """The factory of a published family: ``load_<kind>`` of ``muskie.eval.backbones.published_<kind>``,
-    imported when a spec of that kind is built."""
+    """The factory of a published family (``muskie.eval.backbones.published.load_published``, imported when
+    a spec of that kind is built)."""
 
     def build(argument: str | None) -> FeatureBackbone:
-        module = importlib.import_module(f"muskie.eval.backbones.published_{kind}")
+        from muskie.eval.backbones.published import load_published
+
         path, resolution = published_argument(kind, argument)
-        return getattr(module, f"load_{kind}")(path, resolution=resolution)
+        return load_published(kind, path, resolution=resolution)
 
     return build
 

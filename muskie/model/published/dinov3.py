@@ -10,7 +10,7 @@ Everything is read from the shapes: width, depth, patch size, storage-token coun
 SwiGLU); every published ViT has LayerScale (``layerscale_init``), so it is required. The head width is four
 times the number of stored RoPE periods. ``qkv.bias_mask``
 (the ``mask_k_bias`` files) multiplies the qkv bias, zeroing the keys' part, so it is folded into the bias.
-Tokens: class, storage, patches; the rotary embedding (:class:`~muskie.eval.backbones.vit_positions.
+Tokens: class, storage, patches; the rotary embedding (:class:`~muskie.model.published.positions.
 NormalizedRope`, coordinates normalised per axis, as the hub's ``normalize_coords="separate"``; its training-time
 shift, jitter and rescaling do not apply at inference) turns the patches' queries and keys only.
 LayerNorm epsilon 1e-5 (the hub's ``layernormbf16``, every published ViT). The input normalisation is
@@ -21,11 +21,8 @@ statistics and are not told apart.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from muskie.eval.backbones.framewise import FramewiseFeatures
-from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (
+from muskie.model.published.layout import (
     LayoutCheck,
     block_count,
     block_tensors,
@@ -33,9 +30,8 @@ from muskie.eval.backbones.published import (
     load_checked,
     patch_embedding,
     read_published,
-    size_name,
 )
-from muskie.eval.backbones.vit_positions import NormalizedRope
+from muskie.model.published.plain_vit import PlainViT, PlainViTConfig
 
 FAMILY = "DINOv3"
 EPS = 1e-5
@@ -77,27 +73,17 @@ def read_dinov3(path: str | os.PathLike) -> PlainViT:
     check.finish(ignored=lambda key: key.startswith(CLS_NORMS))
     registers = 0 if storage is None else storage.shape[1]
 
-    def build() -> PlainViT:
-        return PlainViT(
-            dim,
-            depth,
-            dim // head_dim,
-            patch_size,
-            ffn=ffn,
-            hidden=hidden,
-            layer_scale=True,
-            eps=EPS,
-            cls_token=True,
-            num_registers=registers,
-            positions=NormalizedRope(head_dim),
-        )
-
-    return load_checked(build, tensors, source)
-
-
-def load_dinov3(path: str | os.PathLike, resolution: int | None = None, name: str | None = None) -> FramewiseFeatures:
-    """An official DINOv3 ViT file as an evaluation backbone (ImageNet normalisation; ``resolution`` as in
-    :class:`FramewiseFeatures`: None runs on the Muskie grid)."""
-    vit = read_dinov3(path)
-    label = f"{FAMILY} {size_name(vit.norm.normalized_shape[0], vit.patch_size)} ({Path(path).name})"
-    return FramewiseFeatures(vit, name=name or label, resolution=resolution)
+    config = PlainViTConfig(
+        dim,
+        depth,
+        dim // head_dim,
+        patch_size,
+        ffn,
+        hidden,
+        layer_scale=True,
+        eps=EPS,
+        cls_token=True,
+        num_registers=registers,
+        positions={"kind": "normalized_rope", "head_dim": head_dim},
+    )
+    return load_checked(lambda: PlainViT(config), tensors, source)

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
-from muskie.eval.backbones.framewise import FramewiseFeatures
-from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (
+from muskie.model.published.layout import (
     LayoutCheck,
     block_count,
     block_tensors,
@@ -29,9 +26,8 @@ from muskie.eval.backbones.published import (
     load_checked,
     patch_embedding,
     read_published,
-    size_name,
 )
-from muskie.eval.backbones.vit_positions import PositionTable
+from muskie.model.published.plain_vit import PlainViT, PlainViTConfig
 
 FAMILY = "MAE"
 EPS = 1e-6
@@ -68,27 +64,18 @@ def read_mae(path: str | os.PathLike, num_heads: int | None = None) -> PlainViT:
     tensors["norm.bias"] = check.tensor("norm.bias", (dim,))
     check.finish(ignored=lambda key: key.startswith(DECODER_PREFIXES))
 
-    def build() -> PlainViT:
-        return PlainViT(
-            dim,
-            depth,
-            heads,
-            patch_size,
-            ffn="mlp",
-            hidden=hidden,
-            layer_scale=False,
-            eps=EPS,
-            cls_token=True,
-            num_registers=0,
-            positions=PositionTable(grid, dim, cls_entry=True),
-        )
-
-    return load_checked(build, tensors, source)
-
-
-def load_mae(path: str | os.PathLike, resolution: int | None = None, name: str | None = None) -> FramewiseFeatures:
-    """An official MAE pre-training checkpoint's encoder as an evaluation backbone (ImageNet normalisation;
-    ``resolution`` as in :class:`FramewiseFeatures`: None runs on the Muskie grid)."""
-    vit = read_mae(path)
-    label = f"{FAMILY} {size_name(vit.norm.normalized_shape[0], vit.patch_size)} ({Path(path).name})"
-    return FramewiseFeatures(vit, name=name or label, resolution=resolution)
+    positions = {"kind": "table", "grid": grid, "dim": dim, "cls_entry": True, "offset": 0.0, "antialias": False}
+    config = PlainViTConfig(
+        dim,
+        depth,
+        heads,
+        patch_size,
+        "mlp",
+        hidden,
+        layer_scale=False,
+        eps=EPS,
+        cls_token=True,
+        num_registers=0,
+        positions=positions,
+    )
+    return load_checked(lambda: PlainViT(config), tensors, source)

@@ -9,20 +9,25 @@ an MLP with exact GELU, or a SwiGLU (``silu(a) * b``) with its two input project
 separate (DINOv3 "plus" sizes).
 
 Parameter names follow the published files where they can (``blocks.{i}.attn.qkv``, ``blocks.{i}.mlp.fc1``,
-``norm``, ...), so each family's reader renames little. The readers (``dinov2_official``, ``dinov3``, ``mae``,
-``croco``) build this module from shapes they have checked, and only then fill it.
+``norm``, ...), so each family's reader renames little. The readers (``muskie.model.published.dinov2``,
+``dinov3``, ``mae``, ``croco``) build this module from shapes they have checked, and only then fill it. Its
+architecture is a :class:`PlainViTConfig` of plain values, so a model holding a ViT read from a published file
+is saved and rebuilt without that file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-# rotates queries or keys (..., L, head_dim) of the patch tokens by their positions
-Rotate = Callable[[torch.Tensor], torch.Tensor]
+from muskie.model.published.positions import Rotate, positions_from_spec
 
 FFN_KINDS = ("mlp", "swiglu_fused", "swiglu")
 
@@ -112,44 +117,83 @@ class Block(nn.Module):
         return x + (y if self.ls2 is None else self.ls2 * y)
 
 
-class PlainViT(nn.Module):
-    """A frame-wise ViT: :meth:`layers_out` gives the patch tokens of chosen blocks on the patch grid.
+@dataclass(frozen=True)
+class PlainViTConfig:
+    """The architecture of a :class:`PlainViT`.
 
-    Args:
+    Attributes:
         dim: token width ``E``; depth: blocks; num_heads: attention heads; patch_size: ``p`` pixels.
         ffn: feed-forward kind (:data:`FFN_KINDS`); hidden: its inner width; layer_scale: LayerScale on both
             residual branches; eps: LayerNorm epsilon (all norms).
         cls_token: a class token first; num_registers: register / storage tokens after it (no position).
-        positions: a module of ``muskie.eval.backbones.vit_positions`` called with the patch grid, giving
-            absolute embeddings (``PositionTable``) or a rotary embedding (``NormalizedRope``, ``GridRope``) as
-            a ``PositionCode``; see :meth:`tokens`.
+        positions: the position code as ``muskie.model.published.positions`` describes it (``{"kind":
+            "table" | "normalized_rope" | "grid_rope", ...}``): absolute embeddings or a rotary embedding of
+            the patches; see :meth:`PlainViT.tokens`.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        depth: int,
-        num_heads: int,
-        patch_size: int,
-        *,
-        ffn: str,
-        hidden: int,
-        layer_scale: bool,
-        eps: float,
-        cls_token: bool,
-        num_registers: int,
-        positions: nn.Module,
-    ):
+    dim: int
+    depth: int
+    num_heads: int
+    patch_size: int
+    ffn: str
+    hidden: int
+    layer_scale: bool
+    eps: float
+    cls_token: bool
+    num_registers: int
+    positions: dict
+
+    def to_dict(self) -> dict:
+        """Plain values (what weights files store)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "vit") -> PlainViTConfig:
+        """The config of ``values`` (a :meth:`to_dict`), every field required and type-checked; ValueError
+        naming ``where`` and the field otherwise (``values`` come from a weights file)."""
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict) or set(values) != set(fields):
+            shown = sorted(values) if isinstance(values, dict) else type(values).__name__
+            raise ValueError(f"{where}: a PlainViT config has the keys {sorted(fields)}, got {shown}")
+        kinds = {"int": int, "str": str, "bool": bool, "float": (int, float), "dict": dict}
+        for name, kind in fields.items():  # the annotations are strings (postponed evaluation)
+            value = values[name]
+            # bool is an int to Python: only a flag may be one
+            wrong = isinstance(value, bool) != (kind == "bool") or not isinstance(value, kinds[kind])
+            if wrong or (kind == "int" and value < (0 if name == "num_registers" else 1)):
+                raise ValueError(f"{where}.{name}: {value!r} is not a valid {name}")
+        if values["ffn"] not in FFN_KINDS or not (math.isfinite(values["eps"]) and values["eps"] > 0):
+            raise ValueError(f"{where}: ffn must be one of {', '.join(FFN_KINDS)} and eps > 0, got {values}")
+        positions_from_spec(values["positions"], f"{where}.positions")  # refuses a bad position code
+        return cls(**{**values, "eps": float(values["eps"])})
+
+
+class PlainViT(nn.Module):
+    """A frame-wise ViT of a :class:`PlainViTConfig`: :meth:`layers_out` gives the patch tokens of chosen
+    blocks on the patch grid.
+
+    ``grad_checkpointing`` (off by default) recomputes each block's activations in the backward pass instead
+    of storing them, in training mode with gradients on.
+    """
+
+    def __init__(self, config: PlainViTConfig):
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
-        self.patch_size = patch_size
-        self.patch_embed = nn.Conv2d(3, dim, patch_size, stride=patch_size)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
-        self.register_tokens = nn.Parameter(torch.zeros(1, num_registers, dim)) if num_registers else None
-        self.positions = positions
-        self.blocks = nn.ModuleList(Block(dim, num_heads, ffn, hidden, layer_scale, eps) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=eps)
+        if config.dim % config.num_heads:
+            raise ValueError(f"width {config.dim} is not divisible by {config.num_heads} heads")
+        self.config = config
+        self.grad_checkpointing = False
+        dim = config.dim
+        self.patch_size = config.patch_size
+        self.patch_embed = nn.Conv2d(3, dim, config.patch_size, stride=config.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if config.cls_token else None
+        registers = config.num_registers
+        self.register_tokens = nn.Parameter(torch.zeros(1, registers, dim)) if registers else None
+        self.positions = positions_from_spec(config.positions)
+        self.blocks = nn.ModuleList(
+            Block(dim, config.num_heads, config.ffn, config.hidden, config.layer_scale, config.eps)
+            for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(dim, eps=config.eps)
 
     @property
     def num_prefix(self) -> int:
@@ -185,8 +229,9 @@ class PlainViT(nn.Module):
         x, rotate = self.tokens(images)
         prefix = self.num_prefix
         out = {}
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for index, block in enumerate(self.blocks[: max(blocks) + 1]):
-            x = block(x, rotate, prefix)
+            x = checkpoint(block, x, rotate, prefix, use_reentrant=False) if checkpointing else block(x, rotate, prefix)
             if index in blocks:
                 out[index] = self.norm(x[:, prefix:]).reshape(n, grid_h, grid_w, -1)
         return out

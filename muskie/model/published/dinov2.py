@@ -9,7 +9,7 @@ or ViT-g's fused SwiGLU). Heads have 64 channels in every published size (S 6, B
 one has LayerScale (the hub's ``init_values=1.0``), so it is required.
 
 Tokens: the class token and the patches get the position table (resized to the patch grid, see
-:mod:`muskie.eval.backbones.vit_positions`), then the registers go between them. How the table is resized
+:mod:`muskie.model.published.positions`), then the registers go between them. How the table is resized
 follows the hub's two settings, told apart by the registers: without them a scale factor ``(h + 0.1) / M``
 and no antialias, with them the size ``(h, w)`` and antialias. LayerNorm epsilon 1e-6.
 """
@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
-from muskie.eval.backbones.framewise import FramewiseFeatures
-from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (
+from muskie.model.published.layout import (
     LayoutCheck,
     block_count,
     block_tensors,
@@ -31,9 +28,8 @@ from muskie.eval.backbones.published import (
     load_checked,
     patch_embedding,
     read_published,
-    size_name,
 )
-from muskie.eval.backbones.vit_positions import PositionTable
+from muskie.model.published.plain_vit import PlainViT, PlainViTConfig
 
 FAMILY = "DINOv2"
 EPS = 1e-6
@@ -67,31 +63,25 @@ def read_dinov2(path: str | os.PathLike, num_heads: int | None = None) -> PlainV
         check.tensor("mask_token", (1, dim))  # for masked training only
     check.finish()
 
-    def build() -> PlainViT:
-        positions = PositionTable(
-            grid, dim, cls_entry=True, offset=0.0 if registers else INTERPOLATE_OFFSET, antialias=bool(registers)
-        )
-        return PlainViT(
-            dim,
-            depth,
-            heads,
-            patch_size,
-            ffn=ffn,
-            hidden=hidden,
-            layer_scale=True,
-            eps=EPS,
-            cls_token=True,
-            num_registers=registers,
-            positions=positions,
-        )
-
-    return load_checked(build, tensors, source)
-
-
-def load_dinov2(path: str | os.PathLike, resolution: int | None = None, name: str | None = None) -> FramewiseFeatures:
-    """An official DINOv2 file as an evaluation backbone (ImageNet normalisation; ``resolution`` as in
-    :class:`FramewiseFeatures`: None runs on the Muskie grid)."""
-    vit = read_dinov2(path)
-    registers = "" if vit.register_tokens is None else f" reg{vit.register_tokens.shape[1]}"
-    label = f"{FAMILY} {size_name(vit.norm.normalized_shape[0], vit.patch_size)}{registers} ({Path(path).name})"
-    return FramewiseFeatures(vit, name=name or label, resolution=resolution)
+    positions = {
+        "kind": "table",
+        "grid": grid,
+        "dim": dim,
+        "cls_entry": True,
+        "offset": 0.0 if registers else INTERPOLATE_OFFSET,
+        "antialias": bool(registers),
+    }
+    config = PlainViTConfig(
+        dim,
+        depth,
+        heads,
+        patch_size,
+        ffn,
+        hidden,
+        layer_scale=True,
+        eps=EPS,
+        cls_token=True,
+        num_registers=registers,
+        positions=positions,
+    )
+    return load_checked(lambda: PlainViT(config), tensors, source)

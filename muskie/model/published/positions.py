@@ -13,12 +13,15 @@
   of each head's channels turned by ``y``, the second by ``x``, frequencies ``base ** (-2j / (D/2))``; the
   convention of muskie's own RoPE (:mod:`muskie.model.layers.rope`), whose tables and rotation it uses.
 
-Each is a module called with the grid that returns a :class:`PositionCode`.
+Each is a module called with the grid that returns a :class:`PositionCode`, and each describes itself as
+plain values (``spec()``, ``{"kind": ..., ...}``) that :func:`positions_from_spec` builds it again from, so a
+model holding one can be saved and rebuilt without the file it was read from.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -26,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from muskie.eval.backbones.plain_vit import Rotate
 from muskie.model.layers.rope import apply_rope, rope_tables
+
+# rotates queries or keys (..., L, head_dim) of the patch tokens by their positions
+Rotate = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -57,6 +62,18 @@ class PositionTable(nn.Module):
         self.offset = offset
         self.antialias = antialias
         self.table = nn.Parameter(torch.zeros(1, int(cls_entry) + grid * grid, dim))
+
+    def spec(self) -> dict:
+        """``{"kind": "table", ...}``: the arguments that build this module again."""
+        dim = self.table.shape[-1]
+        return {
+            "kind": "table",
+            "grid": self.grid,
+            "dim": dim,
+            "cls_entry": self.cls_entry,
+            "offset": self.offset,
+            "antialias": self.antialias,
+        }
 
     def resized(self, grid_h: int, grid_w: int) -> torch.Tensor:
         """``(1, h*w, E)``: the patch entries on an ``h x w`` grid, row-major."""
@@ -92,6 +109,10 @@ class NormalizedRope(nn.Module):
             raise ValueError(f"DINOv3's RoPE needs a head width divisible by 4, got {head_dim}")
         self.register_buffer("periods", torch.ones(head_dim // 4))
 
+    def spec(self) -> dict:
+        """``{"kind": "normalized_rope", "head_dim": D}`` (the periods are a buffer of the state_dict)."""
+        return {"kind": "normalized_rope", "head_dim": 4 * self.periods.shape[0]}
+
     def forward(self, grid_h: int, grid_w: int, dtype: torch.dtype, device=None) -> PositionCode:
         rows = 2 * (torch.arange(grid_h, dtype=torch.float64, device=device) + 0.5) / grid_h - 1
         cols = 2 * (torch.arange(grid_w, dtype=torch.float64, device=device) + 0.5) / grid_w - 1
@@ -111,8 +132,54 @@ class GridRope(nn.Module):
         self.head_dim = head_dim
         self.base = base
 
+    def spec(self) -> dict:
+        """``{"kind": "grid_rope", "head_dim": D, "base": b}``."""
+        return {"kind": "grid_rope", "head_dim": self.head_dim, "base": self.base}
+
     def forward(self, grid_h: int, grid_w: int, dtype: torch.dtype, device=None) -> PositionCode:
         rows = torch.arange(grid_h, device=device).repeat_interleave(grid_w)
         cols = torch.arange(grid_w, device=device).repeat(grid_h)
         cos, sin = rope_tables(torch.stack([rows, cols], dim=-1), self.head_dim, self.base, dtype=dtype)
         return PositionCode(rotate=partial(apply_rope, cos=cos, sin=sin))
+
+
+# kind -> (class, its arguments and their types)
+_KINDS: dict[str, tuple[type[nn.Module], dict[str, type | tuple[type, ...]]]] = {
+    "table": (
+        PositionTable,
+        {"grid": int, "dim": int, "cls_entry": bool, "offset": (int, float), "antialias": bool},
+    ),
+    "normalized_rope": (NormalizedRope, {"head_dim": int}),
+    "grid_rope": (GridRope, {"head_dim": int, "base": (int, float)}),
+}
+
+
+def positions_from_spec(spec: dict, where: str = "positions") -> nn.Module:
+    """The position module a ``spec()`` describes (its parameters and buffers freshly initialised).
+
+    Raises ValueError naming ``where`` for an unknown kind, a missing or unknown argument, or a value of the
+    wrong type (the spec comes from a weights file's config).
+    """
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in _KINDS:
+        raise ValueError(f"{where}: 'kind' must be one of {', '.join(_KINDS)}, got {kind!r}")
+    cls, arguments = _KINDS[kind]
+    given = {key: value for key, value in spec.items() if key != "kind"}
+    if set(given) != set(arguments):
+        raise ValueError(f"{where}: a {kind!r} position code takes {sorted(arguments)}, got {sorted(given)}")
+    for key, value in given.items():
+        if not _valid(key, value, arguments[key]):
+            raise ValueError(f"{where}.{key}: {value!r} is not a valid {key}")
+    return cls(**given)
+
+
+def _valid(key: str, value, kind: type | tuple[type, ...]) -> bool:
+    """A flag is a bool; an integer a positive int (not a bool, which Python counts as one); a number finite,
+    >= 0, and > 0 for a RoPE base."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return False
+    if kind is int:
+        return value >= 1
+    return math.isfinite(value) and (value > 0 if key == "base" else value >= 0)

@@ -10,7 +10,7 @@ The files hold ``{"model": state_dict, "croco_kwargs": {...}}``: the keyword arg
 
 The head count is the one thing shapes do not say: it comes from ``croco_kwargs``, whose width and depth
 must agree with the tensors. The encoder has no class token; with RoPE the patches' queries and keys are
-turned by their integer grid positions ``(y, x)`` from 0 (:class:`~muskie.eval.backbones.vit_positions.GridRope`),
+turned by their integer grid positions ``(y, x)`` from 0 (:class:`~muskie.model.published.positions.GridRope`),
 with the sin-cos table that is resized bicubic to the patch grid as CroCo's ``interpolate_pos_embed``. Every
 block is read through ``enc_norm`` (LayerNorm, epsilon 1e-6).
 """
@@ -20,22 +20,16 @@ from __future__ import annotations
 import math
 import os
 import re
-from pathlib import Path
 
-from torch import nn
-
-from muskie.eval.backbones.framewise import FramewiseFeatures
-from muskie.eval.backbones.plain_vit import PlainViT
-from muskie.eval.backbones.published import (
+from muskie.model.published.layout import (
     LayoutCheck,
     block_count,
     block_tensors,
     load_checked,
     patch_embedding,
     read_published,
-    size_name,
 )
-from muskie.eval.backbones.vit_positions import GridRope, PositionTable
+from muskie.model.published.plain_vit import PlainViT, PlainViTConfig
 
 FAMILY = "CroCo"
 EPS = 1e-6
@@ -87,43 +81,26 @@ def read_croco(path: str | os.PathLike) -> PlainViT:
     if rope:
         if (dim // heads) % 4:
             raise ValueError(f"{source}: RoPE needs a head width divisible by 4, got {dim // heads}")
-
-        def positions() -> nn.Module:
-            return GridRope(dim // heads, float(rope.group(1)))
+        positions = {"kind": "grid_rope", "head_dim": dim // heads, "base": float(rope.group(1))}
     else:
         table = check.tensor("enc_pos_embed", (None, dim))
         grid = math.isqrt(table.shape[0])
         if grid < 1 or grid * grid != table.shape[0]:
             raise ValueError(f"{source}: enc_pos_embed holds {table.shape[0]} entries, not a square grid")
         tensors["positions.table"] = table[None]
-
-        def positions() -> nn.Module:
-            return PositionTable(grid, dim, cls_entry=False)
-
+        positions = {"kind": "table", "grid": grid, "dim": dim, "cls_entry": False, "offset": 0.0, "antialias": False}
     check.finish(ignored=lambda key: key.startswith(DECODER_PREFIXES))
-
-    def build() -> PlainViT:
-        return PlainViT(
-            dim,
-            depth,
-            heads,
-            patch_size,
-            ffn="mlp",
-            hidden=hidden,
-            layer_scale=False,
-            eps=EPS,
-            cls_token=False,
-            num_registers=0,
-            positions=positions(),
-        )
-
-    return load_checked(build, tensors, source)
-
-
-def load_croco(path: str | os.PathLike, resolution: int | None = None, name: str | None = None) -> FramewiseFeatures:
-    """An official CroCo checkpoint's encoder as an evaluation backbone (ImageNet normalisation, as CroCo's
-    demo; ``resolution`` as in :class:`FramewiseFeatures`: None runs on the Muskie grid)."""
-    vit = read_croco(path)
-    version = "v2" if isinstance(vit.positions, GridRope) else "v1"
-    label = f"{FAMILY} {version} {size_name(vit.norm.normalized_shape[0], vit.patch_size)} ({Path(path).name})"
-    return FramewiseFeatures(vit, name=name or label, resolution=resolution)
+    config = PlainViTConfig(
+        dim,
+        depth,
+        heads,
+        patch_size,
+        "mlp",
+        hidden,
+        layer_scale=False,
+        eps=EPS,
+        cls_token=False,
+        num_registers=0,
+        positions=positions,
+    )
+    return load_checked(lambda: PlainViT(config), tensors, source)
