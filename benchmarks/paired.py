@@ -74,4 +74,4 @@ def time_paired(
 def paired_ratio(times: dict[str, list[float]], numerator: str, denominator: str) -> float:
     """The median over rounds of ``numerator``'s time over ``denominator``'s in the same round: above 1 when
     ``denominator`` is faster. Robust to load that changes between rounds."""
-    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator]))
+    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator], strict=True))

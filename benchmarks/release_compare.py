@@ -224,7 +224,7 @@ def equivalence(models, args) -> dict[str, tuple[float, float]]:
             label = f"{str(dtype).split('.')[1]} no mask {name}"
             checks[f"{label}: pixels"] = (relative_l2(unpatchify(out.pred, p, h, w), pred), tolerance)
             checks[f"{label}: confidence"] = (relative_l2(unpatchify(out.confidence, p, h, w), conf), tolerance)
-            worst = max(relative_l2(o.flatten(0, 1), t) for o, t in zip(out.features, features))
+            worst = max(relative_l2(o.flatten(0, 1), t) for o, t in zip(out.features, features, strict=True))
             checks[f"{label}: features (worst block)"] = (worst, tolerance)
     release, ours = release.float(), ours.float()
     for name, (b, v, h, w) in inputs.items():

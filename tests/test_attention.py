@@ -81,4 +81,4 @@ def test_queries_and_keys_rotated_together_give_exactly_the_one_by_one_numbers()
             (out_a, att_a, grads_a), (out_b, att_b, grads_b) = results
             assert torch.equal(out_a, out_b)
             assert (att_a is None and att_b is None) or torch.equal(att_a, att_b)
-            assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+            assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))

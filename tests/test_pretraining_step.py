@@ -36,7 +36,9 @@ def test_the_head_on_chosen_patches_predicts_their_rows_of_the_full_head():
         rows = getattr(full, name).flatten(0, 2)[index]
         assert getattr(chosen, name).shape == rows.shape == (len(index), SMALL_MUSKIE.pixel_dim)
         torch.testing.assert_close(getattr(chosen, name), rows, rtol=1e-12, atol=1e-12)
-    assert all(torch.equal(a, b) for a, b in zip(full.features, chosen.features)), "the backbone runs unchanged"
+    assert all(torch.equal(a, b) for a, b in zip(full.features, chosen.features, strict=True)), (
+        "the backbone runs unchanged"
+    )
 
 
 def test_predict_patches_must_be_int64_indices():

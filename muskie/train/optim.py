@@ -48,7 +48,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
         current = optimizer.param_groups
         groups = [
             {**saved, **{key: now[key] for key in IMPLEMENTATION_KEYS if key in now}}
-            for saved, now in zip(saved_groups, current)
+            for saved, now in zip(saved_groups, current, strict=True)
         ]
         state = {**state, "param_groups": groups}
     optimizer.load_state_dict(state)
