@@ -218,3 +218,28 @@ def write_nrgbd_scene(folder, num_frames: int, no_pose: tuple[int, ...] = ()) ->
         blocks.append("\n".join(" ".join("nan" if i in no_pose else f"{v:.12f}" for v in row) for row in gl))
     (folder / "poses.txt").write_text("\n".join(blocks) + "\n")
     return poses
+
+
+# `muskie recon train` settings of a run that takes seconds: 3 views of 16x16 pixels on 4 synthetic scenes, narrow
+# heads, one thread on the CPU (the backbone is each test's own)
+TINY_RECON_RUN = [
+    "--set",
+    "model.dpt_dim=16",
+    "--set",
+    "model.camera_dim=16",
+    "--set",
+    "data.num_views=3",
+    "--set",
+    "data.size=[16, 16]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.synthetic_scenes=4",
+    "--set",
+    "optim.warmup_steps=1",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--threads",
+    "1",
+]

@@ -5,34 +5,13 @@ import json
 import numpy as np
 import pytest
 from cli_runner import muskie
+from fixtures import TINY_RECON_RUN
 from PIL import Image
 
 from muskie.data.sources import read_colmap_scene, read_transforms_json
 from muskie.recon.ply import read_ply
 
-TINY = [
-    "--set",
-    "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}",
-    "--set",
-    "model.dpt_dim=16",
-    "--set",
-    "model.camera_dim=16",
-    "--set",
-    "data.num_views=3",
-    "--set",
-    "data.size=[16, 16]",
-    "--set",
-    "data.batch_size=2",
-    "--set",
-    "data.synthetic_scenes=4",
-    "--set",
-    "optim.warmup_steps=1",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--threads",
-    "1",
-]
+TINY = ["--set", "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}", *TINY_RECON_RUN]
 
 
 @pytest.fixture(scope="module")

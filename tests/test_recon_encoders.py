@@ -5,6 +5,7 @@ and saving and loading without the original file."""
 import pytest
 import torch
 from cli_runner import run_cli
+from fixtures import TINY_RECON_RUN
 from published_vits import DEPTH, PATCH, dinov2_state, dinov3_state, reference_dinov2
 
 from muskie.loading import load_model
@@ -15,28 +16,7 @@ from muskie.train.optim import build_optimizer
 from muskie.weights import read_weights
 
 HEADS = {"dpt_dim": 16, "camera_dim": 16}
-# a tiny run on synthetic scenes: 3 views of 16x16 pixels, a 4x4 patch grid with the published layouts' 4-px patches
-TINY_RUN = [
-    "--set",
-    "model.dpt_dim=16",
-    "--set",
-    "model.camera_dim=16",
-    "--set",
-    "data.num_views=3",
-    "--set",
-    "data.size=[16, 16]",
-    "--set",
-    "data.batch_size=2",
-    "--set",
-    "data.synthetic_scenes=4",
-    "--set",
-    "optim.warmup_steps=1",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--threads",
-    "1",
-]
+# TINY_RECON_RUN: 3 views of 16x16 pixels, a 4x4 patch grid with the published layouts' 4-px patches
 
 
 @pytest.fixture
@@ -100,14 +80,14 @@ def test_encoder_specs_and_conflicts_are_refused(dinov2_file, tmp_path, capsys):
         with pytest.raises(ValueError, match="FAMILY:PATH with FAMILY one of dinov2, dinov3, mae, croco"):
             parse_encoder(spec)
     code, err = run_cli(
-        ["recon", "train", "--out", tmp_path / "run", "--set", "model.encoder=vit:x.pth", *TINY_RUN], capsys
+        ["recon", "train", "--out", tmp_path / "run", "--set", "model.encoder=vit:x.pth", *TINY_RECON_RUN], capsys
     )
     assert code == 2 and err.strip().splitlines() == [
         "muskie recon: error: model.encoder: an encoder is FAMILY:PATH with FAMILY one of dinov2, dinov3, mae, croco, "
         "got 'vit:x.pth'"
     ]
     both = ["--set", f"model.encoder=dinov2:{dinov2_file}", "--backbone-weights", dinov2_file]
-    code, err = run_cli(["recon", "train", "--out", tmp_path / "run", *both, *TINY_RUN], capsys)
+    code, err = run_cli(["recon", "train", "--out", tmp_path / "run", *both, *TINY_RECON_RUN], capsys)
     assert code == 2 and "model.encoder and model.backbone_weights are both set" in err
     code, err = run_cli(
         [
@@ -117,14 +97,23 @@ def test_encoder_specs_and_conflicts_are_refused(dinov2_file, tmp_path, capsys):
             tmp_path / "run",
             "--set",
             f"model.encoder=dinov2:{tmp_path / 'no.pth'}",
-            *TINY_RUN,
+            *TINY_RECON_RUN,
         ],
         capsys,
     )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no.pth: no such DINOv2 weights file" in err
     size = ["--set", "data.size=[18, 16]"]
     code, err = run_cli(
-        ["recon", "train", "--out", tmp_path / "run", "--set", f"model.encoder=dinov2:{dinov2_file}", *TINY_RUN, *size],
+        [
+            "recon",
+            "train",
+            "--out",
+            tmp_path / "run",
+            "--set",
+            f"model.encoder=dinov2:{dinov2_file}",
+            *TINY_RECON_RUN,
+            *size,
+        ],
         capsys,
     )
     assert code == 2 and "data.size 18x16 is not a multiple of the model's patch size 4 (model.encoder dinov2:" in err
@@ -134,7 +123,7 @@ def test_encoder_specs_and_conflicts_are_refused(dinov2_file, tmp_path, capsys):
 def test_train_then_load_and_save_without_the_original_file(dinov2_file, tmp_path, capsys):
     run = tmp_path / "run"
     code, err = run_cli(
-        ["recon", "train", "--out", run, "--steps", 2, "--set", f"model.encoder=dinov2:{dinov2_file}", *TINY_RUN],
+        ["recon", "train", "--out", run, "--steps", 2, "--set", f"model.encoder=dinov2:{dinov2_file}", *TINY_RECON_RUN],
         capsys,
     )
     assert code == 0, err
