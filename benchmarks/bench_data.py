@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from paired import cpu_model  # benchmarks/ is on sys.path when a script here runs
 from PIL import Image
 
 from muskie.data.datasets import DatasetSourceConfig, open_source
@@ -35,16 +35,6 @@ from muskie.train.streams import batch_stream
 FRAMES_PER_SCENE = 100
 LOADER_SCENES, LOADER_FRAMES = 8, 32
 VIEWS, BATCH, SIZE = 8, 4, 224
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` says."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def jpeg_bytes(width: int, height: int, count: int, seed: int = 0) -> list[bytes]:
