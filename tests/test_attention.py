@@ -1,4 +1,5 @@
-"""Attention layer: fused and explicit paths agree, and both match a float64 computation."""
+"""Attention layer: the output does not depend on what is asked of the attention maps, and output and maps
+match a float64 computation."""
 
 import math
 
@@ -33,32 +34,35 @@ def reference(layer, x, cos, sin):
     return out, torch.stack(probs).mean(0)
 
 
-def test_fused_and_explicit_paths_match_float64_reference():
+def test_output_and_maps_match_float64_reference():
     layer = make_layer()
     positions = token_positions(3, 4, num_registers=2)
     cos, sin = rope_tables(positions, layer.head_dim, 100.0)
     x = torch.randn(2, positions.shape[0], 32)
-    fused, none = layer(x, cos, sin)
-    explicit, probs = layer(x, cos, sin, return_attention=True)
+    plain, none = layer(x, cos, sin)
+    with_maps, probs = layer(x, cos, sin, return_attention=True)
+    with_source, kept = layer(x, cos, sin, return_attention=True, source=slice(2, 8))
     expected_out, expected_probs = reference(layer, x, cos, sin)
     assert none is None
-    assert probs.shape == (2, 14, 14)
-    torch.testing.assert_close(fused.double(), expected_out, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(explicit.double(), expected_out, rtol=1e-5, atol=1e-5)
+    assert probs.shape == (2, 14, 14) and kept.shape == (2, 2, 6, 14)
+    assert torch.equal(plain, with_maps) and torch.equal(plain, with_source)  # the maps change no output
+    torch.testing.assert_close(plain.double(), expected_out, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(probs.double(), expected_probs, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(probs.sum(-1), torch.ones(2, 14))
+    torch.testing.assert_close(kept[:, 0].double(), expected_probs[:, 2:8], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(kept[:, 1].double(), expected_probs[:, :, 2:8].transpose(1, 2), rtol=1e-5, atol=1e-6)
 
 
-def test_gradients_flow_through_both_paths():
+def test_asking_for_maps_changes_no_gradient_of_the_output():
     layer = make_layer(1)
     cos, sin = rope_tables(token_positions(2, 2, 1), layer.head_dim, 100.0)
     x = torch.randn(1, 5, 32)
     grads = []
-    for explicit in (False, True):
+    for maps in (False, True):
         layer.zero_grad()
-        layer(x, cos, sin, return_attention=explicit)[0].square().sum().backward()
+        layer(x, cos, sin, return_attention=maps)[0].square().sum().backward()
         grads.append(layer.qkv.weight.grad.clone())
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+    assert torch.equal(grads[0], grads[1])
 
 
 def test_queries_and_keys_rotated_together_give_exactly_the_one_by_one_numbers():

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from muskie.model import Muskie, MuskieBackbone, MuskieConfig
+from muskie.model import Muskie, MuskieBackbone, MuskieConfig, SourceAttention
+from muskie.model.layers import attention_maps
 from muskie.model.layers.rope import apply_rope, rope_tables, token_positions
 
 CONFIG = MuskieConfig(embed_dim=32, depth=2, num_heads=2, patch_size=4)
@@ -112,15 +113,17 @@ def test_attention_maps_are_probabilities_and_do_not_change_features():
         assert (rows <= 1 + 1e-6).all() and (rows < 1 - 1e-4).any()  # registers take the rest
 
 
-def test_gradient_checkpointing_gives_identical_gradients():
+@pytest.mark.parametrize("source_view", [None, 1])
+def test_gradient_checkpointing_gives_identical_gradients(source_view):
     x = images()
     mask = torch.rand(2, 3, 2, 3, generator=torch.Generator().manual_seed(4)) < 0.5
     grads = []
     for checkpointing in (False, True):
         torch.manual_seed(0)
         model = Muskie(CONFIG.replace(grad_checkpointing=checkpointing)).train()
-        out = model(x, mask, attention_blocks=[1])
-        (out.pred.square().mean() + out.attention[1].sum()).backward()
+        out = model(x, mask, attention_blocks=[1], source_view=source_view)
+        maps = out.attention[1] if source_view is None else out.source_attention[1].incoming
+        (out.pred.square().mean() + maps.square().sum()).backward()
         grads.append({name: p.grad.clone() for name, p in model.named_parameters()})
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
@@ -167,23 +170,28 @@ def test_bf16_autocast_runs():
     assert out.attention[0].shape == (2, 3, 6, 3, 6)
 
 
-def attend_with_key_mask(layer, x, cos, sin, key_ok):
+def attend_with_key_mask(layer, x, cos, sin, key_ok, maps=None):
     """float64 reference attention over every token of ``x (N, S, E)``, keys outside ``key_ok (N, S)`` masked
-    out of the softmax."""
+    out of the softmax, with an explicit softmax over every head's full score matrix; ``maps``, a list: the
+    head-averaged probabilities ``(N, S, S)`` appended to it."""
     n, s, e = x.shape
     q, k, v = (x @ layer.qkv.weight.T + layer.qkv.bias).view(n, s, 3, layer.num_heads, layer.head_dim).unbind(2)
     q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (N, heads, S, D)
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     scores = (q @ k.transpose(-1, -2)) / layer.head_dim**0.5
     scores = scores.masked_fill(~key_ok[:, None, None, :], float("-inf"))
-    out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, s, e)
+    probabilities = scores.softmax(-1)
+    if maps is not None:
+        maps.append(probabilities.mean(dim=1))
+    out = (probabilities @ v).transpose(1, 2).reshape(n, s, e)
     return out @ layer.proj.weight.T + layer.proj.bias
 
 
-def full_model_with_attention_mask(model, x, keep, shift=None):
+def full_model_with_attention_mask(model, x, keep, shift=None, maps=None):
     """Every token through every block, in float64, with the dropped patches hidden from every attention as
     keys: the visible tokens' features must be those of token dropping. ``shift (B, V, 2)``: each view's
-    patch positions moved by it (registers stay at (0, 0)), one position table per view."""
+    patch positions moved by it (registers stay at (0, 0)), one position table per view. ``maps``, a list
+    (cross-view models): each block's global attention ``(B, V * T, V * T)`` appended to it."""
     c = model.config
     b, v, _, h, w = x.shape
     tokens = model.patch_embed(x.flatten(0, 1)).unflatten(0, (b, v))
@@ -208,7 +216,7 @@ def full_model_with_attention_mask(model, x, keep, shift=None):
             scene_cos, scene_sin = cos.reshape(b, 1, v * t, -1), sin.reshape(b, 1, v * t, -1)
         else:
             scene, ok, scene_cos, scene_sin = frames, key_ok.reshape(b * v, t), frame_cos, frame_sin
-        scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok)
+        scene = scene + attend_with_key_mask(block.global_atten, block.norm3(scene), scene_cos, scene_sin, ok, maps)
         scene = scene + block.global_mlp(block.norm4(scene))
         state = scene.reshape(b, v, t, -1)
     return state[:, :, c.num_registers :]
@@ -296,3 +304,99 @@ def test_bad_visible_indices_raise_clear_errors():
         model(x, visible=torch.zeros(2, 3, 2, dtype=torch.int32))
     with pytest.raises(ValueError, match=r"1 <= N <= L = 6"):
         model(x, visible=torch.zeros(2, 3, 7, dtype=torch.long))
+
+
+def patch_maps(full, registers, visible):
+    """A reference's ``(B, V * T, V * T)`` map as the backbone returns it: ``(B, V, N, V, N)`` between the kept
+    patches ``visible (B, V, N)`` (all of them when None), registers left out."""
+    b, v = visible.shape[:2]
+    t = full.shape[-1] // v
+    patches = full.view(b, v, t, v, t)[:, :, registers:, :, registers:]  # (B, V, L, V, L)
+    n, length = visible.shape[2], patches.shape[2]
+    rows = patches.gather(2, visible[:, :, :, None, None].expand(b, v, n, v, length))
+    return rows.gather(4, visible[:, None, None].expand(b, v, n, v, n))
+
+
+@pytest.mark.parametrize(
+    "registers, v, h, w, dropping",
+    [
+        (4, 3, 8, 12, False),  # 2 x 3 patches
+        (0, 3, 8, 12, False),  # no registers: rows sum to 1
+        (2, 5, 12, 8, False),  # 3 x 2 patches, five views
+        (4, 2, 12, 16, True),  # token dropping: 5 of 3 x 4 patches
+        (1, 4, 12, 16, True),
+    ],
+)
+def test_source_view_attention_is_the_full_maps_part_in_float64(monkeypatch, registers, v, h, w, dropping):
+    """Against an explicit float64 softmax over every head's full score matrix, computed in several blocks
+    of queries that straddle the views: the rows of each source view's queries and the columns of its keys,
+    and the same features with no maps, full maps or a source view's part."""
+    length = (h // 4) * (w // 4)
+    tokens = registers + (5 if dropping else length)  # per view
+    monkeypatch.setattr(attention_maps, "CHUNK_ELEMENTS", 2 * 2 * 7 * v * tokens)  # 7 queries a block
+    model = make_backbone(num_registers=registers).double()
+    x = images(v=v, h=h, w=w).double()
+    if dropping:
+        generator = torch.Generator().manual_seed(3)
+        visible = torch.stack([torch.randperm(length, generator=generator)[:5].sort().values for _ in range(2 * v)])
+        visible = visible.view(2, v, 5)
+    else:
+        visible = torch.arange(length).expand(2, v, -1)
+    keep = torch.zeros(2, v, length, dtype=torch.bool).scatter(2, visible, True)
+    reference = []
+    with torch.no_grad():
+        full_model_with_attention_mask(model, x, keep, maps=reference)
+        kept = visible if dropping else None
+        plain = model(x, visible=kept)
+        full = model(x, attention_blocks=[0, 1], visible=kept)
+        for block in (0, 1):
+            expected = patch_maps(reference[block], registers, visible)
+            torch.testing.assert_close(full.attention[block], expected, rtol=0, atol=1e-12)
+        for source in range(v):
+            part = model(x, attention_blocks=[0, 1], visible=kept, source_view=source)
+            assert part.attention == {} and sorted(part.source_attention) == [0, 1]
+            for a, b, c in zip(plain.features, full.features, part.features, strict=True):
+                assert torch.equal(a, b) and torch.equal(a, c)
+            kept_patches = visible.shape[2]
+            for block in (0, 1):
+                got, expected = part.source_attention[block], SourceAttention.of(full.attention[block], source)
+                assert got.source == source
+                assert got.outgoing.shape == got.incoming.shape == (2, kept_patches, v, kept_patches)
+                torch.testing.assert_close(got.outgoing, expected.outgoing, rtol=0, atol=1e-12)
+                torch.testing.assert_close(got.incoming, expected.incoming, rtol=0, atol=1e-12)
+
+
+def test_source_view_attention_of_a_frame_wise_model_is_its_own_view_only():
+    model = make_backbone(cross_view=False).double()
+    x = images(v=3).double()
+    with torch.no_grad():
+        full = model(x, attention_blocks=[1]).attention[1]
+        part = model(x, attention_blocks=[1], source_view=2).source_attention[1]
+    expected = SourceAttention.of(full, 2)
+    assert torch.equal(part.outgoing, expected.outgoing) and torch.equal(part.incoming, expected.incoming)
+    assert (part.outgoing[:, :, :2] == 0).all() and (part.outgoing[:, :, 2].sum(-1) > 0).all()
+
+
+def test_source_view_attention_holds_2_L_V_L_values_per_block_instead_of_the_full_map():
+    """What the readouts keep per block and scene: ``2 * L * V * L`` values (``L`` patches, ``V`` views), one
+    ``(2, T, V, T)`` tensor with the registers (``T = R + L``), where the full map holds ``(V * T)^2``."""
+    model = make_backbone()
+    x = images(b=1, v=4, h=8, w=12)  # L = 6 patches, T = 4 registers + 6
+    views, length, tokens = 4, 6, 10
+    with torch.no_grad():
+        full = model(x, attention_blocks=[0, 1])
+        part = model(x, attention_blocks=[0, 1], source_view=1)
+    for block in (0, 1):
+        kept = part.source_attention[block]
+        assert kept.outgoing.numel() + kept.incoming.numel() == 2 * length * views * length
+        assert full.attention[block].numel() == (views * length) ** 2
+        storage = kept.outgoing.untyped_storage()
+        assert storage.data_ptr() == kept.incoming.untyped_storage().data_ptr()
+        assert storage.nbytes() == 2 * tokens * views * tokens * 4
+        assert full.attention[block].untyped_storage().nbytes() == (views * tokens) ** 2 * 4
+
+
+@pytest.mark.parametrize("source_view", [3, -1, True, 1.0])
+def test_bad_source_views_raise_clear_errors(source_view):
+    with pytest.raises(ValueError, match=r"source_view must be a view index in 0\.\.2"):
+        make_backbone()(images(), attention_blocks=[0], source_view=source_view)

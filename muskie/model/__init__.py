@@ -5,7 +5,7 @@ from muskie.lazy_exports import lazy_exports
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone"),
+        "muskie.model.backbone": ("BackboneOutput", "MuskieBackbone", "SourceAttention"),
         "muskie.model.compiling": ("compile_blocks",),
         "muskie.model.config": ("PRESETS", "MuskieConfig", "preset_config"),
         "muskie.model.flops": ("forward_flops", "flops_per_view"),
@@ -21,6 +21,7 @@ __all__ = [
     "MuskieBackbone",
     "MuskieConfig",
     "MuskieOutput",
+    "SourceAttention",
     "compile_blocks",
     "create_model",
     "flops_per_view",

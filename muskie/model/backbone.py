@@ -76,6 +76,36 @@ def encoder_weights(weights: WeightsFile) -> WeightsFile:
 
 
 @dataclass
+class SourceAttention:
+    """The part of a cross-view attention map ``A (B, V, L, V, L)`` (query view, query cell, key view, key
+    cell) that involves one source view ``s``: what the attention readouts of view ``s`` read, ``2 * L * V * L``
+    values per scene instead of ``(V * L)^2``. Both tensors are ``(B, L, V, L)``, indexed (cell ``i`` of view
+    ``s``, view ``u``, cell ``j`` of view ``u``).
+
+    Attributes:
+        source: the source view ``s``.
+        outgoing: ``A[:, s, i, u, j]``, what ``s``'s cell ``i`` gives cell ``j`` of view ``u`` as a query: the
+            rows of ``A`` whose queries are ``s``'s.
+        incoming: ``A[:, u, j, s, i]``, what cell ``j`` of view ``u`` gives ``s``'s cell ``i``: the columns of
+            ``A`` whose keys are ``s``'s, transposed. ``(outgoing + incoming) / 2`` is the symmetrised
+            attention ``(A_s->u + A_u->s^T) / 2`` of every view ``u``.
+    """
+
+    source: int
+    outgoing: torch.Tensor
+    incoming: torch.Tensor
+
+    @classmethod
+    def of(cls, attention: torch.Tensor, source: int) -> SourceAttention:
+        """The part of the full map ``attention (B, V, L, V, L)`` that involves view ``source``."""
+        return cls(source, attention[:, source], attention[:, :, :, source].permute(0, 3, 1, 2))
+
+    def to(self, device: torch.device | str) -> SourceAttention:
+        """Both tensors on ``device``."""
+        return SourceAttention(self.source, self.outgoing.to(device), self.incoming.to(device))
+
+
+@dataclass
 class BackboneOutput:
     """What :class:`MuskieBackbone` returns.
 
@@ -85,11 +115,15 @@ class BackboneOutput:
             the ``N`` kept patches in the order ``visible`` lists them).
         attention: block index -> ``(B, V, L, V, L)`` head-averaged attention probabilities of that block's
             global layer between patch tokens (query view, query patch, key view, key patch), for the
-            blocks asked for. Each query row sums to at most 1: the rest went to register tokens.
+            blocks asked for without a ``source_view``. Each query row sums to at most 1: the rest went to
+            register tokens.
+        source_attention: block index -> :class:`SourceAttention`, the same probabilities where they involve
+            the ``source_view`` only, for the blocks asked for with one.
     """
 
     features: list[torch.Tensor]
     attention: dict[int, torch.Tensor] = field(default_factory=dict)
+    source_attention: dict[int, SourceAttention] = field(default_factory=dict)
 
 
 class MuskieBackbone(HubModel):
@@ -173,6 +207,7 @@ class MuskieBackbone(HubModel):
         attention_blocks: Iterable[int] = (),
         visible: torch.Tensor | None = None,
         position_shift: torch.Tensor | None = None,
+        source_view: int | None = None,
     ) -> BackboneOutput:
         """Encode a batch of scenes.
 
@@ -181,8 +216,9 @@ class MuskieBackbone(HubModel):
                 multiples of the patch size ``p``; any number of views ``V``.
             patch_mask: ``(B, V, H/p, W/p)`` bool, True where a patch is masked: its token is replaced by
                 the learnable mask token. None masks nothing.
-            attention_blocks: indices of the blocks whose global-layer attention maps to return; these
-                blocks use an explicit softmax, the others the fused attention kernel.
+            attention_blocks: indices of the blocks whose global-layer attention maps to return. The
+                features are the same with and without them: the maps are computed besides the fused
+                attention kernel, a block of queries at a time (:mod:`muskie.model.layers.attention_maps`).
             visible: token dropping (MAE-style), instead of ``patch_mask``: ``(B, V, N)`` int64, for each
                 view the row-major indices in ``0 .. L-1`` of the ``N`` patches it keeps (distinct, in
                 ascending order; the same count ``N`` for every view). Only those patches and the registers
@@ -192,11 +228,14 @@ class MuskieBackbone(HubModel):
                 training augmentation (``rope_view_shift`` of pre-training): views shifted differently no
                 longer share positions, so attending to the same position in another view stops being a
                 free guess. None (the paper's model): every view uses the same positions.
+            source_view: None returns the full maps of ``attention_blocks`` (``attention``); a view index
+                ``s`` in ``0 .. V-1`` returns only their part that involves view ``s``
+                (``source_attention``, :class:`SourceAttention`), never holding the full maps.
 
         Returns:
             :class:`BackboneOutput` with the features of every block and the requested attention maps; with
             ``visible`` they cover the kept patches only, in the order ``visible`` lists them: features
-            ``(B, V, N, E)``, attention ``(B, V, N, V, N)``.
+            ``(B, V, N, E)``, attention ``(B, V, N, V, N)``, source attention ``(B, N, V, N)``.
         """
         b, v, grid_h, grid_w = self._check_inputs(images, patch_mask, visible)
         if position_shift is not None and (
@@ -206,6 +245,10 @@ class MuskieBackbone(HubModel):
         ):
             raise ValueError(f"position_shift must be an int64 tensor of shape (B, V, 2) = {(b, v, 2)}")
         wanted = self._check_blocks(attention_blocks)
+        if source_view is not None and (
+            isinstance(source_view, bool) or not isinstance(source_view, int) or not 0 <= source_view < v
+        ):
+            raise ValueError(f"source_view must be a view index in 0..{v - 1}, got {source_view!r}")
         c = self.config
 
         tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
@@ -235,12 +278,17 @@ class MuskieBackbone(HubModel):
         for index, block in enumerate(self.blocks):
             want = index in wanted
             if checkpointing:
-                x, attention = checkpoint(block, x, cos, sin, c.cross_view, want, use_reentrant=False)
+                x, attention = checkpoint(block, x, cos, sin, c.cross_view, want, source_view, use_reentrant=False)
             else:
-                x, attention = block(x, cos, sin, c.cross_view, want)
+                x, attention = block(x, cos, sin, c.cross_view, want, source_view)
             output.features.append(x[:, :, r:])
-            if want:
+            if attention is None:
+                continue
+            if source_view is None:
                 output.attention[index] = attention[:, :, r:, :, r:]
+            else:
+                patches = attention[:, :, r:, :, r:]  # (B, 2, L, V, L)
+                output.source_attention[index] = SourceAttention(source_view, patches[:, 0], patches[:, 1])
         return output
 
     def _check_inputs(

@@ -29,6 +29,8 @@ class MuskieOutput(BackboneOutput):
             ``-log(confidence) = softplus(-logits)`` from them without underflow.
         features: the backbone's per-block patch features, ``(B, V, L, E)`` each.
         attention: block index -> ``(B, V, L, V, L)`` cross-view attention maps, for the blocks asked for.
+        source_attention: block index -> their part involving the ``source_view``
+            (:class:`~muskie.model.backbone.SourceAttention`), when one is given.
     """
 
     pred: torch.Tensor
@@ -58,13 +60,14 @@ class Muskie(MuskieBackbone):
         attention_blocks: Iterable[int] = (),
         visible: torch.Tensor | None = None,
         position_shift: torch.Tensor | None = None,
+        source_view: int | None = None,
         predict_patches: torch.Tensor | None = None,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
-        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks``, ``visible`` and
-        ``position_shift`` as in :meth:`MuskieBackbone.forward` (with ``visible``, the kept patches only are
-        predicted, in that order).
+        ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks``, ``visible``,
+        ``position_shift`` and ``source_view`` as in :meth:`MuskieBackbone.forward` (with ``visible``, the kept
+        patches only are predicted, in that order).
 
         ``predict_patches``: ``(M,)`` int64, run the pixel head on these patches only: indices into the
         ``B * V * L`` patches in row-major ``(B, V, L)`` order (for the masked ones,
@@ -78,7 +81,7 @@ class Muskie(MuskieBackbone):
             or predict_patches.dim() != 1
         ):
             raise ValueError("predict_patches must be a 1-D int64 tensor of patch indices into (B, V, L)")
-        encoded = super().forward(images, patch_mask, attention_blocks, visible, position_shift)
+        encoded = super().forward(images, patch_mask, attention_blocks, visible, position_shift, source_view)
         tokens = encoded.features[-1]  # (B, V, L, E)
         if predict_patches is not None:
             tokens = tokens.flatten(0, 2).index_select(0, predict_patches)  # (M, E)
@@ -90,6 +93,7 @@ class Muskie(MuskieBackbone):
             confidence_logits=logits,
             features=encoded.features,
             attention=encoded.attention,
+            source_attention=encoded.source_attention,
         )
 
 

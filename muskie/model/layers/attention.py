@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from muskie.model.layers.attention_maps import attention_rows, token_attention
 from muskie.model.layers.rope import apply_rope, apply_rope_swapped, rotation_signs
 
 
@@ -36,14 +37,23 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, return_attention: bool = False
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        return_attention: bool = False,
+        source: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend over ``x (N, S, E)`` with RoPE tables ``cos, sin``: ``(S, head_dim)`` shared by the ``N``
         sequences, or ``(N, S, head_dim)``, one table per sequence (views that dropped different patches).
 
-        Returns the output ``(N, S, E)`` and, if ``return_attention``, the head-averaged attention
-        probabilities ``(N, S, S)`` (query, key; rows sum to 1), computed with an explicit softmax;
-        otherwise ``None`` and the fused ``scaled_dot_product_attention`` kernel does the work.
+        The fused ``scaled_dot_product_attention`` kernel computes the output ``(N, S, E)``, so it is the same
+        whatever is asked of the attention. With ``return_attention`` the head-averaged attention
+        probabilities come with it, computed a block of queries at a time
+        (:mod:`~muskie.model.layers.attention_maps`): the full map ``(N, S, S)`` (query, key; rows sum to
+        1), or, with ``source`` (a slice of ``S``, ``Ts`` tokens), only those tokens' rows and columns,
+        ``(N, 2, Ts, S)`` as :func:`~muskie.model.layers.attention_maps.token_attention` returns them.
+        Without ``return_attention`` the second output is None.
         """
         n, s, e = x.shape
         qkv = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, N, h, S, d)
@@ -53,14 +63,8 @@ class Attention(nn.Module):
             q, k = apply_rope_swapped(qkv[:2], cos, signed_sin).unbind(0)
         else:
             q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
-        v = qkv[2]
+        out = F.scaled_dot_product_attention(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
+        attention = None
         if return_attention:
-            scores = (q * self.head_dim**-0.5) @ k.transpose(-2, -1)
-            probabilities = scores.softmax(dim=-1)
-            out = probabilities @ v
-            attention = probabilities.mean(dim=1)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)
-            attention = None
-        out = out.transpose(1, 2).reshape(n, s, e)
+            attention = attention_rows(q, k) if source is None else token_attention(q, k, source)
         return self.proj(out), attention

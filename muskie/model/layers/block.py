@@ -44,14 +44,18 @@ class AlternatingAttentionBlock(nn.Module):
         sin: torch.Tensor,
         cross_view: bool = True,
         return_attention: bool = False,
+        source_view: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Update tokens ``x (B, V, T, E)`` (registers and patches of each view).
 
         ``cos, sin`` are RoPE tables: ``(T, head_dim)`` shared by every view, or ``(B * V, T, head_dim)``, one
-        per view (views whose tokens are different subsets of their patches). Returns the new
-        tokens ``(B, V, T, E)`` and, if ``return_attention``, the global layer's head-averaged attention
-        probabilities ``(B, V, T, V, T)`` (query view/token, key view/token); without ``cross_view`` the
-        blocks between different views are zero.
+        per view (views whose tokens are different subsets of their patches). Returns the new tokens
+        ``(B, V, T, E)`` and, if ``return_attention``, the global layer's head-averaged attention
+        probabilities: with ``source_view`` None the full map ``(B, V, T, V, T)`` (query view/token, key
+        view/token); with a view index ``s`` only what involves ``s``, ``(B, 2, T, V, T)``: ``[:, 0, i, u, j]``
+        what token ``i`` of view ``s`` gives token ``j`` of view ``u``, ``[:, 1, i, u, j]`` what token ``j`` of
+        view ``u`` gives token ``i`` of view ``s``. Without ``cross_view`` the entries between different
+        views are zero.
         """
         b, v, t, e = x.shape
         frames = x.reshape(b * v, t, e)
@@ -60,19 +64,32 @@ class AlternatingAttentionBlock(nn.Module):
 
         if cross_view:
             scene = frames.reshape(b, v * t, e)
+            source = None if source_view is None else slice(source_view * t, (source_view + 1) * t)
             update, attention = self.global_atten(
-                self.norm3(scene), scene_table(cos, b, v), scene_table(sin, b, v), return_attention
+                self.norm3(scene), scene_table(cos, b, v), scene_table(sin, b, v), return_attention, source
             )
             scene = scene + update
             if attention is not None:
-                attention = attention.view(b, v, t, v, t)
+                attention = attention.view(b, v, t, v, t) if source is None else attention.view(b, 2, t, v, t)
         else:
             scene = frames
             update, per_view = self.global_atten(self.norm3(scene), cos, sin, return_attention)
             scene = scene + update
-            attention = None
-            if per_view is not None:
-                attention = per_view.new_zeros(b, v, t, v, t)
-                attention.diagonal(dim1=1, dim2=3).copy_(per_view.view(b, v, t, t).permute(0, 2, 3, 1))
+            attention = None if per_view is None else _within_views(per_view.view(b, v, t, t), source_view)
         scene = scene + self.global_mlp(self.norm4(scene))
         return scene.reshape(b, v, t, e), attention
+
+
+def _within_views(per_view: torch.Tensor, source_view: int | None) -> torch.Tensor:
+    """Each view's own attention ``per_view (B, V, T, T)`` in the layout of the cross-view maps (see
+    :meth:`AlternatingAttentionBlock.forward`), zero between different views: ``(B, V, T, V, T)``, or
+    ``(B, 2, T, V, T)`` for ``source_view``."""
+    b, v, t, _ = per_view.shape
+    if source_view is None:
+        attention = per_view.new_zeros(b, v, t, v, t)
+        attention.diagonal(dim1=1, dim2=3).copy_(per_view.permute(0, 2, 3, 1))
+        return attention
+    attention = per_view.new_zeros(b, 2, t, v, t)
+    attention[:, 0, :, source_view] = per_view[:, source_view]
+    attention[:, 1, :, source_view] = per_view[:, source_view].transpose(1, 2)
+    return attention
