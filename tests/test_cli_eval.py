@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 from muskie.cli.main import main
@@ -48,6 +49,55 @@ def test_correspondence_on_synthetic_scenes(tmp_path, twin, capsys):
     assert (out / "results.md").read_text() in printed
     for name in ("rand", "twin"):
         assert Image.open(out / f"tracks_{name}.png").size[0] > 3 * 32
+
+
+def test_the_attention_readouts_score_what_the_full_maps_score(tmp_path, monkeypatch):
+    """The attention readouts read only view 0's part of every block's attention; cutting that part out of
+    each block's full map instead (the path before ``source_view``) gives the same matches, bit for bit, and
+    the same results."""
+    import muskie.eval.correspondence as correspondence
+    from muskie.eval.backbones import BlockOutputs
+    from muskie.eval.backbones.muskie_backbone import MuskieFeatures
+    from muskie.model import MuskieBackbone, SourceAttention
+
+    predict, read_blocks, forward = correspondence._predict, MuskieFeatures.read_blocks, MuskieBackbone.forward
+    matches, passes = [], []
+
+    def recorded_predict(*args):
+        matches[-1].append(predict(*args))
+        return matches[-1][-1]
+
+    def recorded_forward(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        passes[-1].append((out.attention, {block: a.source for block, a in out.source_attention.items()}))
+        return out
+
+    def from_full_maps(self, images, feature_blocks=(), attention_blocks=(), source_view=None):
+        out = read_blocks(self, images, feature_blocks, attention_blocks)
+        parts = {block: SourceAttention.of(a, source_view) for block, a in out.attention.items()}
+        return BlockOutputs(features=out.features, attention={}, source_attention=parts)
+
+    monkeypatch.setattr(correspondence, "_predict", recorded_predict)
+    monkeypatch.setattr(MuskieBackbone, "forward", recorded_forward)
+    options = ["--samples", "2", "--views", "4", "--size", "32", "48", "--queries", "20"]
+    reports = []
+    for path in ("source-view", "full-maps"):
+        if path == "full-maps":
+            monkeypatch.setattr(MuskieFeatures, "read_blocks", from_full_maps)
+        matches.append([])
+        passes.append([])
+        out = tmp_path / path
+        args = ["eval", "correspondence", "--backbone", "rand=random:tiny", "--out", str(out), *options]
+        assert main([*args, "--readout", "attention", "attention-all", "nn"]) == 0
+        reports.append(json.loads((out / "results.json").read_text())["results"])
+    # one pass per sample, holding view 0's part of the tiny model's 4 blocks and no full map
+    assert passes[0] == [({}, {0: 0, 1: 0, 2: 0, 3: 0})] * 2
+    assert [sorted(full) for full, _ in passes[1]] == [[0, 1, 2, 3]] * 2
+    for ours, theirs in zip(*matches, strict=True):
+        assert ours.keys() == theirs.keys() == {"attention", "attention-all", "nn"}
+        assert all(torch.equal(ours[readout], theirs[readout]) for readout in ours)
+    assert len(matches[0]) == 2 and reports[0] == reports[1]
+    assert reports[0][0]["readouts"]["attention-all"]["pooled"]["pairs"] > 0
 
 
 def test_correspondence_readout_choice_and_errors(tmp_path, capsys):

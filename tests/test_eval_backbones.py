@@ -55,6 +55,25 @@ def test_reading_several_blocks_in_one_pass_equals_one_block_at_a_time():
         backbone.read_blocks(images, feature_blocks=[backbone.depth])
 
 
+def test_a_source_views_attention_is_the_part_of_the_full_maps_that_involves_it():
+    """The model's own source-view capture against the interface's default, which cuts it out of each
+    block's full map (float64, 2 x 4 patch grids, every source view)."""
+    backbone = MuskieFeatures(create_model("tiny").double(), "tiny")
+    x = torch.rand(1, 4, 3, 16, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    for source in range(4):
+        out = backbone.read_blocks(x, [0], range(backbone.depth), source_view=source)
+        default = FeatureBackbone.read_blocks(backbone, x, [0], range(backbone.depth), source_view=source)
+        assert out.attention == {} == default.attention and sorted(out.source_attention) == [0, 1, 2, 3]
+        assert torch.equal(out.features[0], default.features[0])
+        for block, got in out.source_attention.items():
+            expected = default.source_attention[block]
+            assert got.source == expected.source == source and got.outgoing.shape == (1, 8, 4, 8)
+            torch.testing.assert_close(got.outgoing, expected.outgoing, rtol=0, atol=1e-12)
+            torch.testing.assert_close(got.incoming, expected.incoming, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="source view 4 out of range for 4 views"):
+        FeatureBackbone.read_blocks(backbone, x, [], [0], source_view=4)
+
+
 def test_muskie_backbone_refuses_bad_input():
     backbone = random_muskie_backbone("tiny")
     with pytest.raises(ValueError, match="patch size"):

@@ -17,6 +17,10 @@ def test_on_device_gives_the_backbones_own_outputs_on_the_cpu():
     blocks = wrapped.read_blocks(images, feature_blocks=[0, -1], attention_blocks=[1])
     assert set(blocks.features) == {0, backbone.depth - 1} and set(blocks.attention) == {1}
     assert all(t.device.type == "cpu" for t in [*blocks.features.values(), *blocks.attention.values()])
+    part = wrapped.read_blocks(images, attention_blocks=[1], source_view=2).source_attention[1]
+    expected = backbone.read_blocks(images, attention_blocks=[1], source_view=2).source_attention[1]
+    assert part.source == 2 and part.outgoing.device.type == part.incoming.device.type == "cpu"
+    assert torch.equal(part.outgoing, expected.outgoing) and torch.equal(part.incoming, expected.incoming)
     assert (wrapped.name, wrapped.multi_view, wrapped.depth) == (backbone.name, backbone.multi_view, backbone.depth)
     assert wrapped.grid_size(32, 32) == backbone.grid_size(32, 32)
 

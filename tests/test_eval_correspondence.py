@@ -22,6 +22,7 @@ from muskie.eval.correspondence import (
     score_epipolar_matches,
     texture_mask,
 )
+from muskie.eval.readouts import attention_matches, mean_attention
 
 SIZE = 16
 FOCAL = 16.0
@@ -510,6 +511,43 @@ def test_each_readout_reads_its_blocks_and_is_named_in_the_results():
     assert "| layered attention | attention-all |" in table and "| layered attention | nn-multi |" in table
     with pytest.raises(ValueError, match="out of range"):
         CorrespondenceConfig(readouts=("nn-multi",), layers=(5,)).readout_blocks("nn-multi", 3)
+
+
+class RandomAttention(FeatureBackbone):
+    """Two blocks of a random, asymmetric cross-view attention on 4-pixel cells (each query row a softmax of
+    its own random scores over every view's cells), seeded by the block."""
+
+    name = "random attention"
+    multi_view = True
+    depth = 2
+
+    def forward(self, images, block=-1, with_attention=False):
+        b, v, _, h, w = images.shape
+        cells = (h // 4) * (w // 4)
+        scores = torch.randn(b, v, cells, v * cells, generator=torch.Generator().manual_seed(self.block_index(block)))
+        attention = (scores / 0.2).softmax(dim=-1).view(b, v, cells, v, cells)
+        return FeatureOutput(
+            features=torch.zeros(b, v, h // 4, w // 4, 1), attention=attention if with_attention else None
+        )
+
+
+def test_attention_readouts_symmetrise_view_0s_rows_and_columns_of_the_full_map():
+    """The readouts read view 0's part of the attention (``source_view=0``): their matches are those of
+    ``A_0->t`` (rows of view 0's queries) and ``A_t->0`` (columns of view 0's keys) taken from the full maps."""
+    backbone, sample = RandomAttention(), static_sample(views=4)
+    config = CorrespondenceConfig(num_queries=30, readouts=("attention", "attention-all"))
+    example = evaluate_correspondence(backbone, [sample], config).examples[0]
+    queries = example.predicted["attention"][0]
+    full = [backbone(sample["images"][None], block=i, with_attention=True).attention[0] for i in range(2)]
+
+    def matches(maps):  # maps: (V, L, V, L) each
+        source_to_target = mean_attention([a[0].transpose(0, 1)[1:] for a in maps])  # (T, L, L): A_0->t
+        target_to_source = mean_attention([a[1:, :, 0] for a in maps])  # (T, L, L): A_t->0
+        return attention_matches(source_to_target, target_to_source, (4, 4), (4, 4), queries, (SIZE, SIZE))
+
+    assert torch.equal(example.predicted["attention"][1:], matches(full[1:]))
+    assert torch.equal(example.predicted["attention-all"][1:], matches(full))
+    assert not torch.equal(matches(full[:1]), matches(full[1:]))  # the blocks' attention differs
 
 
 def test_pool_view0_is_off_by_default_and_recorded():

@@ -545,20 +545,22 @@ def _predict(
     config: CorrespondenceConfig,
 ) -> dict[str, torch.Tensor]:
     """readout -> ``(V, N, 2)`` predicted pixels (row 0: the queries) for one sample ``images (V, 3, H, W)``,
-    every readout's blocks read in one :meth:`~muskie.eval.backbones.FeatureBackbone.read_blocks` call."""
+    every readout's blocks read in one :meth:`~muskie.eval.backbones.FeatureBackbone.read_blocks` call, of the
+    attention only the part that involves view 0."""
     height, width = images.shape[-2:]
     blocks = {r: config.readout_blocks(r, backbone.depth) for r in readouts}
     feature_blocks = {i for r in readouts if r not in ATTENTION_READOUTS for i in blocks[r]}
     attention_blocks = {i for r in readouts if r in ATTENTION_READOUTS for i in blocks[r]}
     if attention_blocks:  # the attention readouts' grid is the features' grid of the same block
         feature_blocks.add(min(attention_blocks))
-    out = backbone.read_blocks(images[None], sorted(feature_blocks), sorted(attention_blocks))
+    out = backbone.read_blocks(images[None], sorted(feature_blocks), sorted(attention_blocks), source_view=0)
     predicted = {}
     for readout in readouts:
         if readout in ATTENTION_READOUTS:
             # view 0 -> each target, and each target -> view 0: (T, L, L) per block, averaged over the blocks
-            source_to_target = mean_attention([out.attention[i][0, 0].transpose(0, 1)[1:] for i in blocks[readout]])
-            target_to_source = mean_attention([out.attention[i][0, 1:, :, 0] for i in blocks[readout]])
+            maps = [out.source_attention[i] for i in blocks[readout]]
+            source_to_target = mean_attention([m.outgoing[0].transpose(0, 1)[1:] for m in maps])
+            target_to_source = mean_attention([m.incoming[0].permute(1, 2, 0)[1:] for m in maps])
             grid = tuple(out.features[min(attention_blocks)].shape[2:4])
             matches = attention_matches(
                 source_to_target, target_to_source, grid, grid, queries, (height, width), config.temperature

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from muskie.model.backbone import SourceAttention
 
 
 @dataclass
@@ -41,11 +43,15 @@ class BlockOutputs:
 
     Attributes:
         features: block -> ``(B, V, h, w, C)`` feature grid (as :attr:`FeatureOutput.features`).
-        attention: block -> ``(B, V, h*w, V, h*w)`` cross-view attention (as :attr:`FeatureOutput.attention`).
+        attention: block -> ``(B, V, h*w, V, h*w)`` cross-view attention (as :attr:`FeatureOutput.attention`),
+            when no source view was given.
+        source_attention: block -> the part of that attention which involves the source view
+            (:class:`~muskie.model.backbone.SourceAttention`, ``(B, h*w, V, h*w)`` each way), when one was.
     """
 
     features: dict[int, torch.Tensor]
     attention: dict[int, torch.Tensor]
+    source_attention: dict[int, SourceAttention] = field(default_factory=dict)
 
 
 class FeatureBackbone(nn.Module, ABC):
@@ -67,22 +73,32 @@ class FeatureBackbone(nn.Module, ABC):
         only, else ValueError)."""
 
     def read_blocks(
-        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+        self,
+        images: torch.Tensor,
+        feature_blocks: Sequence[int] = (),
+        attention_blocks: Sequence[int] = (),
+        source_view: int | None = None,
     ) -> BlockOutputs:
         """Features of every block in ``feature_blocks`` and cross-view attention of every block in
-        ``attention_blocks`` (negative indices count from the end) for ``images (B, V, 3, H, W)`` in [-1, 1].
-        This default calls :meth:`forward` once per block; backbones that see every block in one pass
-        override it."""
+        ``attention_blocks`` (negative indices count from the end) for ``images (B, V, 3, H, W)`` in [-1, 1]:
+        the full maps (``attention``), or with ``source_view`` (a view index) only their part that involves
+        that view (``source_attention``), what the attention readouts need. This default calls
+        :meth:`forward` once per block and cuts the source view's part out of the full map; backbones that
+        see every block in one pass, or that can compute the source view's part alone, override it."""
+        if source_view is not None and not 0 <= source_view < images.shape[1]:
+            raise ValueError(f"{self.name}: source view {source_view} out of range for {images.shape[1]} views")
         wanted_features = {self.block_index(i) for i in feature_blocks}
         wanted_attention = {self.block_index(i) for i in attention_blocks}
-        features, attention = {}, {}
+        features, attention, source_attention = {}, {}, {}
         for block in sorted(wanted_features | wanted_attention):
             out = self(images, block=block, with_attention=block in wanted_attention)
             if block in wanted_features:
                 features[block] = out.features
-            if block in wanted_attention:
+            if block in wanted_attention and source_view is None:
                 attention[block] = out.attention
-        return BlockOutputs(features=features, attention=attention)
+            elif block in wanted_attention:
+                source_attention[block] = SourceAttention.of(out.attention, source_view)
+        return BlockOutputs(features=features, attention=attention, source_attention=source_attention)
 
     def grid_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the feature grid for ``H x W`` images. The default runs a tiny forward pass;

@@ -88,10 +88,14 @@ class FramewiseFeatures(FeatureBackbone):
 
     @torch.no_grad()
     def read_blocks(
-        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+        self,
+        images: torch.Tensor,
+        feature_blocks: Sequence[int] = (),
+        attention_blocks: Sequence[int] = (),
+        source_view: int | None = None,
     ) -> BlockOutputs:
         """Features of several blocks from one pass (see :meth:`FeatureBackbone.read_blocks`); frame-wise, so
-        ``attention_blocks`` must be empty."""
+        ``attention_blocks`` must be empty (and ``source_view`` has nothing to choose)."""
         b, v, height, width = check_image_batch(images)
         if attention_blocks:
             raise ValueError(f"{self.name}: a frame-wise backbone has no cross-view attention to read")

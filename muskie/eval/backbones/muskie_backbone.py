@@ -53,21 +53,27 @@ class MuskieFeatures(FeatureBackbone):
 
     @torch.no_grad()
     def read_blocks(
-        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+        self,
+        images: torch.Tensor,
+        feature_blocks: Sequence[int] = (),
+        attention_blocks: Sequence[int] = (),
+        source_view: int | None = None,
     ) -> BlockOutputs:
         """Features and attention of several blocks from one forward pass (see
-        :meth:`FeatureBackbone.read_blocks`)."""
+        :meth:`FeatureBackbone.read_blocks`); with ``source_view`` the model computes that view's part of
+        the attention only (``MuskieBackbone.forward(source_view=...)``), never the full maps."""
         b, v, height, width = check_image_batch(images)
         self._check_size(height, width)
         wanted_features = [self.block_index(i) for i in feature_blocks]
         wanted_attention = [self.block_index(i) for i in attention_blocks]
         if wanted_attention and not self.multi_view:
             raise ValueError(f"{self.name}: a frame-wise model has no cross-view attention to read")
-        out = self.model(images, attention_blocks=wanted_attention)
+        out = self.model(images, attention_blocks=wanted_attention, source_view=source_view)
         grid = (height // self.patch_size, width // self.patch_size)
         return BlockOutputs(
             features={i: out.features[i].unflatten(2, grid) for i in wanted_features},
-            attention={i: out.attention[i] for i in wanted_attention},
+            attention=out.attention,
+            source_attention=out.source_attention,
         )
 
     def _check_size(self, height: int, width: int) -> None:

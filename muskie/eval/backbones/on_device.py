@@ -25,12 +25,17 @@ class OnDevice(FeatureBackbone):
         return FeatureOutput(out.features.cpu(), None if out.attention is None else out.attention.cpu())
 
     def read_blocks(
-        self, images: torch.Tensor, feature_blocks: Sequence[int] = (), attention_blocks: Sequence[int] = ()
+        self,
+        images: torch.Tensor,
+        feature_blocks: Sequence[int] = (),
+        attention_blocks: Sequence[int] = (),
+        source_view: int | None = None,
     ) -> BlockOutputs:
-        out = self.inner.read_blocks(images.to(self.device), feature_blocks, attention_blocks)
+        out = self.inner.read_blocks(images.to(self.device), feature_blocks, attention_blocks, source_view)
         return BlockOutputs(
             features={b: t.cpu() for b, t in out.features.items()},
             attention={b: t.cpu() for b, t in out.attention.items()},
+            source_attention={b: a.to("cpu") for b, a in out.source_attention.items()},
         )
 
 
