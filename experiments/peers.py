@@ -84,9 +84,10 @@ SECTIONS = {
         SYNTHETIC,
     ),
     "readouts": (
-        "The other readouts on the training mixture's held-out scenes: nn-multi (every block's normalised "
-        "features) and attention-all (the paper's Muskie readout, attention averaged over every block)",
-        [*SYNTHETIC, "--synthetic-mix", str(BASE), "--readout", "nn-multi", "attention-all"],
+        "The other readouts on the training mixture's held-out scenes: nn on the second-to-last block (is the "
+        "last one given over to the pixels?), nn-multi (probe3d's blocks, normalised and concatenated) and "
+        "attention-all (the paper's Muskie readout, attention averaged over every block)",
+        [*SYNTHETIC, "--synthetic-mix", str(BASE), "--readout", "nn", "nn-multi", "attention-all", "--block", "-2"],
     ),
 }
 # sections added after runs were banked: evaluated where the run's model still exists, never a reason to retrain
