@@ -117,6 +117,34 @@ def test_rope_view_shift_gives_every_view_its_own_positions_and_resumes(tmp_path
     assert seen == [None], "without a shift nothing is drawn: runs of earlier versions repeat exactly"
 
 
+def test_a_scene_pool_trains_on_the_same_samples_and_resumes_exactly(tmp_path):
+    """``synthetic_cache >= synthetic_scenes`` keeps every scene built: a memo, so the run is the one a small
+    cache gives, and it resumes exactly."""
+    pool = {"data": {"synthetic_scenes": 3, "synthetic_cache": 3}}
+    cold = pretrain(tiny_config(tmp_path / "cold", data={"synthetic_scenes": 3, "synthetic_cache": 1}), progress=False)
+    straight = pretrain(tiny_config(tmp_path / "a", **pool), progress=False)
+    assert read_losses(tmp_path / "a") == read_losses(tmp_path / "cold")
+    pretrain(tiny_config(tmp_path / "b", **pool), stop_at_step=3, progress=False)
+    resumed = pretrain(tiny_config(tmp_path / "b", **pool), progress=False)
+    assert read_losses(tmp_path / "b") == read_losses(tmp_path / "a")
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+    assert_same_weights(cold.model.state_dict(), straight.model.state_dict())
+
+
+def test_scene_pool_settings_are_checked(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    with pytest.raises(ConfigError, match=r"data.synthetic_cache must be in \[1, 4096\]"):
+        tiny_config(tmp_path, data={"synthetic_cache": 5000}).validate()
+    with pytest.raises(ConfigError, match=r"data.synthetic_scenes must be in \[1, "):
+        tiny_config(tmp_path, data={"synthetic_scenes": 0}).validate()
+    code, err = run_cli(
+        ["pretrain", "--recipe", "tiny-cpu", "--out", tmp_path / "run", "--set", "data.synthetic_cache=0"], capsys
+    )
+    assert code == 2 and "data.synthetic_cache must be in [1, 4096]" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoint-last.pt").exists()
+
+
 def test_rope_view_shift_is_checked():
     with pytest.raises(ConfigError, match="rope_view_shift must be >= 0"):
         PretrainConfig(rope_view_shift=-1).validate()

@@ -149,3 +149,37 @@ def test_view_jitter_moves_the_principal_point_and_keeps_the_geometry_exact():
     moved = render_sample(dataset.scene(0), frames, 32, 32, "s", jitter=torch.tensor([[4 / 32, 0.0, 1.0]]))
     torch.testing.assert_close(moved["depth"][..., 4:], same["depth"][..., :-4], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(moved["intrinsics"][0, 0, 2], same["intrinsics"][0, 0, 2] + 4)
+
+
+def test_a_scene_pool_builds_each_scene_once_and_gives_the_same_samples(monkeypatch):
+    from muskie.data.synthetic import dataset as dataset_module
+
+    built = []
+    make = dataset_module.make_scene
+
+    def counting(seed, config):
+        built.append(seed)
+        return make(seed, config)
+
+    monkeypatch.setattr(dataset_module, "make_scene", counting)
+    config = SyntheticConfig(num_frames=8)
+    requests = [ViewRequest(index, 3, 16, 16, seed) for seed, index in enumerate([0, 1, 2, 0, 1, 2, 2, 0])]
+    cold = SyntheticViewDataset(config=config, num_scenes=3, cache_scenes=1)
+    cold_samples = [cold[r] for r in requests]
+    assert len(built) == 7  # every change of scene rebuilds it: only the repeated 2 is kept
+    built.clear()
+    pool = SyntheticViewDataset(config=config, num_scenes=3, cache_scenes=3)
+    pool_samples = [pool[r] for r in requests]
+    assert sorted(built) == [0, 1, 2], "a pool builds each of its scenes once"
+    for a, b in zip(cold_samples, pool_samples, strict=True):
+        for key in ("images", "intrinsics", "cam_to_world", "depth", "valid"):
+            assert torch.equal(a[key], b[key]), key
+    small = SyntheticViewDataset(config=config, num_scenes=3, cache_scenes=2)
+    for r in requests:
+        small[r]
+    assert len(small._scenes) == 2, "the cache never holds more than cache_scenes"
+
+
+def test_scene_cache_is_checked():
+    with pytest.raises(ValueError, match=r"cache_scenes must be in \[1, 4096\], got 0"):
+        SyntheticViewDataset(num_scenes=3, cache_scenes=0)

@@ -22,6 +22,8 @@ from muskie.data.mixture import MixtureDataset
 from muskie.data.scene import Scene
 from muskie.data.sources import load_manifest, load_scenes
 from muskie.data.synthetic import SyntheticConfig, SyntheticViewDataset
+from muskie.data.synthetic.config import split_seeds
+from muskie.data.synthetic.dataset import DEFAULT_SCENE_CACHE, MAX_SCENE_CACHE
 from muskie.data.views import VIEW_MODES, MultiViewDataset, ViewRequest
 
 SYNTHETIC = "synthetic"
@@ -193,6 +195,7 @@ def open_view_dataset(
     require: tuple[str, ...] = (),
     synthetic_mix: list[dict] = (),
     images_only: bool = False,
+    synthetic_cache: int = DEFAULT_SCENE_CACHE,
 ) -> Dataset:
     """A dataset indexed by ``ViewRequest`` whose samples are the dicts of ``muskie.data.batch``.
 
@@ -211,12 +214,16 @@ def open_view_dataset(
             ``muskie.data.synthetic.SyntheticConfig``), and scene ``i`` is of kind ``i mod len(mix)``.
             Empty: one kind, ``synthetic_path``.
         images_only: samples of scenes on disk hold images only and read no depth file (pre-training).
+        synthetic_cache: synthetic scenes kept built per process (see ``SyntheticViewDataset``).
     """
     if not source:
         raise ValueError("the scene source is empty: give 'synthetic' or a path")
     if source == SYNTHETIC:
         return SyntheticViewDataset(
-            split=split, config=synthetic_configs(synthetic_path, window, synthetic_mix), num_scenes=synthetic_scenes
+            split=split,
+            config=synthetic_configs(synthetic_path, window, synthetic_mix),
+            num_scenes=synthetic_scenes,
+            cache_scenes=synthetic_cache,
         )
     scenes = load_scenes(source)
     _check_requirements(scenes, require, source)
@@ -238,7 +245,9 @@ class SceneSourceConfig:
     datasets instead (:class:`DatasetSourceConfig` entries; ``source`` then stays ``synthetic``, its
     default); ``val_source``: held-out scenes for the validation loss (None: the synthetic ``val`` split when
     the training scenes are synthetic); ``synthetic_path`` and ``synthetic_scenes``: the synthetic camera
-    path and the number of training scenes; ``synthetic_mix``: a mixture of synthetic scene kinds instead of
+    path and the number of training scenes; ``synthetic_cache``: synthetic scenes kept built per loader
+    process (``synthetic_cache >= synthetic_scenes``: a fixed pool of scenes, each built once and then
+    reused; about 8 MB per scene); ``synthetic_mix``: a mixture of synthetic scene kinds instead of
     one path (see :func:`open_view_dataset`); ``window``: the frames a sample's views are drawn from (for
     ``source``; each entry of ``sources`` has its own); ``batch_size`` scenes per batch; ``workers`` loader
     processes; ``crop_scale``: the area fraction of the random resized crop.
@@ -249,6 +258,7 @@ class SceneSourceConfig:
     val_source: str | None = None
     synthetic_path: str = "rig"
     synthetic_scenes: int = 100_000
+    synthetic_cache: int = DEFAULT_SCENE_CACHE
     synthetic_mix: list[dict] = field(default_factory=list)
     window: int = 32
     batch_size: int = 4
@@ -288,6 +298,7 @@ class SceneSourceConfig:
             synthetic_mix=self.synthetic_mix,
             images_only=images_only,
             skip_bad=training,
+            synthetic_cache=self.synthetic_cache,
         )
 
     def validate(self, needs_validation: bool = False) -> None:
@@ -307,6 +318,15 @@ class SceneSourceConfig:
             raise ConfigError(f"data.crop_scale must satisfy 0 < low <= high <= 1, got {list(self.crop_scale)}")
         if self.source == SYNTHETIC:
             synthetic_configs(self.synthetic_path, self.window, self.synthetic_mix)
+            if not 1 <= self.synthetic_scenes <= len(split_seeds("train")):
+                raise ConfigError(
+                    f"data.synthetic_scenes must be in [1, {len(split_seeds('train'))}], got {self.synthetic_scenes}"
+                )
+            if not 1 <= self.synthetic_cache <= MAX_SCENE_CACHE:
+                raise ConfigError(
+                    f"data.synthetic_cache must be in [1, {MAX_SCENE_CACHE}] (about 8 MB per scene per loader "
+                    f"process), got {self.synthetic_cache}"
+                )
         if needs_validation and not self.has_validation:
             raise ConfigError(
                 "val_every needs held-out scenes: set data.val_source (scenes on disk have no "

@@ -15,9 +15,11 @@ from muskie.data.synthetic.raycast import render_views
 from muskie.data.synthetic.scene_spec import SyntheticScene, make_scene
 from muskie.geometry import intrinsics_from_fov
 
-# A scene is built in ~35 ms and a 64x64 view renders in ~2 ms, so keep the last few scenes: a scene
-# asked for again (the recipe uses each sample twice) costs only its views.
-_SCENE_CACHE_SIZE = 4
+# A scene is built in ~35 ms (textures and their atlas: about 80% of a 4-view 64x64 sample) and a 64x64 view
+# renders in ~2 ms, so the last few scenes are kept by default: a scene asked for again costs only its views.
+DEFAULT_SCENE_CACHE = 4
+# the most scenes a dataset keeps built (each holds its textures: about 8 MB at the default texture settings)
+MAX_SCENE_CACHE = 4096
 
 
 def scene_name(split: str, index: int) -> str:
@@ -44,6 +46,11 @@ class SyntheticViewDataset(Dataset):
     ``scene`` str. With ``with_normals`` also ``normals (V, 3, H, W)`` float32: the renderer's unit surface
     normals in the camera frame (OpenCV axes), 0 where invalid (off by default: batches do not carry them).
     Rendering is on the CPU, in the calling process (a DataLoader worker).
+
+    ``cache_scenes``: how many built scenes (geometry and textures, about 8 MB each at the default texture
+    settings) each process keeps, least recently used first out. The cache only memoises: a sample is the
+    same whether its scene was cached or not. With ``cache_scenes >= num_scenes`` every scene is built once,
+    a fixed pool whose samples then cost their views only.
     """
 
     def __init__(
@@ -52,10 +59,13 @@ class SyntheticViewDataset(Dataset):
         config: SyntheticConfig | Sequence[SyntheticConfig] = SyntheticConfig(),
         num_scenes: int = 1000,
         with_normals: bool = False,
+        cache_scenes: int = DEFAULT_SCENE_CACHE,
     ):
         seeds = split_seeds(split)
         if not 1 <= num_scenes <= len(seeds):
             raise ValueError(f"num_scenes must be in [1, {len(seeds)}] for split {split!r}, got {num_scenes}")
+        if not 1 <= cache_scenes <= MAX_SCENE_CACHE:
+            raise ValueError(f"cache_scenes must be in [1, {MAX_SCENE_CACHE}], got {cache_scenes}")
         self.configs = [config] if isinstance(config, SyntheticConfig) else list(config)
         if not self.configs:
             raise ValueError("a synthetic mixture needs at least one config")
@@ -63,6 +73,7 @@ class SyntheticViewDataset(Dataset):
         self.config = self.configs[0]
         self.num_scenes = num_scenes
         self.with_normals = with_normals
+        self.cache_scenes = cache_scenes
         self._seeds = seeds
         self._scenes: OrderedDict[int, SyntheticScene] = OrderedDict()
 
@@ -74,7 +85,7 @@ class SyntheticViewDataset(Dataset):
         return self.configs[index % len(self.configs)]
 
     def scene(self, index: int) -> SyntheticScene:
-        """The scene at ``index`` (generated, or taken from the small per-process cache)."""
+        """The scene at ``index`` (generated, or taken from the per-process cache of ``cache_scenes``)."""
         if not 0 <= index < self.num_scenes:
             raise IndexError(f"scene index {index} out of range for {self.num_scenes} scenes")
         if index in self._scenes:
@@ -82,7 +93,7 @@ class SyntheticViewDataset(Dataset):
             return self._scenes[index]
         scene = make_scene(self._seeds[index], self.scene_config(index))
         self._scenes[index] = scene
-        if len(self._scenes) > _SCENE_CACHE_SIZE:
+        if len(self._scenes) > self.cache_scenes:
             self._scenes.popitem(last=False)
         return scene
 
