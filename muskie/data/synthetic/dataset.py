@@ -15,7 +15,7 @@ from muskie.data.synthetic.raycast import render_views
 from muskie.data.synthetic.scene_spec import SyntheticScene, make_scene
 from muskie.geometry import intrinsics_from_fov
 
-# A scene is built in ~35 ms (textures and their atlas: about 80% of a 4-view 64x64 sample) and a 64x64 view
+# A scene is built in ~35 ms (mostly textures and their atlas) and a 64x64 view
 # renders in ~2 ms, so the last few scenes are kept by default: a scene asked for again costs only its views.
 DEFAULT_SCENE_CACHE = 4
 # the most scenes a dataset keeps built (each holds its textures: about 8 MB at the default texture settings)
