@@ -13,10 +13,12 @@ Every run (an arm and a seed) is one chain, ``--parallel`` chains at once with o
 3. bank what it measured in ``RESULTS/<section>/<arm>-s<seed>.json`` (and ``.md``): small files kept in the
    repository, so the experiment spans sittings even where the run folders do not survive; a banked run is
    neither retrained nor re-evaluated.
-The controls (DINOv2-S/14, random init, zero motion, identity) are one more chain. Every evaluation uses the
-same samples and queries whichever backbones it scores, so banked results of separate calls compare. At the
-end ``RESULTS/summary.md`` and ``RESULTS/per_bin.png`` are written from everything banked so far: the
-machine, the commands, the mean and spread over seeds per displacement bin, and a table per section.
+The ablation arms (``--arms muskie-shift-mask75 ...``, see ``ABLATIONS``) are chains of the same kind, run
+only when named. The controls (DINOv2-S/14, random init, zero motion, identity) are one more chain. Every
+evaluation uses the same samples and queries whichever backbones it scores, so banked results of separate
+calls compare. At the end ``RESULTS/summary.md`` and ``RESULTS/per_bin.png`` are written from everything
+banked so far: the machine, the commands, the mean and spread over seeds per displacement bin, and a table
+per section.
 """
 
 from __future__ import annotations
