@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from muskie.model.backbone import BackboneOutput, MuskieBackbone, muskie_config
+# SourceAttention: named here so that the annotations MuskieOutput inherits resolve in this module (API docs)
+from muskie.model.backbone import BackboneOutput, MuskieBackbone, SourceAttention, muskie_config  # noqa: F401
 from muskie.model.config import MuskieConfig, preset_config
 from muskie.weights import HEAD_PREFIXES, build_and_load, describe, read_weights
 
