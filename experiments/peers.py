@@ -3,6 +3,7 @@ MuM-style, CroCo v2-style) at equal budget, on synthetic scenes where views real
 
     .venv/bin/python experiments/peers.py [--out runs/peers] [--results experiments/results/peers]
                                           [--seeds 0 1] [--parallel 2] [--steps 1500]
+                                          [--arms ...] [--recon ARM ...] [--retrain]
 
 Every run (an arm and a seed) is one chain, ``--parallel`` chains at once with one thread each:
 1. pre-train it from `experiments/configs/peers-base.yaml` (same scenes, batches, optimiser, steps and seeds;
@@ -12,7 +13,12 @@ Every run (an arm and a seed) is one chain, ``--parallel`` chains at once with o
    the real scenes (epipolar protocol), and with frozen-feature depth and normal probes on the mixture;
 3. bank what it measured in ``RESULTS/<section>/<arm>-s<seed>.json`` (and ``.md``): small files kept in the
    repository, so the experiment spans sittings even where the run folders do not survive; a banked run is
-   neither retrained nor re-evaluated.
+   neither retrained nor re-evaluated;
+4. for the arms named by ``--recon``: fine-tune a reconstruction model from the run's encoder with the
+   issue 5 experiment's settings (``RECON_TRAIN``; ``OUT/<arm>-s<seed>-recon``, resumable) and bank its
+   scores on held-out synthetic walk scenes and the real scenes in ``RESULTS/recon``.
+A section added later (``LATER_SECTIONS``) or ``--recon`` needs the run's model; where its folder is gone,
+``--retrain`` trains the run again from its seed (the log says whether the last loss equals the banked one).
 The ablation arms (``--arms muskie-shift-mask75 ...``, see ``ABLATIONS``) are chains of the same kind, run
 only when named. The controls (DINOv2-S/14, random init, zero motion, identity) are one more chain. Every
 evaluation uses the same samples and queries whichever backbones it scores, so banked results of separate
@@ -98,6 +104,23 @@ PROBES = (
     "Frozen-feature depth and surface-normal probes, the training mixture, 96x96, 4 views",
     ["--synthetic-mix", str(BASE), "--size", "96", "96", "--samples", "64", "--views", "4"],
 )
+# issue 17 section 3: fine-tuning for feed-forward reconstruction from a run's encoder, the setting of the
+# issue 5 experiment (experiments/reconstruction.py's defaults), so the figures compare with its table
+RECON_TRAIN = [
+    "--recipe",
+    "tiny-cpu",
+    "--steps",
+    "1200",
+    "--set",
+    "loss.camera_weight=1.0",
+    "--set",
+    "optim.lr=3e-4",
+    "--set",
+    "data.synthetic_path=walk",
+    "--seed",
+    "0",
+]
+RECON_EVAL = ["--synthetic-path", "walk", "--samples", "32", "--views", "8"]
 
 
 def train_command(arm: str, seed: int, out: Path, steps: int) -> list[str]:
@@ -207,25 +230,73 @@ def banked(results: Path, name: str, evaluations: dict) -> bool:
     return all((results / section / f"{name}.json").exists() for section in [*required, "probes"])
 
 
-def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
+def recon_chain(name: str, model: Path, args, log: Path) -> None:
+    """Fine-tune a reconstruction model from the encoder ``model`` (``OUT/<name>-recon``, resumable), score it
+    on held-out synthetic walk scenes and the real scenes, and bank ``RESULTS/recon/<name>.json``."""
+    run = args.out / f"{name}-recon"
+    real = [str(args.real_data / scene) for scene in REAL_SCENES if (args.real_data / scene).is_dir()]
+    muskie = [sys.executable, "-m", "muskie", "recon"]
+    run_logged(
+        [*muskie, "train", *RECON_TRAIN, "--backbone-weights", str(model), "--out", str(run), "--threads", "1"]
+        + ["--no-progress"],
+        log,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = str(run / "checkpoint-last.pt")
+        scored = ["--checkpoint", checkpoint, "--scenes", "synthetic", *real, *RECON_EVAL, "--out", scratch]
+        run_logged([*muskie, "eval", *scored, "--threads", "1", "--no-progress"], log)
+        report = json.loads((Path(scratch) / "recon_eval.json").read_text())
+        entries = [{"backbone": name, "scenes": scenes, **row} for scenes, row in report["results"].items()]
+        settings = {**report["meta"], "train": RECON_TRAIN, "eval": RECON_EVAL}
+        bank(args.results, "recon", name, entries, settings, (Path(scratch) / "recon_eval.md").read_text())
+
+
+def train_and_keep(arm: str, seed: int, args) -> str:
+    """Pre-train a run (resuming if it was interrupted) and keep its validation lines in ``RESULTS/training``;
+    returns how its last step compares with the banked one when the run is a retrain."""
     name = f"{arm}-s{seed}"
-    log = args.out / f"{name}.log"
-    label, model = f"{arm} s{seed}", args.out / name / "model"
-    if banked(args.results, name, evaluations):
-        later = {s: e for s, e in evaluations.items() if s in LATER_SECTIONS}
-        if not model.is_dir() or all((args.results / s / f"{name}.json").exists() for s in later):
-            return f"{name}: banked"
-        evaluate_chain(name, {label: f"muskie:{model}"}, [], args.results, log, later)
-        return f"{name}: banked, later sections evaluated"
-    run_logged(train_command(arm, seed, args.out, args.steps), log)
+    run_logged(train_command(arm, seed, args.out, args.steps), args.out / f"{name}.log")
     training = args.results / "training"
     training.mkdir(parents=True, exist_ok=True)
     # the validation lines of the run's log: small, and what model selection would look at
     metrics = [json.loads(line) for line in (args.out / name / "metrics.jsonl").read_text().splitlines() if line]
     kept = [m for m in metrics if any(key.startswith("val_") for key in m) or m["step"] == metrics[-1]["step"]]
-    (training / f"{name}.jsonl").write_text("".join(json.dumps(m) + "\n" for m in kept))
+    path = training / f"{name}.jsonl"
+    if path.exists():
+        before = json.loads(path.read_text().splitlines()[-1])
+        # a retrain of a banked run: the same seed and settings, so the same last step if training is
+        # deterministic here; the banked file is kept either way
+        same = before["loss"] == kept[-1]["loss"]
+        return f"retrained, last loss {kept[-1]['loss']:.6g} ({'equal to' if same else 'differs from'} the banked)"
+    path.write_text("".join(json.dumps(m) + "\n" for m in kept))
+    return "trained"
+
+
+def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
+    name = f"{arm}-s{seed}"
+    log = args.out / f"{name}.log"
+    label, model = f"{arm} s{seed}", args.out / name / "model"
+    recon = arm in args.recon and not (args.results / "recon" / f"{name}.json").exists()
+    if banked(args.results, name, evaluations):
+        later = {s: e for s, e in evaluations.items() if s in LATER_SECTIONS}
+        missing = {s: e for s, e in later.items() if not (args.results / s / f"{name}.json").exists()}
+        if not missing and not recon:
+            return f"{name}: banked"
+        if not model.is_dir():
+            if not args.retrain:
+                return f"{name}: banked (its model is gone: --retrain to evaluate what is missing)"
+            note = train_and_keep(arm, seed, args)
+        else:
+            note = "banked"
+        evaluate_chain(name, {label: f"muskie:{model}"}, [], args.results, log, missing)
+        if recon:
+            recon_chain(name, model, args, log)
+        return f"{name}: {note}, missing sections evaluated"
+    note = train_and_keep(arm, seed, args)
     evaluate_chain(name, {label: f"muskie:{model}"}, [label], args.results, log, evaluations)
-    return f"{name}: evaluated"
+    if recon:
+        recon_chain(name, model, args, log)
+    return f"{name}: {note}, evaluated"
 
 
 def load_banked(results: Path, section: str) -> list[dict]:
@@ -288,6 +359,20 @@ def probe_table(entries: list[dict]) -> str:
             f"| {backbone} | {_cell(depth.get('abs_rel'), 3)} | {_cell(depth.get('delta1'))} | "
             f"{_cell(normals.get('angle_mean'))} | {_cell(normals.get('within_11_25'))} |"
         )
+    return "\n".join(lines)
+
+
+def recon_table(entries: list[dict]) -> str:
+    """One row per banked fine-tuning and scene set: pose AUC, median rotation errors (with the one-pose
+    reference) and, where depth is known, the aligned point errors (m)."""
+    if not entries:
+        return "(nothing banked yet)"
+    columns = ["auc@5", "auc@15", "auc@30", "median_rotation_error", "median_gt_rotation", "overall", "l1"]
+    header = ["start", "scenes", "AUC@5", "AUC@15", "AUC@30", "rot err (deg)", "one-pose rot err", "overall", "L1"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in entries:
+        cells = [_cell(entry.get(c), 3 if c in ("overall", "l1") else 2) for c in columns]
+        lines.append("| " + " | ".join([entry["backbone"], Path(entry["scenes"]).name, *cells]) + " |")
     return "\n".join(lines)
 
 
@@ -379,6 +464,10 @@ def write_summary(args, evaluations: dict) -> Path:
     for section, (title, _) in evaluations.items():
         lines += [f"## {title}", "", correspondence_table(load_banked(args.results, section)), ""]
     lines += [f"## {PROBES[0]}", "", probe_table(load_banked(args.results, "probes")), ""]
+    recon = load_banked(args.results, "recon")
+    if recon:
+        title = "Fine-tuned for reconstruction (" + " ".join(RECON_TRAIN) + "), held-out walk and real scenes"
+        lines += [f"## {title}", "", recon_table(recon), ""]
     path = args.results / "summary.md"
     path.write_text("\n".join(lines))
     return path
@@ -400,6 +489,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--parallel", type=int, default=2, help="chains at once (one thread each)")
     parser.add_argument("--real-data", type=Path, default=REPO.parent / "shared" / "data" / "real")
+    parser.add_argument(
+        "--recon",
+        nargs="*",
+        default=[],
+        choices=list(SETTINGS),
+        help="arms whose runs are also fine-tuned for reconstruction and scored (RESULTS/recon)",
+    )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="retrain a banked run whose model folder is gone when a later section or --recon needs it",
+    )
     parser.add_argument("--summary-only", action="store_true", help="write the summary of what is banked and stop")
     args = parser.parse_args()
 
