@@ -21,6 +21,7 @@ from muskie.eval.reconstruction_benchmarks import (
     evaluate_benchmark,
     get_benchmark,
     oracle_prediction,
+    window_views,
 )
 
 SAMPLES = Path(os.environ.get("MUSKIE_FORMAT_SAMPLES", Path(__file__).resolve().parents[2] / "shared/data/formats"))
@@ -40,12 +41,73 @@ def test_keyframes_are_every_stride_th_frame_by_number():
     # replaced by a neighbour
     nrgbd = frames(f"img{i}.png" for i in (0, 1, 11, 2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 15))
     assert [nrgbd[i].image_path.name for i in stride_keyframes(nrgbd, 5)] == ["img0.png", "img5.png", "img15.png"]
-    assert {b.name: b.stride for b in BENCHMARKS.values()} == {
-        "7scenes-sparse": 200,
-        "7scenes-dense": 40,
-        "nrgbd-sparse": 500,
-        "nrgbd-dense": 100,
+    assert {b.name: (b.stride, b.window) for b in BENCHMARKS.values()} == {
+        "7scenes-sparse": (200, None),
+        "7scenes-dense": (40, None),
+        "nrgbd-sparse": (500, None),
+        "nrgbd-dense": (100, None),
+        # the authors' release: 8 x its expand_ratio of 8 (7-Scenes) and 16 (NRGBD) frames either side
+        "7scenes-release": (None, 64),
+        "nrgbd-release": (None, 128),
     }
+    assert {(b.samples, b.views) for b in BENCHMARKS.values() if b.window} == {(50, 8)}
+
+
+def test_window_views_are_distinct_frames_near_a_uniform_anchor():
+    rng = np.random.default_rng(0)
+    anchors = []
+    for _ in range(2000):
+        positions = window_views(100, 5, 4, rng)
+        anchor, others = positions[0], positions[1:]
+        anchors.append(anchor)
+        assert len(set(positions)) == 4
+        assert all(max(0, anchor - 5) <= p < min(100, anchor + 5) for p in others)
+    # the anchor covers the whole sequence evenly (each tenth about 200 of 2000 draws)
+    assert np.histogram(anchors, bins=10, range=(0, 100))[0].min() > 150
+    # at the start of a sequence the window is clipped: an anchor at 0 draws from 1..4
+    assert set(window_views(100, 5, 5, FixedAnchor(0))[1:]) == {1, 2, 3, 4}
+    assert window_views(10, 3, 4, np.random.default_rng(7)) == window_views(10, 3, 4, np.random.default_rng(7))
+    with pytest.raises(ValueError, match="3 frames, fewer than the 4 views"):
+        window_views(3, 5, 4, rng)
+    with pytest.raises(ValueError, match="2 frames within 2 of frame position 0, fewer than 4"):
+        window_views(10, 2, 4, FixedAnchor(0))
+
+
+class FixedAnchor:
+    """A generator whose anchor draw is fixed and whose other draws are numpy's."""
+
+    def __init__(self, anchor: int):
+        self.anchor, self.rng = anchor, np.random.default_rng(0)
+
+    def integers(self, high):
+        return self.anchor
+
+    def choice(self, *args, **kwargs):
+        return self.rng.choice(*args, **kwargs)
+
+
+def test_cli_oracle_on_the_release_window_benchmark(tmp_path):
+    """Samples of 8 frames (6, not the benchmark's 50) from the one NRGBD scene long enough (the short one left
+    out and said): the ground truth scores AUC 100 and zero point error on every sample, with the draw's
+    settings recorded."""
+    root = tmp_path / "nrgbd"
+    write_nrgbd_scene(root / "long", 10)
+    write_nrgbd_scene(root / "short", 5)
+    out = tmp_path / "out"
+    result = muskie(
+        "recon", "eval", "--oracle", "--benchmark", "nrgbd-release", "--scenes", root, "--size", 24, 32,
+        "--seed", 3, "--samples", 6, "--out", out,
+    )  # fmt: skip
+    assert "| pooled | 48 | 168 | 100.00 | 100.00 | 100.00 |" in result.stdout
+    report = json.loads((out / "recon_eval.json").read_text())
+    settings, scenes = report["settings"], report["results"]["scenes"]
+    assert settings["seed"] == 3 and "within 128 frame positions" in settings["selection"]
+    assert settings["left_out"] == "short (5 frame(s), fewer than 8)" and "keyframe_stride" not in settings
+    assert list(scenes) == [f"long #{i}" for i in range(6)]
+    assert settings["samples"] == 6 and settings["samples_note"] == "overridden: the benchmark's is 50"
+    for row in (*scenes.values(), report["results"]["pooled"]):
+        assert row["auc@30"] == 100.0 and row["accuracy"] < 1e-6 and row["completeness"] < 1e-6
+    assert all(len(set(row["keyframes"])) == 8 for row in scenes.values())
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +237,18 @@ def test_cli_oracle_on_the_real_7scenes_sample(tmp_path):
         (
             ["--oracle", "--benchmark", "7scenes-sparse", "--scenes", SAMPLES / "7scenes", "--size", 16, 16],
             "no 7-Scenes sequence has 2 keyframes at stride 200",
+        ),
+        (
+            ["--oracle", "--benchmark", "7scenes-release", "--scenes", SAMPLES / "7scenes", "--stride", 2],
+            "--stride does not apply to --benchmark 7scenes-release",
+        ),
+        (
+            ["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent", "--samples", 3],
+            "--samples does not apply to --benchmark nrgbd-dense",
+        ),
+        (
+            ["--oracle", "--benchmark", "7scenes-release", "--scenes", SAMPLES / "7scenes", "--size", 16, 16],
+            "no 7-Scenes sequence has 8 frames",
         ),
     ],
 )

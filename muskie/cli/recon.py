@@ -96,8 +96,9 @@ def _add_eval(commands) -> None:
         "--benchmark",
         choices=sorted(BENCHMARKS),
         default=None,
-        help="a paper benchmark: the keyframes of every test sequence of --scenes "
-        "(7scenes-*: dataset format 7scenes; nrgbd-*: format nrgbd)",
+        help="a paper benchmark: the keyframes of every test sequence of --scenes (7scenes-*: dataset format "
+        "7scenes; nrgbd-*: format nrgbd); *-release: the authors' release's test sets, 50 seeded samples of 8 "
+        "frames drawn near an anchor frame (--seed)",
     )
     parser.add_argument(
         "--stride",
@@ -119,7 +120,12 @@ def _add_eval(commands) -> None:
         default="test",
         help="held-out split of the synthetic scenes: 'val' to choose settings, 'test' to report",
     )
-    parser.add_argument("--samples", type=int, default=16, help="samples per evaluation set")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="samples per evaluation set (default 16); with a *-release benchmark, instead of its 50",
+    )
     parser.add_argument("--views", type=int, default=8, help="views per sample")
     parser.add_argument(
         "--size",
@@ -250,7 +256,7 @@ def run_eval(args: argparse.Namespace) -> int:
         results[name] = evaluate_recon(
             model,
             dataset,
-            args.samples,
+            16 if args.samples is None else args.samples,
             args.views,
             size,
             args.seed,
@@ -288,6 +294,14 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     if args.stride is not None and args.stride < 1:
         raise CommandError(f"--stride must be >= 1, got {args.stride}")
     benchmark = get_benchmark(args.benchmark)
+    if benchmark.window is not None and args.stride is not None:
+        raise CommandError(f"--stride does not apply to --benchmark {benchmark.name}: it draws windows of frames")
+    if args.samples is not None:
+        if benchmark.window is None:
+            raise CommandError(f"--samples does not apply to --benchmark {benchmark.name}: one sample per sequence")
+        if args.samples < 1:
+            raise CommandError(f"--samples must be >= 1, got {args.samples}")
+        benchmark = dataclasses.replace(benchmark, samples=args.samples)
     if args.oracle:
         if args.size is None:
             raise CommandError("--oracle needs --size H W (there is no model to take it from)")
@@ -302,10 +316,10 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
         predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
     samples, left_out = benchmark_samples(
-        benchmark, args.scenes[0], size, args.stride, args.register_depth, progress=not args.no_progress
+        benchmark, args.scenes[0], size, args.stride, args.register_depth, not args.no_progress, args.seed
     )
     result = evaluate_benchmark(predict, samples, progress=not args.no_progress)
-    settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out)
+    settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out, args.seed)
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
     print(f"wrote {markdown} and {json_path}")

@@ -8,7 +8,9 @@ Protocol (every setting is recorded in the results, :func:`benchmark_settings`):
   Spann3R, CUT3R and pi3 evaluate; NRGBD: every scene folder of the root (9).
 - **Keyframes.** Frames numbered 0, s, 2s, ... of each sequence (:func:`muskie.data.selection.stride_keyframes`),
   all of them in one forward pass. Sparse: s = 200 (7-Scenes) and 500 (NRGBD), CUT3R's
-  ``eval/mv_recon/launch.py``; dense: s = 40 and 100, pi3's ``configs/data/mv_recon.yaml``.
+  ``eval/mv_recon/launch.py``; dense: s = 40 and 100, pi3's ``configs/data/mv_recon.yaml``. The
+  ``*-release`` benchmarks are the authors' release's test sets instead: seeded samples of 8 frames near an
+  anchor frame (:func:`window_views`), every sequence of the root.
 - **Depth.** Millimetres to metres; no measurement (0; 65535 in 7-Scenes) and anything outside
   [1 mm, 10 m] is invalid, Spann3R's rule that CUT3R and pi3 keep. 7-Scenes needs the colour-registered
   ``depth.proj.png`` (:func:`muskie.data.formats.sevenscenes.write_registered_depth`), or ``register_depth``
@@ -83,7 +85,7 @@ def benchmark_scenes(benchmark: ReconBenchmark, root: str | Path) -> tuple[list[
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: no such folder (the {benchmark.title} root)")
-    if benchmark.dataset_format != "7scenes":
+    if benchmark.dataset_format != "7scenes" or benchmark.window is not None:
         return read_dataset(root, benchmark.dataset_format), []
     listed = sevenscenes.split_sequences(root)
     present = set(sevenscenes.find_scenes(root))
@@ -113,6 +115,55 @@ def _depth_reader(benchmark: ReconBenchmark, register_depth: bool) -> Callable[[
     return depth_of
 
 
+def window_views(num_frames: int, window: int, views: int, rng: np.random.Generator) -> list[int]:
+    """Positions (into a sequence's frames in frame-number order) of one sample of a window benchmark: an
+    anchor drawn uniformly from ``0 .. num_frames - 1``, then ``views - 1`` others drawn without replacement
+    from the positions ``[anchor - window, anchor + window)`` clipped to the sequence, anchor excluded.
+
+    The authors' release draws the others with replacement; a repeated frame has no baseline, so its pairs
+    have no translation direction (scored as a 90-degree error) and even the ground truth would not score AUC
+    100: muskie draws distinct frames.
+    """
+    if num_frames < views:
+        raise ValueError(f"{num_frames} frames, fewer than the {views} views of a sample")
+    anchor = int(rng.integers(num_frames))
+    around = [i for i in range(max(0, anchor - window), min(num_frames, anchor + window)) if i != anchor]
+    if len(around) < views - 1:
+        raise ValueError(f"{len(around) + 1} frames within {window} of frame position {anchor}, fewer than {views}")
+    return [anchor, *(int(i) for i in rng.choice(around, size=views - 1, replace=False))]
+
+
+def _window_samples(
+    benchmark: ReconBenchmark,
+    scenes: list[Scene],
+    size: tuple[int, int],
+    depth_of: Callable[[Frame], torch.Tensor],
+    seed: int,
+    progress: bool,
+) -> tuple[list[dict], dict[str, str]]:
+    """``benchmark.samples`` samples of a window benchmark, sample ``i`` from sequence ``i mod N`` of those
+    with at least ``benchmark.views`` frames; each named ``"<sequence> #<i>"``."""
+    assert benchmark.window is not None
+    left_out = {s.name: f"{len(s.frames)} frame(s), fewer than {benchmark.views}" for s in scenes}
+    usable = [s for s in scenes if len(s.frames) >= benchmark.views]
+    for scene in usable:
+        del left_out[scene.name]
+    if not usable:
+        raise ValueError(f"no {benchmark.title} sequence has {benchmark.views} frames")
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in progress_bar(range(benchmark.samples), desc=f"reading {benchmark.title} samples", enabled=progress):
+        scene = usable[i % len(usable)]
+        by_number = sorted(range(len(scene.frames)), key=lambda k: keyframe_number(scene.frames[k]))
+        positions = window_views(len(by_number), benchmark.window, benchmark.views, rng)
+        indices = [by_number[p] for p in positions]
+        sample = load_views(scene, indices, size, centre_crop=True, depth_of=depth_of)
+        sample["scene"] = f"{scene.name} #{i}"
+        sample["keyframes"] = [keyframe_number(scene.frames[k]) for k in indices]
+        samples.append(sample)
+    return samples, left_out
+
+
 def benchmark_samples(
     benchmark: ReconBenchmark,
     root: str | Path,
@@ -120,18 +171,27 @@ def benchmark_samples(
     stride: int | None = None,
     register_depth: bool = False,
     progress: bool = False,
+    seed: int = 0,
 ) -> tuple[list[dict], dict[str, str]]:
-    """One sample per sequence: its keyframes (``stride``, None: the benchmark's) as views of ``size (H, W)``
-    with the benchmark's depth (the dict of ``docs/layout.md`` plus ``keyframes``, the frame numbers); and
-    the sequences left out, id -> why: listed by the split but missing from the root, or with fewer than 2
-    keyframes (no pose pair). ``progress`` shows a bar over the sequences (``muskie.progress``).
+    """The samples of a benchmark as views of ``size (H, W)`` with its depth (the dict of ``docs/layout.md``
+    plus ``keyframes``, the frame numbers), and the sequences left out, id -> why. A stride benchmark gives
+    one sample per sequence, its keyframes (``stride``, None: the benchmark's), and leaves out sequences
+    listed by the split but missing from the root or with fewer than 2 keyframes (no pose pair); a window
+    benchmark gives ``benchmark.samples`` samples drawn with ``seed`` (:func:`window_views`) and leaves out
+    sequences shorter than a sample. ``progress`` shows a bar (``muskie.progress``).
 
     Raises:
-        ValueError: no sequence has 2 keyframes; a keyframe without depth (7-Scenes without
-            ``depth.proj.png`` and without ``register_depth``).
+        ValueError: no sequence gives a sample; ``stride`` given for a window benchmark; a frame without
+            depth (7-Scenes without ``depth.proj.png`` and without ``register_depth``).
     """
-    stride = benchmark.stride if stride is None else stride
     depth_of = _depth_reader(benchmark, register_depth)
+    if benchmark.window is not None:
+        if stride is not None:
+            raise ValueError(f"{benchmark.name} draws windows of frames, it has no keyframe stride to override")
+        scenes, _ = benchmark_scenes(benchmark, root)
+        return _window_samples(benchmark, scenes, size, depth_of, seed, progress)
+    assert benchmark.stride is not None
+    stride = benchmark.stride if stride is None else stride
     scenes, missing = benchmark_scenes(benchmark, root)
     samples, left_out = [], {scene_id: "listed by the split, not in the root" for scene_id in missing}
     for scene in progress_bar(scenes, desc=f"reading {benchmark.title} keyframes", unit="sequence", enabled=progress):
@@ -215,10 +275,10 @@ def benchmark_settings(
     predictor: str,
     register_depth: bool = False,
     left_out: dict[str, str] | None = None,
+    seed: int = 0,
 ) -> dict:
     """Everything a result shares with a published number it is compared with, and the sequences it lacks
     (``left_out``, from :func:`benchmark_samples`)."""
-    stride_used = benchmark.stride if stride is None else stride
     depth = (
         (
             "colour-registered raw depth.png, registered in memory where depth.proj.png is missing"
@@ -233,24 +293,45 @@ def benchmark_settings(
         "dataset": benchmark.title,
         "format": benchmark.dataset_format,
         "scenes": benchmark.scenes,
-        "keyframe_stride": stride_used,
-        "stride_note": f"the benchmark's ({benchmark.source})"
-        if stride is None or stride == benchmark.stride
-        else f"overridden: the benchmark's is {benchmark.stride} ({benchmark.source})",
+        **_selection(benchmark, stride, seed),
         "size": list(size),
         "views": "largest centred crop of the size's aspect, resized (depth: nearest)",
         "depth": f"{depth}; mm -> m; valid within [{DEPTH_RANGE[0]}, {DEPTH_RANGE[1]}] m, 0 and 65535 none",
         "intrinsics": "the dataset's fixed K (7-Scenes fx = fy = 525, c = (320, 240); NRGBD f = 554.256, "
         "c = (319.5, 239.5)), scaled with the crop",
-        "pose": "AUC (%) of max(rotation, translation-direction) error over all keyframe pairs of a sequence, "
+        "pose": "AUC (%) of max(rotation, translation-direction) error over all view pairs of a sample, "
         "1-degree bins, no alignment",
         "points": f"Umeyama similarity on valid pixels, then point-to-point ICP (pairs within {ICP_DISTANCE} m, 30 "
         "iterations, scale kept); metres; NC from "
         f"{NORMAL_NEIGHBOURS}-neighbour normals, mean of both directions",
-        "mean_over_scenes": "each sequence's metrics averaged (CUT3R's and pi3's tables)",
-        "pooled": "pose AUC over all sequences' pairs together; point metrics over all sequences' points",
+        "mean_over_scenes": "each sequence's metrics averaged (CUT3R's and pi3's tables)"
+        if benchmark.window is None
+        else "each sample's metrics averaged (the rows are samples)",
+        "pooled": "pose AUC over all samples' pairs together; point metrics over all samples' points",
         "predictor": predictor,
         "left_out": "; ".join(f"{scene_id} ({why})" for scene_id, why in (left_out or {}).items()) or "none",
+    }
+
+
+def _selection(benchmark: ReconBenchmark, stride: int | None, seed: int) -> dict:
+    """How a benchmark chose its views, for the results."""
+    if benchmark.window is not None:
+        release = BENCHMARKS[benchmark.name].samples
+        return {
+            "samples": benchmark.samples,
+            "samples_note": "the benchmark's"
+            if benchmark.samples == release
+            else f"overridden: the benchmark's is {release}",
+            "selection": f"{benchmark.samples} samples of {benchmark.views} views, sequences in turn: an anchor "
+            f"frame drawn uniformly, the others without replacement within {benchmark.window} frame positions "
+            f"of it (the release draws with replacement) ({benchmark.source})",
+            "seed": seed,
+        }
+    return {
+        "keyframe_stride": benchmark.stride if stride is None else stride,
+        "stride_note": f"the benchmark's ({benchmark.source})"
+        if stride is None or stride == benchmark.stride
+        else f"overridden: the benchmark's is {benchmark.stride} ({benchmark.source})",
     }
 
 
