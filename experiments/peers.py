@@ -513,10 +513,11 @@ def main() -> None:
             # the controls start as soon as the first runs free a slot, so a short sitting banks them too
             futures = [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[: args.parallel]]
             probed = [label for label in CONTROLS if label not in NOT_PROBED]
+            # the later sections read the blocks of pre-trained encoders; the controls have one block or none
+            control_sections = {s: e for s, e in evaluations.items() if s not in LATER_SECTIONS}
+            log = args.out / "controls.log"
             futures.append(
-                pool.submit(
-                    evaluate_chain, "controls", CONTROLS, probed, args.results, args.out / "controls.log", evaluations
-                )
+                pool.submit(evaluate_chain, "controls", CONTROLS, probed, args.results, log, control_sections)
             )
             futures += [pool.submit(run_chain, arm, seed, args, evaluations) for arm, seed in runs[args.parallel :]]
             for future in futures:
