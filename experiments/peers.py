@@ -236,11 +236,8 @@ def recon_chain(name: str, model: Path, args, log: Path) -> None:
     run = args.out / f"{name}-recon"
     real = [str(args.real_data / scene) for scene in REAL_SCENES if (args.real_data / scene).is_dir()]
     muskie = [sys.executable, "-m", "muskie", "recon"]
-    run_logged(
-        [*muskie, "train", *RECON_TRAIN, "--backbone-weights", str(model), "--out", str(run), "--threads", "1"]
-        + ["--no-progress"],
-        log,
-    )
+    trained = ["--backbone-weights", str(model), "--out", str(run), "--threads", "1", "--no-progress"]
+    run_logged([*muskie, "train", *RECON_TRAIN, *trained], log)
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint = str(run / "checkpoint-last.pt")
         scored = ["--checkpoint", checkpoint, "--scenes", "synthetic", *real, *RECON_EVAL, "--out", scratch]

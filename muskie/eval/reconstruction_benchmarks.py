@@ -144,17 +144,20 @@ def _window_samples(
     """``benchmark.samples`` samples of a window benchmark, sample ``i`` from sequence ``i mod N`` of those
     with at least ``benchmark.views`` frames; each named ``"<sequence> #<i>"``."""
     assert benchmark.window is not None
-    left_out = {s.name: f"{len(s.frames)} frame(s), fewer than {benchmark.views}" for s in scenes}
     usable = [s for s in scenes if len(s.frames) >= benchmark.views]
-    for scene in usable:
-        del left_out[scene.name]
+    left_out = {
+        s.name: f"{len(s.frames)} frame(s), fewer than {benchmark.views}"
+        for s in scenes
+        if len(s.frames) < benchmark.views
+    }
     if not usable:
         raise ValueError(f"no {benchmark.title} sequence has {benchmark.views} frames")
+    # each sequence's frame indices in frame-number order: the positions a window counts in
+    orders = [sorted(range(len(s.frames)), key=lambda k, s=s: keyframe_number(s.frames[k])) for s in usable]
     rng = np.random.default_rng(seed)
     samples = []
     for i in progress_bar(range(benchmark.samples), desc=f"reading {benchmark.title} samples", enabled=progress):
-        scene = usable[i % len(usable)]
-        by_number = sorted(range(len(scene.frames)), key=lambda k: keyframe_number(scene.frames[k]))
+        scene, by_number = usable[i % len(usable)], orders[i % len(usable)]
         positions = window_views(len(by_number), benchmark.window, benchmark.views, rng)
         indices = [by_number[p] for p in positions]
         sample = load_views(scene, indices, size, centre_crop=True, depth_of=depth_of)
