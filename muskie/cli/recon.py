@@ -301,7 +301,6 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError(f"--samples does not apply to --benchmark {benchmark.name}: one sample per sequence")
         if args.samples < 1:
             raise CommandError(f"--samples must be >= 1, got {args.samples}")
-        benchmark = dataclasses.replace(benchmark, samples=args.samples)
     if args.oracle:
         if args.size is None:
             raise CommandError("--oracle needs --size H W (there is no model to take it from)")
@@ -316,10 +315,12 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
         predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
     samples, left_out = benchmark_samples(
-        benchmark, args.scenes[0], size, args.stride, args.register_depth, not args.no_progress, args.seed
+        benchmark, args.scenes[0], size, args.stride, args.register_depth, not args.no_progress, args.seed, args.samples
     )
     result = evaluate_benchmark(predict, samples, progress=not args.no_progress)
-    settings = benchmark_settings(benchmark, size, args.stride, predictor, args.register_depth, left_out, args.seed)
+    settings = benchmark_settings(
+        benchmark, size, args.stride, predictor, args.register_depth, left_out, args.seed, args.samples
+    )
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
     print(f"wrote {markdown} and {json_path}")

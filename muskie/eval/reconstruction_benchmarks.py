@@ -139,10 +139,11 @@ def _window_samples(
     size: tuple[int, int],
     depth_of: Callable[[Frame], torch.Tensor],
     seed: int,
+    count: int,
     progress: bool,
 ) -> tuple[list[dict], dict[str, str]]:
-    """``benchmark.samples`` samples of a window benchmark, sample ``i`` from sequence ``i mod N`` of those
-    with at least ``benchmark.views`` frames; each named ``"<sequence> #<i>"``."""
+    """``count`` samples of a window benchmark, sample ``i`` from sequence ``i mod N`` of those with at least
+    ``benchmark.views`` frames; each named ``"<sequence> #<i>"``."""
     assert benchmark.window is not None
     usable = [s for s in scenes if len(s.frames) >= benchmark.views]
     left_out = {
@@ -156,7 +157,7 @@ def _window_samples(
     orders = [sorted(range(len(s.frames)), key=lambda k, s=s: keyframe_number(s.frames[k])) for s in usable]
     rng = np.random.default_rng(seed)
     samples = []
-    for i in progress_bar(range(benchmark.samples), desc=f"reading {benchmark.title} samples", enabled=progress):
+    for i in progress_bar(range(count), desc=f"reading {benchmark.title} samples", enabled=progress):
         scene, by_number = usable[i % len(usable)], orders[i % len(usable)]
         positions = window_views(len(by_number), benchmark.window, benchmark.views, rng)
         indices = [by_number[p] for p in positions]
@@ -175,16 +176,18 @@ def benchmark_samples(
     register_depth: bool = False,
     progress: bool = False,
     seed: int = 0,
+    samples: int | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """The samples of a benchmark as views of ``size (H, W)`` with its depth (the dict of ``docs/layout.md``
     plus ``keyframes``, the frame numbers), and the sequences left out, id -> why. A stride benchmark gives
     one sample per sequence, its keyframes (``stride``, None: the benchmark's), and leaves out sequences
     listed by the split but missing from the root or with fewer than 2 keyframes (no pose pair); a window
-    benchmark gives ``benchmark.samples`` samples drawn with ``seed`` (:func:`window_views`) and leaves out
-    sequences shorter than a sample. ``progress`` shows a bar (``muskie.progress``).
+    benchmark gives ``samples`` samples (None: the benchmark's) drawn with ``seed`` (:func:`window_views`)
+    and leaves out sequences shorter than a sample. ``progress`` shows a bar (``muskie.progress``).
 
     Raises:
-        ValueError: no sequence gives a sample; ``stride`` given for a window benchmark; a frame without
+        ValueError: no sequence gives a sample; ``stride`` given for a window benchmark or ``samples`` for a
+            stride benchmark; a frame without
             depth (7-Scenes without ``depth.proj.png`` and without ``register_depth``).
     """
     depth_of = _depth_reader(benchmark, register_depth)
@@ -192,7 +195,10 @@ def benchmark_samples(
         if stride is not None:
             raise ValueError(f"{benchmark.name} draws windows of frames, it has no keyframe stride to override")
         scenes, _ = benchmark_scenes(benchmark, root)
-        return _window_samples(benchmark, scenes, size, depth_of, seed, progress)
+        count = benchmark.samples if samples is None else samples
+        return _window_samples(benchmark, scenes, size, depth_of, seed, count, progress)
+    if samples is not None:
+        raise ValueError(f"{benchmark.name} takes one sample per sequence, it has no sample count to override")
     assert benchmark.stride is not None
     stride = benchmark.stride if stride is None else stride
     scenes, missing = benchmark_scenes(benchmark, root)
@@ -279,6 +285,7 @@ def benchmark_settings(
     register_depth: bool = False,
     left_out: dict[str, str] | None = None,
     seed: int = 0,
+    samples: int | None = None,
 ) -> dict:
     """Everything a result shares with a published number it is compared with, and the sequences it lacks
     (``left_out``, from :func:`benchmark_samples`)."""
@@ -296,7 +303,7 @@ def benchmark_settings(
         "dataset": benchmark.title,
         "format": benchmark.dataset_format,
         "scenes": benchmark.scenes,
-        **_selection(benchmark, stride, seed),
+        **_selection(benchmark, stride, seed, samples),
         "size": list(size),
         "views": "largest centred crop of the size's aspect, resized (depth: nearest)",
         "depth": f"{depth}; mm -> m; valid within [{DEPTH_RANGE[0]}, {DEPTH_RANGE[1]}] m, 0 and 65535 none",
@@ -316,16 +323,16 @@ def benchmark_settings(
     }
 
 
-def _selection(benchmark: ReconBenchmark, stride: int | None, seed: int) -> dict:
+def _selection(benchmark: ReconBenchmark, stride: int | None, seed: int, samples: int | None) -> dict:
     """How a benchmark chose its views, for the results."""
     if benchmark.window is not None:
-        release = BENCHMARKS[benchmark.name].samples
+        count = benchmark.samples if samples is None else samples
         return {
-            "samples": benchmark.samples,
+            "samples": count,
             "samples_note": "the benchmark's"
-            if benchmark.samples == release
-            else f"overridden: the benchmark's is {release}",
-            "selection": f"{benchmark.samples} samples of {benchmark.views} views, sequences in turn: an anchor "
+            if count == benchmark.samples
+            else f"overridden: the benchmark's is {benchmark.samples}",
+            "selection": f"{count} samples of {benchmark.views} views, sequences in turn: an anchor "
             f"frame drawn uniformly, the others without replacement within {benchmark.window} frame positions "
             f"of it (the release draws with replacement) ({benchmark.source})",
             "seed": seed,
