@@ -1,6 +1,11 @@
-"""Device names as users give them (``auto``, ``cpu``, ``cuda``, ``cuda:N``) -> ``torch.device``."""
+"""Device names as users give them (``auto``, ``cpu``, ``cuda``, ``cuda:N``) -> ``torch.device``, and the
+precision a device computes in (``auto``, ``fp32``, ``bf16``): what it has in hardware, the autocast context,
+the warning when bf16 would run emulated."""
 
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 import torch
 
@@ -60,6 +65,38 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
             return "bf16", f"precision auto: bf16, since {where} has native bf16"
         return "fp32", f"precision auto: fp32, since {where} has no native bf16"
     return precision, f"precision {precision} (as asked; {where} {'has' if native else 'has no'} native bf16)"
+
+
+def evaluation_precision(precision: str, device: torch.device) -> str:
+    """The precision an evaluation asked for ``precision`` (``auto``, ``fp32``, ``bf16``) computes in on
+    ``device`` (:func:`resolve_precision`), warning once where that is bf16 run emulated
+    (:func:`emulated_bf16_warning`)."""
+    name, _ = resolve_precision(precision, device)
+    warning = emulated_bf16_warning(name, device)
+    if warning:
+        warnings.warn(warning, stacklevel=3)
+    return name
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a forward pass at ``precision`` (``fp32`` or ``bf16``, as :func:`resolve_precision`
+    returns) runs in on ``device``: bf16 autocast (weights stay float32), or nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision != "fp32":
+        raise ValueError(f"precision must be 'fp32' or 'bf16' here (resolve 'auto' first), got {precision!r}")
+    return contextlib.nullcontext()
+
+
+def emulated_bf16_warning(precision: str, device: torch.device) -> str | None:
+    """The warning for ``precision`` on ``device`` when it is bf16 on a CPU without native bf16 (with the
+    slowdown measured there, :func:`bf16_slowdown`), else None."""
+    if precision != "bf16" or device.type != "cpu" or native_bf16(device):
+        return None
+    return (
+        f"precision bf16 on a CPU without native bf16 ({cpu_capability()}): a bf16 matrix product "
+        f"measured {bf16_slowdown():.0f}x slower than float32 here; use precision auto or fp32"
+    )
 
 
 def cpu_capability() -> str:

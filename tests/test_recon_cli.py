@@ -48,6 +48,18 @@ def test_eval_writes_markdown_and_json(checkpoint, tmp_path):
     assert "auc@30" in (tmp_path / "recon_eval.md").read_text()
 
 
+def test_eval_at_bf16_records_it_and_scores_the_same_samples(checkpoint, tmp_path):
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        args = ["--samples", 2, "--views", 3, "--synthetic-scenes", 2, "--threads", 1, "--precision", precision]
+        muskie("recon", "eval", "--checkpoint", checkpoint, "--out", tmp_path / precision, *args)
+        report = json.loads((tmp_path / precision / "recon_eval.json").read_text())
+        assert report["meta"]["precision"] == precision and report["meta"]["device"] == "cpu"
+        rows[precision] = report["results"]["synthetic-test-rig"]
+    assert rows["fp32"]["pairs"] == rows["bf16"]["pairs"] == 6
+    assert abs(rows["bf16"]["l1"] - rows["fp32"]["l1"]) < 0.05 * rows["fp32"]["l1"], "bf16 rounds, nothing more"
+
+
 def test_eval_on_the_validation_split_scores_other_scenes(checkpoint, tmp_path):
     rows = {}
     for split in ("val", "test"):

@@ -219,10 +219,10 @@ def test_auto_precision_is_resolved_recorded_and_kept_on_resume(tmp_path, monkey
 
 
 def test_bf16_on_a_cpu_that_emulates_it_warns_with_the_measured_cost(tmp_path, monkeypatch):
-    from muskie.train import engine
+    from muskie import devices
 
-    monkeypatch.setattr(engine, "native_bf16", lambda device: False)
-    monkeypatch.setattr(engine, "bf16_slowdown", lambda: 40.0)
+    monkeypatch.setattr(devices, "native_bf16", lambda device: False)
+    monkeypatch.setattr(devices, "bf16_slowdown", lambda: 40.0)
     with pytest.warns(UserWarning, match="measured 40x slower than float32"):
         pretrain(tiny_config(tmp_path, precision="bf16", steps=1), progress=False)
 

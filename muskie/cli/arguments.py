@@ -1,5 +1,5 @@
 """What the sub-commands' arguments share: the parser class whose help shows every option's default
-(:class:`MuskieParser`), the ``--device`` and ``--no-progress`` options, and argument types, so that a
+(:class:`MuskieParser`), the ``--device``, ``--precision`` and ``--no-progress`` options, and argument types, so that a
 user's slip is an argparse error (exit 2, one line naming the option) before anything runs: an empty path
 (an unset shell variable), an image size of 0 or one no machine holds, a NaN or infinite number.
 
@@ -52,6 +52,19 @@ def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "
         default=default,
         help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
         + ("" if default else "; default: the recipe's device (auto)"),
+    )
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` of an evaluation (``muskie.devices.evaluation_precision`` reads it): float32 by default,
+    so that a number does not depend on the machine that computed it."""
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "auto"),
+        default="fp32",
+        help="what the models compute in: fp32; bf16 (autocast, weights kept in float32: faster where the "
+        "device has native bf16, numbers differ slightly); auto (bf16 where the device has it natively, "
+        "else fp32). Scoring is float32 either way; the results record the precision used",
     )
 
 

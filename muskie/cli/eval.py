@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 
 from muskie.cli import eval_masked_views, eval_probe
-from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
+from muskie.cli.arguments import (
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    finite,
+    image_side,
+    path,
+)
 from muskie.cli.main import CommandError, add_backbone_argument, add_synthetic_mix_argument, synthetic_mix_from_file
 
 
@@ -152,6 +159,7 @@ def _add_correspondence(evaluations) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples and queries")
     parser.add_argument("--out", required=True, type=path, help="output folder")
     add_device_argument(parser)
+    add_precision_argument(parser)
     add_progress_argument(parser)
     parser.set_defaults(run=run_correspondence)
 
@@ -195,6 +203,7 @@ def run_correspondence(args: argparse.Namespace) -> int:
         benchmark=args.benchmark,
         progress=not args.no_progress,
         device=args.device,
+        precision=args.precision,
     )
     print(
         f"correspondence: {args.scenes}, {args.views} views, {args.size[0]}x{args.size[1]}, "
@@ -234,6 +243,7 @@ def _run_pairwise(args: argparse.Namespace, readouts: tuple[str, ...]) -> int:
         synthetic_split=args.synthetic_split,
         progress=not args.no_progress,
         device=args.device,
+        precision=args.precision,
     )
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md and results.json")

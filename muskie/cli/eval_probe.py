@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
+from muskie.cli.arguments import (
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    finite,
+    image_side,
+    path,
+)
 from muskie.cli.main import CommandError, add_backbone_argument, add_synthetic_mix_argument, synthetic_mix_from_file
 
 
@@ -56,6 +63,7 @@ def add_parser(evaluations) -> None:
     parser.add_argument("--no-floor", action="store_true", help="leave out the constant-feature floor")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the samples and the probes")
     add_device_argument(parser)
+    add_precision_argument(parser)
     parser.add_argument("--out", required=True, type=path, help="output folder")
     add_progress_argument(parser)
     parser.set_defaults(run=run)
@@ -93,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         include_constant=not args.no_floor,
         progress=not args.no_progress,
+        precision=args.precision,
     )
     scenes = f"a {len(config.synthetic_mix)}-kind synthetic mixture" if config.synthetic_mix else config.synthetic_path
     print(

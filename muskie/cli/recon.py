@@ -7,7 +7,14 @@ import argparse
 import dataclasses
 import sys
 
-from muskie.cli.arguments import add_device_argument, add_progress_argument, finite, image_side, path
+from muskie.cli.arguments import (
+    add_device_argument,
+    add_precision_argument,
+    add_progress_argument,
+    finite,
+    image_side,
+    path,
+)
 from muskie.cli.main import CommandError, add_training_flags, layered_config_from_flags, run_training, set_threads
 
 
@@ -138,6 +145,7 @@ def _add_eval(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="samples per forward pass")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
     add_device_argument(parser)
+    add_precision_argument(parser)
     parser.add_argument("--out", required=True, type=path, help="output folder for the tables")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     add_progress_argument(parser)
@@ -238,6 +246,7 @@ def _load(checkpoint: str, device: str):
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from muskie.devices import evaluation_precision
     from muskie.eval.reconstruction import evaluate_recon, evaluation_dataset, markdown_table, write_tables
 
     set_threads(args.threads)
@@ -246,6 +255,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.oracle or args.stride is not None or args.register_depth:
         raise CommandError("--oracle, --stride and --register-depth need --benchmark")
     model, trained, device = _load(args.checkpoint, args.device)
+    precision = evaluation_precision(args.precision, device)
     size = tuple(args.size) if args.size else trained
     if size is None:
         raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
@@ -264,10 +274,13 @@ def run_eval(args: argparse.Namespace) -> int:
             args.batch_size,
             progress=not args.no_progress,
             desc=f"scoring {name}",
+            precision=precision,
         )
     meta = {
         "checkpoint": str(args.checkpoint),
         "seed": args.seed,
+        "device": str(device),
+        "precision": precision,
         "pose": "AUC (%) of max(rotation, translation-direction) error over all view pairs, no alignment",
         "points": "GT units, after Umeyama similarity + ICP; n/a without depth",
     }
@@ -278,6 +291,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
+    from muskie.devices import evaluation_precision
     from muskie.eval.reconstruction_benchmarks import (
         benchmark_samples,
         benchmark_settings,
@@ -301,19 +315,21 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError(f"--samples does not apply to --benchmark {benchmark.name}: one sample per sequence")
         if args.samples < 1:
             raise CommandError(f"--samples must be >= 1, got {args.samples}")
+    precision = None
     if args.oracle:
         if args.size is None:
             raise CommandError("--oracle needs --size H W (there is no model to take it from)")
         predict, size, predictor = oracle_prediction, tuple(args.size), "oracle: the ground truth"
     else:
         model, trained, device = _load(args.checkpoint, args.device)
+        precision = evaluation_precision(args.precision, device)
         size = tuple(args.size) if args.size else trained
         if size is None:
             raise CommandError(f"{args.checkpoint} does not record the image size it was trained at; pass --size H W")
         patch = model.patch_size
         if size[0] % patch or size[1] % patch:
             raise CommandError(f"--size {size[0]} {size[1]} is not a multiple of the model's patch size {patch}")
-        predict, predictor = model_predictor(model, device), f"checkpoint {args.checkpoint}"
+        predict, predictor = model_predictor(model, device, precision), f"checkpoint {args.checkpoint}"
     samples, left_out = benchmark_samples(
         benchmark, args.scenes[0], size, args.stride, args.register_depth, not args.no_progress, args.seed, args.samples
     )
@@ -321,6 +337,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     settings = benchmark_settings(
         benchmark, size, args.stride, predictor, args.register_depth, left_out, args.seed, args.samples
     )
+    if precision is not None:
+        settings["precision"] = precision
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
     print(f"wrote {markdown} and {json_path}")

@@ -794,7 +794,8 @@ def settings_header(settings: dict) -> str:
         f"{settings['samples']} samples, up to {config['num_queries']} queries per sample; readouts: {readouts}; "
         f"block {config['block']}, multi-layer blocks {config['layers'] or 'probe3d default'}, nearest-neighbour "
         f"metric {config['nn_metric']}, temperature {config['temperature']:g}; view 0 pooled in: "
-        f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}.\n"
+        f"{'yes (inflates accuracy)' if config['pool_view0'] else 'no'}; backbones in "
+        f"{settings.get('precision', 'fp32')}.\n"
     )
 
 
@@ -915,6 +916,7 @@ def run_benchmark(
     benchmark: str | None = None,
     progress: bool = False,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> list[CorrespondenceResult]:
     """The whole comparison: every backbone on the same samples and queries; writes ``out_dir/results.md``
     (:func:`markdown_table`), ``out_dir/results.json`` and ``out_dir/tracks_<backbone>.png`` (first sample).
@@ -933,17 +935,21 @@ def run_benchmark(
         progress: show bars over the samples loaded and over each backbone's samples (``muskie.progress``).
         device: where the backbones compute (``muskie.devices.resolve_device``: ``auto``, ``cpu``, ``cuda``,
             ...); matches are scored on the CPU.
+        precision: what the backbones compute in: ``fp32``, ``bf16`` (autocast; the attention maps stay
+            float32) or ``auto`` (bf16 where ``device`` has it natively, :func:`muskie.devices.resolve_precision`);
+            the results record the one used. Matches are scored in float32 either way.
     Returns:
         one :class:`CorrespondenceResult` per backbone, in order.
     """
     from pathlib import Path
 
-    from muskie.devices import resolve_device
+    from muskie.devices import evaluation_precision, resolve_device
     from muskie.eval.backbones import build_backbone
     from muskie.eval.backbones.on_device import on_device
     from muskie.vis.tracks import tracks_figure
 
     target = resolve_device(device)
+    precision = evaluation_precision(precision, target)
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(
@@ -953,7 +959,7 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     results, figures = [], []
     for entry in backbones:
-        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
+        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target, precision)
         bar = progress_bar(samples, desc=f"matching with {backbone.name}", unit="sample", enabled=progress)
         result = evaluate_correspondence(backbone, bar, config, keep_examples=1)
         if diagnostics:
@@ -985,6 +991,7 @@ def run_benchmark(
         "synthetic_split": synthetic_split,
         "diagnostics": diagnostics,
         "device": str(target),
+        "precision": precision,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "figures": figures,
     }

@@ -291,18 +291,21 @@ def run_pairwise(
     synthetic_split: str = "test",
     progress: bool = False,
     device: str = "cpu",
+    precision: str = "fp32",
 ) -> list[PairwiseResult]:
     """The probe3d protocol for every backbone on the samples of
     :func:`muskie.eval.correspondence.select_samples`; writes ``out_dir/results.md`` (the pinned settings,
     :func:`pairwise_table`) and ``out_dir/results.json``. ``progress`` shows bars over the samples loaded
     and over each backbone's samples (``muskie.progress``); the backbones compute on ``device``
-    (``muskie.devices.resolve_device``), the matches are scored on the CPU."""
-    from muskie.devices import resolve_device
+    (``muskie.devices.resolve_device``) at ``precision`` (``fp32``, ``bf16`` or ``auto``, as
+    :func:`muskie.eval.correspondence.run_benchmark`), the matches are scored on the CPU in float32."""
+    from muskie.devices import evaluation_precision, resolve_device
     from muskie.eval.backbones import build_backbone
     from muskie.eval.backbones.on_device import on_device
     from muskie.eval.correspondence import select_samples
 
     target = resolve_device(device)
+    precision = evaluation_precision(precision, target)
     if not backbones:
         raise ValueError("give at least one backbone")
     samples, selection = select_samples(
@@ -310,7 +313,7 @@ def run_pairwise(
     )
     results = []
     for entry in backbones:
-        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target)
+        backbone = on_device(build_backbone(entry) if isinstance(entry, str) else entry, target, precision)
         bar = progress_bar(samples, desc=f"matching with {backbone.name}", unit="sample", enabled=progress)
         results.append(evaluate_pairwise(backbone, bar, config))
     settings = {
@@ -323,6 +326,8 @@ def run_pairwise(
         "views": num_views,
         "size": list(size),
         "seed": seed,
+        "device": str(target),
+        "precision": precision,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
     }
     height, width = size
@@ -330,7 +335,8 @@ def run_pairwise(
         f"Settings: probe3d protocol; {selection}; {height}x{width} px, pairs (0, t) of {len(samples)} samples "
         f"of {num_views} views; readouts {', '.join(config.readouts)} (block {config.block}, multi-layer blocks "
         f"{list(config.layers) or 'probe3d default'}); candidates every {config.stride} px, top "
-        f"{config.num_matches} matches by {'ratio test' if config.ratio_test else 'distance'}.\n"
+        f"{config.num_matches} matches by {'ratio test' if config.ratio_test else 'distance'}; backbones in "
+        f"{precision}.\n"
     )
     report.write_report(
         out_dir,

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie import report
+from muskie.devices import precision_context
 from muskie.eval.backbones.base import FeatureBackbone
 from muskie.eval.probe_config import HEADS, TASKS, ProbeConfig
 from muskie.progress import progress_bar
@@ -141,15 +142,19 @@ def extract_features(
     blocks: Sequence[int] = (-1,),
     batch_size: int = 8,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Frozen features ``(N, C, h, w)`` float32 on ``device`` of every view of ``samples`` (sample-major, as
     :func:`probe_targets`), the blocks ``blocks`` concatenated along channels. All views of a sample go
-    through the backbone together; ``batch_size`` samples per forward pass."""
+    through the backbone together; ``batch_size`` samples per forward pass, computed at ``precision``
+    (``fp32``, or ``bf16`` autocast, :func:`muskie.devices.precision_context`)."""
+    device = torch.device(device)
     backbone = backbone.to(device).eval()
     chunks = []
     for start in range(0, len(samples), batch_size):
         images = torch.stack([s["images"] for s in samples[start : start + batch_size]]).to(device)
-        per_block = [backbone(images, block=block).features.float() for block in blocks]  # (B, V, h, w, C)
+        with precision_context(precision, device):
+            per_block = [backbone(images, block=block).features.float() for block in blocks]  # (B, V, h, w, C)
         chunks.append(torch.cat(per_block, dim=-1).flatten(0, 1).permute(0, 3, 1, 2).contiguous())
     return torch.cat(chunks)
 
@@ -442,12 +447,15 @@ def evaluate_probes(
     test_samples: Sequence[dict],
     config: ProbeConfig = ProbeConfig(),
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> list[ProbeResult]:
     """Extract ``backbone``'s frozen features of the train and test samples (dicts with ``images``,
-    ``depth``, ``valid``, ``normals``) and run :func:`probe_features` on ``device``."""
+    ``depth``, ``valid``, ``normals``) at ``precision`` and run :func:`probe_features` on ``device`` (the
+    probes train in float32)."""
     start = time.perf_counter()
-    train_features = extract_features(backbone, train_samples, config.blocks, config.extract_batch, device)
-    test_features = extract_features(backbone, test_samples, config.blocks, config.extract_batch, device)
+    extract = dict(batch_size=config.extract_batch, device=device, precision=precision)
+    train_features = extract_features(backbone, train_samples, config.blocks, **extract)
+    test_features = extract_features(backbone, test_samples, config.blocks, **extract)
     seconds = time.perf_counter() - start
     return probe_features(
         backbone.name,
@@ -493,6 +501,7 @@ def run_probes(
     device: str = "auto",
     include_constant: bool = True,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> list[ProbeResult]:
     """Probe every backbone on the same samples; writes ``out_dir/probes.md`` (:func:`markdown_table` under
     a line of settings) and ``out_dir/probes.json`` (every setting, every result).
@@ -503,15 +512,18 @@ def run_probes(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`muskie.devices.resolve_device`).
         include_constant: add the constant-feature floor (:func:`constant_features`) as a first row.
         progress: show a bar over the probes trained, one per row and task (``muskie.progress``).
+        precision: what the backbones' features are computed in (``fp32``, ``bf16`` or ``auto``,
+            :func:`muskie.devices.resolve_precision`; recorded); the probes train in float32 either way.
     Returns:
         the results in order (the floor's first), one per backbone and task.
     """
-    from muskie.devices import resolve_device
+    from muskie.devices import evaluation_precision, resolve_device
     from muskie.eval.backbones import build_backbone
 
     if not backbones:
         raise ValueError("give at least one backbone")
     target = resolve_device(device)
+    precision = evaluation_precision(precision, target)
     built = [build_backbone(entry) if isinstance(entry, str) else entry for entry in backbones]
     for backbone in built:
         backbone.grid_size(*config.size)  # a size the backbone refuses fails here, before any rendering
@@ -554,7 +566,7 @@ def run_probes(
         )
         bar.update(len(config.tasks))
     for backbone in built:
-        results += evaluate_probes(backbone, train_samples, test_samples, config, target)
+        results += evaluate_probes(backbone, train_samples, test_samples, config, target, precision)
         bar.update(len(config.tasks))
     bar.close()
     settings = {
@@ -563,6 +575,7 @@ def run_probes(
         "specs": [entry if isinstance(entry, str) else None for entry in backbones],
         "include_constant": include_constant,
         "device": str(target),
+        "precision": precision,
         "torch": torch.__version__,
         "train_views": int(train_targets.depth.shape[0]),
         "test_views": int(test_targets.depth.shape[0]),
@@ -577,7 +590,8 @@ def run_probes(
     header = (
         f"Frozen-feature probes: {scenes}, {config.num_samples} train / "
         f"{config.test_samples} test samples x {config.num_views} views, {height}x{width}; {config.head} "
-        f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}. Depth metrics after "
+        f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}, features in {precision}. "
+        "Depth metrics after "
         "per-view median scaling; normals in the camera frame.\n\n"
     )
     report.write_report(

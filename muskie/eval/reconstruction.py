@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from muskie import report
 from muskie.data.datasets import evaluation_batches, open_view_dataset
+from muskie.devices import precision_context
 from muskie.eval.reconstruction_metrics import (
     AUC_THRESHOLDS,
     pointmap_errors,
@@ -65,6 +66,7 @@ def evaluate_recon(
     batch_size: int = 1,
     progress: bool = False,
     desc: str = "scoring samples",
+    precision: str = "fp32",
 ) -> dict:
     """Score ``num_samples`` samples of ``num_views`` views at ``size`` = (H, W) (sample ``k``: scene
     ``k % len(dataset)``, seed ``seed + k``).
@@ -74,7 +76,9 @@ def evaluate_recon(
     (degrees: the median relative rotation of the GT pairs, which is the rotation error of a model that gives
     every view the same pose; its translation errors are 90, so its AUCs are 0); and when the samples
     have depth ``accuracy``, ``completeness``, ``overall``, ``l1`` (GT units, mean over samples), else None.
-    ``progress`` shows a bar over the batches, titled ``desc`` (``muskie.progress``).
+    ``progress`` shows a bar over the batches, titled ``desc`` (``muskie.progress``). The model runs at
+    ``precision`` (``fp32``, or ``bf16`` autocast: :func:`muskie.devices.precision_context`); its cameras
+    and points are scored in float64 either way.
     """
     if num_samples < 1 or num_views < 2 or batch_size < 1:
         raise ValueError(
@@ -84,6 +88,7 @@ def evaluate_recon(
     patch = model.patch_size
     if size[0] % patch or size[1] % patch:
         raise ValueError(f"size {size[0]}x{size[1]} is not a multiple of the model's patch size {patch}")
+    device = torch.device(device)
     model.eval().to(device)
     rotation_errors, translation_errors, gt_rotations, point_scores = [], [], [], []
     batches = evaluation_batches(dataset, num_samples, num_views, size, seed, batch_size)
@@ -92,12 +97,17 @@ def evaluate_recon(
     ):
         if not batch.has_cameras:
             raise ValueError("evaluation samples lack cameras")
-        output = model(batch.images.to(device))
+        with precision_context(precision, device):
+            output = model(batch.images.to(device))
         for i in range(batch.num_scenes):
             gt = {"cam_to_world": batch.cam_to_world[i], "intrinsics": batch.intrinsics[i]}
             if batch.has_depth:
                 gt.update(depth=batch.depth[i], valid=batch.valid[i])
-            errors = prediction_errors(output.cam_to_world[i].cpu(), output.points[i].cpu(), gt)
+            cam_to_world, points = (
+                output.cam_to_world[i].to("cpu", torch.float32),
+                output.points[i].to("cpu", torch.float32),
+            )
+            errors = prediction_errors(cam_to_world, points, gt)
             rotation_errors.append(errors["rotation"])
             translation_errors.append(errors["translation"])
             same_pose = torch.eye(4, dtype=torch.float64).expand(num_views, 4, 4)

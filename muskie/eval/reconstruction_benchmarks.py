@@ -39,6 +39,7 @@ from muskie.data.depth_codecs import read_frame_depth
 from muskie.data.formats import read_dataset, sevenscenes
 from muskie.data.scene import Frame, Scene
 from muskie.data.selection import keyframe_number, load_views, stride_keyframes
+from muskie.devices import precision_context
 from muskie.eval.reconstruction import REPORT_NAME, gt_points, prediction_errors
 from muskie.eval.reconstruction_benchmark_settings import BENCHMARKS, ReconBenchmark, get_benchmark  # noqa: F401
 from muskie.eval.reconstruction_metrics import AUC_THRESHOLDS, pose_metrics, summarise_pointmap_errors
@@ -223,14 +224,19 @@ def oracle_prediction(sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return sample["cam_to_world"].double(), gt_points(sample)[0]
 
 
-def model_predictor(model: torch.nn.Module, device: str | torch.device = "cpu") -> Predictor:
-    """A reconstruction model as a :data:`Predictor`: all views of a sample in one forward pass."""
+def model_predictor(model: torch.nn.Module, device: str | torch.device = "cpu", precision: str = "fp32") -> Predictor:
+    """A reconstruction model as a :data:`Predictor`: all views of a sample in one forward pass on ``device``
+    at ``precision`` (``fp32``, or ``bf16`` autocast: :func:`muskie.devices.precision_context`), the cameras
+    and points returned as float32 CPU tensors."""
+    device = torch.device(device)
     model.eval().to(device)
+    precision_context(precision, device)  # an unknown precision fails here, not at the first sample
 
     @torch.no_grad()
     def predict(sample: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        output = model(sample["images"][None].to(device))
-        return output.cam_to_world[0].cpu(), output.points[0].cpu()
+        with precision_context(precision, device):
+            output = model(sample["images"][None].to(device))
+        return output.cam_to_world[0].to("cpu", torch.float32), output.points[0].to("cpu", torch.float32)
 
     return predict
 

@@ -38,7 +38,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from muskie.config_io import ConfigError, to_dict
-from muskie.devices import bf16_slowdown, cpu_capability, native_bf16, resolve_device, resolve_precision
+from muskie.devices import emulated_bf16_warning, precision_context, resolve_device, resolve_precision
 from muskie.outputs import naming_a_full_disk
 from muskie.progress import progress_bar
 from muskie.train.config import RunConfig
@@ -327,9 +327,7 @@ def _run(
     # ---- data, precision, logs
     stream = task.stream(start_step, dist, device)
     validation = task.validation_parts() if config.val_every else []
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else contextlib.nullcontext()
-    )
+    autocast = precision_context(config.precision, device)
     end_step = config.steps if stop_at_step is None else min(config.steps, stop_at_step)
     log_file = (
         _MetricsLog(out_dir, start_step, progress and end_step > start_step, end_step, task.name)
@@ -495,12 +493,9 @@ def _settle_precision(config: RunConfig, saved: Checkpoint | None, device: torch
     else:
         config.precision, reason = resolve_precision(config.precision, device)
     log.info(reason)
-    if config.precision == "bf16" and device.type == "cpu" and not native_bf16(device):
-        warnings.warn(
-            f"precision bf16 on a CPU without native bf16 ({cpu_capability()}): a bf16 matrix product "
-            f"measured {bf16_slowdown():.0f}x slower than float32 here; use precision auto or fp32",
-            stacklevel=3,
-        )
+    warning = emulated_bf16_warning(config.precision, device)
+    if warning:
+        warnings.warn(warning, stacklevel=3)
 
 
 @torch.no_grad()

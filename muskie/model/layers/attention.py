@@ -52,8 +52,9 @@ class Attention(nn.Module):
         probabilities come with it, computed a block of queries at a time
         (:mod:`~muskie.model.layers.attention_maps`): the full map ``(N, S, S)`` (query, key; rows sum to
         1), or, with ``source`` (a slice of ``S``, ``Ts`` tokens), only those tokens' rows and columns,
-        ``(N, 2, Ts, S)`` as :func:`~muskie.model.layers.attention_maps.token_attention` returns them.
-        Without ``return_attention`` the second output is None.
+        ``(N, 2, Ts, S)`` as :func:`~muskie.model.layers.attention_maps.token_attention` returns them,
+        float32 also under bf16 autocast (from the rounded queries and keys). Without ``return_attention`` the
+        second output is None.
         """
         n, s, e = x.shape
         qkv = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, N, h, S, d)
@@ -65,6 +66,8 @@ class Attention(nn.Module):
             q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
         out = F.scaled_dot_product_attention(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
         attention = None
-        if return_attention:
-            attention = attention_rows(q, k) if source is None else token_attention(q, k, source)
+        if return_attention:  # in float32 whatever the precision: readouts compare close probabilities
+            with torch.autocast(x.device.type, enabled=False):
+                q, k = q.float(), k.float()
+                attention = attention_rows(q, k) if source is None else token_attention(q, k, source)
         return self.proj(out), attention
