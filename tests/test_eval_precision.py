@@ -38,13 +38,25 @@ def test_bf16_backbone_returns_float32_close_to_fp32(images):
     assert _relative(rounded.attention, exact.attention) < 0.02
 
 
-def test_bf16_source_attention_is_float32(images):
+def test_bf16_read_blocks_runs_in_bf16_and_returns_float32(images):
     backbone = build_backbone("random:tiny")
-    exact = backbone.read_blocks(images, attention_blocks=[-1], source_view=1).source_attention[backbone.depth - 1]
-    part = OnDevice(backbone, CPU, "bf16").read_blocks(images, attention_blocks=[-1], source_view=1)
-    rounded = part.source_attention[backbone.depth - 1]
+    last = backbone.depth - 1
+    asked = {"feature_blocks": [-1], "attention_blocks": [-1], "source_view": 1}
+    exact = backbone.read_blocks(images, **asked)
+    part = OnDevice(backbone, CPU, "bf16").read_blocks(images, **asked)
+    features, rounded = part.features[last], part.source_attention[last]
+    assert features.dtype == torch.float32 and 0 < _relative(features, exact.features[last]) < 0.05
     assert rounded.source == 1 and rounded.outgoing.dtype == rounded.incoming.dtype == torch.float32
-    assert _relative(rounded.outgoing, exact.outgoing) < 0.02 and _relative(rounded.incoming, exact.incoming) < 0.02
+    exact_part = exact.source_attention[last]
+    assert 0 < _relative(rounded.outgoing, exact_part.outgoing) < 0.02
+    assert _relative(rounded.incoming, exact_part.incoming) < 0.02
+
+
+def test_the_attention_maps_of_a_float64_model_stay_float64(images):
+    model = create_model("tiny").double().eval()
+    with torch.no_grad():
+        out = model(images.double(), attention_blocks=[0])
+    assert out.attention[0].dtype == torch.float64
 
 
 def test_the_attention_maps_are_float32_under_autocast(images):
@@ -88,19 +100,26 @@ def test_evaluation_precision_resolves_auto_and_warns_where_bf16_is_emulated(mon
         evaluation_precision("fp16", CPU)
 
 
-def test_correspondence_cli_records_its_precision(tmp_path, capsys):
+def test_correspondence_cli_runs_and_records_its_precision(tmp_path, capsys, monkeypatch):
+    from muskie.eval.backbones import on_device as module
+
+    contexts = []
+    monkeypatch.setattr(module, "precision_context", lambda p, d: contexts.append(p) or precision_context(p, d))
+    monkeypatch.setattr(devices, "native_bf16", lambda device: False)  # so auto means fp32 here
     small = ["--backbone", "random", "--samples", "2", "--views", "3", "--size", "32", "32", "--queries", "20"]
     scores = {}
-    for precision in ("fp32", "bf16"):
-        out = tmp_path / precision
+    for asked, used in (("fp32", "fp32"), ("bf16", "bf16"), ("auto", "fp32")):
+        out = tmp_path / asked
+        contexts.clear()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a CPU without native bf16 warns; that is tested above
-            assert main(["eval", "correspondence", *small, "--precision", precision, "--out", str(out)]) == 0
+            warnings.simplefilter("ignore")  # bf16 warns on this (patched) CPU; that is tested above
+            assert main(["eval", "correspondence", *small, "--precision", asked, "--out", str(out)]) == 0
         report = json.loads((out / "results.json").read_text())
-        assert report["settings"]["precision"] == precision
-        assert f"backbones in {precision}" in (out / "results.md").read_text()
-        scores[precision] = report["results"][0]["readouts"]["nn"]["pooled"]["pairs"]
-    assert scores["fp32"] == scores["bf16"], "the same samples and queries are scored"
+        assert report["settings"]["precision"] == used
+        assert f"backbones in {used}" in (out / "results.md").read_text()
+        assert set(contexts) == ({"bf16"} if used == "bf16" else set()), "bf16 runs wrapped; fp32 on a CPU is not"
+        scores[asked] = report["results"][0]["readouts"]["nn"]["pooled"]["pairs"]
+    assert scores["fp32"] == scores["bf16"] == scores["auto"], "the same samples and queries are scored"
     with pytest.raises(SystemExit) as refused:
         main(["eval", "correspondence", *small, "--precision", "fp16", "--out", str(tmp_path / "x")])
     assert refused.value.code == 2 and "--precision: invalid choice: 'fp16'" in capsys.readouterr().err

@@ -216,6 +216,10 @@ def test_cli_oracle_on_the_real_7scenes_sample(tmp_path):
         (["--oracle", "--benchmark", "nrgbd-dense", "--size", 16, 16], "needs --scenes ROOT"),
         (["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent"], "--oracle needs --size H W"),
         (
+            ["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent", "--precision", "bf16"],
+            "--precision does not apply to --oracle",
+        ),
+        (
             ["--oracle", "--benchmark", "nrgbd-dense", "--scenes", "/nonexistent", "--size", 16, 16],
             "/nonexistent: no such",
         ),

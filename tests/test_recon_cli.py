@@ -57,7 +57,7 @@ def test_eval_at_bf16_records_it_and_scores_the_same_samples(checkpoint, tmp_pat
         assert report["meta"]["precision"] == precision and report["meta"]["device"] == "cpu"
         rows[precision] = report["results"]["synthetic-test-rig"]
     assert rows["fp32"]["pairs"] == rows["bf16"]["pairs"] == 6
-    assert abs(rows["bf16"]["l1"] - rows["fp32"]["l1"]) < 0.05 * rows["fp32"]["l1"], "bf16 rounds, nothing more"
+    assert 0 < abs(rows["bf16"]["l1"] - rows["fp32"]["l1"]) < 0.05 * rows["fp32"]["l1"], "bf16 rounds, nothing more"
 
 
 def test_eval_on_the_validation_split_scores_other_scenes(checkpoint, tmp_path):

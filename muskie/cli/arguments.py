@@ -64,7 +64,7 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="what the models compute in: fp32; bf16 (autocast, weights kept in float32: faster where the "
         "device has native bf16, numbers differ slightly); auto (bf16 where the device has it natively, "
-        "else fp32). Scoring is float32 either way; the results record the precision used",
+        "else fp32). Scoring is in float32 or float64 either way; the results record the precision used",
     )
 
 

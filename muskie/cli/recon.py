@@ -317,6 +317,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             raise CommandError(f"--samples must be >= 1, got {args.samples}")
     precision = None
     if args.oracle:
+        if args.precision != "fp32":
+            raise CommandError("--precision does not apply to --oracle (there is no model to run)")
         if args.size is None:
             raise CommandError("--oracle needs --size H W (there is no model to take it from)")
         predict, size, predictor = oracle_prediction, tuple(args.size), "oracle: the ground truth"
@@ -338,7 +340,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         benchmark, size, args.stride, predictor, args.register_depth, left_out, args.seed, args.samples
     )
     if precision is not None:
-        settings["precision"] = precision
+        settings.update(device=str(device), precision=precision)
     markdown, json_path = write_benchmark_report(result, settings, args.out)
     print(markdown_table(result), end="")
     print(f"wrote {markdown} and {json_path}")

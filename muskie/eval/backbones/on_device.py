@@ -15,8 +15,9 @@ from muskie.eval.backbones.base import BlockOutputs, FeatureBackbone, FeatureOut
 
 class OnDevice(FeatureBackbone):
     """``backbone`` moved to ``device`` (in eval mode) and run at ``precision`` (``fp32``, or ``bf16``:
-    autocast, weights kept in float32), taking CPU tensors and returning float32 CPU tensors: features
-    ``(B, V, h, w, C)`` and attention ``(B, V, h*w, V, h*w)`` as :class:`FeatureOutput` describes them."""
+    autocast, weights kept in float32), taking CPU tensors and returning CPU tensors, float32 where the model
+    computed in bf16: features ``(B, V, h, w, C)`` and attention ``(B, V, h*w, V, h*w)`` as
+    :class:`FeatureOutput` describes them."""
 
     def __init__(self, backbone: FeatureBackbone, device: torch.device, precision: str = "fp32"):
         super().__init__()
@@ -43,13 +44,13 @@ class OnDevice(FeatureBackbone):
         return BlockOutputs(
             features={b: _back(t) for b, t in out.features.items()},
             attention={b: _back(t) for b, t in out.attention.items()},
-            source_attention={b: a.to("cpu", torch.float32) for b, a in out.source_attention.items()},
+            source_attention={b: a.to("cpu") for b, a in out.source_attention.items()},
         )
 
 
 def _back(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` as float32 on the CPU."""
-    return tensor.to("cpu", torch.float32)
+    """``tensor`` on the CPU, in float32 where it was in lower precision (float64 stays float64)."""
+    return tensor.to("cpu", torch.float32 if tensor.dtype in (torch.bfloat16, torch.float16) else tensor.dtype)
 
 
 def on_device(backbone: FeatureBackbone, device: torch.device, precision: str = "fp32") -> FeatureBackbone:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,8 +68,17 @@ class Attention(nn.Module):
             q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
         out = F.scaled_dot_product_attention(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
         attention = None
-        if return_attention:  # in float32 whatever the precision: readouts compare close probabilities
-            with torch.autocast(x.device.type, enabled=False):
-                q, k = q.float(), k.float()
-                attention = attention_rows(q, k) if source is None else token_attention(q, k, source)
+        if return_attention:
+            attention = _attention_maps(q, k, source)
         return self.proj(out), attention
+
+
+def _attention_maps(q: torch.Tensor, k: torch.Tensor, source: slice | None) -> torch.Tensor:
+    """The probabilities :meth:`Attention.forward` returns, in at least float32: bf16 ``q`` and ``k`` are
+    widened, and under autocast the maps are computed outside it, because the readouts compare probabilities
+    that differ in the third digit. float32 and float64 stay as they are."""
+    wide = torch.promote_types(q.dtype, torch.float32)
+    outside = torch.is_autocast_enabled(q.device.type)
+    with torch.autocast(q.device.type, enabled=False) if outside else contextlib.nullcontext():
+        q, k = q.to(wide), k.to(wide)
+        return attention_rows(q, k) if source is None else token_attention(q, k, source)
