@@ -260,13 +260,19 @@ def train_and_keep(arm: str, seed: int, args) -> str:
     kept = [m for m in metrics if any(key.startswith("val_") for key in m) or m["step"] == metrics[-1]["step"]]
     path = training / f"{name}.jsonl"
     if path.exists():
-        before = json.loads(path.read_text().splitlines()[-1])
-        # a retrain of a banked run: the same seed and settings, so the same last step if training is
-        # deterministic here; the banked file is kept either way
-        same = before["loss"] == kept[-1]["loss"]
-        return f"retrained, last loss {kept[-1]['loss']:.6g} ({'equal to' if same else 'differs from'} the banked)"
+        # a retrain of a banked run: the same seed and settings, so the same last training loss if training
+        # is deterministic here (on another CPU its kernels may round differently); the banked file is kept
+        before = last_training_loss([json.loads(line) for line in path.read_text().splitlines() if line])
+        now = last_training_loss(kept)
+        return f"retrained, last loss {now:.6g} ({'equal to' if now == before else f'banked {before:.6g}'})"
     path.write_text("".join(json.dumps(m) + "\n" for m in kept))
     return "trained"
+
+
+def last_training_loss(metrics: list[dict]) -> float:
+    """The loss of the last training line of a run's metrics (validation lines, which share the last step,
+    have none)."""
+    return next(m["loss"] for m in reversed(metrics) if "loss" in m)
 
 
 def run_chain(arm: str, seed: int, args, evaluations: dict) -> str:
