@@ -591,8 +591,7 @@ def run_probes(
         f"Frozen-feature probes: {scenes}, {config.num_samples} train / "
         f"{config.test_samples} test samples x {config.num_views} views, {height}x{width}; {config.head} "
         f"head, {config.steps} steps, blocks {list(config.blocks)}, seed {config.seed}, features in {precision}. "
-        "Depth metrics after "
-        "per-view median scaling; normals in the camera frame.\n\n"
+        "Depth metrics after per-view median scaling; normals in the camera frame.\n\n"
     )
     report.write_report(
         out_dir,
