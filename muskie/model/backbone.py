@@ -100,9 +100,9 @@ class SourceAttention:
         """The part of the full map ``attention (B, V, L, V, L)`` that involves view ``source``."""
         return cls(source, attention[:, source], attention[:, :, :, source].permute(0, 3, 1, 2))
 
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> SourceAttention:
-        """Both tensors on ``device`` (and in ``dtype`` when given)."""
-        return SourceAttention(self.source, self.outgoing.to(device, dtype), self.incoming.to(device, dtype))
+    def to(self, device: torch.device | str) -> SourceAttention:
+        """Both tensors on ``device``."""
+        return SourceAttention(self.source, self.outgoing.to(device), self.incoming.to(device))
 
 
 @dataclass
