@@ -7,12 +7,12 @@ For each preset at the issue's settings (tiny: 16 scenes x 4 views at 64 px; sma
 1 x 8 at 224 px) and each precision (``auto`` is bf16 where the device computes it natively, so by default
 fp32 and, on such a machine, bf16), one model per arm from the same initial weights: the default, each lever
 alone (``levers.LEVERS``: compile, foreach, fused, masked_head, and rope_one_by_one, the reference path of the
-default-on RoPE of queries and keys together) and the off-by-default levers together (compile, fused,
-masked_head). The arms' training steps (forward, backward, AdamW) alternate in one process (``paired.py``),
-with the same images and the same masks in a round; then inference (every block's features, no masks) with
-the inference levers. Prints per arm the median seconds and the median over rounds of default / arm (above 1:
-the lever is faster), the first step's loss relative to the default's (the arms compute the same thing), and
-the machine with its CPU capability. ``--json`` writes every time.
+default-on RoPE of queries and keys together; freeze for inference only) and the off-by-default levers
+together (compile, fused, masked_head). The arms' training steps (forward, backward, AdamW) alternate in one
+process (``paired.py``), with the same images and the same masks in a round; then inference (every block's
+features, no masks) with the inference levers. Prints per arm the median seconds and the median over rounds
+of default / arm (above 1: the lever is faster), the first step's loss relative to the default's (the arms
+compute the same thing), and the machine with its CPU capability. ``--json`` writes every time.
 
 Measure on a quiet machine: the figures of a loaded one say nothing. ``--presets tiny --precisions fp32
 --pairs 1 --warmup 1`` checks that it runs.
@@ -28,7 +28,7 @@ import json
 import statistics
 
 import torch
-from levers import INFERENCE_LEVERS, LEVERS, inference, training_step
+from levers import INFERENCE_LEVERS, INFERENCE_ONLY_LEVERS, LEVERS, inference, training_step
 from paired import machine_facts, paired_ratio, synchronizer, time_paired
 
 from muskie.devices import cpu_capability, resolve_device, resolve_precision
@@ -41,7 +41,7 @@ SETTINGS = {"tiny": (16, 4, 64), "small": (1, 4, 224), "base": (1, 8, 224)}
 # arm -> its levers; "default" is muskie as it ships
 TRAINING_ARMS: dict[str, tuple[str, ...]] = {
     "default": (),
-    **{name: (name,) for name in LEVERS},
+    **{name: (name,) for name in LEVERS if name not in INFERENCE_ONLY_LEVERS},
     "compile+fused+masked_head": ("compile", "fused", "masked_head"),
 }
 INFERENCE_ARMS: dict[str, tuple[str, ...]] = {"default": (), **{name: (name,) for name in INFERENCE_LEVERS}}

@@ -21,13 +21,17 @@ from muskie.train.optim import build_optimizer
 # name -> what it does and how a run turns it on
 LEVERS = {
     "compile": "torch.compile of the alternating-attention blocks (compile: true)",
+    "freeze": "inference only, measured but not a switch of the library (it does not pay, docs/performance.md): "
+    "torch.compile of the whole model with inductor's freezing (weights folded into the graph as constants)",
     "foreach": "AdamW over all tensors of a group at once (optim.implementation: foreach)",
     "fused": "AdamW in one fused kernel (optim.implementation: fused)",
     "masked_head": "pixel head and loss on the masked patches only (predict_masked_only: true)",
     "rope_one_by_one": "q and k rotated one after the other: the reference of the default (rope_together)",
 }
 # the levers that change inference (the others belong to the training step)
-INFERENCE_LEVERS = ("compile", "rope_one_by_one")
+INFERENCE_LEVERS = ("compile", "freeze", "rope_one_by_one")
+# the levers that only inference has
+INFERENCE_ONLY_LEVERS = ("freeze",)
 # the release's optimiser settings (its pre-training recipe), used for every timed step
 RELEASE_OPTIM = {"lr": 2e-4, "betas": (0.9, 0.95), "weight_decay": 0.05}
 
@@ -64,7 +68,10 @@ def training_step(
 ) -> Callable[[int], torch.Tensor]:
     """The pre-training task's step as a callable of the step index: view shuffle, masks (seeded by the
     index), forward, loss, backward, AdamW (the release's settings, muskie's weight-decay groups); returns
-    the detached loss. ``images (B, V, 3, H, W)`` on the model's device; the model is changed in place."""
+    the detached loss. ``images (B, V, 3, H, W)`` on the model's device; the model is changed in place.
+    An inference-only lever is a ValueError."""
+    if only_inference := [name for name in levers if name in INFERENCE_ONLY_LEVERS]:
+        raise ValueError(f"{', '.join(only_inference)}: inference-only lever(s); a training step cannot use them")
     apply_model_levers(model, levers)
     implementation = "fused" if "fused" in levers else "foreach" if "foreach" in levers else "default"
     optimizer = build_optimizer(model, OptimConfig(**RELEASE_OPTIM, implementation=implementation))
@@ -85,8 +92,12 @@ def inference(
     model: MuskieBackbone, images: torch.Tensor, levers: tuple[str, ...], autocast: contextlib.AbstractContextManager
 ) -> Callable[[int], object]:
     """Features of every block of ``images`` (no masks, eval mode, no gradients) as a callable of the call
-    index (unused: inference draws nothing). A :class:`~muskie.model.Muskie` also runs its pixel head."""
-    apply_model_levers(model.eval(), levers)
+    index (unused: inference draws nothing). A :class:`~muskie.model.Muskie` also runs its pixel head.
+    ``freeze`` compiles the whole model with inductor's ``freezing`` option (scoped to this compilation): the
+    weights become constants of the graph, so it is for a model whose weights no longer change."""
+    model = apply_model_levers(model.eval(), levers)
+    if "freeze" in levers:
+        model = torch.compile(model, options={"freezing": True})
 
     def run(index: int) -> object:
         with torch.no_grad(), autocast:

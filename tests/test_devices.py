@@ -49,3 +49,17 @@ def test_explicit_precisions_are_kept_and_others_refused(monkeypatch):
 
 def test_bf16_slowdown_is_a_positive_ratio():
     assert bf16_slowdown(size=32, repeats=1) > 0
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_cpu_capability_names_amx_where_the_cpu_has_it(monkeypatch, amx):
+    monkeypatch.setattr(devices, "native_bf16", lambda device: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    described = devices.cpu_capability()
+    assert described.startswith(f"{torch.backends.cpu.get_cpu_capability()}, bf16 native")
+    assert described.endswith(", AMX") is amx
+
+
+def test_amx_is_false_where_torch_cannot_tell(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert devices.has_amx() is False
