@@ -36,6 +36,11 @@ INFERENCE_ONLY_LEVERS = ("freeze",)
 RELEASE_OPTIM = {"lr": 2e-4, "betas": (0.9, 0.95), "weight_decay": 0.05}
 
 
+def inference_only(levers: tuple[str, ...]) -> list[str]:
+    """Those of ``levers`` that a training step cannot use."""
+    return [name for name in levers if name in INFERENCE_ONLY_LEVERS]
+
+
 def parse_levers(text: str) -> tuple[str, ...]:
     """``compile,fused`` -> ``("compile", "fused")``; ``""`` or ``none`` -> none. An unknown lever is an
     ``argparse.ArgumentTypeError`` naming it (a usage error, exit 2, when this parses an option)."""
@@ -70,7 +75,7 @@ def training_step(
     index), forward, loss, backward, AdamW (the release's settings, muskie's weight-decay groups); returns
     the detached loss. ``images (B, V, 3, H, W)`` on the model's device; the model is changed in place.
     An inference-only lever is a ValueError."""
-    if only_inference := [name for name in levers if name in INFERENCE_ONLY_LEVERS]:
+    if only_inference := inference_only(levers):
         raise ValueError(f"{', '.join(only_inference)}: inference-only lever(s); a training step cannot use them")
     apply_model_levers(model, levers)
     implementation = "fused" if "fused" in levers else "foreach" if "foreach" in levers else "default"

@@ -45,7 +45,7 @@ import tempfile
 from collections.abc import Callable
 
 import torch
-from levers import INFERENCE_ONLY_LEVERS, RELEASE_OPTIM, inference, parse_levers, training_step
+from levers import RELEASE_OPTIM, inference, inference_only, parse_levers, training_step
 from paired import machine_facts, paired_ratio, synchronizer, time_paired
 
 from muskie.constants import PRESET_SIZES
@@ -287,7 +287,7 @@ def main() -> None:
     patch = PRESET_SIZES[args.preset]["patch_size"]
     if args.size % patch or min(args.batch, args.views, args.rounds, args.pairs) < 1 or args.warmup < 0:
         parser.error(f"need --size a multiple of {patch} (the patch size), --batch/--views/--rounds/--pairs >= 1")
-    if "train" in (args.worker or args.what) and (only := [n for n in args.levers if n in INFERENCE_ONLY_LEVERS]):
+    if "train" in (args.worker or args.what) and (only := inference_only(args.levers)):
         parser.error(f"--levers {','.join(only)} is for inference only: drop it or use --what infer")
     try:
         device = resolve_device(args.device)

@@ -102,7 +102,7 @@ def emulated_bf16_warning(precision: str, device: torch.device) -> str | None:
 def cpu_capability() -> str:
     """The CPU's vector capability as torch reports it (e.g. ``AVX2``, ``AVX512``), whether oneDNN has bf16, and
     ``AMX`` where the CPU has Intel's matrix tiles (there bf16 products run several times faster than with
-    AVX512-BF16 alone: 6.8x fp32 against 2.1x, docs/performance.md): the figure benchmarks record beside
+    AVX512-BF16 alone: 5-7x fp32 against 2.1x, docs/performance.md): the figure benchmarks record beside
     their timings. E.g. ``AVX512, bf16 native, AMX``."""
     capability = torch.backends.cpu.get_cpu_capability()
     described = f"{capability}, bf16 {'native' if native_bf16(torch.device('cpu')) else 'emulated'}"
@@ -112,7 +112,7 @@ def cpu_capability() -> str:
 def has_amx() -> bool:
     """Whether this CPU has AMX tiles, as torch detects them (False where this torch cannot tell)."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe()) if probe is not None else False
+    return probe is not None and bool(probe())
 
 
 def bf16_slowdown(size: int = 256, repeats: int = 3) -> float:
