@@ -69,6 +69,9 @@ ABLATIONS = {
     "muskie-shift-128px": ["rope_view_shift=16", "data.resolutions=[[[128, 128]]]"],
     # training length: twice the steps (twice the budget of every other arm)
     "muskie-shift-long": ["rope_view_shift=12"],
+    # head: one decoder block (MuM's count here) between the 4 encoder blocks and the pixel head, dropped from
+    # the evaluated encoder: does a decoder free the last encoder block for matching?
+    "muskie-shift-decoder": ["rope_view_shift=12", "decoder_blocks=1"],
 }
 ARM_STEPS = {"muskie-shift-long": 2}  # multiples of --steps
 SETTINGS = {**ARMS, **ABLATIONS}

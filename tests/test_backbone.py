@@ -400,3 +400,24 @@ def test_source_view_attention_holds_2_L_V_L_values_per_block_instead_of_the_ful
 def test_bad_source_views_raise_clear_errors(source_view):
     with pytest.raises(ValueError, match=r"source_view must be a view index in 0\.\.2"):
         make_backbone()(images(), attention_blocks=[0], source_view=source_view)
+
+
+def test_leading_blocks_share_the_parameters_and_give_the_first_features():
+    model = Muskie(CONFIG.replace(depth=3)).eval()
+    part = model.leading_blocks(2)
+    assert type(part) is MuskieBackbone and part.config.depth == 2 and not part.training
+    x = images()
+    full, leading = model(x).features, part(x).features
+    assert len(leading) == 2 and all(torch.equal(a, b) for a, b in zip(full[:2], leading, strict=True))
+    assert part.blocks[1].frame_attn.qkv.weight is model.blocks[1].frame_attn.qkv.weight
+    with torch.no_grad():  # the same tensors: a change to the model is a change to its part
+        model.blocks[0].frame_attn.qkv.weight.add_(1.0)
+        model.patch_embed.proj.weight.mul_(2.0)
+    assert all(torch.equal(a, b) for a, b in zip(model(x).features[:2], part(x).features, strict=True))
+    assert not any(name.startswith(("decoder_", "blocks.2.")) for name in part.state_dict())
+
+
+@pytest.mark.parametrize("depth", [0, 4, 1.0, True])
+def test_leading_blocks_refuse_a_bad_depth(depth):
+    with pytest.raises(ValueError, match=r"depth must be a block count in 1\.\.3"):
+        Muskie(CONFIG.replace(depth=3)).leading_blocks(depth)

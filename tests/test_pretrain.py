@@ -10,6 +10,7 @@ from ddp_runner import train_on_ranks
 from fixtures import assert_same_weights, tiny_pretrain_config
 
 from muskie.config_io import ConfigError
+from muskie.model import Muskie, MuskieBackbone
 from muskie.pretraining import step as step_module
 from muskie.pretraining.config import PretrainConfig
 from muskie.pretraining.task import PretrainTask, pretrain
@@ -20,6 +21,12 @@ from muskie.weights.checkpoint import read_checkpoint
 
 def tiny_config(out_dir, **overrides) -> PretrainConfig:
     return tiny_pretrain_config(out_dir, **overrides)
+
+
+def metric_rows(out_dir, keys=("step", "loss", "val_loss", "val_same_cell_b0")):
+    """The rows of ``metrics.jsonl`` reduced to ``keys`` (timings left out): what a resumed run must repeat."""
+    lines = (out_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: row[k] for k in keys if k in row} for row in map(json.loads, lines)]
 
 
 def read_losses(out_dir):
@@ -150,3 +157,33 @@ def test_rope_view_shift_is_checked():
         PretrainConfig(rope_view_shift=-1).validate()
     with pytest.raises(ConfigError, match="rope_view_shift applies to method muskie only, not mae"):
         PretrainConfig(method="mae", rope_view_shift=2).validate()
+
+
+def test_a_pixel_decoder_trains_with_the_encoder_and_is_left_out_of_its_export(tmp_path):
+    """``decoder_blocks``: the Muskie holds one more block; validation diagnostics and the exported folder
+    cover the encoder's block alone; the run resumes exactly."""
+    overrides = {"decoder_blocks": 1, "val_every": 3, "val_samples": 2}
+    straight = pretrain(tiny_config(tmp_path / "a", **overrides), progress=False)
+    assert isinstance(straight.model, Muskie) and straight.model.config.depth == 2
+    rows = metric_rows(tmp_path / "a")
+    validation = [row for row in rows if "val_loss" in row]
+    assert validation and all("val_same_cell_b0" in row and "val_same_cell_b1" not in row for row in validation)
+    exported = MuskieBackbone.from_pretrained(tmp_path / "a" / "model")
+    assert type(exported) is MuskieBackbone and exported.config.depth == 1
+    trained = straight.model.state_dict()
+    assert_same_weights(exported.state_dict(), {k: trained[k] for k in exported.state_dict()})
+    two_blocks = json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[0])["gflop"]
+    pretrain(tiny_config(tmp_path / "p"), stop_at_step=1, progress=False)
+    one_block = json.loads((tmp_path / "p" / "metrics.jsonl").read_text().splitlines()[0])["gflop"]
+    assert two_blocks > one_block, "the decoder's blocks are counted in the step's FLOPs"
+    pretrain(tiny_config(tmp_path / "b", **overrides), stop_at_step=4, progress=False)
+    resumed = pretrain(tiny_config(tmp_path / "b", **overrides), progress=False)
+    assert metric_rows(tmp_path / "b") == rows
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+
+
+def test_decoder_blocks_are_checked():
+    with pytest.raises(ConfigError, match="decoder_blocks must be >= 0"):
+        PretrainConfig(decoder_blocks=-1).validate()
+    with pytest.raises(ConfigError, match="decoder_blocks applies to method muskie only, not mum"):
+        PretrainConfig(method="mum", decoder_blocks=1).validate()

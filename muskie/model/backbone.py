@@ -155,6 +155,21 @@ class MuskieBackbone(HubModel):
         nn.init.trunc_normal_(self.register_tokens, std=0.02)
         nn.init.zeros_(self.mask_placeholder)
 
+    def leading_blocks(self, depth: int) -> MuskieBackbone:
+        """A :class:`MuskieBackbone` made of this model's patch embedding, register and mask tokens and its
+        first ``depth`` blocks: the same parameter objects, not copies, so its features are exactly this
+        model's first ``depth`` and training one trains the other. A pre-training run with a pixel decoder
+        (``decoder_blocks``) evaluates and exports this part as its encoder. Raises ValueError unless
+        ``1 <= depth <= config.depth``."""
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= self.config.depth:
+            raise ValueError(f"depth must be a block count in 1..{self.config.depth}, got {depth!r}")
+        with torch.device("meta"):
+            part = MuskieBackbone(self.config.replace(depth=depth))
+        own = self.state_dict(keep_vars=True)
+        part.load_state_dict({name: own[name] for name in part.state_dict()}, strict=True, assign=True)
+        part.metadata = dict(self.metadata)
+        return part.train(self.training)
+
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         self.config = self.config.replace(grad_checkpointing=enabled)
 

@@ -112,6 +112,10 @@ class PretrainConfig(RunConfig):
     ``predict_masked_only`` (Muskie method only; off until measured, see docs/performance.md): run the
     pixel head and the loss on the masked patches only, the only ones the loss reads (the same loss up to
     the order of float32 sums; :func:`muskie.pretraining.step.pretraining_loss`).
+    ``decoder_blocks`` (Muskie method only; 0, the paper's model, by default): a pixel decoder of that many
+    alternating-attention blocks after the ``model``'s, between the encoder and the pixel head. They train
+    with the encoder, see every token (no dropping) and attend across views like its blocks; validation
+    reads the encoder alone, and the finished run exports it alone, as a ``MuskieBackbone`` folder.
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -128,6 +132,7 @@ class PretrainConfig(RunConfig):
     peer: PeerConfig = field(default_factory=PeerConfig)
     rope_view_shift: int = 0
     predict_masked_only: bool = False
+    decoder_blocks: int = 0
 
     def validate(self) -> PretrainConfig:
         """Check values that types alone do not; returns self. Raises ConfigError."""
@@ -143,6 +148,12 @@ class PretrainConfig(RunConfig):
             raise ConfigError(f"rope_view_shift applies to method muskie only, not {self.method}")
         if self.predict_masked_only and self.method != "muskie":
             raise ConfigError(f"predict_masked_only applies to method muskie only, not {self.method}")
+        if self.decoder_blocks < 0:
+            raise ConfigError(f"decoder_blocks must be >= 0, got {self.decoder_blocks}")
+        if self.decoder_blocks and self.method != "muskie":
+            raise ConfigError(
+                f"decoder_blocks applies to method muskie only, not {self.method} (its decoder is peer.decoder_depth)"
+            )
         data = self.data
         data.validate(needs_validation=self.val_every > 0)
         if not 1 <= data.min_views <= data.max_views:

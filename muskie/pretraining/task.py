@@ -41,7 +41,9 @@ TASK_NAME = "pretrain"
 
 
 class PretrainTask(Task):
-    """Pre-training of a :class:`Muskie` (backbone + pixel head) as ``config`` says."""
+    """Pre-training of a :class:`Muskie` (backbone + pixel head) as ``config`` says. With ``decoder_blocks``
+    the Muskie holds that many more blocks, and its encoder is the ``model``'s blocks only
+    (:meth:`evaluated_backbone`)."""
 
     name = TASK_NAME
     # loader workers, and the speed levers: they change the numbers only as the device does, in the last bits
@@ -57,7 +59,10 @@ class PretrainTask(Task):
         self.config = config
 
     def model_config(self) -> MuskieConfig:
-        return preset_config(self.config.model, **self.config.model_overrides)
+        """The trained Muskie's config: the ``model`` preset with ``model_overrides``, and the pixel decoder's
+        ``decoder_blocks`` added to its depth."""
+        encoder = preset_config(self.config.model, **self.config.model_overrides)
+        return encoder.replace(depth=encoder.depth + self.config.decoder_blocks)
 
     def build_model(self) -> Muskie:
         return Muskie(self.model_config())
@@ -169,10 +174,13 @@ class PretrainTask(Task):
         )
         return [(0, index, batch) for index, batch in enumerate(batches)]
 
-    def evaluated_backbone(self, model: nn.Module) -> MuskieBackbone:
-        """The part of the model whose features the evaluations read: the whole Muskie here (peer recipes
-        answer their encoder)."""
-        return model
+    def evaluated_backbone(self, model: Muskie) -> MuskieBackbone:
+        """The part of the model whose features the evaluations read: the whole Muskie, or with
+        ``decoder_blocks`` its leading blocks without the decoder's (:meth:`MuskieBackbone.leading_blocks`;
+        peer recipes answer their encoder)."""
+        if not self.config.decoder_blocks:
+            return model
+        return model.leading_blocks(model.config.depth - self.config.decoder_blocks)
 
     def validate(self, model: nn.Module, parts: list, context: StepContext) -> dict[str, float]:
         """The held-out loss, and the two diagnostics of a positional shortcut (``muskie.eval.diagnostics``) on
@@ -212,7 +220,9 @@ class PretrainTask(Task):
         log.info("compile: %d alternating-attention blocks compiled with torch.compile", count)
 
     def export(self, model: Muskie, directory: Path, training: TrainingRecord) -> None:
-        model.save_pretrained(directory, model_card_kwargs={"training": training})
+        """The Muskie with its pixel head; with ``decoder_blocks``, the encoder alone as a ``MuskieBackbone``
+        folder (the checkpoints keep the decoder and the head)."""
+        self.evaluated_backbone(model).save_pretrained(directory, model_card_kwargs={"training": training})
 
 
 # method -> its task class, or "module:attribute" imported when first needed (the peer recipes build on
