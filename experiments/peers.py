@@ -57,7 +57,8 @@ ARMS = {
     "croco": ["method=croco"],
 }
 # issue 17 section 4: why Muskie is not ahead. Each changes one thing of `muskie-shift` (the Muskie arm whose
-# attention no longer copies positions); one seed each unless said otherwise. The eval is the same (96 px).
+# attention no longer copies positions), or of MuM (`mum-long`); one seed each unless said otherwise. The eval
+# is the same (96 px).
 ABLATIONS = {
     # mask ratio: random masks at 75% (the peers' ratio) instead of 90%; rectangles and ellipses stay at 75%
     "muskie-shift-mask75": ["rope_view_shift=12", "mask.random_ratio=0.75"],
