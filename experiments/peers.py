@@ -73,6 +73,8 @@ ABLATIONS = {
     # head: one decoder block (MuM's count here) between the 4 encoder blocks and the pixel head, dropped from
     # the evaluated encoder: does a decoder free the last encoder block for matching?
     "muskie-shift-decoder": ["rope_view_shift=12", "decoder_blocks=1"],
+    # targets: per-patch normalised pixels, as MuM's, under Muskie's confidence-weighted loss
+    "muskie-shift-normpix": ["rope_view_shift=12", "norm_pix_loss=true"],
     # the training-length control: MuM for twice the steps, does more training cost every recipe its matching?
     "mum-long": ["method=mum"],
 }

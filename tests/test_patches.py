@@ -1,11 +1,12 @@
-"""patchify / unpatchify: pixel_unshuffle value order, row-major patches, exact inverse."""
+"""patchify / unpatchify: pixel_unshuffle value order, row-major patches, exact inverse; per-patch normalised
+targets against float64."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from muskie.model.layers.patch_embed import PatchEmbed
-from muskie.model.patches import patchify, unpatchify
+from muskie.model.patches import patch_targets, patchify, unpatchify
 
 
 def test_patchify_follows_pixel_unshuffle_and_row_major_order():
@@ -40,3 +41,17 @@ def test_bad_sizes_raise_clear_errors():
         patchify(torch.zeros(1, 3, 8, 8), 4)
     with pytest.raises(ValueError, match="do not tile a 8x8 image"):
         unpatchify(torch.zeros(1, 1, 5, 48), 4, 8, 8)
+
+
+def test_per_patch_normalisation_matches_float64():
+    images = torch.rand(2, 3, 3, 8, 12, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    target = patch_targets(images, 4)
+    patches = patchify(images.double(), 4)
+    for b, v, patch in [(0, 0, 0), (1, 2, 5), (0, 1, 3)]:
+        values = patches[b, v, patch]
+        mean = values.sum() / values.numel()
+        var = ((values - mean) ** 2).sum() / (values.numel() - 1)  # unbiased, as MAE's norm_pix_loss
+        expected = (values - mean) / torch.sqrt(var + 1e-6)
+        torch.testing.assert_close(target[b, v, patch].double(), expected, rtol=1e-5, atol=1e-5)
+    assert target.dtype == torch.float32
+    torch.testing.assert_close(patch_targets(images, 4, normalize=False), patchify(images, 4))

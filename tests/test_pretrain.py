@@ -187,3 +187,11 @@ def test_decoder_blocks_are_checked():
         PretrainConfig(decoder_blocks=-1).validate()
     with pytest.raises(ConfigError, match="decoder_blocks applies to method muskie only, not mum"):
         PretrainConfig(method="mum", decoder_blocks=1).validate()
+
+
+def test_norm_pix_loss_reaches_the_training_loss(tmp_path):
+    """The same seed and data: the first step's loss changes when the targets are per-patch normalised."""
+    raw = pretrain(tiny_config(tmp_path / "raw"), stop_at_step=1, progress=False)
+    normalised = pretrain(tiny_config(tmp_path / "norm", norm_pix_loss=True), stop_at_step=1, progress=False)
+    assert torch.isfinite(torch.tensor(normalised.losses)).all()
+    assert normalised.losses[0] != raw.losses[0]

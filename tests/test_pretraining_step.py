@@ -7,8 +7,10 @@ from fixtures import SMALL_MUSKIE
 
 from muskie.config_io import ConfigError
 from muskie.model import Muskie
+from muskie.model.patches import patchify
 from muskie.pretraining import MaskConfig, PretrainConfig
-from muskie.pretraining.step import pretraining_loss
+from muskie.pretraining.masking import sample_pretraining_masks
+from muskie.pretraining.step import pretraining_loss, shuffle_views
 
 
 def trained_muskie(dtype=torch.float32) -> Muskie:
@@ -79,3 +81,34 @@ def test_masked_only_head_with_no_masked_patch_is_a_connected_zero():
 def test_predict_masked_only_is_for_the_muskie_method():
     with pytest.raises(ConfigError, match="predict_masked_only applies to method muskie only, not croco"):
         PretrainConfig(method="croco", predict_masked_only=True).validate()
+
+
+def test_norm_pix_loss_scores_the_normalised_patches_of_the_same_masks():
+    """The same masks (same generator seed): with ``norm_pix_loss`` the loss is the confidence-weighted loss
+    of the model's predictions against per-patch normalised targets, computed here in float64."""
+    model = trained_muskie()
+    x = images()
+    generator = torch.Generator().manual_seed(4)
+    out = pretraining_loss(model, x, MaskConfig(modes=("random",)), generator, norm_pix_loss=True)
+    generator = torch.Generator().manual_seed(4)
+    shuffled = shuffle_views(x, generator)
+    masks = sample_pretraining_masks(2, 4, 4, 6, MaskConfig(modes=("random",)), generator)
+    forward = model(shuffled, patch_mask=masks.mask)
+    patches = patchify(shuffled.double(), SMALL_MUSKIE.patch_size)
+    mean = patches.mean(-1, keepdim=True)
+    std = ((patches - mean).square().sum(-1, keepdim=True) / (patches.shape[-1] - 1) + 1e-6).sqrt()
+    target = (patches - mean) / std
+    scored = masks.mask.flatten(2).double()
+    pred, conf = forward.pred.double(), forward.confidence.double()
+    per_patch = ((conf + 0.1) * (pred - target).square()).mean(-1)
+    reconstruction = (per_patch * scored).sum() / scored.sum()
+    penalty = (-conf.log().mean(-1) * scored).sum() / scored.sum()
+    torch.testing.assert_close(out.output.reconstruction.double(), reconstruction, rtol=1e-5, atol=0)
+    torch.testing.assert_close(out.output.loss.double(), reconstruction + 0.1 * penalty, rtol=1e-5, atol=0)
+    raw = pretraining_loss(model, x, MaskConfig(modes=("random",)), torch.Generator().manual_seed(4))
+    assert not torch.isclose(raw.output.loss, out.output.loss), "the raw-pixel loss is another loss"
+
+
+def test_norm_pix_loss_is_for_the_muskie_method():
+    with pytest.raises(ConfigError, match="norm_pix_loss applies to method muskie only, not mae"):
+        PretrainConfig(method="mae", norm_pix_loss=True).validate()

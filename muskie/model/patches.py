@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import torch
 
+# MAE's norm_pix_loss: the floor under a flat patch's variance
+NORM_PIX_EPS = 1e-6
+
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """``(B, V, C, H, W)`` images -> ``(B, V, L, C * p * p)`` patches, ``L = (H/p) * (W/p)``.
@@ -40,3 +43,16 @@ def unpatchify(patches: torch.Tensor, patch_size: int, height: int, width: int) 
     c = dim // (p * p)
     grid = patches.reshape(b, v, grid_h, grid_w, c, p, p)
     return grid.permute(0, 1, 4, 2, 5, 3, 6).reshape(b, v, c, height, width)
+
+
+def patch_targets(images: torch.Tensor, patch_size: int, normalize: bool = True) -> torch.Tensor:
+    """``(B, V, L, C * p * p)`` float32 reconstruction targets of ``images (B, V, C, H, W)``: the patches
+    as :func:`patchify` cuts them, per-patch normalised when ``normalize`` (MAE's ``norm_pix_loss``: each
+    patch's values minus their mean, over ``sqrt(var + 1e-6)`` with the unbiased variance of its values,
+    so a loss on them weighs texture, not brightness)."""
+    target = patchify(images.float(), patch_size)
+    if not normalize:
+        return target
+    mean = target.mean(dim=-1, keepdim=True)
+    var = target.var(dim=-1, keepdim=True)
+    return (target - mean) / (var + NORM_PIX_EPS).sqrt()

@@ -1,25 +1,9 @@
-"""The peers' loss: mean squared error of the masked patches' pixels, per-patch normalised as MAE's
-``norm_pix_loss``: each patch's ``K = 3 * p * p`` target values minus their mean, over
-``sqrt(var + 1e-6)`` (unbiased variance of the K values), so the loss weighs texture, not brightness."""
+"""The peers' loss: mean squared error of the masked patches' pixels, per-patch normalised by default
+(:func:`muskie.model.patches.patch_targets`), so the loss weighs texture, not brightness."""
 
 from __future__ import annotations
 
 import torch
-
-from muskie.model.patches import patchify
-
-NORM_PIX_EPS = 1e-6
-
-
-def patch_targets(images: torch.Tensor, patch_size: int, normalize: bool = True) -> torch.Tensor:
-    """``(B, V, L, 3 * p * p)`` float32 targets of ``images (B, V, 3, H, W)`` in [-1, 1]: the patches as
-    :func:`~muskie.model.patches.patchify` cuts them, per-patch normalised when ``normalize``."""
-    target = patchify(images.float(), patch_size)
-    if not normalize:
-        return target
-    mean = target.mean(dim=-1, keepdim=True)
-    var = target.var(dim=-1, keepdim=True)
-    return (target - mean) / (var + NORM_PIX_EPS).sqrt()
 
 
 def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -22,13 +22,14 @@ from muskie.model import MuskieBackbone
 from muskie.model.backbone import encoder_weights
 from muskie.model.config import preset_config
 from muskie.model.flops import TRAINING_STEP_FACTOR
+from muskie.model.patches import patch_targets
 from muskie.peers.croco import CroCoModel
 from muskie.peers.encoder import DecoderConfig, PeerModel, PeerModelConfig
 from muskie.peers.flops import croco_forward_flops, mae_forward_flops, mum_forward_flops
 from muskie.peers.mae import MAEModel
 from muskie.peers.masking import num_visible_patches, sample_drop_masks, visible_indices
 from muskie.peers.mum import MuMModel
-from muskie.peers.objective import masked_patch_loss, patch_targets
+from muskie.peers.objective import masked_patch_loss
 from muskie.pretraining.step import shuffle_views
 from muskie.pretraining.task import PretrainTask
 from muskie.train.distributed import unwrap_model

@@ -116,6 +116,9 @@ class PretrainConfig(RunConfig):
     alternating-attention blocks after the ``model``'s, between the encoder and the pixel head. They train
     with the encoder, see every token (no dropping) and attend across views like its blocks; validation
     reads the encoder alone, and the finished run exports it alone, as a ``MuskieBackbone`` folder.
+    ``norm_pix_loss`` (Muskie method only; false, the paper's raw pixels in [-1, 1], by default): the
+    confidence-weighted loss reconstructs per-patch normalised pixels instead, the peers' targets
+    (``peer.norm_pix_loss``; :func:`muskie.model.patches.patch_targets`).
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -133,6 +136,7 @@ class PretrainConfig(RunConfig):
     rope_view_shift: int = 0
     predict_masked_only: bool = False
     decoder_blocks: int = 0
+    norm_pix_loss: bool = False
 
     def validate(self) -> PretrainConfig:
         """Check values that types alone do not; returns self. Raises ConfigError."""
@@ -153,6 +157,10 @@ class PretrainConfig(RunConfig):
         if self.decoder_blocks and self.method != "muskie":
             raise ConfigError(
                 f"decoder_blocks applies to method muskie only, not {self.method} (its decoder is peer.decoder_depth)"
+            )
+        if self.norm_pix_loss and self.method != "muskie":
+            raise ConfigError(
+                f"norm_pix_loss applies to method muskie only, not {self.method} (its targets are peer.norm_pix_loss)"
             )
         data = self.data
         data.validate(needs_validation=self.val_every > 0)

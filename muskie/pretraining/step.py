@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from muskie.data.batch import ViewBatch
-from muskie.model.patches import patchify
+from muskie.model.patches import patch_targets
 from muskie.pretraining.masking import MaskConfig, sample_pretraining_masks
 from muskie.pretraining.objective import LossOutput, confidence_weighted_loss
 from muskie.train.distributed import unwrap_model
@@ -52,6 +52,7 @@ def pretraining_loss(
     autocast: contextlib.AbstractContextManager | None = None,
     rope_view_shift: int = 0,
     predict_masked_only: bool = False,
+    norm_pix_loss: bool = False,
 ) -> PretrainingLoss:
     """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
 
@@ -70,6 +71,8 @@ def pretraining_loss(
             :meth:`muskie.model.Muskie.forward`), the only ones the loss reads, and take the loss over them:
             the same loss up to the order of float32 sums, without the head and the loss terms of reference
             views and visible patches. False: every patch is predicted, as the model's forward does.
+        norm_pix_loss: reconstruct per-patch normalised pixels (:func:`muskie.model.patches.patch_targets`)
+            instead of the raw pixels in [-1, 1]; ``masked_mse`` is then in those units too.
     """
     images = shuffle_views(images, generator)
     patch = unwrap_model(model).config.patch_size
@@ -78,7 +81,7 @@ def pretraining_loss(
     mask = masks.mask.to(images.device)
     shift = draw_position_shifts(b, v, rope_view_shift, generator)
     shift = None if shift is None else shift.to(images.device)
-    target = patchify(images, patch)  # (B, V, L, K)
+    target = patch_targets(images, patch, normalize=norm_pix_loss)  # (B, V, L, K) float32
     scored = mask.flatten(2)  # (B, V, L)
     head = {}
     if predict_masked_only:

@@ -150,6 +150,7 @@ class PretrainTask(Task):
             context.autocast,
             rope_view_shift=self.config.rope_view_shift,
             predict_masked_only=self.config.predict_masked_only,
+            norm_pix_loss=self.config.norm_pix_loss,
         )
         b, v, _, h, w = images.shape
         flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR
