@@ -96,6 +96,15 @@ class PeerConfig:
         return self
 
 
+# the settings of the Muskie method alone, with what a peer recipe has in their place
+MUSKIE_ONLY = {
+    "rope_view_shift": "",
+    "predict_masked_only": "",
+    "decoder_blocks": " (its decoder is peer.decoder_depth)",
+    "norm_pix_loss": " (its targets are peer.norm_pix_loss)",
+}
+
+
 @dataclass
 class PretrainConfig(RunConfig):
     """A whole pre-training run.
@@ -148,20 +157,12 @@ class PretrainConfig(RunConfig):
         self.peer.validate()
         if self.rope_view_shift < 0:
             raise ConfigError(f"rope_view_shift must be >= 0 (patch cells), got {self.rope_view_shift}")
-        if self.rope_view_shift and self.method != "muskie":
-            raise ConfigError(f"rope_view_shift applies to method muskie only, not {self.method}")
-        if self.predict_masked_only and self.method != "muskie":
-            raise ConfigError(f"predict_masked_only applies to method muskie only, not {self.method}")
         if self.decoder_blocks < 0:
             raise ConfigError(f"decoder_blocks must be >= 0, got {self.decoder_blocks}")
-        if self.decoder_blocks and self.method != "muskie":
-            raise ConfigError(
-                f"decoder_blocks applies to method muskie only, not {self.method} (its decoder is peer.decoder_depth)"
-            )
-        if self.norm_pix_loss and self.method != "muskie":
-            raise ConfigError(
-                f"norm_pix_loss applies to method muskie only, not {self.method} (its targets are peer.norm_pix_loss)"
-            )
+        if self.method != "muskie":
+            for name, peer_twin in MUSKIE_ONLY.items():
+                if getattr(self, name):
+                    raise ConfigError(f"{name} applies to method muskie only, not {self.method}{peer_twin}")
         data = self.data
         data.validate(needs_validation=self.val_every > 0)
         if not 1 <= data.min_views <= data.max_views:
