@@ -6,8 +6,9 @@
 For each preset at the issue's settings (tiny: 16 scenes x 4 views at 64 px; small: 1 x 4 at 224 px; base:
 1 x 8 at 224 px) and each precision (``auto`` is bf16 where the device computes it natively, so by default
 fp32 and, on such a machine, bf16), one model per arm from the same initial weights: the default, each lever
-alone (``levers.LEVERS``: compile, foreach, fused, masked_head, and rope_one_by_one, the reference path of the
-default-on RoPE of queries and keys together; freeze for inference only) and the off-by-default levers
+alone (``levers.LEVERS``: compile, foreach, fused, masked_head, and the reference paths of two defaults:
+rope_one_by_one, of the RoPE of queries and keys together, and bf16_attention, of short CPU attention in
+float32 under bf16; freeze for inference only) and the off-by-default levers
 together (compile, fused, masked_head). The arms' training steps (forward, backward, AdamW) alternate in one
 process (``paired.py``), with the same images and the same masks in a round; then inference (every block's
 features, no masks) with the inference levers. Prints per arm the median seconds and the median over rounds

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from muskie.model import Muskie, MuskieBackbone, compile_blocks
-from muskie.model.layers import Attention
+from muskie.model.layers import Attention, sdpa
 from muskie.pretraining import MaskConfig, pretraining_loss
 from muskie.train.config import OptimConfig
 from muskie.train.engine import step_generator
@@ -27,6 +27,8 @@ LEVERS = {
     "fused": "AdamW in one fused kernel (optim.implementation: fused)",
     "masked_head": "pixel head and loss on the masked patches only (predict_masked_only: true)",
     "rope_one_by_one": "q and k rotated one after the other: the reference of the default (rope_together)",
+    "bf16_attention": "bf16 attention in torch's kernel at every length: the reference of the default, which "
+    "computes short CPU attention with a backward in float32 (muskie.model.layers.sdpa)",
 }
 # the levers that change inference (the others belong to the training step)
 INFERENCE_LEVERS = ("compile", "freeze", "rope_one_by_one")
@@ -64,6 +66,21 @@ def apply_model_levers(model: MuskieBackbone, levers: tuple[str, ...]) -> Muskie
     return model
 
 
+@contextlib.contextmanager
+def attention_dispatch(levers: tuple[str, ...]):
+    """With ``bf16_attention`` in ``levers``, bf16 attention stays in bf16 at every length while the block runs
+    (the bound of :mod:`muskie.model.layers.sdpa` set to 0, then restored); otherwise nothing changes."""
+    if "bf16_attention" not in levers:
+        yield
+        return
+    bound = sdpa.CPU_FLOAT32_ATTENTION_MAX_VALUES
+    sdpa.CPU_FLOAT32_ATTENTION_MAX_VALUES = 0
+    try:
+        yield
+    finally:
+        sdpa.CPU_FLOAT32_ATTENTION_MAX_VALUES = bound
+
+
 def training_step(
     model: Muskie,
     images: torch.Tensor,
@@ -84,8 +101,9 @@ def training_step(
 
     def step(index: int) -> torch.Tensor:
         generator = step_generator(0, index)
-        result = pretraining_loss(model, images, mask_config, generator, autocast, predict_masked_only=masked_only)
-        result.output.loss.backward()
+        with attention_dispatch(levers):
+            result = pretraining_loss(model, images, mask_config, generator, autocast, predict_masked_only=masked_only)
+            result.output.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return result.output.loss.detach()

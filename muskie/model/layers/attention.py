@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from muskie.model.layers.attention_maps import attention_rows, token_attention
 from muskie.model.layers.rope import apply_rope, apply_rope_swapped, rotation_signs
+from muskie.model.layers.sdpa import scaled_dot_product
 
 
 def per_head(table: torch.Tensor) -> torch.Tensor:
@@ -49,8 +49,9 @@ class Attention(nn.Module):
         """Attend over ``x (N, S, E)`` with RoPE tables ``cos, sin``: ``(S, head_dim)`` shared by the ``N``
         sequences, or ``(N, S, head_dim)``, one table per sequence (views that dropped different patches).
 
-        The fused ``scaled_dot_product_attention`` kernel computes the output ``(N, S, E)``, so it is the same
-        whatever is asked of the attention. With ``return_attention`` the head-averaged attention
+        torch's fused attention kernel computes the output ``(N, S, E)``
+        (:func:`~muskie.model.layers.sdpa.scaled_dot_product`), so it is the same whatever is asked of the
+        attention. With ``return_attention`` the head-averaged attention
         probabilities come with it, computed a block of queries at a time
         (:mod:`~muskie.model.layers.attention_maps`): the full map ``(N, S, S)`` (query, key; rows sum to
         1), or, with ``source`` (a slice of ``S``, ``Ts`` tokens), only those tokens' rows and columns,
@@ -66,7 +67,7 @@ class Attention(nn.Module):
             q, k = apply_rope_swapped(qkv[:2], cos, signed_sin).unbind(0)
         else:
             q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
-        out = F.scaled_dot_product_attention(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
+        out = scaled_dot_product(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
         attention = None
         if return_attention:
             attention = _attention_maps(q, k, source)

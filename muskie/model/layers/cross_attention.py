@@ -4,11 +4,11 @@ from another (CroCo's decoder reads the reference view this way)."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from muskie.model.layers.attention import per_head
 from muskie.model.layers.rope import apply_rope
+from muskie.model.layers.sdpa import scaled_dot_product
 
 
 class CrossAttention(nn.Module):
@@ -48,5 +48,5 @@ class CrossAttention(nn.Module):
         k, v = self.kv(context).view(n, context.shape[1], 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q = apply_rope(q, per_head(cos), per_head(sin))
         k = apply_rope(k, per_head(context_cos), per_head(context_sin))
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = scaled_dot_product(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(n, s, e))

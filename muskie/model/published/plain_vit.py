@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from muskie.model.layers.sdpa import scaled_dot_product
 from muskie.model.published.positions import Rotate, positions_from_spec
 
 FFN_KINDS = ("mlp", "swiglu_fused", "swiglu")
@@ -94,7 +95,7 @@ class SelfAttention(nn.Module):
         if rotate is not None:
             q = torch.cat([q[:, :, :prefix], rotate(q[:, :, prefix:])], dim=2)
             k = torch.cat([k[:, :, :prefix], rotate(k[:, :, prefix:])], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = scaled_dot_product(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(n, t, e))
 
 
