@@ -11,7 +11,14 @@ from PIL import Image
 from muskie.data.sources import read_colmap_scene, read_transforms_json
 from muskie.recon.ply import read_ply
 
-TINY = ["--set", "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}", *TINY_RECON_RUN]
+# fp32 whatever the CPU: `auto` would train bf16 where the CPU has it, and the checkpoint would depend on the machine
+TINY = [
+    "--set",
+    "model.backbone_overrides={embed_dim: 32, depth: 2, num_heads: 2}",
+    "--set",
+    "precision=fp32",
+    *TINY_RECON_RUN,
+]
 
 
 @pytest.fixture(scope="module")
