@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import time
 
 import torch
+from paired import machine_facts
 
 from muskie.model import create_model
 from muskie.model.flops import TRAINING_STEP_FACTOR, forward_flops
@@ -75,10 +75,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(
-        f"{platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, "
-        f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
-    )
+    print(machine_facts(torch.device("cpu")))
 
     fp32_rate = matmul_rate(torch.float32, args.repeats)
     bf16_rate = matmul_rate(torch.bfloat16, args.repeats)
