@@ -75,6 +75,10 @@ ABLATIONS = {
     "muskie-shift-decoder": ["rope_view_shift=12", "decoder_blocks=1"],
     # targets: per-patch normalised pixels, as MuM's, under Muskie's confidence-weighted loss
     "muskie-shift-normpix": ["rope_view_shift=12", "norm_pix_loss=true"],
+    # attention: the mask tokens hidden from the visible tokens in every layer (the visible ones compute what
+    # MuM's token-dropping encoder would), while the mask tokens read everything: is seeing them what costs
+    # Muskie its matching?
+    "muskie-shift-hidden": ["rope_view_shift=12", "hide_mask_tokens=true"],
     # the training-length control: MuM for twice the steps, does more training cost every recipe its matching?
     "mum-long": ["method=mum"],
 }

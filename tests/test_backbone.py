@@ -424,3 +424,71 @@ def test_leading_blocks_share_the_parameters_and_give_the_first_features():
 def test_leading_blocks_refuse_a_bad_depth(depth):
     with pytest.raises(ValueError, match=r"depth must be a block count in 1\.\.3"):
         Muskie(CONFIG.replace(depth=3)).leading_blocks(depth)
+
+
+def kept_patches(mask):
+    """The row-major indices of each view's unmasked patches, ``(B, V, N)``: ``visible`` of token dropping."""
+    b, v = mask.shape[:2]
+    return (~mask.flatten(2)).nonzero()[:, 2].reshape(b, v, -1)
+
+
+@pytest.mark.parametrize("cross_view", [True, False])
+def test_hidden_mask_tokens_give_the_features_of_token_dropping(cross_view):
+    """With ``hide_masked`` the registers and visible patches compute exactly what the same model computes
+    with the masked patches dropped (float64), whatever the mask token holds."""
+    model = make_backbone(cross_view=cross_view).double()
+    x = images().double()
+    mask = torch.zeros(2, 3, 6, dtype=torch.bool)
+    for scene, view, cells in ((0, 0, [1, 4]), (0, 1, [0, 5]), (0, 2, [2, 3]), (1, 0, [0, 1]), (1, 1, [3, 4])):
+        mask[scene, view, cells] = True
+    mask[1, 2, [2, 5]] = True  # two masked patches in every view: token dropping needs equal counts
+    mask = mask.view(2, 3, 2, 3)
+    visible = kept_patches(mask)
+    dropped = model(x, visible=visible).features
+    hidden = model(x, mask, hide_masked=True).features
+    index = visible[..., None].expand(-1, -1, -1, model.config.embed_dim)
+    for ours, theirs in zip(hidden, dropped, strict=True):
+        torch.testing.assert_close(ours.gather(2, index), theirs, rtol=1e-10, atol=1e-12)
+    seen = model(x, mask).features[-1].gather(2, index)
+    assert not torch.allclose(seen, dropped[-1]), "without hiding, the visible tokens read the mask tokens"
+
+
+def test_hidden_mask_tokens_still_read_the_visible_ones():
+    model = make_backbone().double()
+    x = images().double()
+    mask = torch.rand(2, 3, 2, 3, generator=torch.Generator().manual_seed(5)) < 0.5
+    mask[:, 0] = False  # a reference view
+    mask[:, 1, 0, 0] = True
+    before = model(x, mask, hide_masked=True).features[-1]
+    changed = x.clone()
+    changed[:, 0, :, :4, :4] += 0.5  # a visible patch of the reference view
+    after = model(changed, mask, hide_masked=True).features[-1]
+    masked = mask.flatten(2)
+    assert (after - before)[masked].abs().amax() > 1e-3, "the mask tokens see the reference view"
+    with torch.no_grad():
+        model.mask_placeholder.add_(1.0)
+    moved = model(x, mask, hide_masked=True).features[-1]
+    torch.testing.assert_close(moved[~masked], before[~masked], rtol=1e-10, atol=1e-12)
+    assert (moved - before)[masked].abs().amax() > 1e-3
+
+
+def test_hidden_mask_tokens_under_gradient_checkpointing_give_identical_gradients():
+    x = images()
+    mask = torch.rand(2, 3, 2, 3, generator=torch.Generator().manual_seed(6)) < 0.5
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = Muskie(CONFIG.replace(grad_checkpointing=checkpointing)).train()
+        model(x, mask, hide_masked=True).pred.square().mean().backward()
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_hide_masked_needs_a_mask_and_gives_no_attention_maps():
+    model = make_backbone()
+    mask = torch.zeros(2, 3, 2, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="hide_masked needs a patch_mask"):
+        model(images(), hide_masked=True)
+    with pytest.raises(ValueError, match="no attention maps"):
+        model(images(), mask, attention_blocks=[0], hide_masked=True)

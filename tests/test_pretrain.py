@@ -195,3 +195,11 @@ def test_norm_pix_loss_reaches_the_training_loss(tmp_path):
     normalised = pretrain(tiny_config(tmp_path / "norm", norm_pix_loss=True), stop_at_step=1, progress=False)
     assert torch.isfinite(torch.tensor(normalised.losses)).all()
     assert normalised.losses[0] != raw.losses[0]
+
+
+def test_hide_mask_tokens_reaches_the_training_loss(tmp_path):
+    """The same seed and data: the first step's loss changes when the mask tokens are hidden."""
+    seen = pretrain(tiny_config(tmp_path / "seen"), stop_at_step=1, progress=False)
+    hidden = pretrain(tiny_config(tmp_path / "hidden", hide_mask_tokens=True), stop_at_step=1, progress=False)
+    assert torch.isfinite(torch.tensor(hidden.losses)).all()
+    assert hidden.losses[0] != seen.losses[0]

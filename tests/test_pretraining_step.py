@@ -7,9 +7,10 @@ from fixtures import SMALL_MUSKIE
 
 from muskie.config_io import ConfigError
 from muskie.model import Muskie
-from muskie.model.patches import patchify
+from muskie.model.patches import patch_targets, patchify
 from muskie.pretraining import MaskConfig, PretrainConfig
 from muskie.pretraining.masking import sample_pretraining_masks
+from muskie.pretraining.objective import confidence_weighted_loss
 from muskie.pretraining.step import pretraining_loss, shuffle_views
 
 
@@ -112,3 +113,31 @@ def test_norm_pix_loss_scores_the_normalised_patches_of_the_same_masks():
 def test_norm_pix_loss_is_for_the_muskie_method():
     with pytest.raises(ConfigError, match="norm_pix_loss applies to method muskie only, not mae"):
         PretrainConfig(method="mae", norm_pix_loss=True).validate()
+
+
+def test_hide_mask_tokens_runs_the_model_with_hidden_mask_tokens():
+    """The same masks (same generator seed): the step's predictions are those of the model run with
+    ``hide_masked``, and another loss than without it."""
+    model = trained_muskie()
+    x = images()
+    hidden = pretraining_loss(model, x, MaskConfig(), torch.Generator().manual_seed(4), hide_mask_tokens=True)
+    generator = torch.Generator().manual_seed(4)
+    shuffled = shuffle_views(x, generator)
+    masks = sample_pretraining_masks(2, 4, 4, 6, MaskConfig(), generator)
+    forward = model(shuffled, patch_mask=masks.mask, hide_masked=True)
+    expected = confidence_weighted_loss(
+        forward.pred,
+        forward.confidence,
+        patch_targets(shuffled, SMALL_MUSKIE.patch_size, normalize=False),
+        masks.mask.flatten(2),
+    )
+    torch.testing.assert_close(hidden.output.loss, expected.loss, rtol=1e-6, atol=0)
+    seen = pretraining_loss(model, x, MaskConfig(), torch.Generator().manual_seed(4))
+    assert not torch.isclose(seen.output.loss, hidden.output.loss), "hiding changes what the model computes"
+
+
+def test_hide_mask_tokens_is_for_the_muskie_method_without_a_decoder():
+    with pytest.raises(ConfigError, match="hide_mask_tokens applies to method muskie only, not mum"):
+        PretrainConfig(method="mum", hide_mask_tokens=True).validate()
+    with pytest.raises(ConfigError, match="takes no decoder_blocks"):
+        PretrainConfig(hide_mask_tokens=True, decoder_blocks=1).validate()

@@ -8,7 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from muskie.model.layers import sdpa
-from muskie.model.layers.sdpa import CPU_FLOAT32_ATTENTION_MAX_VALUES, float32_on_cpu, scaled_dot_product
+from muskie.model.layers.sdpa import (
+    CPU_FLOAT32_ATTENTION_MAX_VALUES,
+    float32_on_cpu,
+    hidden_keys_mask,
+    scaled_dot_product,
+)
 
 
 def qkv(n, heads, keys, width, dtype=torch.bfloat16, requires_grad=True, seed=0):
@@ -87,3 +92,30 @@ def test_gradients_are_no_worse_than_the_bf16_kernels(monkeypatch):
     monkeypatch.setattr(sdpa, "CPU_FLOAT32_ATTENTION_MAX_VALUES", 0)  # bf16's kernel at every length
     kernels = gradient_errors()
     assert all(a <= b * 1.05 for a, b in zip(ours, kernels, strict=True)), (ours, kernels)
+
+
+def test_hidden_keys_mask_hides_tokens_from_the_others_only():
+    hidden = torch.tensor([[False, True, False, True]])
+    allowed = hidden_keys_mask(hidden)[0, 0]  # (query, key)
+    expected = torch.tensor(
+        [
+            [True, False, True, False],  # a visible token: the visible ones only
+            [True, True, True, True],  # a hidden token: all of them
+            [True, False, True, False],
+            [True, True, True, True],
+        ]
+    )
+    assert torch.equal(allowed, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_masked_attention_matches_float64(dtype):
+    q, k, v = qkv(2, 2, 10, 16, dtype=dtype, seed=7)
+    hidden = torch.rand(2, 10, generator=torch.Generator().manual_seed(8)) < 0.5
+    mask = hidden_keys_mask(hidden)
+    out = scaled_dot_product(q, k, v, mask)
+    q64, k64, v64 = q.double(), k.double(), v.double()
+    logits = (q64 @ k64.transpose(-1, -2) / math.sqrt(16)).masked_fill(~mask, float("-inf"))
+    expected = torch.softmax(logits, dim=-1) @ v64
+    tolerance = 2**-8 if dtype == torch.bfloat16 else 1e-6
+    assert (out.double() - expected).abs().max() <= tolerance * expected.abs().max()

@@ -223,6 +223,7 @@ class MuskieBackbone(HubModel):
         visible: torch.Tensor | None = None,
         position_shift: torch.Tensor | None = None,
         source_view: int | None = None,
+        hide_masked: bool = False,
     ) -> BackboneOutput:
         """Encode a batch of scenes.
 
@@ -246,6 +247,11 @@ class MuskieBackbone(HubModel):
             source_view: None returns the full maps of ``attention_blocks`` (``attention``); a view index
                 ``s`` in ``0 .. V-1`` returns only their part that involves view ``s``
                 (``source_attention``, :class:`SourceAttention`), never holding the full maps.
+            hide_masked: with ``patch_mask``, the masked patches' tokens are hidden from the others in every
+                attention layer (:func:`muskie.model.layers.sdpa.hidden_keys_mask`): registers and visible
+                patches attend only to registers and visible patches, so their features are those of token
+                dropping with the same patches kept, while the mask tokens attend to every token. A
+                pre-training variant (``hide_mask_tokens``); it cannot return attention maps (ValueError).
 
         Returns:
             :class:`BackboneOutput` with the features of every block and the requested attention maps; with
@@ -264,6 +270,8 @@ class MuskieBackbone(HubModel):
             isinstance(source_view, bool) or not isinstance(source_view, int) or not 0 <= source_view < v
         ):
             raise ValueError(f"source_view must be a view index in 0..{v - 1}, got {source_view!r}")
+        if hide_masked and (patch_mask is None or wanted):
+            raise ValueError("hide_masked needs a patch_mask, and returns no attention maps (attention_blocks)")
         c = self.config
 
         tokens = self.patch_embed(images.flatten(0, 1)).unflatten(0, (b, v))  # (B, V, L, E)
@@ -288,14 +296,19 @@ class MuskieBackbone(HubModel):
         x = torch.cat([registers, tokens], dim=2)  # (B, V, T, E), T = R + L (or R + N)
 
         r = c.num_registers
+        hidden = None
+        if hide_masked:  # (B, V, T): the masked patches; registers are never hidden
+            hidden = torch.cat([patch_mask.new_zeros(b, v, r), patch_mask.flatten(2)], dim=2)
         output = BackboneOutput(features=[])
         checkpointing = c.grad_checkpointing and self.training and torch.is_grad_enabled()
         for index, block in enumerate(self.blocks):
             want = index in wanted
             if checkpointing:
-                x, attention = checkpoint(block, x, cos, sin, c.cross_view, want, source_view, use_reentrant=False)
+                x, attention = checkpoint(
+                    block, x, cos, sin, c.cross_view, want, source_view, hidden, use_reentrant=False
+                )
             else:
-                x, attention = block(x, cos, sin, c.cross_view, want, source_view)
+                x, attention = block(x, cos, sin, c.cross_view, want, source_view, hidden)
             output.features.append(x[:, :, r:])
             if attention is None:
                 continue

@@ -63,12 +63,13 @@ class Muskie(MuskieBackbone):
         position_shift: torch.Tensor | None = None,
         source_view: int | None = None,
         predict_patches: torch.Tensor | None = None,
+        hide_masked: bool = False,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
         ``patch_mask (B, V, H/p, W/p)`` bool, True = masked; ``attention_blocks``, ``visible``,
-        ``position_shift`` and ``source_view`` as in :meth:`MuskieBackbone.forward` (with ``visible``, the kept
-        patches only are predicted, in that order).
+        ``position_shift``, ``source_view`` and ``hide_masked`` as in :meth:`MuskieBackbone.forward` (with
+        ``visible``, the kept patches only are predicted, in that order).
 
         ``predict_patches``: ``(M,)`` int64, run the pixel head on these patches only: indices into the
         ``B * V * L`` patches in row-major ``(B, V, L)`` order (for the masked ones,
@@ -82,7 +83,9 @@ class Muskie(MuskieBackbone):
             or predict_patches.dim() != 1
         ):
             raise ValueError("predict_patches must be a 1-D int64 tensor of patch indices into (B, V, L)")
-        encoded = super().forward(images, patch_mask, attention_blocks, visible, position_shift, source_view)
+        encoded = super().forward(
+            images, patch_mask, attention_blocks, visible, position_shift, source_view, hide_masked
+        )
         tokens = encoded.features[-1]  # (B, V, L, E)
         if predict_patches is not None:
             tokens = tokens.flatten(0, 2).index_select(0, predict_patches)  # (M, E)

@@ -102,6 +102,7 @@ MUSKIE_ONLY = {
     "predict_masked_only": "",
     "decoder_blocks": " (its decoder is peer.decoder_depth)",
     "norm_pix_loss": " (its targets are peer.norm_pix_loss)",
+    "hide_mask_tokens": " (its encoder drops the masked patches)",
 }
 
 
@@ -128,6 +129,10 @@ class PretrainConfig(RunConfig):
     ``norm_pix_loss`` (Muskie method only; false, the paper's raw pixels in [-1, 1], by default): the
     confidence-weighted loss reconstructs per-patch normalised pixels instead, the peers' targets
     (``peer.norm_pix_loss``; :func:`muskie.model.patches.patch_targets`).
+    ``hide_mask_tokens`` (Muskie method only; false, the paper's model, by default): in every attention layer
+    the registers and visible patches attend only to each other, never to the mask tokens, which attend to
+    every token; the visible tokens then compute what an encoder that drops the masked patches would, as in
+    MAE and MuM, while the mask tokens are reconstructed by the same blocks. Not with ``decoder_blocks``.
     """
 
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -146,6 +151,7 @@ class PretrainConfig(RunConfig):
     predict_masked_only: bool = False
     decoder_blocks: int = 0
     norm_pix_loss: bool = False
+    hide_mask_tokens: bool = False
 
     def validate(self) -> PretrainConfig:
         """Check values that types alone do not; returns self. Raises ConfigError."""
@@ -159,6 +165,8 @@ class PretrainConfig(RunConfig):
             raise ConfigError(f"rope_view_shift must be >= 0 (patch cells), got {self.rope_view_shift}")
         if self.decoder_blocks < 0:
             raise ConfigError(f"decoder_blocks must be >= 0, got {self.decoder_blocks}")
+        if self.hide_mask_tokens and self.decoder_blocks:
+            raise ConfigError("hide_mask_tokens hides the mask tokens in every block: it takes no decoder_blocks")
         if self.method != "muskie":
             for name, peer_twin in MUSKIE_ONLY.items():
                 if getattr(self, name):

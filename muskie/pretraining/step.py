@@ -53,6 +53,7 @@ def pretraining_loss(
     rope_view_shift: int = 0,
     predict_masked_only: bool = False,
     norm_pix_loss: bool = False,
+    hide_mask_tokens: bool = False,
 ) -> PretrainingLoss:
     """The MV-MIM loss of ``images (B, V, 3, H, W)`` in [-1, 1] (any device).
 
@@ -73,6 +74,9 @@ def pretraining_loss(
             views and visible patches. False: every patch is predicted, as the model's forward does.
         norm_pix_loss: reconstruct per-patch normalised pixels (:func:`muskie.model.patches.patch_targets`)
             instead of the raw pixels in [-1, 1]; ``masked_mse`` is then in those units too.
+        hide_mask_tokens: hide the mask tokens from the registers and visible patches in every attention
+            layer (``hide_masked`` of :meth:`muskie.model.MuskieBackbone.forward`): those compute what
+            token dropping would, and the mask tokens still attend to every token.
     """
     images = shuffle_views(images, generator)
     patch = unwrap_model(model).config.patch_size
@@ -90,7 +94,7 @@ def pretraining_loss(
         target = target.flatten(0, 2).index_select(0, head["predict_patches"])[None, None]
         scored = torch.ones(target.shape[:3], dtype=torch.bool, device=images.device)
     with autocast if autocast is not None else contextlib.nullcontext():
-        output = model(images, patch_mask=mask, position_shift=shift, **head)
+        output = model(images, patch_mask=mask, position_shift=shift, hide_masked=hide_mask_tokens, **head)
     pred, confidence = output.pred.float(), output.confidence.float()
     if predict_masked_only:
         pred, confidence = pred[None, None], confidence[None, None]

@@ -151,6 +151,7 @@ class PretrainTask(Task):
             rope_view_shift=self.config.rope_view_shift,
             predict_masked_only=self.config.predict_masked_only,
             norm_pix_loss=self.config.norm_pix_loss,
+            hide_mask_tokens=self.config.hide_mask_tokens,
         )
         b, v, _, h, w = images.shape
         flops = b * forward_flops(unwrap_model(model).config, v, h, w) * TRAINING_STEP_FACTOR

@@ -9,7 +9,7 @@ from torch import nn
 
 from muskie.model.layers.attention_maps import attention_rows, token_attention
 from muskie.model.layers.rope import apply_rope, apply_rope_swapped, rotation_signs
-from muskie.model.layers.sdpa import scaled_dot_product
+from muskie.model.layers.sdpa import hidden_keys_mask, scaled_dot_product
 
 
 def per_head(table: torch.Tensor) -> torch.Tensor:
@@ -45,6 +45,7 @@ class Attention(nn.Module):
         sin: torch.Tensor,
         return_attention: bool = False,
         source: slice | None = None,
+        hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend over ``x (N, S, E)`` with RoPE tables ``cos, sin``: ``(S, head_dim)`` shared by the ``N``
         sequences, or ``(N, S, head_dim)``, one table per sequence (views that dropped different patches).
@@ -58,7 +59,14 @@ class Attention(nn.Module):
         ``(N, 2, Ts, S)`` as :func:`~muskie.model.layers.attention_maps.token_attention` returns them,
         float32 also under bf16 autocast (from the rounded queries and keys). Without ``return_attention`` the
         second output is None.
+
+        ``hidden``: ``(N, S)`` bool, True for tokens the others must not see
+        (:func:`~muskie.model.layers.sdpa.hidden_keys_mask`): tokens that are not hidden attend only to each
+        other, hidden ones to every token. The attention maps do not take it into account, so the two cannot be
+        asked for together (ValueError).
         """
+        if hidden is not None and return_attention:
+            raise ValueError("attention maps are computed without hidden tokens: ask for one or the other")
         n, s, e = x.shape
         qkv = self.qkv(x).view(n, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, N, h, S, d)
         cos, sin = per_head(cos), per_head(sin)
@@ -67,7 +75,8 @@ class Attention(nn.Module):
             q, k = apply_rope_swapped(qkv[:2], cos, signed_sin).unbind(0)
         else:
             q, k = apply_rope(qkv[0], cos, sin), apply_rope(qkv[1], cos, sin)
-        out = scaled_dot_product(q, k, qkv[2]).transpose(1, 2).reshape(n, s, e)
+        mask = None if hidden is None else hidden_keys_mask(hidden)
+        out = scaled_dot_product(q, k, qkv[2], mask).transpose(1, 2).reshape(n, s, e)
         attention = None
         if return_attention:
             attention = _attention_maps(q, k, source)

@@ -45,6 +45,7 @@ class AlternatingAttentionBlock(nn.Module):
         cross_view: bool = True,
         return_attention: bool = False,
         source_view: int | None = None,
+        hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Update tokens ``x (B, V, T, E)`` (registers and patches of each view).
 
@@ -56,24 +57,33 @@ class AlternatingAttentionBlock(nn.Module):
         what token ``i`` of view ``s`` gives token ``j`` of view ``u``, ``[:, 1, i, u, j]`` what token ``j`` of
         view ``u`` gives token ``i`` of view ``s``. Without ``cross_view`` the entries between different
         views are zero.
+
+        ``hidden``: ``(B, V, T)`` bool, True for the tokens that the other tokens must not see, in the frame and
+        the global layer (:meth:`Attention.forward`); None: every token sees every other.
         """
         b, v, t, e = x.shape
         frames = x.reshape(b * v, t, e)
-        frames = frames + self.frame_attn(self.norm1(frames), cos, sin)[0]
+        frame_hidden = None if hidden is None else hidden.reshape(b * v, t)
+        frames = frames + self.frame_attn(self.norm1(frames), cos, sin, hidden=frame_hidden)[0]
         frames = frames + self.frame_mlp(self.norm2(frames))
 
         if cross_view:
             scene = frames.reshape(b, v * t, e)
             source = None if source_view is None else slice(source_view * t, (source_view + 1) * t)
             update, attention = self.global_atten(
-                self.norm3(scene), scene_table(cos, b, v), scene_table(sin, b, v), return_attention, source
+                self.norm3(scene),
+                scene_table(cos, b, v),
+                scene_table(sin, b, v),
+                return_attention,
+                source,
+                None if hidden is None else hidden.reshape(b, v * t),
             )
             scene = scene + update
             if attention is not None:
                 attention = attention.view(b, v, t, v, t) if source is None else attention.view(b, 2, t, v, t)
         else:
             scene = frames
-            update, per_view = self.global_atten(self.norm3(scene), cos, sin, return_attention)
+            update, per_view = self.global_atten(self.norm3(scene), cos, sin, return_attention, hidden=frame_hidden)
             scene = scene + update
             attention = None if per_view is None else _within_views(per_view.view(b, v, t, t), source_view)
         scene = scene + self.global_mlp(self.norm4(scene))

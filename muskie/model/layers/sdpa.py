@@ -33,11 +33,23 @@ def float32_on_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
     )
 
 
-def scaled_dot_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def scaled_dot_product(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Softmax attention ``(..., S_q, d)`` of queries ``q (..., S_q, d)`` over keys ``k`` and values ``v``
-    ``(..., S_k, d)``, scale ``1 / sqrt(d)``, no mask, in the dtype of ``q``: torch's fused kernel, in
-    float32 where :func:`float32_on_cpu` says so (outside autocast, which would round the inputs back)."""
+    ``(..., S_k, d)``, scale ``1 / sqrt(d)``, in the dtype of ``q``: torch's fused kernel, in float32 where
+    :func:`float32_on_cpu` says so (outside autocast, which would round the inputs back). ``attn_mask``: None
+    (every key), or bool broadcastable to ``(..., S_q, S_k)``, True where the query may attend to the key
+    (:func:`hidden_keys_mask`); every query must keep at least one key."""
     if not float32_on_cpu(q, k, v):
-        return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     with torch.autocast("cpu", enabled=False):
-        return F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
+        return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attn_mask).to(q.dtype)
+
+
+def hidden_keys_mask(hidden: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, S, S)`` bool attention mask (query, key) of ``N`` sequences of ``S`` tokens from ``hidden (N,
+    S)`` bool: a token that is not hidden attends only to tokens that are not hidden; a hidden token attends
+    to every token. So what the other tokens compute never depends on the hidden ones (as if those were
+    dropped), while the hidden ones still read everything."""
+    return ~hidden[:, None, None, :] | hidden[:, None, :, None]
