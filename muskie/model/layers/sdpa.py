@@ -10,6 +10,9 @@ attention on a CPU whose gradient will be needed, over at most ``CPU_FLOAT32_ATT
 channels per head (256 keys of 32, 128 of 64), is computed in float32 from the same bf16 inputs and rounded
 back to bf16, at least as exact (tests/test_sdpa.py). Everything else (CUDA, float32, inference, longer
 sequences) calls the kernel as it is.
+
+:func:`hidden_keys_mask` builds the attention mask of ``hide_mask_tokens`` pre-training: tokens that the others
+must not see.
 """
 
 from __future__ import annotations
