@@ -297,7 +297,7 @@ class MuskieBackbone(HubModel):
 
         r = c.num_registers
         hidden = None
-        if hide_masked:  # (B, V, T): the masked patches; registers are never hidden
+        if hide_masked and patch_mask is not None:  # (B, V, T): the masked patches; registers are never hidden
             hidden = torch.cat([patch_mask.new_zeros(b, v, r), patch_mask.flatten(2)], dim=2)
         output = BackboneOutput(features=[])
         checkpointing = c.grad_checkpointing and self.training and torch.is_grad_enabled()

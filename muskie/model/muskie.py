@@ -62,8 +62,8 @@ class Muskie(MuskieBackbone):
         visible: torch.Tensor | None = None,
         position_shift: torch.Tensor | None = None,
         source_view: int | None = None,
-        predict_patches: torch.Tensor | None = None,
         hide_masked: bool = False,
+        predict_patches: torch.Tensor | None = None,
     ) -> MuskieOutput:
         """Reconstruct every patch of ``images (B, V, 3, H, W)`` in [-1, 1].
 
